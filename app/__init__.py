@@ -1,0 +1,1 @@
+"""Composition root, Qt bridges, persistence, settings, CLI."""

@@ -1,0 +1,58 @@
+"""`hearth` command line. With no sub-command it opens the desktop window.
+
+Each group of commands lives in app/commands/<group>.py with `register(subparsers)`; a
+command's handler gets the parsed arguments and returns an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from engine.errors import HearthError
+
+COMMAND_MODULES = ["chat", "models", "docs", "bench", "setup"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hearth", description="Chat with local models and your documents, offline."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    gui = sub.add_parser("gui", help="open the desktop window (the default)")
+    gui.set_defaults(handler=_run_gui)
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(f"app.commands.{name}")
+        module.register(sub)
+    return parser
+
+
+def _run_gui(args: argparse.Namespace) -> int:
+    from app.main import main as gui_main
+
+    return gui_main([])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    handler = getattr(args, "handler", None) or _run_gui
+    try:
+        return int(handler(args) or 0)
+    except HearthError as exc:
+        print(f"hearth: {exc.user_message}", file=sys.stderr)
+        if args.verbose and exc.details != exc.user_message:
+            print(exc.details, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""Typed settings with defaults, saved as JSON in the user config folder."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from app.errors import SettingsError
+from engine.types import SamplingParams
+
+
+@dataclass
+class Settings:
+    default_model: str = ""  # name or path; "" = the bundled default chat model
+    system_prompt: str = "You are Hearth, a helpful assistant running offline on this computer."
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+    n_ctx: int = 4096
+    n_threads: int = 0  # 0 = physical cores
+    n_gpu_layers: int = 0  # -1 = all
+    n_batch: int = 512
+    # Documents
+    rag_top_k: int = 6
+    chunk_tokens: int = 200
+    chunk_overlap: int = 40
+    embedding_model: str = ""  # "" = converted all-MiniLM-L6-v2
+    # Model hub
+    hub_endpoint: str = ""  # "" = huggingface_hub's default (or HF_ENDPOINT)
+    hub_token: str = ""
+    # Remote engine (OpenAI-compatible). Empty base URL = local llama.cpp.
+    remote_base_url: str = ""
+    remote_api_key: str = ""
+    remote_model: str = ""
+    # Window state (geometry, splitters) as opaque strings
+    ui_state: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path) -> Settings:
+        """Read settings; unknown keys are ignored and bad or missing values keep defaults."""
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return cls()
+        return cls.from_dict(raw if isinstance(raw, dict) else {})
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Settings:
+        settings = cls()
+        for f in fields(cls):
+            if f.name not in raw:
+                continue
+            value = raw[f.name]
+            if f.name == "sampling":
+                settings.sampling = _merge_dataclass(SamplingParams(), value)
+            elif _same_kind(getattr(settings, f.name), value):
+                setattr(settings, f.name, value)
+        return settings
+
+    def save(self, path: Path) -> None:
+        """Atomic write: a crash mid-save never leaves a half-written settings file."""
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".settings-", suffix=".json")
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(asdict(self), fh, indent=2)
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise SettingsError(f"Could not save settings to {path}: {exc.strerror}", str(exc)) from exc
+
+    def copy(self) -> Settings:
+        return Settings.from_dict(json.loads(json.dumps(asdict(self))))
+
+
+def _same_kind(default: Any, value: Any) -> bool:
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(default, bool) and isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, int | float)
+    return isinstance(value, type(default))
+
+
+def _merge_dataclass(obj: Any, raw: Any) -> Any:
+    if not isinstance(raw, dict):
+        return obj
+    for f in dataclasses.fields(obj):
+        if f.name in raw and _same_kind(getattr(obj, f.name), raw[f.name]):
+            value = raw[f.name]
+            setattr(obj, f.name, float(value) if isinstance(getattr(obj, f.name), float) else value)
+    return obj

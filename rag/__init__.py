@@ -1,0 +1,1 @@
+"""Documents: extraction, chunking, embeddings, indexes, retrieval. Plain Python, no Qt."""

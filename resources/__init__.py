@@ -1,0 +1,1 @@
+"""Icons, style sheets and catalog data, loaded with importlib.resources."""

