@@ -1,9 +1,38 @@
-"""`hearth bench` commands."""
+"""`hearth bench chat|ui|ingest|retrieve|embed`: benchmarks that print one JSON object each.
+
+Each benchmark lives in app/benchmarks/<name>.py with `add_arguments(parser)` and `run(args)`;
+they are imported only when asked for, so `hearth --help` stays fast."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
+
+BENCHMARKS = {
+    "chat": ("app.benchmarks.chat", "decode and prompt tokens/s, time to first token, KV reuse"),
+    "ui": ("app.benchmarks.ui", "window start-up, GUI stalls while streaming, flush cost"),
+    "ingest": ("app.benchmarks.ingest", "document indexing throughput and memory"),
+    "retrieve": ("app.benchmarks.retrieve", "query latency at the current library size"),
+    "embed": ("app.benchmarks.embed", "embedding throughput (chunks/s, tokens/s)"),
+}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Filled in by the feature that owns these commands."""
+    bench = sub.add_parser("bench", help="measure speed and memory (prints JSON)")
+    bench_sub = bench.add_subparsers(dest="bench", metavar="BENCHMARK", required=True)
+    for name, (module_name, help_text) in BENCHMARKS.items():
+        p = bench_sub.add_parser(name, help=help_text)
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            p.set_defaults(handler=_missing(name))
+            continue
+        module.add_arguments(p)
+        p.set_defaults(handler=module.run)
+
+
+def _missing(name: str):  # type: ignore[no-untyped-def]
+    def handler(args: argparse.Namespace) -> int:
+        raise SystemExit(f"hearth bench {name}: not available in this build")
+
+    return handler

@@ -1,0 +1,1 @@
+"""`hearth bench ...` implementations; each prints one JSON object to stdout."""
