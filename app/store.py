@@ -309,17 +309,8 @@ _PRIMARY_MESSAGES = {
 }
 
 _CODE_NAMES = {
-    13: "SQLITE_FULL",
-    8: "SQLITE_READONLY",
-    3: "SQLITE_PERM",
-    14: "SQLITE_CANTOPEN",
-    11: "SQLITE_CORRUPT",
-    26: "SQLITE_NOTADB",
-    5: "SQLITE_BUSY",
-    6: "SQLITE_LOCKED",
-    10: "SQLITE_IOERR",
-    7: "SQLITE_NOMEM",
-    18: "SQLITE_TOOBIG",
+    getattr(sqlite3, name): name
+    for name in _PRIMARY_MESSAGES  # primary result codes, all exported by sqlite3 (3.11+)
 }
 
 
@@ -328,6 +319,8 @@ def describe_sqlite_error(exc: BaseException) -> str:
     if isinstance(exc, OSError) and not isinstance(exc, sqlite3.Error):
         return exc.strerror or str(exc)
     code = getattr(exc, "sqlite_errorcode", None)
+    if code == sqlite3.SQLITE_READONLY_DIRECTORY:  # cannot create the -wal/-shm files
+        return "its folder is read-only"
     if isinstance(code, int):
         name = _CODE_NAMES.get(code & 0xFF)
         if name:
@@ -350,7 +343,7 @@ def describe_sqlite_error(exc: BaseException) -> str:
 def _is_damaged(exc: BaseException) -> bool:
     code = getattr(exc, "sqlite_errorcode", None)
     if isinstance(code, int):
-        return code & 0xFF in (11, 26)  # SQLITE_CORRUPT, SQLITE_NOTADB
+        return code & 0xFF in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
     text = str(exc).lower()
     return "not a database" in text or "malformed" in text
 
