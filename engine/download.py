@@ -1,0 +1,481 @@
+"""Download a model file from the hub: resumable, verified, atomic.
+
+huggingface_hub gives the URL (hf_hub_url), the file's metadata (get_hf_file_metadata: ETag,
+size, the redirect target) and the headers (build_hf_headers); the bytes are streamed here with
+huggingface_hub's own configured HTTP client (httpx2 in huggingface_hub 2.x). hf_hub_download is
+not used because it writes into its own cache layout (blobs + symlinks under ~/.cache), which
+Hearth would then have to copy into the models folder; it resumes only from its own
+`.incomplete` blob, and it can neither report progress to a callback nor be cancelled from
+another thread.
+
+The bytes go to `<models>/.partial/<file>.part` (the catalog ignores dot-folders) with a small
+JSON sidecar naming what is being downloaded. A dropped connection is retried from the bytes
+already on disk with an HTTP Range request; a restart of the app does the same, as long as the
+sidecar still names the same file version. The sha256 of the complete file is checked against
+the hub's LFS metadata, and only then is the file moved into the models folder in one rename.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.errors import DownloadError, HubError, ModelFileError
+from engine.hub import (
+    CONNECT_TIMEOUT,
+    READ_TIMEOUT,
+    HubFile,
+    HubVariant,
+    RepoFiles,
+    resolve_endpoint,
+)
+
+log = logging.getLogger(__name__)
+
+CHUNK_SIZE = 1 << 20
+MAX_RETRIES = 5  # consecutive attempts without any new byte
+FREE_SPACE_MARGIN = 64 * 1024 * 1024  # keep this much free beyond the file itself
+PROGRESS_INTERVAL = 0.2  # seconds between progress callbacks
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+_DISK_FULL = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+@dataclass(frozen=True)
+class DownloadProgress:
+    filename: str
+    done: int  # bytes of this file on disk, including those resumed from before
+    total: int
+    speed: float  # bytes per second in this session
+    eta_s: float | None
+    file_index: int = 1
+    file_count: int = 1
+    stage: str = "downloading"  # "downloading", "verifying"
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 0.0
+
+
+ProgressFn = Callable[[DownloadProgress], None]
+
+
+def human_size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(n) < 1000:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+@dataclass
+class _State:
+    """The sidecar: which file version the partial bytes belong to."""
+
+    repo_id: str
+    path: str
+    revision: str
+    size: int
+    sha256: str | None
+    etag: str | None
+
+    @classmethod
+    def load(cls, path: Path) -> _State | None:
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            return cls(**raw)
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self)), encoding="utf-8")
+
+    def same_file(self, other: _State) -> bool:
+        if self.sha256 and other.sha256:
+            return self.sha256 == other.sha256 and self.size == other.size
+        return (self.repo_id, self.path, self.etag, self.size) == (
+            other.repo_id,
+            other.path,
+            other.etag,
+            other.size,
+        )
+
+
+def check_free_space(folder: Path, needed: int) -> None:
+    """DownloadError unless `needed` bytes (plus a margin) are free where `folder` lives."""
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    free = shutil.disk_usage(probe).free
+    if needed + FREE_SPACE_MARGIN > free:
+        raise DownloadError(
+            f"Not enough free disk space: this download needs {human_size(needed)} and "
+            f"{human_size(free)} are free on the drive holding {folder}. Free some space "
+            "(or remove models you no longer use) and try again.",
+            f"needed={needed} margin={FREE_SPACE_MARGIN} free={free} folder={folder}",
+        )
+
+
+def _disk_error(exc: OSError, target: Path) -> DownloadError:
+    if exc.errno in _DISK_FULL:
+        return DownloadError(
+            "The disk became full while downloading; the partial file was removed and nothing "
+            "was installed. Free some space and try again.",
+            f"{target}: {exc!r}",
+        )
+    return DownloadError(
+        f"Could not write the download to {target.parent}: {exc.strerror}", repr(exc)
+    )
+
+
+def _sha256_of(path: Path) -> hashlib._Hash:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(CHUNK_SIZE):
+            digest.update(block)
+    return digest
+
+
+def _remove(*paths: Path) -> None:
+    for p in paths:
+        p.unlink(missing_ok=True)
+
+
+class Downloader:
+    """Downloads files of one hub (endpoint + token) into a models folder."""
+
+    def __init__(self, models_dir: Path, endpoint: str = "", token: str = "") -> None:
+        self.models_dir = models_dir
+        self.partial_dir = models_dir / ".partial"
+        self.endpoint = resolve_endpoint(endpoint)
+        self.token: str | bool = token or os.environ.get("HF_TOKEN", "") or False
+
+    # -- public ------------------------------------------------------------------------------
+
+    def download_variant(
+        self,
+        repo: RepoFiles,
+        variant: HubVariant,
+        progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Path | None:
+        """Download every file of a variant (all shards). Returns the path to load (the first
+        shard), or None when cancelled (the partial bytes are kept for a later resume)."""
+        if not variant.complete:
+            raise DownloadError(
+                f"{variant.name}: the repository has only {len(variant.files)} of its "
+                f"{variant.shards} parts; it cannot be loaded.",
+            )
+        needed = 0
+        for f in variant.files:
+            dest = self.models_dir / Path(f.path).name
+            if not dest.exists():
+                part = self.partial_dir / (dest.name + ".part")
+                needed += max(0, f.size - (part.stat().st_size if part.exists() else 0))
+        self.models_dir.mkdir(parents=True, exist_ok=True)
+        check_free_space(self.models_dir, needed)
+        first: Path | None = None
+        for i, f in enumerate(variant.files, start=1):
+            path = self.download_file(
+                repo.repo_id,
+                f,
+                revision=repo.revision,
+                progress=progress,
+                cancel=cancel,
+                file_index=i,
+                file_count=len(variant.files),
+            )
+            if path is None:
+                return None
+            first = first or path
+        return first
+
+    def download_file(
+        self,
+        repo_id: str,
+        file: HubFile,
+        revision: str = "main",
+        progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
+        file_index: int = 1,
+        file_count: int = 1,
+    ) -> Path | None:
+        """Download one file into the models folder; None when cancelled."""
+        cancel = cancel or threading.Event()
+        dest = self.models_dir / Path(file.path).name
+        if dest.exists():
+            return self._already_installed(dest, file)
+        location, meta_etag, meta_size = self._metadata(repo_id, file.path, revision)
+        size = file.size or meta_size or 0
+        sha = file.sha256 or (meta_etag if meta_etag and _SHA256_RE.match(meta_etag) else None)
+        state = _State(repo_id, file.path, revision, size, sha, meta_etag)
+
+        self.partial_dir.mkdir(parents=True, exist_ok=True)
+        part = self.partial_dir / (dest.name + ".part")
+        sidecar = self.partial_dir / (dest.name + ".json")
+        old = _State.load(sidecar)
+        if part.exists() and (old is None or not old.same_file(state)):
+            log.info("discarding partial %s: it belongs to another version", part)
+            _remove(part)
+        if not part.exists():
+            part.touch()
+        state.save(sidecar)
+        check_free_space(self.partial_dir, max(0, size - part.stat().st_size))
+
+        digest = _sha256_of(part)  # the bytes kept from before, if any
+        retries = 0
+        started = time.monotonic()
+        start_bytes = part.stat().st_size
+        while True:
+            offset = part.stat().st_size
+            if size and offset >= size:
+                break
+            try:
+                outcome = self._stream(
+                    location,
+                    part,
+                    offset,
+                    size,
+                    digest,
+                    cancel,
+                    progress,
+                    (started, start_bytes, file_index, file_count, dest.name),
+                )
+            except (DownloadError, HubError):
+                raise
+            except OSError as exc:  # the disk, not the network (httpx2 errors are not OSError)
+                _remove(part, sidecar)
+                self._tidy()
+                raise _disk_error(exc, part) from exc
+            if outcome == "cancelled":
+                return None
+            if outcome == "restart":
+                part.write_bytes(b"")
+                digest = hashlib.sha256()
+                continue
+            if outcome == "done" and not size:
+                break
+            new_offset = part.stat().st_size
+            if new_offset > offset:
+                retries = 0
+            else:
+                retries += 1
+            if retries > MAX_RETRIES:
+                raise DownloadError(
+                    f"The connection to {self.endpoint} keeps dropping; {human_size(new_offset)} "
+                    f"of {human_size(size)} are kept. Run the download again to resume.",
+                    f"{location}: no progress after {MAX_RETRIES} attempts at offset {new_offset}",
+                )
+            if outcome == "dropped":
+                time.sleep(min(0.25 * 2**retries, 4.0))
+                # metadata again: a signed redirect URL may have expired
+                location, _, _ = self._metadata(repo_id, file.path, revision)
+
+        if progress:
+            progress(
+                DownloadProgress(
+                    dest.name, size, size, 0.0, 0.0, file_index, file_count, "verifying"
+                )
+            )
+        got = part.stat().st_size
+        if size and got != size:
+            _remove(part, sidecar)
+            self._tidy()
+            raise DownloadError(
+                f"{dest.name} arrived with the wrong size ({got} bytes instead of {size}); "
+                "nothing was installed. Try again.",
+                f"{location}: size {got} != {size}",
+            )
+        if sha and digest.hexdigest() != sha:
+            _remove(part, sidecar)
+            self._tidy()
+            raise DownloadError(
+                f"{dest.name} was damaged in transit (its checksum does not match the hub's); "
+                "the download was discarded and nothing was installed. Try again.",
+                f"{location}: sha256 {digest.hexdigest()} != {sha}",
+            )
+        if not sha:
+            log.warning("%s has no sha256 on the hub; only its size was checked", file.path)
+        self._check_gguf(part, dest.name, sidecar)
+        os.replace(part, dest)
+        _remove(sidecar)
+        self._tidy()
+        return dest
+
+    def discard_partial(self, filename: str) -> None:
+        """Forget the partial bytes of a cancelled download."""
+        name = Path(filename).name
+        _remove(self.partial_dir / (name + ".part"), self.partial_dir / (name + ".json"))
+        self._tidy()
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _already_installed(self, dest: Path, file: HubFile) -> Path:
+        if file.size and dest.stat().st_size != file.size:
+            raise DownloadError(
+                f"A different file named {dest.name} is already in the models folder; remove it "
+                "first (hearth models rm) to download this one.",
+                f"{dest}: size {dest.stat().st_size} != {file.size}",
+            )
+        if file.sha256 and _sha256_of(dest).hexdigest() != file.sha256:
+            raise DownloadError(
+                f"A different file named {dest.name} is already in the models folder; remove it "
+                "first (hearth models rm) to download this one.",
+                f"{dest}: sha256 differs from the hub's",
+            )
+        return dest
+
+    def _metadata(
+        self, repo_id: str, filename: str, revision: str
+    ) -> tuple[str, str | None, int | None]:
+        import httpx2
+        from huggingface_hub import get_hf_file_metadata, hf_hub_url
+
+        url = hf_hub_url(repo_id, filename, revision=revision, endpoint=self.endpoint)
+        try:
+            meta = get_hf_file_metadata(
+                url,
+                token=self.token,
+                timeout=CONNECT_TIMEOUT + READ_TIMEOUT,
+                endpoint=self.endpoint,
+            )
+        except httpx2.HTTPError as exc:
+            from engine.hub import Hub
+
+            raise Hub(self.endpoint)._translate(exc, f"{repo_id}/{filename}") from exc
+        return meta.location or url, meta.etag, meta.size
+
+    def _headers(self, location: str, offset: int) -> dict[str, str]:
+        from huggingface_hub.utils import build_hf_headers
+
+        same_host = location.startswith(self.endpoint)
+        headers = build_hf_headers(token=self.token if same_host else False)
+        headers["Accept-Encoding"] = "identity"
+        if offset:
+            headers["Range"] = f"bytes={offset}-"
+        return headers
+
+    def _stream(
+        self,
+        location: str,
+        part: Path,
+        offset: int,
+        size: int,
+        digest: Any,
+        cancel: threading.Event,
+        progress: ProgressFn | None,
+        ctx: tuple[float, int, int, int, str],
+    ) -> str:
+        """One GET from `offset`. Returns "done", "dropped", "restart" or "cancelled"."""
+        import httpx2
+        from huggingface_hub import get_session
+        from huggingface_hub.utils import hf_raise_for_status
+
+        started, start_bytes, file_index, file_count, name = ctx
+        timeout = httpx2.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT)
+        done = offset
+        last_report = 0.0
+        try:
+            with get_session().stream(
+                "GET",
+                location,
+                headers=self._headers(location, offset),
+                timeout=timeout,
+                follow_redirects=True,
+            ) as r:
+                if r.status_code == 416 and offset:
+                    return "restart"
+                if r.status_code >= 400:
+                    r.read()
+                    hf_raise_for_status(r)
+                if offset and r.status_code == 200:
+                    log.info("server ignored the Range request; starting %s again", name)
+                    return "restart"
+                if offset and not r.headers.get("Content-Range", "").startswith(f"bytes {offset}-"):
+                    return "restart"
+                with part.open("ab") as out:
+                    for chunk in r.iter_bytes(CHUNK_SIZE):
+                        if cancel.is_set():
+                            return "cancelled"
+                        out.write(chunk)
+                        digest.update(chunk)
+                        done += len(chunk)
+                        now = time.monotonic()
+                        if progress and now - last_report >= PROGRESS_INTERVAL:
+                            last_report = now
+                            elapsed = max(now - started, 1e-6)
+                            speed = (done - start_bytes) / elapsed
+                            eta = (size - done) / speed if speed > 0 and size else None
+                            progress(
+                                DownloadProgress(
+                                    name, done, size, speed, eta, file_index, file_count
+                                )
+                            )
+        except (httpx2.TransportError, httpx2.StreamError) as exc:
+            if isinstance(exc, httpx2.ConnectError | httpx2.ConnectTimeout) and done == offset:
+                from engine.hub import _offline_error
+
+                if not _reachable(location):
+                    raise _offline_error(self.endpoint, exc) from exc
+            log.info("connection dropped at byte %d of %s: %r", done, name, exc)
+            return "dropped"
+        except httpx2.HTTPError as exc:
+            from engine.hub import Hub
+
+            raise Hub(self.endpoint)._translate(exc, name) from exc
+        if size and done < size:
+            return "dropped"
+        if progress:
+            elapsed = max(time.monotonic() - started, 1e-6)
+            progress(
+                DownloadProgress(
+                    name, done, size, (done - start_bytes) / elapsed, 0.0, file_index, file_count
+                )
+            )
+        return "done"
+
+    def _check_gguf(self, part: Path, name: str, sidecar: Path) -> None:
+        """A complete single-file model must at least have a valid GGUF header."""
+        if not name.lower().endswith(".gguf") or re.search(r"-\d{5}-of-\d{5}\.gguf$", name):
+            return
+        from engine.gguf_file import read_header
+
+        try:
+            read_header(part)
+        except ModelFileError as exc:
+            _remove(part, sidecar)
+            self._tidy()
+            raise DownloadError(
+                f"{name} downloaded correctly but is not a usable GGUF model: {exc.user_message}",
+                exc.details,
+            ) from exc
+
+    def _tidy(self) -> None:
+        try:
+            self.partial_dir.rmdir()  # only if empty
+        except OSError:
+            pass
+
+
+def _reachable(url: str) -> bool:
+    """Whether anything answers at the URL's host (a quick second connect attempt)."""
+    import socket
+    from urllib.parse import urlparse
+
+    u = urlparse(url)
+    port = u.port or (443 if u.scheme == "https" else 80)
+    try:
+        with socket.create_connection((u.hostname or "", port), timeout=CONNECT_TIMEOUT):
+            return True
+    except OSError:
+        return False
