@@ -1,0 +1,494 @@
+"""The two indexes of the document library.
+
+`Store`: one SQLite file (`<data>/documents/library.sqlite3`, WAL) with the documents, their
+chunks and an FTS5 table (BM25 ranking, Porter stemming) over the chunk text. The chunk row is
+the source of truth: its integer id is also the chunk's id in Chroma.
+
+`VectorIndex`: one Chroma `PersistentClient` (`<data>/documents/chroma`, telemetry off) with one
+collection per embedding model, cosine space. Hearth always passes its own embeddings, and
+writes in batches under the client's maximum batch size. Writes are upserts keyed by chunk id,
+so redoing a batch after a crash never makes duplicates.
+
+Both objects belong to the thread that made them (sqlite3 enforces it; Chroma's client is kept
+on the same thread by convention).
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from engine.errors import DocumentError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from chromadb.api import ClientAPI
+    from chromadb.api.models.Collection import Collection
+
+STATUSES = ("queued", "indexing", "ready", "failed", "removing")
+
+# Append-only: each entry runs once, in order; `PRAGMA user_version` counts those applied.
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "initial",
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE documents (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            path TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL,
+            size INTEGER NOT NULL DEFAULT 0,
+            mtime REAL NOT NULL DEFAULT 0,
+            sha256 TEXT NOT NULL DEFAULT '',
+            pages INTEGER NOT NULL DEFAULT 0,
+            chunks INTEGER NOT NULL DEFAULT 0,
+            status TEXT NOT NULL DEFAULT 'queued',
+            message TEXT NOT NULL DEFAULT '',
+            progress REAL NOT NULL DEFAULT 0,
+            added_at REAL NOT NULL DEFAULT 0,
+            updated_at REAL NOT NULL DEFAULT 0
+        );
+        CREATE TABLE chunks (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            doc_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+            ordinal INTEGER NOT NULL,
+            page_start INTEGER NOT NULL,
+            page_end INTEGER NOT NULL,
+            char_start INTEGER NOT NULL,
+            char_end INTEGER NOT NULL,
+            n_tokens INTEGER NOT NULL DEFAULT 0,
+            text TEXT NOT NULL,
+            content_hash TEXT NOT NULL,
+            embedded INTEGER NOT NULL DEFAULT 0,
+            UNIQUE (doc_id, ordinal)
+        );
+        CREATE INDEX chunks_pending ON chunks (embedded, doc_id, ordinal);
+        CREATE INDEX chunks_hash ON chunks (content_hash);
+        CREATE VIRTUAL TABLE chunks_fts USING fts5 (
+            text, tokenize = 'porter unicode61 remove_diacritics 2'
+        );
+        """,
+    ),
+]
+
+
+@dataclass
+class DocRow:
+    id: int
+    path: str
+    name: str
+    size: int
+    mtime: float
+    sha256: str
+    pages: int
+    chunks: int
+    status: str
+    message: str
+    progress: float
+    added_at: float
+    updated_at: float
+    embedded: int = 0  # chunks in both indexes
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "path": self.path,
+            "name": self.name,
+            "size": self.size,
+            "pages": self.pages,
+            "chunks": self.chunks,
+            "embedded": self.embedded,
+            "status": self.status,
+            "progress": round(self.progress, 4),
+            "message": self.message,
+            "sha256": self.sha256,
+        }
+
+
+@dataclass
+class ChunkRow:
+    id: int
+    doc_id: int
+    ordinal: int
+    page_start: int
+    page_end: int
+    char_start: int
+    char_end: int
+    n_tokens: int
+    text: str
+    content_hash: str
+    embedded: int
+    path: str = ""
+
+
+_DOC_COLS = (
+    "d.id, d.path, d.name, d.size, d.mtime, d.sha256, d.pages, d.chunks, d.status, d.message, "
+    "d.progress, d.added_at, d.updated_at, "
+    "(SELECT count(*) FROM chunks c WHERE c.doc_id = d.id AND c.embedded = 1)"
+)
+_CHUNK_COLS = (
+    "c.id, c.doc_id, c.ordinal, c.page_start, c.page_end, c.char_start, c.char_end, c.n_tokens, "
+    "c.text, c.content_hash, c.embedded, d.path"
+)
+
+
+def _doc(row: Sequence[Any]) -> DocRow:
+    return DocRow(
+        id=int(row[0]),
+        path=str(row[1]),
+        name=str(row[2]),
+        size=int(row[3]),
+        mtime=float(row[4]),
+        sha256=str(row[5]),
+        pages=int(row[6]),
+        chunks=int(row[7]),
+        status=str(row[8]),
+        message=str(row[9]),
+        progress=float(row[10]),
+        added_at=float(row[11]),
+        updated_at=float(row[12]),
+        embedded=int(row[13]),
+    )
+
+
+def _chunk(row: Sequence[Any]) -> ChunkRow:
+    return ChunkRow(*row)
+
+
+def _placeholders(n: int) -> str:
+    return ",".join("?" * n)
+
+
+class Store:
+    """Documents, chunks and the FTS5 keyword index in one SQLite database."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.conn = sqlite3.connect(str(path), timeout=10.0, isolation_level=None)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            self.conn.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise DocumentError(
+                f"The document library at {path} cannot be opened: {exc}", repr(exc)
+            ) from exc
+        self.path = path
+
+    def _migrate(self) -> None:
+        version = int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+        for i, (_name, sql) in enumerate(MIGRATIONS[version:], start=version + 1):
+            with self.transaction():
+                for statement in sql.split(";"):
+                    if statement.strip():
+                        self.conn.execute(statement)
+                self.conn.execute(f"PRAGMA user_version = {i}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- meta --------------------------------------------------------------------------------
+
+    def get_meta(self, key: str, default: str = "") -> str:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return str(row[0]) if row else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    # -- documents ---------------------------------------------------------------------------
+
+    def documents(self, statuses: Iterable[str] | None = None) -> list[DocRow]:
+        sql = f"SELECT {_DOC_COLS} FROM documents d"
+        params: list[Any] = []
+        if statuses is not None:
+            wanted = list(statuses)
+            sql += f" WHERE d.status IN ({_placeholders(len(wanted))})"
+            params = wanted
+        return [_doc(r) for r in self.conn.execute(sql + " ORDER BY d.id", params)]
+
+    def document(self, doc_id: int) -> DocRow | None:
+        row = self.conn.execute(
+            f"SELECT {_DOC_COLS} FROM documents d WHERE d.id = ?", (doc_id,)
+        ).fetchone()
+        return _doc(row) if row else None
+
+    def document_by_path(self, path: str) -> DocRow | None:
+        row = self.conn.execute(
+            f"SELECT {_DOC_COLS} FROM documents d WHERE d.path = ?", (path,)
+        ).fetchone()
+        return _doc(row) if row else None
+
+    def insert_document(self, path: str, name: str, size: int, mtime: float) -> int:
+        now = time.time()
+        cur = self.conn.execute(
+            "INSERT INTO documents (path, name, size, mtime, status, added_at, updated_at) "
+            "VALUES (?, ?, ?, ?, 'queued', ?, ?)",
+            (path, name, size, mtime, now, now),
+        )
+        return int(cur.lastrowid or 0)
+
+    def update_document(self, doc_id: int, **fields: Any) -> None:
+        if not fields:
+            return
+        fields["updated_at"] = time.time()
+        cols = ", ".join(f"{k} = ?" for k in fields)
+        self.conn.execute(f"UPDATE documents SET {cols} WHERE id = ?", [*fields.values(), doc_id])
+
+    def delete_document_rows(self, doc_id: int) -> None:
+        """Chunks, their FTS rows and the document row, in one transaction."""
+        with self.transaction() as conn:
+            conn.execute(
+                "DELETE FROM chunks_fts WHERE rowid IN (SELECT id FROM chunks WHERE doc_id = ?)",
+                (doc_id,),
+            )
+            conn.execute("DELETE FROM chunks WHERE doc_id = ?", (doc_id,))
+            conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
+
+    # -- chunks ------------------------------------------------------------------------------
+
+    def replace_chunks(
+        self,
+        doc_id: int,
+        rows: Sequence[tuple[int, int, int, int, int, int, str, str]],
+        **doc_fields: Any,
+    ) -> None:
+        """Drop a document's chunks (and FTS rows) and store new ones, not yet embedded, with
+        the document's new fields, all in one transaction.
+
+        Each row: (ordinal, page_start, page_end, char_start, char_end, n_tokens, text, hash)."""
+        with self.transaction() as conn:
+            conn.execute(
+                "DELETE FROM chunks_fts WHERE rowid IN (SELECT id FROM chunks WHERE doc_id = ?)",
+                (doc_id,),
+            )
+            conn.execute("DELETE FROM chunks WHERE doc_id = ?", (doc_id,))
+            conn.executemany(
+                "INSERT INTO chunks (doc_id, ordinal, page_start, page_end, char_start, "
+                "char_end, n_tokens, text, content_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(doc_id, *r) for r in rows],
+            )
+            self.update_document(doc_id, **doc_fields)
+
+    def pending_chunks(self, limit: int, doc_id: int | None = None) -> list[ChunkRow]:
+        """Chunks not yet in both indexes, oldest document first, in reading order."""
+        sql = (
+            f"SELECT {_CHUNK_COLS} FROM chunks c JOIN documents d ON d.id = c.doc_id "
+            "WHERE c.embedded = 0 AND d.status = 'indexing'"
+        )
+        params: list[Any] = []
+        if doc_id is not None:
+            sql += " AND c.doc_id = ?"
+            params.append(doc_id)
+        sql += " ORDER BY c.doc_id, c.ordinal LIMIT ?"
+        params.append(limit)
+        return [_chunk(r) for r in self.conn.execute(sql, params)]
+
+    def embedded_ids_by_hash(self, hashes: Sequence[str]) -> dict[str, int]:
+        """For each content hash already embedded somewhere, one chunk id that has it."""
+        if not hashes:
+            return {}
+        rows = self.conn.execute(
+            "SELECT content_hash, min(id) FROM chunks WHERE embedded = 1 AND content_hash IN "
+            f"({_placeholders(len(hashes))}) GROUP BY content_hash",
+            list(hashes),
+        )
+        return {str(h): int(i) for h, i in rows}
+
+    def mark_embedded(self, chunks: Sequence[ChunkRow]) -> None:
+        """Put chunks in the keyword index and flag them embedded (call in a transaction,
+        after their vectors are in Chroma)."""
+        self.conn.executemany(
+            "INSERT OR REPLACE INTO chunks_fts (rowid, text) VALUES (?, ?)",
+            [(c.id, c.text) for c in chunks],
+        )
+        self.conn.executemany(
+            "UPDATE chunks SET embedded = 1 WHERE id = ?", [(c.id,) for c in chunks]
+        )
+
+    def chunks_by_ids(self, ids: Sequence[int]) -> dict[int, ChunkRow]:
+        out: dict[int, ChunkRow] = {}
+        for start in range(0, len(ids), 500):
+            part = list(ids[start : start + 500])
+            sql = (
+                f"SELECT {_CHUNK_COLS} FROM chunks c JOIN documents d ON d.id = c.doc_id "
+                f"WHERE c.id IN ({_placeholders(len(part))})"
+            )
+            for r in self.conn.execute(sql, part):
+                row = _chunk(r)
+                out[row.id] = row
+        return out
+
+    def chunk_ids(self, doc_id: int) -> list[int]:
+        return [
+            int(r[0])
+            for r in self.conn.execute("SELECT id FROM chunks WHERE doc_id = ?", (doc_id,))
+        ]
+
+    def reset_embedded(self) -> None:
+        """Forget every embedding (the embedding model changed): empty the keyword index too,
+        so the next ingestion fills both again together."""
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM chunks_fts")
+            conn.execute("UPDATE chunks SET embedded = 0")
+            conn.execute(
+                "UPDATE documents SET status = 'indexing', progress = 0 "
+                "WHERE status = 'ready' AND chunks > 0"
+            )
+
+    def counts(self) -> dict[str, int]:
+        one = self.conn.execute
+        return {
+            "documents": int(one("SELECT count(*) FROM documents").fetchone()[0]),
+            "chunks": int(one("SELECT count(*) FROM chunks").fetchone()[0]),
+            "embedded": int(one("SELECT count(*) FROM chunks WHERE embedded = 1").fetchone()[0]),
+            "fts_rows": int(one("SELECT count(*) FROM chunks_fts").fetchone()[0]),
+        }
+
+    # -- keyword search ----------------------------------------------------------------------
+
+    def keyword_search(
+        self, match: str, n: int, doc_ids: Sequence[int] | None = None
+    ) -> list[tuple[int, float]]:
+        """(chunk id, bm25) best first; `match` is an FTS5 expression from
+        rag.retrieve.fts_query. FTS5's bm25() is lower-is-better; it is negated here."""
+        if doc_ids is not None and not doc_ids:
+            return []
+        sql = "SELECT f.rowid, bm25(chunks_fts) AS s FROM chunks_fts f"
+        params: list[Any] = []
+        if doc_ids is not None:
+            sql += (
+                f" JOIN chunks c ON c.id = f.rowid AND c.doc_id IN ({_placeholders(len(doc_ids))})"
+            )
+            params.extend(doc_ids)
+        sql += " WHERE chunks_fts MATCH ? ORDER BY s LIMIT ?"
+        params.extend([match, n])
+        try:
+            rows = self.conn.execute(sql, params).fetchall()
+        except sqlite3.OperationalError as exc:  # a query FTS5 cannot parse
+            raise DocumentError(f"The search text cannot be used: {exc}", repr(exc)) from exc
+        return [(int(r[0]), -float(r[1])) for r in rows]
+
+
+_NAME_BAD = re.compile(r"[^a-zA-Z0-9._-]+")
+
+
+def collection_name(model_name: str, dim: int) -> str:
+    """Chroma collection for an embedding model: its file name (sanitised) and dimension."""
+    stem = model_name.removesuffix(".gguf")
+    safe = _NAME_BAD.sub("-", stem).strip("-._") or "model"
+    return f"{safe[:200]}-{dim}"
+
+
+def open_chroma(path: Path) -> ClientAPI:
+    """The data folder's one Chroma client, telemetry off."""
+    import chromadb
+    from chromadb.config import Settings
+    from chromadb.errors import ChromaError
+
+    path.mkdir(parents=True, exist_ok=True)
+    try:
+        return chromadb.PersistentClient(
+            path=str(path), settings=Settings(anonymized_telemetry=False, allow_reset=False)
+        )
+    except (ChromaError, ValueError, RuntimeError, OSError) as exc:
+        raise DocumentError(
+            f"The vector index at {path} cannot be opened: {exc}", repr(exc)
+        ) from exc
+
+
+def delete_document_everywhere(client: ClientAPI, doc_id: int) -> None:
+    """Remove a document's vectors from every collection (every embedding model used)."""
+    for col in client.list_collections():
+        client.get_collection(col.name, embedding_function=None).delete(
+            where={"doc_id": int(doc_id)}
+        )
+
+
+class VectorIndex:
+    """One Chroma collection, used as a plain vector store (ids = chunk ids, metadata = doc
+    id). The client is shared: one per data folder."""
+
+    def __init__(self, client: ClientAPI, model_name: str, dim: int) -> None:
+        self.client = client
+        self.name = collection_name(model_name, dim)
+        self.dim = dim
+        self.collection: Collection = client.get_or_create_collection(
+            self.name,
+            configuration={"hnsw": {"space": "cosine"}},
+            metadata={"model": model_name, "dim": dim},
+            embedding_function=None,
+        )
+        self.max_batch = max(1, int(client.get_max_batch_size()))
+
+    def count(self) -> int:
+        return int(self.collection.count())
+
+    def upsert(self, ids: Sequence[int], embeddings: np.ndarray, doc_ids: Sequence[int]) -> None:
+        for start in range(0, len(ids), self.max_batch):
+            end = start + self.max_batch
+            self.collection.upsert(
+                ids=[str(i) for i in ids[start:end]],
+                embeddings=np.ascontiguousarray(embeddings[start:end], dtype=np.float32),
+                metadatas=[{"doc_id": int(d)} for d in doc_ids[start:end]],
+            )
+
+    def embeddings(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
+        if not ids:
+            return {}
+        got = self.collection.get(ids=[str(i) for i in ids], include=["embeddings"])
+        vectors = got.get("embeddings")
+        if vectors is None:
+            return {}
+        return {
+            int(i): np.asarray(v, dtype=np.float32)
+            for i, v in zip(got["ids"], vectors, strict=True)
+        }
+
+    def delete_document(self, doc_id: int) -> None:
+        self.collection.delete(where={"doc_id": int(doc_id)})
+
+    def search(
+        self, embedding: np.ndarray, n: int, doc_ids: Sequence[int] | None = None
+    ) -> list[tuple[int, float]]:
+        """(chunk id, cosine similarity) best first."""
+        if doc_ids is not None and not doc_ids:
+            return []
+        total = self.count()
+        if total == 0:
+            return []
+        where: dict[str, Any] | None = None
+        if doc_ids is not None:
+            ids = [int(d) for d in doc_ids]
+            where = {"doc_id": ids[0]} if len(ids) == 1 else {"doc_id": {"$in": ids}}
+        res = self.collection.query(
+            query_embeddings=np.asarray(embedding, dtype=np.float32).reshape(1, -1),
+            n_results=min(n, total),
+            where=where,
+            include=["distances"],
+        )
+        ids_out = res["ids"][0]
+        dists = (res.get("distances") or [[0.0] * len(ids_out)])[0]
+        return [(int(i), 1.0 - float(d)) for i, d in zip(ids_out, dists, strict=True)]

@@ -1,0 +1,905 @@
+"""The document library: add, list, remove and re-index documents; ingest them into the two
+indexes (Chroma vectors + SQLite FTS5 keywords); search both.
+
+Threads
+-------
+A `Library` belongs to the thread that created it (the app's documents worker on its QThread;
+the CLI's main thread). That thread owns the SQLite connection, the Chroma client and the
+embedding model. Two helpers run beside it and never touch those objects:
+
+- an extraction thread that hashes files and waits on `rag.extract.Extractor` (a process pool
+  with a per-file timeout: pypdf holds the GIL, so it runs in other processes);
+- the extractor's worker processes.
+
+Incremental ingestion
+---------------------
+Work is done in small steps so a search never waits behind a whole book::
+
+    lib = Library.open()                # or Library(data_dir, embedding_model=...)
+    lib.add([Path("manual.pdf")])       # fast: registers documents as "queued"
+    while lib.has_work():
+        report = lib.ingest_step()      # at most one batch (~32 chunks, well under a second)
+        ...                             # serve searches here, between steps
+        if not report.did_work:
+            lib.wait_for_extraction(0.05)  # nothing to embed yet: pages are being read
+
+The Qt worker runs `ingest_step()` from a zero-interval timer (or re-posts itself), so queued
+search requests are handled between two steps. `ingest(cancel, pause, on_progress)` is the same
+loop for scripts and the CLI.
+
+One step does, in order: take one finished extraction (chunk it, store its chunks in SQLite,
+unembedded), hand queued documents to the extraction thread, then embed one batch of pending
+chunks (vectors to Chroma, then text to FTS5 and the "embedded" flags in one SQLite
+transaction).
+
+Resuming and idempotence
+------------------------
+Chunks are stored (with a content hash) before they are embedded, and their SQLite ids are
+their Chroma ids. Chroma writes are upserts, so a batch redone after a crash never duplicates;
+the keyword rows and "embedded" flags are committed together after the vectors. On the next
+start, documents still "queued" are read again and documents "indexing" carry on with their
+unembedded chunks. A chunk whose text was embedded before (same hash, e.g. the same file under
+another name) reuses that vector. Re-adding an unchanged file does nothing; a changed file (new
+sha256) has its old chunks removed from both indexes and is indexed again.
+
+Statuses: queued, indexing (progress 0..1; "reading pages" while extracting), ready, failed
+(message says why).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from engine.errors import DocumentError, InvalidRequestError
+from rag.index import (
+    ChunkRow,
+    DocRow,
+    Store,
+    VectorIndex,
+    collection_name,
+    delete_document_everywhere,
+    open_chroma,
+)
+from rag.retrieve import (
+    RRF_K,
+    Candidate,
+    Hit,
+    Mode,
+    fts_query,
+    merge_neighbours,
+    reciprocal_rank_fusion,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from chromadb.api import ClientAPI
+
+    from rag.extract import ExtractResult
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_SUFFIXES = (".pdf", ".txt", ".md")
+DB_NAME = "library.sqlite3"
+CHROMA_DIR = "chroma"
+
+# Messages for extraction outcomes when the extractor gives none.
+EXTRACT_MESSAGES = {
+    "encrypted": "The PDF is password-protected.",
+    "scanned": "The PDF has no text layer (scanned pages); it needs OCR, which Hearth lacks.",
+    "empty": "The document has no text.",
+    "malformed": "The file is damaged or not a valid PDF.",
+    "not_supported": "This kind of file is not supported (PDF, .txt and .md are).",
+    "too_large": "The file is too large to index.",
+    "timeout": "Reading the file took too long and was stopped.",
+    "error": "The file could not be read.",
+}
+
+
+class EmbedderLike(Protocol):
+    """What the library needs from rag.embedder.Embedder."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def dim(self) -> int: ...
+
+    @property
+    def max_tokens(self) -> int: ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def embed(self, texts: list[str]) -> np.ndarray: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class Progress:
+    """Library-wide ingestion progress, for a status line or progress bar."""
+
+    queued: int = 0  # documents waiting to be read
+    reading: int = 0  # documents being read (extraction in flight)
+    indexing: int = 0  # documents whose chunks are being embedded
+    ready: int = 0
+    failed: int = 0
+    pages_read: int = 0  # this run
+    chunks_total: int = 0  # chunks of documents being indexed
+    chunks_done: int = 0  # of those, embedded
+    chunks_per_s: float = 0.0
+    pages_per_s: float = 0.0
+    eta_s: float | None = None
+    current: str = ""  # name of the document being embedded
+    elapsed_s: float = 0.0
+
+    @property
+    def fraction(self) -> float:
+        return self.chunks_done / self.chunks_total if self.chunks_total else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "queued": self.queued,
+            "reading": self.reading,
+            "indexing": self.indexing,
+            "ready": self.ready,
+            "failed": self.failed,
+            "pages_read": self.pages_read,
+            "chunks_total": self.chunks_total,
+            "chunks_done": self.chunks_done,
+            "chunks_per_s": round(self.chunks_per_s, 2),
+            "pages_per_s": round(self.pages_per_s, 2),
+            "eta_s": None if self.eta_s is None else round(self.eta_s, 1),
+            "current": self.current,
+        }
+
+
+@dataclass
+class StepReport:
+    did_work: bool  # something was stored or embedded in this step
+    more: bool  # call again: work remains (possibly only extraction in flight)
+    changed: list[int] = field(default_factory=list)  # documents whose row changed
+    progress: Progress = field(default_factory=Progress)
+
+
+@dataclass
+class IngestStats:
+    """Timings of one `ingest()` run (for `hearth bench ingest`)."""
+
+    pages: int = 0
+    chunks: int = 0
+    tokens: int = 0
+    chunks_reused: int = 0
+    extract_s: float = 0.0  # wall time from first hand-off to last extraction result
+    embed_s: float = 0.0  # time inside Embedder.embed
+    store_s: float = 0.0  # Chroma + SQLite writes
+    total_s: float = 0.0
+
+
+def discover(paths: Iterable[Path | str]) -> list[Path]:
+    """Files to add: files as given, folders searched recursively for .pdf .txt .md (hidden
+    files and folders skipped). Missing paths raise DocumentError before anything is added."""
+    found: list[Path] = []
+    missing: list[str] = []
+    for raw in paths:
+        p = Path(raw).expanduser()
+        if p.is_file():
+            found.append(p)
+        elif p.is_dir():
+            for sub in sorted(p.rglob("*")):
+                rel = sub.relative_to(p).parts
+                if any(part.startswith(".") for part in rel):
+                    continue
+                if sub.is_file() and sub.suffix.lower() in SUPPORTED_SUFFIXES:
+                    found.append(sub)
+        else:
+            missing.append(str(raw))
+    if missing:
+        raise DocumentError(f"No such file or folder: {', '.join(missing)}")
+    seen: dict[str, Path] = {}
+    for f in found:
+        seen.setdefault(os.path.abspath(f), f)
+    return [Path(k) for k in seen]
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def chunk_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _extract_message(result: ExtractResult) -> str:
+    msg = (getattr(result, "message", "") or "").strip()
+    return msg or EXTRACT_MESSAGES.get(str(result.status), "The file could not be read.")
+
+
+@dataclass
+class _Job:
+    doc_id: int
+    path: str
+    known_sha: str  # content already indexed ('' = none); equal hash -> no extraction
+
+
+@dataclass
+class _Outcome:
+    doc_id: int
+    path: str
+    sha: str
+    result: ExtractResult | None  # None: unchanged (hash equals known_sha) or unreadable
+    error: str = ""
+
+
+class _ExtractionThread:
+    """Hashes files and runs the extractor's process pool off the owning thread."""
+
+    def __init__(self, workers: int, timeout_s: float, memory_limit_mb: int) -> None:
+        self.jobs: queue.Queue[_Job | None] = queue.Queue()
+        self.results: queue.Queue[_Outcome] = queue.Queue()
+        self.cancel = threading.Event()
+        self._workers = workers
+        self._timeout_s = timeout_s
+        self._memory_limit_mb = memory_limit_mb
+        self._thread = threading.Thread(target=self._run, name="hearth-extract", daemon=True)
+        self._thread.start()
+
+    def submit(self, job: _Job) -> None:
+        self.jobs.put(job)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.cancel.set()
+        self.jobs.put(None)
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        from rag.extract import Extractor
+
+        extractor = Extractor(
+            max_workers=self._workers,
+            timeout_s=self._timeout_s,
+            memory_limit_mb=self._memory_limit_mb,
+        )
+        try:
+            while not self.cancel.is_set():
+                job = self.jobs.get()
+                if job is None:
+                    return
+                batch = [job]
+                while True:  # take whatever else is waiting, to use every worker process
+                    try:
+                        more = self.jobs.get_nowait()
+                    except queue.Empty:
+                        break
+                    if more is None:
+                        self.cancel.set()
+                        break
+                    batch.append(more)
+                self._handle(extractor, batch)
+        finally:
+            extractor.close()
+
+    def _handle(self, extractor: Any, batch: list[_Job]) -> None:
+        to_extract: dict[str, _Job] = {}
+        shas: dict[str, str] = {}
+        for job in batch:
+            if self.cancel.is_set():
+                return
+            try:
+                sha = sha256_of(Path(job.path))
+            except OSError as exc:
+                self.results.put(
+                    _Outcome(job.doc_id, job.path, "", None, f"The file cannot be read: {exc}")
+                )
+                continue
+            if job.known_sha and sha == job.known_sha:
+                self.results.put(_Outcome(job.doc_id, job.path, sha, None))
+                continue
+            shas[job.path] = sha
+            to_extract[os.path.abspath(job.path)] = job
+        if not to_extract:
+            return
+        jobs_by_path = {j.path: j for j in to_extract.values()}
+        for result in extractor.extract_many([Path(p) for p in jobs_by_path], self.cancel):
+            key = os.path.abspath(str(result.path))
+            found = to_extract.get(key)
+            if found is None:
+                continue
+            self.results.put(_Outcome(found.doc_id, found.path, shas[found.path], result))
+
+
+class _Rate:
+    """Items per second over a sliding window of recent events."""
+
+    def __init__(self, window_s: float = 20.0) -> None:
+        self.window_s = window_s
+        self.events: deque[tuple[float, int]] = deque()
+
+    def add(self, n: int, now: float | None = None) -> None:
+        self.events.append((time.monotonic() if now is None else now, n))
+
+    def per_s(self, now: float | None = None) -> float:
+        now = time.monotonic() if now is None else now
+        while self.events and now - self.events[0][0] > self.window_s:
+            self.events.popleft()
+        if not self.events:
+            return 0.0
+        span = max(now - self.events[0][0], 1e-3)
+        total = sum(n for _, n in self.events)
+        return total / span if len(self.events) > 1 or span > 0.5 else 0.0
+
+
+class Library:
+    """See the module docstring. Not thread-safe: use it from the thread that made it."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        embedding_model: Path | None = None,
+        embedder: EmbedderLike | None = None,
+        batch_size: int = 32,
+        chunk_tokens: int = 200,
+        chunk_overlap: int = 40,
+        extract_workers: int = 1,
+        extract_timeout_s: float = 120.0,
+        extract_memory_mb: int = 2048,
+        candidates: int = 40,
+        rrf_k: float = RRF_K,
+        merge_max_chunks: int = 3,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.store = Store(self.data_dir / DB_NAME)
+        self._embedding_model = embedding_model
+        self._embedder: EmbedderLike | None = embedder
+        self._owns_embedder = embedder is None
+        self._client: ClientAPI | None = None
+        self._vectors: VectorIndex | None = None
+        self.batch_size = batch_size
+        self.chunk_tokens = chunk_tokens
+        self.chunk_overlap = chunk_overlap
+        self.extract_workers = extract_workers
+        self.extract_timeout_s = extract_timeout_s
+        self.extract_memory_mb = extract_memory_mb
+        self.candidates = candidates
+        self.rrf_k = rrf_k
+        self.merge_max_chunks = merge_max_chunks
+        self._extraction: _ExtractionThread | None = None
+        self._in_flight: dict[int, str] = {}  # doc id -> path handed to extraction
+        self._outcomes: deque[_Outcome] = deque()
+        self._chunk_rate = _Rate()
+        self._page_rate = _Rate()
+        self._pages_read = 0
+        self._started = time.monotonic()
+        self.stats = IngestStats()
+        self._thread = threading.get_ident()
+        self._finish_interrupted_removals()
+
+    @classmethod
+    def open(cls, data_dir: Path | None = None, **kwargs: Any) -> Library:
+        """The user's library (`<data>/documents`) with settings from the app's settings file.
+
+        The embedding model is resolved lazily (first ingestion or search)."""
+        from app.paths import get_paths
+        from app.settings import Settings
+
+        paths = get_paths()
+        settings = Settings.load(paths.settings_file)
+        kwargs.setdefault("chunk_tokens", settings.chunk_tokens)
+        kwargs.setdefault("chunk_overlap", settings.chunk_overlap)
+        if "embedding_model" not in kwargs and "embedder" not in kwargs:
+            from engine.catalog import Catalog
+
+            info = Catalog(paths.models).resolve(settings.embedding_model, embedding=True)
+            kwargs["embedding_model"] = Path(info.path)
+        return cls(data_dir or paths.documents_dir, **kwargs)
+
+    # -- owned objects -----------------------------------------------------------------------
+
+    @property
+    def embedder(self) -> EmbedderLike:
+        if self._embedder is None:
+            if self._embedding_model is None:
+                raise DocumentError("No embedding model is set for the document library.")
+            from rag.embedder import Embedder
+
+            made: EmbedderLike = Embedder(self._embedding_model)
+            self._embedder = made
+            return made
+        return self._embedder
+
+    @property
+    def client(self) -> ClientAPI:
+        if self._client is None:
+            self._client = open_chroma(self.data_dir / CHROMA_DIR)
+        return self._client
+
+    @property
+    def vectors(self) -> VectorIndex:
+        if self._vectors is None:
+            emb = self.embedder
+            vectors = VectorIndex(self.client, emb.name, emb.dim)
+            known = self.store.get_meta("collection")
+            if known != vectors.name:
+                # A different embedding model: every chunk is embedded again into its own
+                # collection (the old one stays, to be reused if the user switches back).
+                if known:
+                    log.info(
+                        "embedding model changed (%s -> %s): re-embedding", known, vectors.name
+                    )
+                    self.store.reset_embedded()
+                self.store.set_meta("collection", vectors.name)
+            self._vectors = vectors
+        return self._vectors
+
+    def close(self) -> None:
+        if self._extraction is not None:
+            self._extraction.stop()
+            self._extraction = None
+        self._in_flight.clear()
+        if self._embedder is not None and self._owns_embedder:
+            self._embedder.close()
+        self._embedder = None
+        self._vectors = None
+        self._client = None  # Chroma's PersistentClient has no close; dropping it is enough
+        self.store.close()
+
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- documents ---------------------------------------------------------------------------
+
+    def add(self, paths: Iterable[Path | str]) -> list[DocRow]:
+        """Register files (and folders' .pdf/.txt/.md files) for indexing; returns their rows.
+
+        Unchanged ready documents stay as they are; anything else is queued. Nothing is read
+        here: `ingest_step` does the work."""
+        rows: list[DocRow] = []
+        for f in discover(paths):
+            path = os.path.abspath(f)
+            st = f.stat()
+            doc = self.store.document_by_path(path)
+            if doc is None:
+                doc_id = self.store.insert_document(path, f.name, st.st_size, st.st_mtime)
+            else:
+                doc_id = doc.id
+                unchanged = doc.size == st.st_size and doc.mtime == st.st_mtime
+                if doc.status == "ready" and unchanged:
+                    rows.append(doc)
+                    continue
+                if doc.status in ("queued", "indexing") and unchanged:
+                    rows.append(self._view(doc))
+                    continue
+                # Changed, failed before, or being removed: read it again. The stored hash
+                # decides whether its chunks must be replaced.
+                self.store.update_document(
+                    doc_id, size=st.st_size, mtime=st.st_mtime, status="queued", message=""
+                )
+            got = self.store.document(doc_id)
+            if got is not None:
+                rows.append(self._view(got))
+        return rows
+
+    def reindex(self, doc_id: int) -> None:
+        """Read and embed a document again even if it has not changed."""
+        doc = self._require(doc_id)
+        if doc.id in self._in_flight:
+            return
+        self.store.update_document(doc.id, sha256="", status="queued", message="", progress=0.0)
+
+    def remove(self, doc_id: int) -> None:
+        """Delete a document from both indexes and the library."""
+        doc = self._require(doc_id)
+        self._in_flight.pop(doc.id, None)  # a late extraction result is ignored
+        self.store.update_document(doc.id, status="removing")
+        delete_document_everywhere(self.client, doc.id)
+        self.store.delete_document_rows(doc.id)
+
+    def _finish_interrupted_removals(self) -> None:
+        pending = self.store.documents(["removing"])
+        for doc in pending:
+            delete_document_everywhere(self.client, doc.id)
+            self.store.delete_document_rows(doc.id)
+
+    def documents(self) -> list[DocRow]:
+        return [self._view(d) for d in self.store.documents() if d.status != "removing"]
+
+    def document(self, doc_id: int) -> DocRow | None:
+        doc = self.store.document(doc_id)
+        return self._view(doc) if doc is not None and doc.status != "removing" else None
+
+    def _view(self, doc: DocRow) -> DocRow:
+        if doc.id in self._in_flight and doc.status == "queued":
+            return replace(doc, status="indexing", progress=0.0, message="reading pages")
+        return doc
+
+    def _require(self, doc_id: int) -> DocRow:
+        doc = self.store.document(doc_id)
+        if doc is None or doc.status == "removing":
+            raise DocumentError(f"No document with id {doc_id} in the library.")
+        return doc
+
+    def resolve(self, ref: str | int) -> DocRow:
+        """A document by id, path, file name, or unambiguous part of its name."""
+        docs = self.documents()
+        text = str(ref).strip()
+        if text.isdigit():
+            for d in docs:
+                if d.id == int(text):
+                    return d
+        absolute = os.path.abspath(os.path.expanduser(text)) if text else ""
+        for d in docs:
+            if d.path == absolute or d.path == text:
+                return d
+        by_name = [d for d in docs if d.name == text]
+        if len(by_name) == 1:
+            return by_name[0]
+        partial = [d for d in docs if text and text.lower() in d.name.lower()]
+        if len(by_name) > 1 or len(partial) > 1:
+            names = ", ".join(f"{d.id}: {d.path}" for d in (by_name or partial))
+            raise DocumentError(f"'{ref}' matches several documents ({names}); use the id.")
+        if len(partial) == 1:
+            return partial[0]
+        raise DocumentError(f"No document '{ref}' in the library (see `hearth docs list`).")
+
+    # -- ingestion ---------------------------------------------------------------------------
+
+    def has_work(self) -> bool:
+        if self._in_flight or self._outcomes:
+            return True
+        row = self.store.conn.execute(
+            "SELECT 1 FROM documents WHERE status IN ('queued', 'indexing') LIMIT 1"
+        ).fetchone()
+        return row is not None
+
+    def progress(self) -> Progress:
+        counts = {
+            str(s): int(n)
+            for s, n in self.store.conn.execute(
+                "SELECT status, count(*) FROM documents GROUP BY status"
+            )
+        }
+        total, done = self.store.conn.execute(
+            "SELECT coalesce(sum(d.chunks), 0), (SELECT count(*) FROM chunks c JOIN documents "
+            "d2 ON d2.id = c.doc_id WHERE d2.status = 'indexing' AND c.embedded = 1) "
+            "FROM documents d WHERE d.status = 'indexing'"
+        ).fetchone()
+        reading = len(self._in_flight)
+        queued = max(counts.get("queued", 0) - reading, 0)
+        rate = self._chunk_rate.per_s()
+        remaining = int(total) - int(done)
+        eta: float | None = None
+        if rate > 0 and not queued and not reading:
+            eta = remaining / rate
+        elif rate > 0:
+            eta = None  # unknown until every queued document has been read and chunked
+        current = self.store.conn.execute(
+            "SELECT name FROM documents WHERE status = 'indexing' ORDER BY id LIMIT 1"
+        ).fetchone()
+        return Progress(
+            queued=queued,
+            reading=reading,
+            indexing=counts.get("indexing", 0),
+            ready=counts.get("ready", 0),
+            failed=counts.get("failed", 0),
+            pages_read=self._pages_read,
+            chunks_total=int(total),
+            chunks_done=int(done),
+            chunks_per_s=rate,
+            pages_per_s=self._page_rate.per_s(),
+            eta_s=eta,
+            current=str(current[0]) if current else "",
+            elapsed_s=time.monotonic() - self._started,
+        )
+
+    def wait_for_extraction(self, timeout: float) -> bool:
+        """Block up to `timeout` s for an extraction result; True if one arrived."""
+        if self._extraction is None or not self._in_flight:
+            return False
+        try:
+            outcome = self._extraction.results.get(timeout=timeout)
+        except queue.Empty:
+            return False
+        self._outcomes.append(outcome)
+        return True
+
+    def ingest_step(self) -> StepReport:
+        """One bounded piece of ingestion work (see the module docstring)."""
+        changed: list[int] = []
+        did = False
+        # 1. One finished extraction: chunk and store it.
+        self._collect_outcomes()
+        while self._outcomes:
+            outcome = self._outcomes.popleft()
+            if self._in_flight.get(outcome.doc_id) != outcome.path:
+                continue  # removed or re-queued meanwhile
+            del self._in_flight[outcome.doc_id]
+            self._apply_outcome(outcome)
+            changed.append(outcome.doc_id)
+            did = True
+            break
+        # 2. Hand queued documents to the extraction thread.
+        for doc in self.store.documents(["queued"]):
+            if doc.id in self._in_flight:
+                continue
+            if self._extraction is None:
+                self._extraction = _ExtractionThread(
+                    self.extract_workers, self.extract_timeout_s, self.extract_memory_mb
+                )
+                self._extract_started = time.monotonic()
+            self._in_flight[doc.id] = doc.path
+            self._extraction.submit(_Job(doc.id, doc.path, doc.sha256))
+            changed.append(doc.id)
+        # 3. One batch of embeddings.
+        embedded_docs = self._embed_batch()
+        if embedded_docs:
+            did = True
+            changed.extend(embedded_docs)
+        if not self._in_flight and self._extraction is not None:
+            self._extraction.stop()  # idle: free the worker processes
+            self._extraction = None
+        return StepReport(
+            did_work=did,
+            more=self.has_work(),
+            changed=sorted(set(changed)),
+            progress=self.progress(),
+        )
+
+    def ingest(
+        self,
+        cancel: threading.Event | None = None,
+        pause: threading.Event | None = None,
+        on_progress: Callable[[StepReport], None] | None = None,
+    ) -> IngestStats:
+        """Run steps until nothing is left, `cancel` is set (work stays queued and resumes on
+        the next run), honouring `pause` between steps."""
+        self.stats = IngestStats()
+        t0 = time.monotonic()
+        self._started = t0
+        while self.has_work():
+            if cancel is not None and cancel.is_set():
+                self._cancel_extraction()
+                break
+            if pause is not None and pause.is_set():
+                time.sleep(0.05)
+                continue
+            report = self.ingest_step()
+            if on_progress is not None:
+                on_progress(report)
+            if not report.did_work and report.more:
+                self.wait_for_extraction(0.05)
+        self.stats.total_s = time.monotonic() - t0
+        return self.stats
+
+    def cancel(self) -> None:
+        """Stop reading files; documents stay queued or indexing and resume later."""
+        self._cancel_extraction()
+
+    def _cancel_extraction(self) -> None:
+        if self._extraction is not None:
+            self._extraction.stop()
+            self._extraction = None
+        self._in_flight.clear()
+        self._outcomes.clear()
+
+    def _collect_outcomes(self) -> None:
+        if self._extraction is None:
+            return
+        while True:
+            try:
+                self._outcomes.append(self._extraction.results.get_nowait())
+            except queue.Empty:
+                return
+
+    def _apply_outcome(self, outcome: _Outcome) -> None:
+        doc = self.store.document(outcome.doc_id)
+        if doc is None or doc.status == "removing":
+            return
+        self.stats.extract_s = time.monotonic() - getattr(self, "_extract_started", self._started)
+        if outcome.error:
+            self.store.update_document(doc.id, status="failed", message=outcome.error)
+            return
+        result = outcome.result
+        if result is None:  # unchanged content
+            status = "ready" if doc.chunks and doc.embedded >= doc.chunks else "indexing"
+            if doc.chunks == 0:
+                status = "queued" if not doc.sha256 else "failed"
+            self.store.update_document(doc.id, status=status)
+            return
+        if result.status != "ok":
+            self._drop_chunks(doc)
+            self.store.update_document(
+                doc.id,
+                status="failed",
+                message=_extract_message(result),
+                sha256="",
+                pages=int(getattr(result, "n_pages", 0) or 0),
+                chunks=0,
+                progress=0.0,
+            )
+            return
+        from rag.chunking import chunk_pages
+
+        emb = self.embedder
+        max_tokens = max(16, min(510, int(emb.max_tokens) - 2))
+        chunks = chunk_pages(
+            list(result.pages),
+            emb.count_tokens,
+            target_tokens=min(self.chunk_tokens, max_tokens),
+            overlap_tokens=min(self.chunk_overlap, self.chunk_tokens // 2),
+            max_tokens=max_tokens,
+        )
+        n_pages = int(getattr(result, "n_pages", 0) or len(result.pages))
+        self._pages_read += n_pages
+        self._page_rate.add(n_pages)
+        self.stats.pages += n_pages
+        if not chunks:
+            self._drop_chunks(doc)
+            self.store.update_document(
+                doc.id,
+                status="failed",
+                message=EXTRACT_MESSAGES["empty"],
+                sha256="",
+                pages=n_pages,
+                chunks=0,
+            )
+            return
+        rows = [
+            (
+                i,
+                c.page_start,
+                c.page_end,
+                c.char_start,
+                c.char_end,
+                c.n_tokens,
+                c.text,
+                chunk_hash(c.text),
+            )
+            for i, c in enumerate(chunks)
+        ]
+        if doc.chunks:
+            delete_document_everywhere(self.client, doc.id)  # the old version's vectors
+        self.store.replace_chunks(
+            doc.id,
+            rows,
+            sha256=outcome.sha,
+            pages=n_pages,
+            chunks=len(rows),
+            status="indexing",
+            message="",
+            progress=0.0,
+        )
+
+    def _drop_chunks(self, doc: DocRow) -> None:
+        if doc.chunks:
+            delete_document_everywhere(self.client, doc.id)
+            self.store.replace_chunks(doc.id, [])
+
+    def _embed_batch(self) -> list[int]:
+        pending = self.store.pending_chunks(self.batch_size)
+        if not pending:
+            return []
+        vectors = self.vectors
+        t0 = time.monotonic()
+        reuse = self.store.embedded_ids_by_hash(sorted({c.content_hash for c in pending}))
+        reused = vectors.embeddings(list(reuse.values())) if reuse else {}
+        need = [c for c in pending if reuse.get(c.content_hash) not in reused]
+        matrix = np.zeros((len(pending), vectors.dim), dtype=np.float32)
+        if need:
+            t_embed = time.monotonic()
+            got = self.embedder.embed([c.text for c in need])
+            self.stats.embed_s += time.monotonic() - t_embed
+            self.stats.tokens += sum(c.n_tokens for c in need)
+            by_id = {c.id: got[i] for i, c in enumerate(need)}
+        else:
+            by_id = {}
+        for i, c in enumerate(pending):
+            if c.id in by_id:
+                matrix[i] = by_id[c.id]
+            else:
+                matrix[i] = reused[reuse[c.content_hash]]
+        self.stats.chunks_reused += len(pending) - len(need)
+        t_store = time.monotonic()
+        vectors.upsert([c.id for c in pending], matrix, [c.doc_id for c in pending])
+        docs = sorted({c.doc_id for c in pending})
+        with self.store.transaction():
+            self.store.mark_embedded(pending)
+            for doc_id in docs:
+                total, done = self.store.conn.execute(
+                    "SELECT d.chunks, (SELECT count(*) FROM chunks c WHERE c.doc_id = d.id AND "
+                    "c.embedded = 1) FROM documents d WHERE d.id = ?",
+                    (doc_id,),
+                ).fetchone()
+                finished = int(done) >= int(total)
+                self.store.update_document(
+                    doc_id,
+                    progress=1.0 if finished else int(done) / max(int(total), 1),
+                    status="ready" if finished else "indexing",
+                )
+        self.stats.store_s += time.monotonic() - t_store
+        self.stats.chunks += len(pending)
+        self._chunk_rate.add(len(pending))
+        log.debug("embedded %d chunks in %.3fs", len(pending), time.monotonic() - t0)
+        return docs
+
+    # -- search ------------------------------------------------------------------------------
+
+    def search(
+        self,
+        query: str,
+        k: int = 6,
+        doc_ids: Sequence[int] | None = None,
+        mode: Mode = "hybrid",
+        candidates: int | None = None,
+    ) -> list[Hit]:
+        """Top-k passages for a query. `doc_ids` limits the search to those documents (None:
+        all). Vector and keyword candidates are fused by reciprocal rank, then neighbouring
+        chunks of the same document are merged into one passage."""
+        text = query.strip()
+        if not text:
+            raise InvalidRequestError("Type something to search for.")
+        if k < 1:
+            raise InvalidRequestError("The number of passages (k) must be at least 1.")
+        n = max(candidates or self.candidates, k)
+        rankings: list[list[int]] = []
+        if mode in ("hybrid", "vector"):
+            vectors = self.vectors
+            if vectors.count():
+                q = self.embedder.embed([text])[0]
+                rankings.append([cid for cid, _ in vectors.search(q, n, doc_ids)])
+            else:
+                rankings.append([])
+        if mode in ("hybrid", "keyword"):
+            match = fts_query(text)
+            found = self.store.keyword_search(match, n, doc_ids) if match else []
+            rankings.append([cid for cid, _ in found])
+        fused = reciprocal_rank_fusion(rankings, k=self.rrf_k)
+        rows = self.store.chunks_by_ids([cid for cid, _ in fused])
+        cands = [
+            _candidate(rows[cid], score)
+            for cid, score in fused
+            if cid in rows and rows[cid].embedded
+        ]
+        return merge_neighbours(cands, max_chunks=self.merge_max_chunks)[:k]
+
+    def counts(self) -> dict[str, int]:
+        """Rows in SQLite (documents, chunks, embedded, fts_rows) and ids in Chroma."""
+        out = self.store.counts()
+        out["vectors"] = self.vectors.count()
+        return out
+
+    def collection_name(self) -> str:
+        emb = self.embedder
+        return collection_name(emb.name, emb.dim)
+
+
+def _candidate(row: ChunkRow, score: float) -> Candidate:
+    return Candidate(
+        chunk_id=row.id,
+        doc_id=row.doc_id,
+        ordinal=row.ordinal,
+        file=row.path,
+        page_start=row.page_start,
+        page_end=row.page_end,
+        char_start=row.char_start,
+        char_end=row.char_end,
+        text=row.text,
+        score=score,
+    )

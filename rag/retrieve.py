@@ -1,0 +1,242 @@
+"""Hybrid retrieval, the pure parts: query sanitising for FTS5, reciprocal rank fusion, merging
+neighbouring chunks of the same document, and passages for the prompt.
+
+Nothing here touches Chroma or SQLite; `rag.library.Library.search` feeds these functions with
+candidates from both indexes. Retrieved text is data: it is only ever quoted to the model.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, TypeVar
+
+from engine.types import Passage
+
+Mode = Literal["hybrid", "vector", "keyword"]
+
+K = TypeVar("K", bound=Hashable)
+
+# Fusion constant: 60 is the value from Cormack et al. (2009); it is tuned in rag/evaluate.py.
+RRF_K = 60.0
+
+# Words that carry no signal for BM25 and, joined with OR, would make the keyword query match
+# nearly every chunk (slow on a big library, and noise in the ranking).
+_STOP_TEXT = (
+    "a about above after again against all am an and any are as at be because been before being "
+    "below between both but by can could did do does doing down during each few for from "
+    "further had has have having he her here hers herself him himself his how i if in into is "
+    "it its itself just me more most my myself no nor not now of off on once only or other our "
+    "ours ourselves out over own same she should so some such than that the their theirs them "
+    "themselves then there these they this those through to too under until up very was we were "
+    "what when where which while who whom why will with would you your yours yourself "
+    "yourselves does tell explain describe please say says said "
+)
+STOP_WORDS = frozenset(_STOP_TEXT.split())
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One chunk found by either index, with what is needed to merge and cite it."""
+
+    chunk_id: int
+    doc_id: int
+    ordinal: int
+    file: str
+    page_start: int
+    page_end: int
+    char_start: int
+    char_end: int
+    text: str
+    score: float = 0.0
+
+
+@dataclass
+class Hit:
+    """A retrieved passage. `page` is 1-based (pypdf page index + 1); `file` is the path as
+    added."""
+
+    doc_id: int
+    file: str
+    page: int
+    page_end: int
+    score: float
+    text: str
+    char_start: int
+    char_end: int
+    chunk_ids: tuple[int, ...] = field(default_factory=tuple)
+
+    @property
+    def name(self) -> str:
+        return Path(self.file).name
+
+    def pages_label(self) -> str:
+        if self.page_end > self.page:
+            return f"pages {self.page}-{self.page_end}"
+        return f"page {self.page}"
+
+    def label(self) -> str:
+        return f"{self.name}, {self.pages_label()}"
+
+    def covers_page(self, page: int) -> bool:
+        return self.page <= page <= self.page_end
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "doc_id": self.doc_id,
+            "file": self.file,
+            "name": self.name,
+            "page": self.page,
+            "page_end": self.page_end,
+            "score": round(self.score, 6),
+            "text": self.text,
+            "char_start": self.char_start,
+            "char_end": self.char_end,
+        }
+
+
+def query_terms(text: str) -> list[str]:
+    """Lower-cased words of a query, stop words dropped, duplicates removed, order kept.
+
+    If every word is a stop word the words are kept (a query like "to be or not to be")."""
+    words = [w.lower() for w in _WORD.findall(text)]
+    seen: dict[str, None] = {}
+    for w in words:
+        if w not in STOP_WORDS:
+            seen.setdefault(w, None)
+    if not seen:
+        for w in words:
+            seen.setdefault(w, None)
+    return list(seen)
+
+
+def fts_query(text: str) -> str | None:
+    """An FTS5 MATCH expression for free text: every term quoted (so FTS5 syntax in the user's
+    text — quotes, AND/OR/NOT/NEAR, column filters, `*`, `^` — is taken literally) and joined
+    with OR, which BM25 then ranks. None when the text has no words at all."""
+    terms = query_terms(text)
+    if not terms:
+        return None
+    return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+
+
+def reciprocal_rank_fusion(
+    rankings: Sequence[Sequence[K]], k: float = RRF_K, weights: Sequence[float] | None = None
+) -> list[tuple[K, float]]:
+    """Fuse ranked lists: score(d) = sum over lists of w / (k + rank), rank starting at 1.
+
+    Returns (item, score) best first. Ties keep the order in which items were first seen
+    (list by list), so the result is deterministic. A duplicate within one list counts once,
+    at its best rank."""
+    if weights is None:
+        weights = [1.0] * len(rankings)
+    if len(weights) != len(rankings):
+        raise ValueError("one weight per ranking")
+    if k < 0:
+        raise ValueError("k must be >= 0")
+    scores: dict[K, float] = {}
+    for ranking, weight in zip(rankings, weights, strict=True):
+        seen: set[K] = set()
+        for rank, item in enumerate(ranking, start=1):
+            if item in seen:
+                continue
+            seen.add(item)
+            scores[item] = scores.get(item, 0.0) + weight / (k + rank)
+    order = {item: i for i, item in enumerate(scores)}
+    return sorted(scores.items(), key=lambda kv: (-kv[1], order[kv[0]]))
+
+
+def join_overlapping(a: str, b: str, overlap_hint: int = 0) -> str:
+    """Join two consecutive pieces of text that may overlap (b starts inside a's tail).
+
+    Uses the character overlap from the offsets when it checks out, else looks for b's start
+    in a's tail; when neither works the pieces are joined with a space."""
+    if overlap_hint > 0 and overlap_hint <= min(len(a), len(b)) and a.endswith(b[:overlap_hint]):
+        return a + b[overlap_hint:]
+    # Longest suffix of a that is a prefix of b (at least 4 characters, to avoid gluing on
+    # a coincidental letter). Quadratic at worst, on chunk-sized strings only.
+    for size in range(min(len(a), len(b), 4000), 3, -1):
+        if a.endswith(b[:size]):
+            return a + b[size:]
+    sep = "" if (a.endswith((" ", "\n")) or b.startswith((" ", "\n"))) else " "
+    return a + sep + b
+
+
+def _merge_group(members: list[Candidate], score: float) -> Hit:
+    members = sorted(members, key=lambda c: (c.ordinal, c.char_start))
+    text = members[0].text
+    end = members[0].char_end
+    for m in members[1:]:
+        if m.char_start >= end:
+            text = text + ("\n" if m.char_start > end else "") + m.text
+        else:
+            text = join_overlapping(text, m.text, end - m.char_start)
+        end = max(end, m.char_end)
+    first = members[0]
+    return Hit(
+        doc_id=first.doc_id,
+        file=first.file,
+        page=min(m.page_start for m in members),
+        page_end=max(m.page_end for m in members),
+        score=score,
+        text=text,
+        char_start=min(m.char_start for m in members),
+        char_end=max(m.char_end for m in members),
+        chunk_ids=tuple(m.chunk_id for m in members),
+    )
+
+
+def _adjacent(c: Candidate, group: list[Candidate]) -> bool:
+    lo = min(m.ordinal for m in group)
+    hi = max(m.ordinal for m in group)
+    return lo - 1 <= c.ordinal <= hi + 1
+
+
+def merge_neighbours(ranked: Iterable[Candidate], max_chunks: int = 3) -> list[Hit]:
+    """Merge candidates from the same document whose chunks are neighbours (consecutive
+    ordinals, which also covers the overlap between chunks) into one hit, at most `max_chunks`
+    chunks each. `ranked` is best first; a merged hit takes its best member's score and place.
+    """
+    groups: list[list[Candidate]] = []
+    scores: list[float] = []
+    for cand in ranked:
+        placed = False
+        for i, group in enumerate(groups):
+            if group[0].doc_id != cand.doc_id or len(group) >= max_chunks:
+                continue
+            if any(m.chunk_id == cand.chunk_id for m in group):
+                placed = True
+                break
+            if _adjacent(cand, group):
+                group.append(cand)
+                placed = True
+                # The grown group may now touch a lower-ranked group of the same document.
+                for j in range(len(groups) - 1, i, -1):
+                    other = groups[j]
+                    if (
+                        other[0].doc_id == cand.doc_id
+                        and len(group) + len(other) <= max_chunks
+                        and any(_adjacent(o, group) for o in other)
+                    ):
+                        group.extend(other)
+                        del groups[j]
+                        del scores[j]
+                break
+        if not placed:
+            groups.append([cand])
+            scores.append(cand.score)
+    return [_merge_group(g, s) for g, s in zip(groups, scores, strict=True)]
+
+
+def to_passages(hits: Sequence[Hit]) -> list[Passage]:
+    """Passages for the engine, in rank order; it numbers them [1], [2] and fences them."""
+    return [Passage(label=h.label(), text=h.text) for h in hits]
+
+
+def format_sources(hits: Sequence[Hit]) -> list[str]:
+    """Numbered source lines matching the passages' [n] markers."""
+    return [f"[{i}] {h.file}, {h.pages_label()}" for i, h in enumerate(hits, start=1)]

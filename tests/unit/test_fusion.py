@@ -1,0 +1,222 @@
+"""Reciprocal rank fusion, FTS5 query sanitising, neighbour merging (pure functions)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from rag.index import Store, collection_name
+from rag.retrieve import (
+    Candidate,
+    Hit,
+    fts_query,
+    join_overlapping,
+    merge_neighbours,
+    query_terms,
+    reciprocal_rank_fusion,
+    to_passages,
+)
+
+# -- reciprocal rank fusion ----------------------------------------------------------------
+
+
+def test_rrf_scores_are_sum_of_reciprocal_ranks() -> None:
+    fused = dict(reciprocal_rank_fusion([["a", "b", "c"], ["c", "a"]], k=60))
+    assert fused["a"] == pytest.approx(1 / 61 + 1 / 62)
+    assert fused["b"] == pytest.approx(1 / 62)
+    assert fused["c"] == pytest.approx(1 / 63 + 1 / 61)
+
+
+def test_rrf_rewards_agreement_over_a_single_top_rank() -> None:
+    # "x" is first in one list only; "y" is second in both: agreement wins.
+    fused = reciprocal_rank_fusion([["x", "y"], ["z", "y"]], k=60)
+    assert fused[0][0] == "y"
+
+
+def test_rrf_order_is_deterministic_on_ties() -> None:
+    fused = reciprocal_rank_fusion([["a", "b"], ["b", "a"]], k=10)
+    assert [item for item, _ in fused] == ["a", "b"]
+    assert fused[0][1] == pytest.approx(fused[1][1])
+
+
+def test_rrf_single_list_keeps_order_and_duplicates_count_once() -> None:
+    fused = reciprocal_rank_fusion([[3, 1, 3, 2]], k=60)
+    assert [i for i, _ in fused] == [3, 1, 2]
+    assert dict(fused)[3] == pytest.approx(1 / 61)
+
+
+def test_rrf_weights_and_empty_lists() -> None:
+    assert reciprocal_rank_fusion([[], []]) == []
+    fused = reciprocal_rank_fusion([["a"], ["b"]], k=0, weights=[1.0, 2.0])
+    assert fused == [("b", 2.0), ("a", 1.0)]
+    with pytest.raises(ValueError):
+        reciprocal_rank_fusion([["a"]], weights=[1.0, 2.0])
+
+
+def test_small_k_favours_top_ranks_more() -> None:
+    lists = [["a", "b", "c", "d"], ["d", "c", "b", "a"], ["a", "x", "y", "z"]]
+    assert reciprocal_rank_fusion(lists, k=1)[0][0] == "a"
+    scores_k1 = dict(reciprocal_rank_fusion([["a", "b"]], k=1))
+    scores_k60 = dict(reciprocal_rank_fusion([["a", "b"]], k=60))
+    assert scores_k1["a"] / scores_k1["b"] > scores_k60["a"] / scores_k60["b"]
+
+
+# -- FTS5 query sanitising ------------------------------------------------------------------
+
+
+def test_query_terms_drop_stop_words_and_duplicates() -> None:
+    assert query_terms("What is the boiling point of the Water? water!") == [
+        "boiling",
+        "point",
+        "water",
+    ]
+    assert query_terms("to be or not to be") == ["to", "be", "or", "not"]
+    assert query_terms("  ?!  ") == []
+
+
+HOSTILE = [
+    'he said "hello',
+    "NEAR(a b) OR NOT c AND",
+    "col:value ^start prefix*",
+    "(((unbalanced",
+    "x' OR '1'='1; DROP TABLE chunks; --",
+    "-- -a +b {c} [d]",
+    "naïve café — résumé",
+    "\x00\x01 control",
+]
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_fts_query_is_always_valid_fts5(text: str, tmp_path: Path) -> None:
+    store = Store(tmp_path / "lib.sqlite3")
+    try:
+        doc = store.insert_document("/x/a.txt", "a.txt", 1, 0.0)
+        store.replace_chunks(doc, [(0, 1, 1, 0, 20, 5, "hello naive cafe resume prefix", "h")])
+        chunk = store.pending_chunks(10, None)
+        store.update_document(doc, status="indexing")
+        chunk = store.pending_chunks(10, None)
+        with store.transaction():
+            store.mark_embedded(chunk)
+        match = fts_query(text)
+        assert match is not None
+        store.keyword_search(match, 5)  # must not raise
+    finally:
+        store.close()
+
+
+def test_fts_query_matches_stemmed_and_accented_words(tmp_path: Path) -> None:
+    store = Store(tmp_path / "lib.sqlite3")
+    try:
+        doc = store.insert_document("/x/a.txt", "a.txt", 1, 0.0)
+        store.replace_chunks(
+            doc,
+            [
+                (0, 1, 1, 0, 30, 6, "The engines were running at résumé speed", "h1"),
+                (1, 2, 2, 30, 60, 6, "Nothing relevant in this chunk at all", "h2"),
+            ],
+            status="indexing",
+        )
+        with store.transaction():
+            store.mark_embedded(store.pending_chunks(10))
+        found = store.keyword_search(fts_query("engine runs resume") or "", 5)
+        assert [cid for cid, _ in found][:1] == [store.chunk_ids(doc)[0]]
+        assert found[0][1] > 0  # negated bm25: higher is better
+        assert store.keyword_search(fts_query("engine") or "", 5, doc_ids=[]) == []
+    finally:
+        store.close()
+
+
+def test_fts_query_none_without_words() -> None:
+    assert fts_query("?? -- !!") is None
+    assert fts_query('say "x"') == '"x"'
+
+
+def test_raw_fts_syntax_would_fail_without_sanitising(tmp_path: Path) -> None:
+    """The reason for fts_query: the same text given raw is an FTS5 syntax error."""
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE VIRTUAL TABLE t USING fts5(text)")
+    with pytest.raises(sqlite3.OperationalError):
+        conn.execute("SELECT * FROM t WHERE t MATCH ?", ('he said "hello',)).fetchall()
+    conn.execute("SELECT * FROM t WHERE t MATCH ?", (fts_query('he said "hello'),)).fetchall()
+
+
+# -- merging neighbours --------------------------------------------------------------------
+
+FULL = "".join(f"word{i:03d} " for i in range(200))
+
+
+def cand(
+    cid: int, doc: int, ordinal: int, start: int, end: int, page: int, score: float
+) -> Candidate:
+    return Candidate(
+        chunk_id=cid,
+        doc_id=doc,
+        ordinal=ordinal,
+        file=f"/docs/d{doc}.pdf",
+        page_start=page,
+        page_end=page,
+        char_start=start,
+        char_end=end,
+        text=FULL[start:end],
+        score=score,
+    )
+
+
+def test_overlapping_neighbours_merge_into_exact_text() -> None:
+    a = cand(1, 7, 4, 100, 300, 3, 0.9)
+    b = cand(2, 7, 5, 260, 460, 4, 0.5)  # overlaps a by 40 chars
+    hits = merge_neighbours([a, b])
+    assert len(hits) == 1
+    h = hits[0]
+    assert h.text == FULL[100:460]
+    assert (h.page, h.page_end, h.char_start, h.char_end) == (3, 4, 100, 460)
+    assert h.score == 0.9
+    assert h.chunk_ids == (1, 2)
+
+
+def test_merge_keeps_rank_of_best_member_and_separates_documents() -> None:
+    ranked = [
+        cand(10, 1, 0, 0, 100, 1, 0.9),
+        cand(20, 2, 5, 0, 100, 9, 0.8),
+        cand(11, 1, 1, 90, 200, 1, 0.7),  # neighbour of the first
+        cand(13, 1, 3, 300, 400, 2, 0.6),  # not a neighbour (gap of one chunk)
+    ]
+    hits = merge_neighbours(ranked)
+    assert [h.doc_id for h in hits] == [1, 2, 1]
+    assert hits[0].chunk_ids == (10, 11)
+    assert hits[0].text == FULL[0:200]
+    assert hits[2].chunk_ids == (13,)
+
+
+def test_merge_bridges_groups_and_respects_cap() -> None:
+    ranked = [
+        cand(1, 1, 0, 0, 100, 1, 0.9),
+        cand(3, 1, 2, 180, 280, 1, 0.8),
+        cand(2, 1, 1, 90, 190, 1, 0.7),  # joins 0 and 2 into one hit
+    ]
+    hits = merge_neighbours(ranked)
+    assert len(hits) == 1 and hits[0].text == FULL[0:280]
+    capped = merge_neighbours(ranked, max_chunks=2)
+    assert len(capped) == 2
+
+
+def test_join_overlapping_falls_back_when_offsets_disagree() -> None:
+    assert join_overlapping("alpha beta gamma", "gamma delta", 5) == "alpha beta gamma delta"
+    assert join_overlapping("alpha beta gamma", "beta gamma delta", 99) == "alpha beta gamma delta"
+    assert join_overlapping("one", "two") == "one two"
+
+
+def test_hit_labels_and_passages() -> None:
+    h = Hit(3, "/docs/manual.pdf", 4, 5, 0.1, "text", 0, 4)
+    assert h.label() == "manual.pdf, pages 4-5"
+    assert h.covers_page(5) and not h.covers_page(6)
+    (p,) = to_passages([h])
+    assert p.label == "manual.pdf, pages 4-5" and p.text == "text"
+
+
+def test_collection_name_is_valid_for_chroma() -> None:
+    name = collection_name("all-MiniLM-L6-v2.F32.gguf", 384)
+    assert name == "all-MiniLM-L6-v2.F32-384"
+    assert collection_name("  ~weird name!!.gguf", 768) == "weird-name-768"
