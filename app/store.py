@@ -591,7 +591,7 @@ class ChatStore:
                     stats_json,
                     sources_json,
                     status,
-                    int(status == "incomplete"),
+                    int(role == "assistant" and status == "incomplete"),
                 ),
             )
             message_id = cur.lastrowid

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -462,6 +463,7 @@ def test_mark_incomplete_leaves_finished_streams_alone(store: ChatStore) -> None
     store.update_message(done, content="whole", stats={"tokens": 1}, status="complete")
     open_stream = store.add_message(chat, "assistant", "", status="incomplete")
     store.update_message(open_stream, content="still going")
+    store.add_message(chat, "user", "draft", status="incomplete")  # only answers stream
     assert store.mark_incomplete_on_start() == 1
     by_id = {m.id: m for m in store.messages(chat)}
     assert by_id[failed].stats == {} and by_id[failed].status == "incomplete"
@@ -498,11 +500,39 @@ def test_damaged_pages_give_store_error(db_path: Path) -> None:
     for offset in range(page_size * 2, len(data), page_size * 3):  # keep page 1 (header)
         data[offset : offset + page_size] = os.urandom(page_size)
     db_path.write_bytes(bytes(data))
-    with pytest.raises(StoreError) as info:
-        store = ChatStore(db_path)
-        store.messages(chat)
-        store.search("message")
+    opened: list[ChatStore] = []
+    try:
+        with pytest.raises(StoreError) as info:
+            opened.append(ChatStore(db_path))  # may already fail here
+            opened[0].messages(chat)
+            opened[0].search("message")
+    finally:
+        for store in opened:
+            store.close()
+    assert not isinstance(info.value, sqlite3.Error)
     assert "damaged" in info.value.user_message or "not a Hearth" in info.value.user_message
+
+
+def test_directory_instead_of_file_gives_store_error(tmp_path: Path) -> None:
+    with pytest.raises(StoreError) as info:
+        ChatStore(tmp_path)
+    assert info.value.user_message.startswith("Hearth could not open the chat history:")
+
+
+def test_connection_stays_on_its_thread(store: ChatStore) -> None:
+    errors: list[BaseException] = []
+
+    def other_thread() -> None:
+        try:
+            store.list_chats()
+        except sqlite3.ProgrammingError as exc:  # sqlite3's check_same_thread, not hidden
+            errors.append(exc)
+
+    thread = threading.Thread(target=other_thread)
+    thread.start()
+    thread.join()
+    assert len(errors) == 1
+    assert store.list_chats() == []
 
 
 def test_disk_full_gives_readable_store_error(store: ChatStore) -> None:
