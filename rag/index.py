@@ -63,6 +63,7 @@ MIGRATIONS: list[tuple[str, str]] = [
             page_end INTEGER NOT NULL,
             char_start INTEGER NOT NULL,
             char_end INTEGER NOT NULL,
+            doc_offset INTEGER NOT NULL DEFAULT 0,
             n_tokens INTEGER NOT NULL DEFAULT 0,
             text TEXT NOT NULL,
             content_hash TEXT NOT NULL,
@@ -121,6 +122,7 @@ class ChunkRow:
     page_end: int
     char_start: int
     char_end: int
+    doc_offset: int  # where page_start's text starts in the whole document's text
     n_tokens: int
     text: str
     content_hash: str
@@ -134,7 +136,8 @@ _DOC_COLS = (
     "(SELECT count(*) FROM chunks c WHERE c.doc_id = d.id AND c.embedded = 1)"
 )
 _CHUNK_COLS = (
-    "c.id, c.doc_id, c.ordinal, c.page_start, c.page_end, c.char_start, c.char_end, c.n_tokens, "
+    "c.id, c.doc_id, c.ordinal, c.page_start, c.page_end, c.char_start, c.char_end, "
+    "c.doc_offset, c.n_tokens, "
     "c.text, c.content_hash, c.embedded, d.path"
 )
 
@@ -272,13 +275,15 @@ class Store:
     def replace_chunks(
         self,
         doc_id: int,
-        rows: Sequence[tuple[int, int, int, int, int, int, str, str]],
+        rows: Sequence[tuple[int, int, int, int, int, int, int, str, str]],
         **doc_fields: Any,
     ) -> None:
         """Drop a document's chunks (and FTS rows) and store new ones, not yet embedded, with
         the document's new fields, all in one transaction.
 
-        Each row: (ordinal, page_start, page_end, char_start, char_end, n_tokens, text, hash)."""
+        Each row: (ordinal, page_start, page_end, char_start, char_end, doc_offset, n_tokens,
+        text, hash). Offsets are chunking's: char_start/char_end count from the start of
+        page_start's text; doc_offset is where that page starts in the joined document."""
         with self.transaction() as conn:
             conn.execute(
                 "DELETE FROM chunks_fts WHERE rowid IN (SELECT id FROM chunks WHERE doc_id = ?)",
@@ -287,7 +292,8 @@ class Store:
             conn.execute("DELETE FROM chunks WHERE doc_id = ?", (doc_id,))
             conn.executemany(
                 "INSERT INTO chunks (doc_id, ordinal, page_start, page_end, char_start, "
-                "char_end, n_tokens, text, content_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "char_end, doc_offset, n_tokens, text, content_hash) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(doc_id, *r) for r in rows],
             )
             self.update_document(doc_id, **doc_fields)

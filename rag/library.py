@@ -224,6 +224,19 @@ def chunk_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def page_offsets(pages: Sequence[Any]) -> dict[int, int]:
+    """Where each page's text starts in the document string that rag.chunking cuts (page
+    texts joined by its PAGE_SEPARATOR)."""
+    from rag.chunking import PAGE_SEPARATOR
+
+    out: dict[int, int] = {}
+    pos = 0
+    for p in pages:
+        out.setdefault(int(p.page), pos)
+        pos += len(p.text) + len(PAGE_SEPARATOR)
+    return out
+
+
 def _extract_message(result: ExtractResult) -> str:
     msg = (getattr(result, "message", "") or "").strip()
     return msg or EXTRACT_MESSAGES.get(str(result.status), "The file could not be read.")
@@ -761,6 +774,7 @@ class Library:
                 chunks=0,
             )
             return
+        offsets = page_offsets(result.pages)
         rows = [
             (
                 i,
@@ -768,6 +782,7 @@ class Library:
                 c.page_end,
                 c.char_start,
                 c.char_end,
+                offsets.get(c.page_start, 0),
                 c.n_tokens,
                 c.text,
                 chunk_hash(c.text),
@@ -862,7 +877,7 @@ class Library:
         if mode in ("hybrid", "vector"):
             vectors = self.vectors
             if vectors.count():
-                q = self.embedder.embed([text])[0]
+                q = self.embedder.embed([self._fit_query(text)])[0]
                 rankings.append([cid for cid, _ in vectors.search(q, n, doc_ids)])
             else:
                 rankings.append([])
@@ -878,6 +893,25 @@ class Library:
             if cid in rows and rows[cid].embedded
         ]
         return merge_neighbours(cands, max_chunks=self.merge_max_chunks)[:k]
+
+    def _fit_query(self, text: str) -> str:
+        """The query cut (at a word) to what the embedding model takes; BM25 still gets all
+        of it."""
+        emb = self.embedder
+        if emb.count_tokens(text) <= emb.max_tokens:
+            return text
+        words = text.split()
+        lo, hi = 1, len(words)
+        while lo < hi:  # longest prefix of words that fits
+            mid = (lo + hi + 1) // 2
+            if emb.count_tokens(" ".join(words[:mid])) <= emb.max_tokens:
+                lo = mid
+            else:
+                hi = mid - 1
+        fitted = " ".join(words[:lo])
+        while fitted and emb.count_tokens(fitted) > emb.max_tokens:
+            fitted = fitted[: len(fitted) * 3 // 4]  # one enormous "word"
+        return fitted or text[:100]
 
     def counts(self) -> dict[str, int]:
         """Rows in SQLite (documents, chunks, embedded, fts_rows) and ids in Chroma."""
@@ -902,4 +936,5 @@ def _candidate(row: ChunkRow, score: float) -> Candidate:
         char_end=row.char_end,
         text=row.text,
         score=score,
+        doc_offset=row.doc_offset,
     )

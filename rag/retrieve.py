@@ -49,16 +49,26 @@ class Candidate:
     file: str
     page_start: int
     page_end: int
-    char_start: int
+    char_start: int  # from the start of page_start's text (as rag.chunking counts)
     char_end: int
     text: str
     score: float = 0.0
+    doc_offset: int = 0  # where page_start's text starts in the whole document
+
+    @property
+    def doc_start(self) -> int:
+        return self.doc_offset + self.char_start
+
+    @property
+    def doc_end(self) -> int:
+        return self.doc_offset + self.char_end
 
 
 @dataclass
 class Hit:
     """A retrieved passage. `page` is 1-based (pypdf page index + 1); `file` is the path as
-    added."""
+    added. `char_start`/`char_end` count from the start of `page`'s text, as in rag.chunking
+    (`char_end` runs past that page when the passage spans pages)."""
 
     doc_id: int
     file: str
@@ -167,16 +177,17 @@ def join_overlapping(a: str, b: str, overlap_hint: int = 0) -> str:
 
 
 def _merge_group(members: list[Candidate], score: float) -> Hit:
-    members = sorted(members, key=lambda c: (c.ordinal, c.char_start))
-    text = members[0].text
-    end = members[0].char_end
-    for m in members[1:]:
-        if m.char_start >= end:
-            text = text + ("\n" if m.char_start > end else "") + m.text
-        else:
-            text = join_overlapping(text, m.text, end - m.char_start)
-        end = max(end, m.char_end)
+    members = sorted(members, key=lambda c: (c.ordinal, c.doc_start))
     first = members[0]
+    text = first.text
+    end = first.doc_end
+    for m in members[1:]:
+        if m.doc_start >= end:
+            text = text + ("\n" if m.doc_start > end else "") + m.text
+        else:
+            text = join_overlapping(text, m.text, end - m.doc_start)
+        end = max(end, m.doc_end)
+    start = min(m.doc_start for m in members)
     return Hit(
         doc_id=first.doc_id,
         file=first.file,
@@ -184,8 +195,8 @@ def _merge_group(members: list[Candidate], score: float) -> Hit:
         page_end=max(m.page_end for m in members),
         score=score,
         text=text,
-        char_start=min(m.char_start for m in members),
-        char_end=max(m.char_end for m in members),
+        char_start=start - first.doc_offset,
+        char_end=end - first.doc_offset,
         chunk_ids=tuple(m.chunk_id for m in members),
     )
 

@@ -93,7 +93,7 @@ def test_fts_query_is_always_valid_fts5(text: str, tmp_path: Path) -> None:
     store = Store(tmp_path / "lib.sqlite3")
     try:
         doc = store.insert_document("/x/a.txt", "a.txt", 1, 0.0)
-        store.replace_chunks(doc, [(0, 1, 1, 0, 20, 5, "hello naive cafe resume prefix", "h")])
+        store.replace_chunks(doc, [(0, 1, 1, 0, 20, 0, 5, "hello naive cafe resume prefix", "h")])
         chunk = store.pending_chunks(10, None)
         store.update_document(doc, status="indexing")
         chunk = store.pending_chunks(10, None)
@@ -113,8 +113,8 @@ def test_fts_query_matches_stemmed_and_accented_words(tmp_path: Path) -> None:
         store.replace_chunks(
             doc,
             [
-                (0, 1, 1, 0, 30, 6, "The engines were running at résumé speed", "h1"),
-                (1, 2, 2, 30, 60, 6, "Nothing relevant in this chunk at all", "h2"),
+                (0, 1, 1, 0, 30, 0, 6, "The engines were running at résumé speed", "h1"),
+                (1, 2, 2, 0, 30, 32, 6, "Nothing relevant in this chunk at all", "h2"),
             ],
             status="indexing",
         )
@@ -220,3 +220,13 @@ def test_collection_name_is_valid_for_chroma() -> None:
     name = collection_name("all-MiniLM-L6-v2.F32.gguf", 384)
     assert name == "all-MiniLM-L6-v2.F32-384"
     assert collection_name("  ~weird name!!.gguf", 768) == "weird-name-768"
+
+
+def test_merge_across_pages_uses_document_offsets() -> None:
+    # Page 1 starts at 0, page 2 at 250 in the document string; offsets are page-relative.
+    a = Candidate(1, 1, 0, "/d.pdf", 1, 2, 150, 300, FULL[150:300], 0.5, doc_offset=0)
+    b = Candidate(2, 1, 1, "/d.pdf", 2, 2, 20, 200, FULL[270:450], 0.9, doc_offset=250)
+    (hit,) = merge_neighbours([b, a])
+    assert hit.text == FULL[150:450]
+    assert (hit.page, hit.page_end, hit.char_start, hit.char_end) == (1, 2, 150, 450)
+    assert hit.score == 0.9
