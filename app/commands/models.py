@@ -372,9 +372,8 @@ def run_convert(args: argparse.Namespace) -> int:
 
 
 def run_quantize(args: argparse.Namespace) -> int:
-    from engine.quantize import QuantizeProgress, quantize
-
     from engine.catalog import Catalog
+    from engine.quantize import QuantizeProgress, quantize
 
     paths = get_paths().ensure()
     info: ModelInfo = Catalog(paths.models).resolve(args.model)
