@@ -1,0 +1,273 @@
+"""Sentence embeddings with llama.cpp (BERT-family GGUF files such as all-MiniLM-L6-v2).
+
+Speed comes from packing many texts into one llama.cpp call: each text is its own sequence
+(seq_id) in a single batch, llama.cpp pools each sequence (mean pooling unless the model says
+otherwise) and `llama_get_embeddings_seq` returns one vector per text. There is no padding, so
+no work is spent on pad tokens.
+
+Encoders cannot split a batch into micro-batches: llama.cpp *aborts the process* when a batch
+(or one sequence) is longer than n_ubatch. So n_ubatch = n_batch, a batch never exceeds it, and
+every text's length is checked before anything reaches llama.cpp (a text longer than
+`max_tokens` raises InvalidRequestError; nothing is silently truncated).
+
+Attention in a packed batch is computed over the whole batch (with a mask between sequences),
+so its cost grows with the batch length: batches of a few hundred tokens are faster per token
+than very long ones (see `hearth bench embed`).
+
+One Embedder belongs to one thread (the documents thread).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from engine.errors import GenerationError, InvalidRequestError, ModelFileError, ModelLoadError
+from engine.gguf_file import read_header
+
+log = logging.getLogger(__name__)
+
+# Packed batches stop growing at this many tokens: longer batches spend more on the masked
+# attention across sequences than they save in per-call overhead (measured on MiniLM).
+DEFAULT_BATCH_TOKENS = 2048
+DEFAULT_PACK_TOKENS = 512
+MAX_SEQUENCES = 64  # sequences per llama.cpp call (n_seq_max)
+
+
+def default_threads() -> int:
+    """Physical cores when psutil knows them, else all logical CPUs."""
+    try:
+        import psutil
+
+        n = psutil.cpu_count(logical=False)
+    except ImportError:
+        n = None
+    return max(1, n or os.cpu_count() or 1)
+
+
+def _quiet_llama_logs() -> None:
+    # llama-cpp-python's log callback prints everything while its logger is unconfigured.
+    lg = logging.getLogger("llama-cpp-python")
+    if lg.level == logging.NOTSET:
+        lg.setLevel(logging.ERROR)
+
+
+def pack_batches(lengths: Sequence[int], max_tokens: int, max_seqs: int) -> Iterator[list[int]]:
+    """Indices of texts grouped so each group holds at most max_tokens tokens and max_seqs
+    texts, in input order. Each length must be <= max_tokens."""
+    group: list[int] = []
+    used = 0
+    for i, n in enumerate(lengths):
+        if group and (used + n > max_tokens or len(group) >= max_seqs):
+            yield group
+            group, used = [], 0
+        group.append(i)
+        used += n
+    if group:
+        yield group
+
+
+class Embedder:
+    """Embeds texts with a GGUF embedding model through llama.cpp's C API."""
+
+    def __init__(
+        self,
+        model_path: Path,
+        n_threads: int = 0,
+        batch_tokens: int = DEFAULT_BATCH_TOKENS,
+        pack_tokens: int = DEFAULT_PACK_TOKENS,
+    ) -> None:
+        path = Path(model_path)
+        header = read_header(path)  # ModelFileError for missing, truncated, not-GGUF files
+        self.path = path
+        self.name = str(header.get("general.name") or path.name.removesuffix(".gguf"))
+        if header.arch_key("attention.causal", True) and header.architecture != "bert":
+            log.info("%s is not an encoder; embedding it anyway", path.name)
+
+        import llama_cpp
+
+        _quiet_llama_logs()
+        self._ll: Any = llama_cpp
+        llama_cpp.llama_backend_init()
+        threads = n_threads if n_threads > 0 else default_threads()
+        self.n_threads = threads
+
+        mparams = llama_cpp.llama_model_default_params()
+        mparams.n_gpu_layers = 0
+        model = llama_cpp.llama_model_load_from_file(str(path).encode("utf-8"), mparams)
+        if not model:
+            raise ModelLoadError(
+                f"llama.cpp could not load the embedding model {path.name}.", str(path)
+            )
+        self._model: Any = model
+        self._ctx: Any = None
+        self._batch: Any = None
+        try:
+            self._vocab: Any = llama_cpp.llama_model_get_vocab(model)
+            n_ctx_train = int(llama_cpp.llama_model_n_ctx_train(model))
+            self.dim = int(llama_cpp.llama_model_n_embd(model))
+            batch_tokens = max(int(batch_tokens), 8)
+            self.max_tokens = min(n_ctx_train, batch_tokens) if n_ctx_train > 0 else batch_tokens
+            self.batch_tokens = batch_tokens
+            self.pack_tokens = max(self.max_tokens, min(int(pack_tokens), batch_tokens))
+
+            cparams = llama_cpp.llama_context_default_params()
+            cparams.n_ctx = batch_tokens
+            cparams.n_batch = batch_tokens
+            cparams.n_ubatch = batch_tokens  # encoders must see a whole batch at once
+            cparams.n_seq_max = MAX_SEQUENCES
+            cparams.n_threads = threads
+            cparams.n_threads_batch = threads
+            cparams.embeddings = True
+            cparams.pooling_type = (
+                llama_cpp.LLAMA_POOLING_TYPE_UNSPECIFIED
+                if header.arch_key("pooling_type") is not None
+                else llama_cpp.LLAMA_POOLING_TYPE_MEAN
+            )
+            ctx = llama_cpp.llama_init_from_model(model, cparams)
+            if not ctx:
+                raise ModelLoadError(
+                    f"llama.cpp could not create a context for {path.name}.", str(path)
+                )
+            self._ctx = ctx
+            if llama_cpp.llama_pooling_type(ctx) == llama_cpp.LLAMA_POOLING_TYPE_NONE:
+                raise ModelLoadError(
+                    f"{path.name} does not pool token embeddings into one vector.", str(path)
+                )
+            self._batch = llama_cpp.llama_batch_init(batch_tokens, 0, 1)
+        except BaseException:
+            self.close()
+            raise
+        self._tok_buf_len = 1024
+        self._tok_buf = (llama_cpp.llama_token * self._tok_buf_len)()
+
+    # -- Tokens ----------------------------------------------------------------------------
+
+    def tokenize(self, text: str) -> list[int]:
+        """Token ids as the model sees them, special tokens ([CLS] ... [SEP]) included."""
+        return list(self._tokenize_raw(text))
+
+    def _tokenize_raw(self, text: str) -> Any:
+        if self._model is None:
+            raise InvalidRequestError("The embedding model is closed.")
+        data = text.encode("utf-8", errors="replace")
+        ll = self._ll
+        n = ll.llama_tokenize(
+            self._vocab, data, len(data), self._tok_buf, self._tok_buf_len, True, False
+        )
+        if n < 0:
+            self._tok_buf_len = max(-n, self._tok_buf_len * 2)
+            self._tok_buf = (ll.llama_token * self._tok_buf_len)()
+            n = ll.llama_tokenize(
+                self._vocab, data, len(data), self._tok_buf, self._tok_buf_len, True, False
+            )
+            if n < 0:
+                raise InvalidRequestError("The text could not be tokenized.", f"result {n}")
+        return self._tok_buf[:n]
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._tokenize_raw(text))
+
+    # -- Embeddings ------------------------------------------------------------------------
+
+    def embed(self, texts: list[str]) -> npt.NDArray[np.float32]:
+        """L2-normalised float32 vectors, one row per text, in order."""
+        if self._ctx is None:
+            raise InvalidRequestError("The embedding model is closed.")
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if not texts:
+            return out
+        token_lists = [self.tokenize(t) for t in texts]
+        for i, toks in enumerate(token_lists):
+            if len(toks) > self.max_tokens:
+                raise InvalidRequestError(
+                    f"A text is too long to embed: {len(toks)} tokens, the embedding model "
+                    f"takes at most {self.max_tokens}. Split it into smaller chunks.",
+                    f"text #{i}: {len(toks)} tokens > {self.max_tokens}",
+                )
+            if not toks:
+                raise InvalidRequestError(
+                    "A text produced no tokens.", f"text #{i}: {texts[i][:80]!r}"
+                )
+        lengths = [len(t) for t in token_lists]
+        for group in pack_batches(lengths, self.pack_tokens, MAX_SEQUENCES):
+            vectors = self._run([token_lists[i] for i in group])
+            out[group] = vectors
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        np.divide(out, np.maximum(norms, 1e-12), out=out)
+        return out
+
+    def _run(self, seqs: list[list[int]]) -> npt.NDArray[np.float32]:
+        ll = self._ll
+        b = self._batch
+        n = sum(len(s) for s in seqs)
+        if n > self.batch_tokens or len(seqs) > MAX_SEQUENCES:  # never hand llama.cpp more
+            raise InvalidRequestError("Internal error: embedding batch too large.", f"{n}")
+        tokens = np.ctypeslib.as_array(b.token, shape=(n,))
+        pos = np.ctypeslib.as_array(b.pos, shape=(n,))
+        n_seq_id = np.ctypeslib.as_array(b.n_seq_id, shape=(n,))
+        logits = np.ctypeslib.as_array(b.logits, shape=(n,))
+        k = 0
+        for s, toks in enumerate(seqs):
+            m = len(toks)
+            tokens[k : k + m] = toks
+            pos[k : k + m] = np.arange(m, dtype=np.int32)
+            for j in range(k, k + m):
+                b.seq_id[j][0] = s
+            k += m
+        n_seq_id[:] = 1
+        logits[:] = 1
+        b.n_tokens = n
+        mem = ll.llama_get_memory(self._ctx)
+        if mem:
+            ll.llama_memory_clear(mem, True)
+        rc = ll.llama_decode(self._ctx, b)
+        if rc != 0:
+            raise GenerationError(
+                "llama.cpp failed to compute embeddings.", f"llama_decode returned {rc}"
+            )
+        result = np.empty((len(seqs), self.dim), dtype=np.float32)
+        for s in range(len(seqs)):
+            ptr = ll.llama_get_embeddings_seq(self._ctx, s)
+            if not ptr:
+                raise GenerationError(
+                    "llama.cpp returned no embedding.", f"sequence {s} of {len(seqs)}"
+                )
+            result[s] = np.ctypeslib.as_array(ptr, shape=(self.dim,))
+        return result
+
+    def close(self) -> None:
+        ll = getattr(self, "_ll", None)
+        if ll is None:
+            return
+        if self._batch is not None:
+            ll.llama_batch_free(self._batch)
+            self._batch = None
+        if self._ctx is not None:
+            ll.llama_free(self._ctx)
+            self._ctx = None
+        if self._model is not None:
+            ll.llama_model_free(self._model)
+            self._model = None
+
+    def __enter__(self) -> Embedder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except (AttributeError, TypeError, OSError, ctypes.ArgumentError):
+            pass
+
+
+__all__ = ["Embedder", "ModelFileError", "ModelLoadError", "pack_batches"]
