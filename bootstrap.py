@@ -45,7 +45,7 @@ def _run(cmd: list[str]) -> None:
 
 
 def ensure_environment() -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - run by whatever python3 the user has
         sys.exit(f"Hearth needs Python 3.11 or newer; this is {sys.version.split()[0]}.")
     python = _venv_bin("python")
     fingerprint = _fingerprint()

@@ -69,7 +69,9 @@ class Settings:
                 json.dump(asdict(self), fh, indent=2)
             os.replace(tmp, path)
         except OSError as exc:
-            raise SettingsError(f"Could not save settings to {path}: {exc.strerror}", str(exc)) from exc
+            raise SettingsError(
+                f"Could not save settings to {path}: {exc.strerror}", str(exc)
+            ) from exc
 
     def copy(self) -> Settings:
         return Settings.from_dict(json.loads(json.dumps(asdict(self))))

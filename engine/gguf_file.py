@@ -207,7 +207,9 @@ def read_header(path: str | Path) -> GGUFHeader:
             shape = tuple(cur.unpack("<Q") for _ in range(n_dims))
             ttype = cur.unpack("<I")
             offset = cur.unpack("<Q")
-            tensors.append(TensorInfo(name, shape, ttype, offset, _tensor_bytes(p, name, shape, ttype)))
+            tensors.append(
+                TensorInfo(name, shape, ttype, offset, _tensor_bytes(p, name, shape, ttype))
+            )
         alignment = int(metadata.get("general.alignment", DEFAULT_ALIGNMENT)) or DEFAULT_ALIGNMENT
         data_offset = (cur.pos + alignment - 1) // alignment * alignment
     header = GGUFHeader(p, version, metadata, lengths, tensors, data_offset, size)
@@ -233,7 +235,9 @@ def _tensor_bytes(path: Path, name: str, shape: tuple[int, ...], ttype: int) -> 
 
 def _check_tensor_data(h: GGUFHeader) -> None:
     if not h.tensors:
-        raise ModelFileError(f"{h.path.name} contains no tensors: it is not a usable model.", str(h.path))
+        raise ModelFileError(
+            f"{h.path.name} contains no tensors: it is not a usable model.", str(h.path)
+        )
     end = max(h.data_offset + t.offset + t.n_bytes for t in h.tensors)
     if end > h.file_size:
         missing = end - h.file_size

@@ -42,6 +42,7 @@ class GenerationRequest:
     sampling: SamplingParams = field(default_factory=SamplingParams)
     passages: list[Passage] = field(default_factory=list)
     request_id: int = 0
+    ignore_eos: bool = False  # benchmarks only: always generate max_tokens
 
 
 @dataclass

@@ -1,0 +1,196 @@
+"""The chat engine on the real bundled models (SmolLM2-135M Q4_1, Gemma 3 270M base)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from engine.catalog import Catalog
+from engine.errors import InvalidRequestError, ModelFileError, ModelNotFoundError
+from engine.llama_engine import LlamaEngine
+from engine.types import ChatMessage, GenerationRequest, SamplingParams
+
+GREEDY = SamplingParams(temperature=0.0, max_tokens=24)
+
+
+@pytest.fixture(scope="module")
+def smol(smollm2_path: Path):
+    with LlamaEngine(smollm2_path, n_ctx=4096) as engine:
+        yield engine
+
+
+def ask(engine: LlamaEngine, messages: list[ChatMessage], sampling=GREEDY, cancel=None):
+    gen = engine.generate(GenerationRequest(messages, sampling), cancel or threading.Event())
+    return gen.text(), gen.stats
+
+
+def test_greedy_is_deterministic_and_uses_the_chat_template(smol: LlamaEngine) -> None:
+    msgs = [
+        ChatMessage("system", "You are concise."),
+        ChatMessage("user", "Name a primary colour."),
+    ]
+    prompt = smol.format_chat(msgs)
+    # SmolLM2's own template (ChatML markers) from the GGUF metadata, ending in the answer slot.
+    assert smol.template_source == "gguf"
+    assert "<|im_start|>system\nYou are concise.<|im_end|>" in prompt
+    assert prompt.endswith("<|im_start|>assistant\n")
+    smol.reset()
+    first, stats = ask(smol, msgs)
+    smol.reset()
+    second, _ = ask(smol, msgs)
+    assert first.strip(), "greedy generation produced no text"
+    assert first == second
+    assert stats.generated_tokens > 0
+    assert stats.prompt_tokens == len(smol.tokenize_chat(msgs))
+
+
+def test_gemma_base_uses_the_architecture_fallback_template(gemma_path: Path) -> None:
+    with LlamaEngine(gemma_path, n_ctx=1024) as gemma:
+        assert not gemma.model_info.has_chat_template
+        assert gemma.template_source == "builtin:gemma"
+        msgs = [ChatMessage("user", "What is the capital of France?")]
+        prompt = gemma.format_chat(msgs)
+        assert "<start_of_turn>user\nWhat is the capital of France?<end_of_turn>" in prompt
+        assert prompt.rstrip().endswith("<start_of_turn>model")
+        assert "[INST]" not in prompt
+        text, stats = ask(gemma, msgs, SamplingParams(temperature=0.0, max_tokens=24))
+        assert text.strip()
+        assert "<start_of_turn>" not in text
+        assert stats.generated_tokens > 0
+
+
+def test_cancel_while_a_long_prompt_is_processed(smol: LlamaEngine) -> None:
+    long_text = " ".join(f"Item {i} is a line of an inventory list." for i in range(300))
+    msgs = [ChatMessage("user", long_text + "\nHow many items are there?")]
+    assert len(smol.tokenize_chat(msgs)) > 3000  # seconds of prompt processing on a laptop CPU
+    smol.reset()
+    cancel = threading.Event()
+    result: dict[str, object] = {}
+
+    def work() -> None:
+        result["text"], result["stats"] = ask(smol, msgs, GREEDY, cancel)
+        result["ended"] = time.perf_counter()
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    time.sleep(0.5)  # well inside prompt processing
+    assert worker.is_alive()
+    cancelled_at = time.perf_counter()
+    cancel.set()
+    worker.join(timeout=5)
+    assert not worker.is_alive()
+    assert result["ended"] - cancelled_at < 0.2  # type: ignore[operator]
+    stats = result["stats"]
+    assert stats.stop_reason == "cancelled"  # type: ignore[attr-defined]
+    assert stats.generated_tokens == 0  # type: ignore[attr-defined]
+    # The engine is immediately usable again.
+    text, stats2 = ask(smol, [ChatMessage("user", "Say hello.")])
+    assert text.strip() and stats2.stop_reason in ("stop", "length")
+
+
+def test_cancel_between_tokens(smol: LlamaEngine) -> None:
+    cancel = threading.Event()
+    gen = smol.generate(
+        GenerationRequest(
+            [ChatMessage("user", "Count from one to fifty in words.")],
+            SamplingParams(temperature=0.0, max_tokens=200),
+        ),
+        cancel,
+    )
+    got = []
+    for delta in gen:
+        got.append(delta)
+        if len(got) == 5:
+            cancel.set()
+    assert gen.stats.stop_reason == "cancelled"
+    assert gen.stats.generated_tokens == 5
+
+
+def test_conversation_longer_than_the_context_still_answers(smollm2_path: Path) -> None:
+    with LlamaEngine(smollm2_path, n_ctx=512) as engine:
+        history: list[ChatMessage] = [ChatMessage("system", "You are a helpful assistant.")]
+        for i in range(30):
+            history.append(ChatMessage("user", f"Tell me fact number {i} about the ocean, please."))
+            history.append(
+                ChatMessage("assistant", f"Fact {i}: the ocean covers most of Earth. " * 3)
+            )
+        history.append(ChatMessage("user", "What colour is the ocean?"))
+        assert len(engine.tokenize_chat(history)) > 512
+        sampling = SamplingParams(temperature=0.0, max_tokens=64)
+        text, stats = ask(engine, history, sampling)
+        assert text.strip()
+        assert stats.turns_dropped > 0
+        assert stats.prompt_tokens <= 512 - 64
+        assert stats.context_used <= 512
+
+
+def test_second_turn_only_processes_its_new_tokens(smol: LlamaEngine) -> None:
+    smol.reset()
+    turn1 = [
+        ChatMessage("system", "You are a helpful assistant."),
+        ChatMessage("user", "Give me three tips for sleeping well."),
+    ]
+    answer, s1 = ask(smol, turn1, SamplingParams(temperature=0.0, max_tokens=48))
+    assert s1.prompt_tokens_evaluated == s1.prompt_tokens  # nothing cached before
+    turn2 = [
+        *turn1,
+        ChatMessage("assistant", answer),
+        ChatMessage("user", "And for waking up early?"),
+    ]
+    p1 = smol.tokenize_chat(turn1)
+    p2 = smol.tokenize_chat(turn2)
+    _, s2 = ask(smol, turn2)
+    # llama.cpp's own counters: only the tail after the cached prefix was processed. The
+    # cached prefix covers turn 1's prompt and (nearly all of) the generated answer.
+    new_user_tokens = (
+        len(p2) - len(smol.tokenize_chat([*turn1, ChatMessage("assistant", answer)])) + 4
+    )
+    assert 1 <= s2.prompt_tokens_evaluated <= len(p2) - len(p1)
+    assert s2.prompt_tokens_evaluated <= new_user_tokens + 8
+    assert s2.prompt_tokens == len(p2)
+
+
+def test_empty_prompt_is_refused(smol: LlamaEngine) -> None:
+    with pytest.raises(InvalidRequestError):
+        ask(smol, [ChatMessage("user", "   ")])
+
+
+def test_truncated_gguf_gives_a_typed_error(smollm2_path: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "truncated.gguf"
+    data = smollm2_path.read_bytes()
+    bad.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelFileError) as err:
+        LlamaEngine(bad)
+    assert "truncated.gguf" in err.value.user_message
+    assert "incomplete" in err.value.user_message
+
+
+def test_text_file_renamed_gguf_gives_a_typed_error(tmp_path: Path) -> None:
+    bad = tmp_path / "notes.gguf"
+    bad.write_text("These are my notes, not a model.\n" * 10)
+    with pytest.raises(ModelFileError) as err:
+        LlamaEngine(bad)
+    assert "notes.gguf" in err.value.user_message
+    assert "not a GGUF" in err.value.user_message
+
+
+def test_header_truncated_inside_metadata(smollm2_path: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "cut.gguf"
+    bad.write_bytes(smollm2_path.read_bytes()[:5000])  # ends inside the token list
+    with pytest.raises(ModelFileError):
+        LlamaEngine(bad)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ModelFileError) as err:
+        LlamaEngine(tmp_path / "nowhere.gguf")
+    assert "not found" in err.value.user_message
+
+
+def test_unknown_model_name_lists_installed(models_dir: Path) -> None:
+    with pytest.raises(ModelNotFoundError) as err:
+        Catalog(models_dir).resolve("no-such-model-xyz")
+    assert "SmolLM2-135M-Instruct.Q4_1" in err.value.user_message
