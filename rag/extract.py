@@ -1,0 +1,636 @@
+"""Text out of PDFs (pypdf) and plain-text files, one page at a time, normalised.
+
+`extract_file` works in the calling process and never raises for bad input: every problem
+becomes an `ExtractResult` with a status and a message for the user.
+
+`Extractor` runs extraction in a pool of worker processes (pypdf is pure Python and holds the
+GIL, so threads would not help and would stall the GUI). Results come back as files finish;
+a file over its time limit is reported as "timeout" and its worker is killed and replaced;
+each worker caps its own memory with `resource.setrlimit` where the platform has it. A large
+PDF is split into page ranges that several workers extract at once, so a single 1,000-page
+manual also uses every core.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import multiprocessing.connection
+import os
+import threading
+import time
+import warnings
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from typing import Any, Literal
+
+from rag.normalize import normalize_pages, normalize_text
+
+logger = logging.getLogger(__name__)
+# pypdf reports every quirk it repairs as a logging warning; without any handler configured
+# Python would print them on stderr. They stay available to the app's logging config.
+logging.getLogger("pypdf").addHandler(logging.NullHandler())
+
+Status = Literal[
+    "ok", "encrypted", "scanned", "empty", "malformed", "not_supported", "too_large", "timeout",
+    "error",
+]  # fmt: skip
+
+PDF_SUFFIXES = frozenset({".pdf"})
+TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown"})
+SUPPORTED_SUFFIXES = PDF_SUFFIXES | TEXT_SUFFIXES
+DEFAULT_MAX_BYTES = 512 * 2**20
+
+# A PDF whose pages carry fewer letters and digits than this on average has no usable text
+# layer: it is a scan (or only pictures).
+MIN_CHARS_PER_PAGE = 16
+# PDFs with at least this many pages are split into page ranges across the pool's workers.
+SPLIT_MIN_PAGES = 48
+
+
+@dataclass
+class PageText:
+    page: int  # 1-based, as pypdf numbers pages (index + 1); a text file's form-feed "pages"
+    text: str  # normalised (rag.normalize)
+
+
+@dataclass
+class ExtractResult:
+    path: Path
+    status: Status
+    pages: list[PageText] = field(default_factory=list)
+    n_pages: int = 0
+    message: str = ""  # why, for the user, when status != "ok"
+
+
+def _result(path: Path, status: Status, message: str, n_pages: int = 0) -> ExtractResult:
+    return ExtractResult(path=path, status=status, pages=[], n_pages=n_pages, message=message)
+
+
+# --- checks shared by the in-process and pool paths -------------------------------------
+
+
+def _precheck(path: Path, max_bytes: int) -> ExtractResult | None:
+    """A result for files that need no parsing to be refused, else None."""
+    name = path.name
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        return _result(
+            path,
+            "not_supported",
+            f"{name}: this kind of file is not supported (only PDF, .txt and .md files are).",
+        )
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return _result(path, "error", f"{name}: the file no longer exists.")
+    except OSError as exc:
+        return _result(path, "error", f"{name}: the file cannot be read ({exc.strerror}).")
+    if not path.is_file():
+        return _result(path, "not_supported", f"{name}: this is not a regular file.")
+    if size == 0:
+        return _result(path, "empty", f"{name}: the file is empty.")
+    if size > max_bytes:
+        return _result(
+            path,
+            "too_large",
+            f"{name}: the file is too large ({size / 2**20:.0f} MB; the limit is "
+            f"{max_bytes / 2**20:.0f} MB).",
+        )
+    if suffix in PDF_SUFFIXES:
+        try:
+            with path.open("rb") as f:
+                head = f.read(1024)
+        except OSError as exc:
+            return _result(path, "error", f"{name}: the file cannot be read ({exc.strerror}).")
+        if b"%PDF-" not in head:
+            return _result(
+                path,
+                "malformed",
+                f"{name}: this is not a PDF file, although its name ends in .pdf.",
+            )
+    return None
+
+
+def _decode_text(data: bytes) -> str | None:
+    """Text of a .txt/.md file: UTF-8 (with or without BOM), UTF-16 with a BOM, else
+    Windows-1252/Latin-1. None for binary data."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        with contextlib.suppress(UnicodeDecodeError):
+            return data.decode("utf-16")
+    if b"\x00" in data[:8192]:
+        return None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("cp1252")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def _extract_text_file(path: Path) -> ExtractResult:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return _result(path, "error", f"{path.name}: the file cannot be read ({exc.strerror}).")
+    text = _decode_text(data)
+    if text is None:
+        return _result(
+            path, "not_supported", f"{path.name}: this looks like a binary file, not text."
+        )
+    raw_pages = text.split("\f")
+    pages = [PageText(i + 1, normalize_text(t)) for i, t in enumerate(raw_pages)]
+    if not any(p.text for p in pages):
+        return _result(path, "empty", f"{path.name}: the file holds no text.", len(pages))
+    return ExtractResult(path, "ok", pages, len(pages), "")
+
+
+# --- PDF -------------------------------------------------------------------------------
+
+
+class _PdfProblem(Exception):
+    def __init__(self, status: Status, message: str) -> None:
+        super().__init__(message)
+        self.status: Status = status
+        self.message = message
+
+
+def _open_pdf(path: Path) -> Any:
+    """An open, decrypted PdfReader, or _PdfProblem."""
+    from pypdf import PasswordType, PdfReader
+    from pypdf.errors import DependencyError, PdfReadError, PdfStreamError
+
+    name = path.name
+    try:
+        reader = PdfReader(path, strict=False)
+        # Many PDFs are encrypted only with an owner password: the empty user password
+        # opens them for reading.
+        if reader.is_encrypted and reader.decrypt("") == PasswordType.NOT_DECRYPTED:
+            raise _PdfProblem(
+                "encrypted",
+                f"{name}: the PDF is password-protected; open it with its password and "
+                "save an unprotected copy to add it.",
+            )
+        return reader
+    except DependencyError as exc:
+        raise _PdfProblem(
+            "not_supported", f"{name}: this PDF needs a component that is missing ({exc})."
+        ) from exc
+    except (PdfReadError, PdfStreamError, ValueError, KeyError, TypeError, IndexError) as exc:
+        raise _PdfProblem(
+            "malformed", f"{name}: the PDF is damaged or incomplete and cannot be read ({exc})."
+        ) from exc
+    except NotImplementedError as exc:
+        raise _PdfProblem(
+            "not_supported", f"{name}: this PDF uses a feature that is not supported ({exc})."
+        ) from exc
+
+
+def _page_count(reader: Any, path: Path) -> int:
+    from pypdf.errors import PdfReadError, PdfStreamError
+
+    try:
+        return len(reader.pages)
+    except (PdfReadError, PdfStreamError, ValueError, KeyError, TypeError, IndexError) as exc:
+        raise _PdfProblem(
+            "malformed", f"{path.name}: the PDF's page list is damaged ({exc})."
+        ) from exc
+
+
+def _page_texts(reader: Any, start: int, stop: int) -> list[str]:
+    """Raw text of pages [start, stop) by 0-based index; a page that fails yields ""."""
+    from pypdf.errors import PdfReadError, PdfStreamError
+
+    out: list[str] = []
+    for index in range(start, stop):
+        try:
+            out.append(reader.pages[index].extract_text() or "")
+        except (PdfReadError, PdfStreamError, ValueError, KeyError, TypeError, IndexError,
+                AttributeError, ZeroDivisionError, NotImplementedError) as exc:  # fmt: skip
+            logger.debug("page %d: text extraction failed: %s", index + 1, exc)
+            out.append("")
+    return out
+
+
+def _finish_pdf(path: Path, raw_pages: list[str]) -> ExtractResult:
+    """Normalise raw page texts and decide between ok / scanned."""
+    n_pages = len(raw_pages)
+    if sum(sum(ch.isalnum() for ch in t) for t in raw_pages) < MIN_CHARS_PER_PAGE * n_pages:
+        return _result(
+            path,
+            "scanned",
+            f"{path.name}: the PDF has no text layer (it looks scanned); OCR is not offered, "
+            "so it cannot be searched.",
+            n_pages,
+        )
+    texts = normalize_pages(raw_pages)
+    pages = [PageText(i + 1, t) for i, t in enumerate(texts)]
+    return ExtractResult(path, "ok", pages, n_pages, "")
+
+
+def _empty_pdf(path: Path) -> ExtractResult:
+    return _result(path, "empty", f"{path.name}: the PDF has no pages.")
+
+
+def extract_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> ExtractResult:
+    """Extract and normalise one file in this process. Never raises for bad input."""
+    path = Path(path)
+    refused = _precheck(path, max_bytes)
+    if refused is not None:
+        return refused
+    if path.suffix.lower() in TEXT_SUFFIXES:
+        return _extract_text_file(path)
+    try:
+        reader = _open_pdf(path)
+        n_pages = _page_count(reader, path)
+        if n_pages == 0:
+            return _empty_pdf(path)
+        return _finish_pdf(path, _page_texts(reader, 0, n_pages))
+    except _PdfProblem as problem:
+        return _result(path, problem.status, problem.message)
+    except MemoryError:
+        return _result(path, "too_large", f"{path.name}: reading it needs too much memory.")
+    except RecursionError:
+        return _result(path, "malformed", f"{path.name}: the PDF's structure is too deep.")
+
+
+# --- the worker process ------------------------------------------------------------------
+
+
+class _LogCollector(logging.Handler):
+    """Keeps pypdf's warnings for the current task instead of printing them to stderr."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if len(self.messages) < 20:
+            self.messages.append(record.getMessage())
+
+
+def _limit_memory(memory_limit_mb: int) -> None:
+    try:
+        import resource
+    except ImportError:  # Windows: no setrlimit
+        return
+    limit = memory_limit_mb * 2**20
+    with contextlib.suppress(ValueError, OSError):
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        if hard != resource.RLIM_INFINITY:
+            limit = min(limit, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+class _WorkerState:
+    def __init__(self) -> None:
+        self.reader: Any = None
+        self.reader_key: tuple[str, int, int] | None = None
+
+    def reader_for(self, path: Path) -> Any:
+        st = path.stat()
+        key = (str(path), st.st_mtime_ns, st.st_size)
+        if self.reader_key != key:
+            self.reader, self.reader_key = None, None
+            self.reader = _open_pdf(path)
+            self.reader_key = key
+        return self.reader
+
+
+def _range_size(n_pages: int, pieces: int, fixed: int) -> int:
+    """Pages per range when a PDF of n_pages is split for `pieces` workers' worth of ranges
+    (or `fixed` pages when that is not 0)."""
+    if fixed:
+        return fixed
+    return max(SPLIT_MIN_PAGES // 2, -(-n_pages // pieces))
+
+
+def _run_task(state: _WorkerState, task: tuple[Any, ...]) -> tuple[str, Any]:
+    """One task in a worker. Replies:
+    ("result", ExtractResult) | ("split", (n_pages, raw texts of the first range))
+    | ("pages", raw texts) | ("problem", (status, message))."""
+    kind, path, max_bytes, start, stop, split = task
+    try:
+        if kind == "file":
+            refused = _precheck(path, max_bytes)
+            if refused is not None:
+                return "result", refused
+            if path.suffix.lower() in TEXT_SUFFIXES:
+                return "result", _extract_text_file(path)
+            reader = state.reader_for(path)
+            n_pages = _page_count(reader, path)
+            if n_pages == 0:
+                return "result", _empty_pdf(path)
+            if split and n_pages >= SPLIT_MIN_PAGES:
+                first = min(_range_size(n_pages, *split), n_pages)
+                return "split", (n_pages, _page_texts(reader, 0, first))
+            return "result", _finish_pdf(path, _page_texts(reader, 0, n_pages))
+        reader = state.reader_for(path)
+        return "pages", _page_texts(reader, start, stop)
+    except _PdfProblem as problem:
+        return "problem", (problem.status, problem.message)
+    except MemoryError:
+        state.reader, state.reader_key = None, None
+        return "problem", ("too_large", f"{path.name}: reading it needs too much memory.")
+    except RecursionError:
+        return "problem", ("malformed", f"{path.name}: the PDF's structure is too deep.")
+    except OSError as exc:
+        return "problem", ("error", f"{path.name}: the file cannot be read ({exc.strerror}).")
+
+
+def _worker_main(conn: multiprocessing.connection.Connection, memory_limit_mb: int) -> None:
+    _limit_memory(memory_limit_mb)
+    collector = _LogCollector()
+    pypdf_logger = logging.getLogger("pypdf")
+    pypdf_logger.addHandler(collector)
+    pypdf_logger.propagate = False
+    warnings.simplefilter("ignore")
+    state = _WorkerState()
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        if message is None:
+            return
+        task_id, task = message
+        collector.messages.clear()
+        try:
+            kind, payload = _run_task(state, task)
+        except Exception as exc:  # a pypdf bug must not kill the worker: report it
+            logger.exception("extraction failed")
+            kind, payload = "problem", ("error", f"{task[1].name}: unexpected error ({exc!r}).")
+        try:
+            conn.send((task_id, kind, payload, list(collector.messages)))
+        except (EOFError, OSError):
+            return
+
+
+# --- the pool ----------------------------------------------------------------------------
+
+
+@dataclass
+class _FileJob:
+    path: Path
+    started: float = 0.0  # monotonic time its first task was sent
+    n_pages: int = 0
+    ranges: dict[int, list[str]] = field(default_factory=dict)  # start index -> raw texts
+    outstanding: int = 0  # range tasks sent or queued, not yet answered
+    done: bool = False
+
+
+@dataclass
+class _Worker:
+    process: BaseProcess
+    conn: multiprocessing.connection.Connection
+    task: tuple[int, tuple[Any, ...]] | None = None  # (job index, task) while busy
+
+
+class Extractor:
+    """A pool of extraction processes. Use from one thread at a time."""
+
+    def __init__(
+        self,
+        max_workers: int | None = None,
+        timeout_s: float = 120.0,
+        memory_limit_mb: int = 2048,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        split_pages: int | None = None,
+    ) -> None:
+        self.max_workers = max(1, max_workers or min(os.cpu_count() or 1, 4))
+        self.timeout_s = timeout_s
+        self.memory_limit_mb = memory_limit_mb
+        self.max_bytes = max_bytes
+        # pages per range when a large PDF is split (None: about 2 ranges per worker)
+        self.split_pages = split_pages
+        self._ctx = multiprocessing.get_context("spawn")
+        self._workers: list[_Worker] = []
+        self._closed = False
+
+    # worker management
+
+    def _spawn(self) -> _Worker:
+        parent, child = self._ctx.Pipe()
+        process = self._ctx.Process(
+            target=_worker_main,
+            args=(child, self.memory_limit_mb),
+            daemon=True,
+            name="hearth-extract",
+        )
+        process.start()
+        child.close()
+        return _Worker(process, parent)
+
+    def _kill(self, worker: _Worker) -> None:
+        with contextlib.suppress(OSError):
+            worker.conn.close()
+        if worker.process.is_alive():
+            worker.process.terminate()
+            worker.process.join(2.0)
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join(2.0)
+
+    def _replace(self, worker: _Worker) -> None:
+        self._kill(worker)
+        index = self._workers.index(worker)
+        self._workers[index] = self._spawn()
+
+    def _ensure_workers(self) -> None:
+        if self._closed:
+            raise RuntimeError("Extractor is closed")
+        for i, worker in enumerate(self._workers):
+            if not worker.process.is_alive():
+                self._kill(worker)
+                self._workers[i] = self._spawn()
+        while len(self._workers) < self.max_workers:
+            self._workers.append(self._spawn())
+
+    # scheduling
+
+    def _split(self) -> tuple[int, int] | None:
+        """How large PDFs are cut: (pieces, fixed pages per range), None for no split."""
+        if self.max_workers < 2:
+            return None
+        return (2 * self.max_workers, self.split_pages or 0)
+
+    def extract_many(
+        self, paths: list[Path], cancel: threading.Event | None = None
+    ) -> Iterator[ExtractResult]:
+        """Yield one ExtractResult per path, in completion order. Stops early (without
+        results for the rest) when `cancel` is set; work in flight is abandoned."""
+        self._ensure_workers()
+        jobs = [_FileJob(Path(p)) for p in paths]
+        # queue entries: (job index, task)
+        queue: deque[tuple[int, tuple[Any, ...]]] = deque()
+        split = self._split()
+        for index, job in enumerate(jobs):
+            queue.append((index, ("file", job.path, self.max_bytes, 0, 0, split)))
+        remaining = len(jobs)
+        task_ids = 0
+        try:
+            while remaining:
+                if cancel is not None and cancel.is_set():
+                    return
+                # hand out work
+                for worker in self._workers:
+                    if worker.task is None and queue:
+                        job_index, task = queue.popleft()
+                        job = jobs[job_index]
+                        if job.done:
+                            continue
+                        if not job.started:
+                            job.started = time.monotonic()
+                        task_ids += 1
+                        try:
+                            worker.conn.send((task_ids, task))
+                            worker.task = (job_index, task)
+                        except (OSError, EOFError):
+                            queue.appendleft((job_index, task))
+                            self._replace(worker)
+                busy = [w for w in self._workers if w.task is not None]
+                if not busy:
+                    continue
+                ready = multiprocessing.connection.wait(
+                    [w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=0.1
+                )
+                for worker in busy:
+                    if worker.task is None:
+                        continue
+                    job_index, task = worker.task
+                    job = jobs[job_index]
+                    reply: Any = None
+                    if worker.conn in ready:
+                        try:
+                            reply = worker.conn.recv()
+                        except (EOFError, OSError):
+                            reply = None
+                    elif worker.process.sentinel not in ready:
+                        continue
+                    worker.task = None
+                    if reply is None:  # the process died (crash, or killed for memory)
+                        self._replace(worker)
+                        if not job.done:
+                            job.done = True
+                            remaining -= 1
+                            self._abandon(job_index, jobs, queue)
+                            yield _result(
+                                job.path,
+                                "error",
+                                f"{job.path.name}: the extractor stopped while reading this "
+                                "file (it may need more memory than allowed).",
+                            )
+                        continue
+                    _, kind, payload, log_lines = reply
+                    for line in log_lines:
+                        logger.debug("%s: pypdf: %s", job.path.name, line)
+                    if job.done:
+                        continue
+                    finished = self._on_reply(job_index, job, task, kind, payload, queue)
+                    if finished is not None:
+                        job.done = True
+                        remaining -= 1
+                        yield finished
+                # time limits
+                now = time.monotonic()
+                for worker in list(self._workers):
+                    if worker.task is None:
+                        continue
+                    job_index, _task = worker.task
+                    job = jobs[job_index]
+                    if job.done or now - job.started <= self.timeout_s:
+                        continue
+                    job.done = True
+                    remaining -= 1
+                    self._abandon(job_index, jobs, queue)
+                    yield _result(
+                        job.path,
+                        "timeout",
+                        f"{job.path.name}: reading it took longer than {self.timeout_s:g} s, "
+                        "so it was skipped.",
+                    )
+        finally:
+            # work still in flight (cancel, timeout, or the caller stopped iterating)
+            for worker in list(self._workers):
+                if worker.task is not None:
+                    job_index, _task = worker.task
+                    worker.task = None
+                    self._replace(worker)
+
+    def _abandon(
+        self,
+        job_index: int,
+        jobs: list[_FileJob],
+        queue: deque[tuple[int, tuple[Any, ...]]],
+    ) -> None:
+        """Kill every worker still busy with this job and drop its queued tasks."""
+        for worker in list(self._workers):
+            if worker.task is not None and worker.task[0] == job_index:
+                worker.task = None
+                self._replace(worker)
+        kept = [entry for entry in queue if entry[0] != job_index]
+        queue.clear()
+        queue.extend(kept)
+
+    def _on_reply(
+        self,
+        job_index: int,
+        job: _FileJob,
+        task: tuple[Any, ...],
+        kind: str,
+        payload: Any,
+        queue: deque[tuple[int, tuple[Any, ...]]],
+    ) -> ExtractResult | None:
+        if kind == "result":
+            result: ExtractResult = payload
+            return result
+        if kind == "problem":
+            status, message = payload
+            return _result(job.path, status, message)
+        if kind == "split":
+            n_pages, first_texts = payload
+            job.n_pages = n_pages
+            job.ranges[0] = first_texts
+            split = self._split()
+            size = _range_size(n_pages, *split) if split else n_pages
+            starts = list(range(len(first_texts), n_pages, size))
+            # the rest of this file goes first, so that a large file finishes early
+            for start in reversed(starts):
+                stop = min(start + size, n_pages)
+                queue.appendleft(
+                    (job_index, ("range", job.path, self.max_bytes, start, stop, None))
+                )
+            job.outstanding = len(starts)
+        elif kind == "pages":
+            job.ranges[task[3]] = payload
+            job.outstanding -= 1
+        if job.outstanding == 0:
+            raw: list[str] = []
+            for start in sorted(job.ranges):
+                raw.extend(job.ranges[start])
+            return _finish_pdf(job.path, raw)
+        return None
+
+    def close(self) -> None:
+        """Stop the worker processes."""
+        self._closed = True
+        for worker in self._workers:
+            with contextlib.suppress(OSError, EOFError):
+                worker.conn.send(None)
+        deadline = time.monotonic() + 2.0
+        for worker in self._workers:
+            worker.process.join(max(0.0, deadline - time.monotonic()))
+            self._kill(worker)
+        self._workers.clear()
+
+    def __enter__(self) -> Extractor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

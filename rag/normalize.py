@@ -1,0 +1,208 @@
+"""Clean up text extracted from PDFs. Pure functions, no I/O.
+
+`normalize_pages` is the one the extractor calls; the smaller functions are public so that
+each rule can be tested on its own:
+
+- `fix_control_chars`: NFKC (splits ligature code points such as "ﬁ"), maps the control
+  characters that TeX's OT1 fonts use for ligatures ("speci\\x0ced" -> "specified") and drops
+  other control characters.
+- `join_hyphenation`: "infor-\\nmation" -> "information", but "well-\\nknown" stays
+  "well-known" when the document spells it with a hyphen elsewhere, and "COVID-\\n19" keeps
+  its hyphen.
+- `strip_headers_footers`: drops running heads, running feet and page numbers, found as edge
+  lines repeated on most pages or carrying the page's own printed number.
+- `collapse_whitespace`: one space between words, lines kept, blank-line runs collapsed to a
+  single paragraph break.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable
+
+# OT1 (Computer Modern) puts the ligatures at these code points; pypdf reports them as-is
+# when a Type 1 font has no ToUnicode map (common in older dvipdfm output).
+_OT1_LIGATURES = {"\x0b": "ff", "\x0c": "fi", "\x0d": "fl", "\x0e": "ffi", "\x0f": "ffl"}
+_LIGATURE_RE = re.compile(r"(?<=[A-Za-z])[\x0b-\x0f]|[\x0b-\x0f](?=[a-z])")
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+_WORD_RE = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
+# a word (maybe a hyphenated compound), a hyphen at the end of a line, then a word or number
+_HYPHEN_BREAK_RE = re.compile(r"([^\W\d_]+(?:-[^\W\d_]+)*)-[ \t]*\n[ \t]*([^\W_]+)")
+
+_PAGE_NUMBER_LINE_RE = re.compile(
+    r"^(?:page\s+)?[-\u2013\u2014(\[]?\s*(?:\d{1,5}|[ivxlcdm]{1,8})\s*[-\u2013\u2014)\]]?"
+    r"(?:\s*(?:of|/)\s*\d{1,5})?$",
+    re.IGNORECASE,
+)
+_LEADING_NUMBER_RE = re.compile(r"^(\d{1,5})\b")
+_TRAILING_NUMBER_RE = re.compile(r"\b(\d{1,5})$")
+_SPACES_RE = re.compile(r"[^\S\n]+")
+_BLANK_LINES_RE = re.compile(r"\n{3,}")
+
+EDGE_LINES = 2  # how many lines at the top and at the bottom of a page can be head or foot
+
+
+def fix_control_chars(text: str, tex_ligatures: bool = True) -> str:
+    """NFKC-normalise, turn OT1 ligature control characters next to letters into letters
+    (PDF text only: in OT1 0x0D is "fl", elsewhere it is a carriage return), make line ends
+    "\\n" and drop the remaining control characters (tab and newline are kept; a form feed
+    becomes a newline)."""
+    text = unicodedata.normalize("NFKC", text).replace("\r\n", "\n")
+    if tex_ligatures:
+        text = _LIGATURE_RE.sub(lambda m: _OT1_LIGATURES[m.group(0)], text)
+    text = text.replace("\x0c", "\n").replace("\r", "\n")
+    return _CONTROL_RE.sub("", text)
+
+
+def word_forms(texts: Iterable[str]) -> Counter[str]:
+    """Lower-cased words (hyphenated compounds kept whole) with their counts, for
+    `join_hyphenation` to tell a typographic hyphen from a real one."""
+    counts: Counter[str] = Counter()
+    for text in texts:
+        counts.update(w.lower() for w in _WORD_RE.findall(text))
+    return counts
+
+
+def join_hyphenation(text: str, vocabulary: Counter[str] | None = None) -> str:
+    """Join words split by a hyphen at the end of a line.
+
+    A break is joined without the hyphen ("infor-\\nmation" -> "information") unless the
+    continuation starts with a capital or a digit ("Jean-\\nPaul", "COVID-\\n19"), the left
+    part is already a compound ("state-of-the-\\nart"), or the document spells the compound
+    with a hyphen more often than without ("well-known"); in those cases the hyphen stays and
+    only the line break goes. `vocabulary` is the document's `word_forms`; by default the
+    text's own.
+    """
+    if "-" not in text:
+        return text
+    vocab = vocabulary if vocabulary is not None else word_forms([text])
+
+    def repl(m: re.Match[str]) -> str:
+        left, right = m.group(1), m.group(2)
+        if not right[0].islower() or "-" in left:
+            return f"{left}-{right}"
+        last_left = left.lower()
+        hyphenated = vocab.get(f"{last_left}-{right.lower()}", 0)
+        joined = vocab.get(f"{last_left}{right.lower()}", 0)
+        if hyphenated > joined:
+            return f"{left}-{right}"
+        return f"{left}{right}"
+
+    return _HYPHEN_BREAK_RE.sub(repl, text)
+
+
+def _key(line: str) -> str:
+    return " ".join(line.split()).lower()
+
+
+def _page_number_of(line: str, index: int, offset: int | None) -> bool:
+    """Whether the line carries this page's printed number at its start or end."""
+    if offset is None:
+        return False
+    for regex in (_LEADING_NUMBER_RE, _TRAILING_NUMBER_RE):
+        m = regex.search(line)
+        if m and int(m.group(1)) - index == offset:
+            return True
+    return False
+
+
+def _edge_candidates(lines: list[str]) -> list[int]:
+    """Indices of the first and last EDGE_LINES non-blank lines, outermost first."""
+    filled = [i for i, line in enumerate(lines) if line.strip()]
+    return filled[:EDGE_LINES] + filled[::-1][:EDGE_LINES]
+
+
+def _page_number_offset(pages_lines: list[list[str]]) -> int | None:
+    """The constant `printed number - page index` that most pages' edge lines agree on (a
+    running head "Chapter 2: Vectors 12" or a foot "12"), or None when no offset is shared
+    by at least half of the pages (and at least 3)."""
+    votes: Counter[int] = Counter()
+    for index, lines in enumerate(pages_lines):
+        offsets: set[int] = set()
+        for i in _edge_candidates(lines):
+            line = lines[i].strip()
+            for regex in (_LEADING_NUMBER_RE, _TRAILING_NUMBER_RE):
+                m = regex.search(line)
+                if m:
+                    offsets.add(int(m.group(1)) - index)
+        votes.update(offsets)
+    if not votes:
+        return None
+    offset, count = votes.most_common(1)[0]
+    if count >= max(3, (len(pages_lines) + 1) // 2):
+        return offset
+    return None
+
+
+def strip_headers_footers(pages: list[str], min_fraction: float = 0.5) -> list[str]:
+    """Drop running heads and feet from each page.
+
+    Lines are peeled from the top and from the bottom of each page, at most EDGE_LINES from
+    each side, while the outermost remaining line is:
+    - the same line (ignoring case and spacing) found at an edge of at least `min_fraction`
+      of the pages, and at least 3 ("Company Confidential", "gnuplot 5.4"); or
+    - a line whose leading or trailing number is the page's own printed number, i.e. page
+      index plus the offset that most pages agree on (running heads that name the chapter,
+      "Chapter 2: Vectors 12"); or
+    - only a page number: "12", "- 12 -", "xii", "Page 12", "Page 3 of 20".
+    A body line is never removed unless everything above it (or below it) was. Documents of
+    fewer than 3 pages are returned unchanged.
+    """
+    if len(pages) < 3:
+        return list(pages)
+    pages_lines = [page.split("\n") for page in pages]
+    counts: Counter[str] = Counter()
+    for lines in pages_lines:
+        counts.update({_key(lines[i]) for i in _edge_candidates(lines)})
+    threshold = max(3, int(min_fraction * len(pages) + 0.999))
+    repeated = {k for k, c in counts.items() if c >= threshold and k}
+    offset = _page_number_offset(pages_lines)
+
+    def is_furniture(line: str, index: int) -> bool:
+        line = line.strip()
+        return (
+            _key(line) in repeated
+            or bool(_PAGE_NUMBER_LINE_RE.match(line))
+            or _page_number_of(line, index, offset)
+        )
+
+    out: list[str] = []
+    for index, lines in enumerate(pages_lines):
+        filled = [i for i, line in enumerate(lines) if line.strip()]
+        drop: set[int] = set()
+        for i in filled[:EDGE_LINES]:
+            if not is_furniture(lines[i], index):
+                break
+            drop.add(i)
+        for i in filled[::-1][:EDGE_LINES]:
+            if i in drop or not is_furniture(lines[i], index):
+                break
+            drop.add(i)
+        out.append("\n".join(line for i, line in enumerate(lines) if i not in drop))
+    return out
+
+
+def collapse_whitespace(text: str) -> str:
+    """Collapse runs of spaces and tabs to one space, strip each line, keep line breaks and
+    keep paragraph breaks as exactly one blank line."""
+    lines = [_SPACES_RE.sub(" ", line).strip() for line in text.split("\n")]
+    return _BLANK_LINES_RE.sub("\n\n", "\n".join(lines)).strip()
+
+
+def normalize_pages(pages: list[str]) -> list[str]:
+    """The whole clean-up for one document's pages, in order: control characters,
+    headers/footers (needs line structure and all pages), hyphenation (with the document's
+    vocabulary), whitespace."""
+    cleaned = [fix_control_chars(p) for p in pages]
+    cleaned = strip_headers_footers(cleaned)
+    vocab = word_forms(cleaned)
+    return [collapse_whitespace(join_hyphenation(p, vocab)) for p in cleaned]
+
+
+def normalize_text(text: str) -> str:
+    """Clean-up for a single text with no page structure (a .txt or .md file)."""
+    text = fix_control_chars(text, tex_ligatures=False)
+    return collapse_whitespace(join_hyphenation(text))

@@ -1,0 +1,164 @@
+"""Test PDFs made with pypdf, good and bad: text pages, encrypted (AES with a user password,
+RC4/AES with only an owner password), image-only (a "scan"), zero pages, truncated bytes, a
+text file named .pdf, an empty file. Each helper writes one file and returns its path."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+
+from pypdf import PageObject, PdfWriter
+from pypdf.generic import (
+    ArrayObject,
+    DecodedStreamObject,
+    DictionaryObject,
+    NameObject,
+    NumberObject,
+    StreamObject,
+)
+
+PAGE_W, PAGE_H = 612, 792
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+
+
+def _font(writer: PdfWriter) -> DictionaryObject:
+    font = DictionaryObject(
+        {
+            NameObject("/Type"): NameObject("/Font"),
+            NameObject("/Subtype"): NameObject("/Type1"),
+            NameObject("/BaseFont"): NameObject("/Helvetica"),
+            NameObject("/Encoding"): NameObject("/WinAnsiEncoding"),
+        }
+    )
+    return DictionaryObject({NameObject("/F1"): writer._add_object(font)})
+
+
+def text_page(writer: PdfWriter, lines: Sequence[str], font_size: int = 11) -> PageObject:
+    """Add a page showing `lines` in Helvetica, top to bottom, and return it."""
+    page = writer.add_blank_page(PAGE_W, PAGE_H)
+    leading = font_size + 3
+    ops = [f"BT /F1 {font_size} Tf {leading} TL 56 {PAGE_H - 60} Td"]
+    for line in lines:
+        ops.append(f"({_escape(line)}) Tj T*")
+    ops.append("ET")
+    stream = DecodedStreamObject()
+    stream.set_data("\n".join(ops).encode("latin-1"))
+    page[NameObject("/Contents")] = writer._add_object(stream)
+    page[NameObject("/Resources")] = DictionaryObject({NameObject("/Font"): _font(writer)})
+    return page
+
+
+def text_pdf(path: Path, pages: Sequence[Sequence[str]]) -> Path:
+    """A PDF with one page per list of lines."""
+    writer = PdfWriter()
+    for lines in pages:
+        text_page(writer, lines)
+    with path.open("wb") as f:
+        writer.write(f)
+    return path
+
+
+def lorem_pages(n_pages: int, lines_per_page: int = 40) -> list[list[str]]:
+    """Distinct, readable filler text for n pages (each line names its page)."""
+    sentence = (
+        "the river carries water from the hills to the sea and every town along its banks "
+        "draws on it for drinking farming and trade while floods in spring remind people "
+        "how much power moves quietly beneath the surface"
+    )
+    words = sentence.split(" ")
+    pages = []
+    for p in range(n_pages):
+        lines = []
+        for i in range(lines_per_page):
+            start = (p * 7 + i * 3) % len(words)
+            chunk = (words[start:] + words[:start])[:12]
+            lines.append(f"Page {p + 1} line {i + 1}: " + " ".join(chunk) + ".")
+        pages.append(lines)
+    return pages
+
+
+def encrypted_pdf(
+    path: Path,
+    user_password: str = "secret",
+    owner_password: str = "owner",
+    algorithm: str = "AES-256",
+    lines: Sequence[str] = ("This document is protected by a password.",),
+) -> Path:
+    """An encrypted PDF. With user_password="" anyone can open it (owner password only)."""
+    writer = PdfWriter()
+    text_page(writer, lines)
+    writer.encrypt(user_password=user_password, owner_password=owner_password, algorithm=algorithm)
+    with path.open("wb") as f:
+        writer.write(f)
+    return path
+
+
+def image_only_pdf(path: Path, n_pages: int = 2) -> Path:
+    """Pages that hold only a grey image: what a scan without OCR looks like to pypdf."""
+    writer = PdfWriter()
+    w, h = 64, 64
+    pixels = bytes((x * 4 + y) % 256 for y in range(h) for x in range(w))
+    for _ in range(n_pages):
+        page = writer.add_blank_page(PAGE_W, PAGE_H)
+        image = StreamObject()
+        image._data = zlib.compress(pixels)
+        image.update(
+            {
+                NameObject("/Type"): NameObject("/XObject"),
+                NameObject("/Subtype"): NameObject("/Image"),
+                NameObject("/Width"): NumberObject(w),
+                NameObject("/Height"): NumberObject(h),
+                NameObject("/ColorSpace"): NameObject("/DeviceGray"),
+                NameObject("/BitsPerComponent"): NumberObject(8),
+                NameObject("/Filter"): NameObject("/FlateDecode"),
+            }
+        )
+        content = DecodedStreamObject()
+        content.set_data(f"q {PAGE_W - 100} 0 0 {PAGE_H - 100} 50 50 cm /Im0 Do Q".encode())
+        page[NameObject("/Contents")] = writer._add_object(content)
+        page[NameObject("/Resources")] = DictionaryObject(
+            {
+                NameObject("/XObject"): DictionaryObject(
+                    {NameObject("/Im0"): writer._add_object(image)}
+                ),
+                NameObject("/ProcSet"): ArrayObject([NameObject("/PDF"), NameObject("/ImageB")]),
+            }
+        )
+    with path.open("wb") as f:
+        writer.write(f)
+    return path
+
+
+def zero_page_pdf(path: Path) -> Path:
+    """A valid PDF with an empty page tree."""
+    with path.open("wb") as f:
+        PdfWriter().write(f)
+    return path
+
+
+def truncated_pdf(path: Path, source: Path, keep: float = 0.5) -> Path:
+    """The first `keep` fraction of another PDF's bytes (a download cut short)."""
+    data = source.read_bytes()
+    path.write_bytes(data[: max(16, int(len(data) * keep))])
+    return path
+
+
+def garbage_pdf(path: Path) -> Path:
+    """A PDF header followed by junk: the parser gives up."""
+    path.write_bytes(b"%PDF-1.7\n" + bytes(range(256)) * 8 + b"\n%%EOF\n")
+    return path
+
+
+def text_file_named_pdf(path: Path) -> Path:
+    """A plain text file whose name ends in .pdf."""
+    path.write_text("This is not a PDF at all, only text with a misleading name.\n")
+    return path
+
+
+def empty_file(path: Path) -> Path:
+    path.write_bytes(b"")
+    return path

@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+from rag.normalize import (
+    collapse_whitespace,
+    fix_control_chars,
+    join_hyphenation,
+    normalize_pages,
+    normalize_text,
+    strip_headers_footers,
+    word_forms,
+)
+
+
+def test_hyphenation_joined_at_line_end() -> None:
+    assert join_hyphenation("the infor-\nmation is here") == "the information is here"
+    assert join_hyphenation("a para-  \n  graph") == "a paragraph"
+
+
+def test_real_hyphen_inside_a_line_is_kept() -> None:
+    assert join_hyphenation("a well-known fact") == "a well-known fact"
+
+
+def test_hyphenated_compound_kept_when_document_uses_it() -> None:
+    vocab = word_forms(["It is a well-known fact.", "Another well-known case."])
+    assert join_hyphenation("this is well-\nknown", vocab) == "this is well-known"
+
+
+def test_joined_word_wins_when_document_uses_it() -> None:
+    vocab = word_forms(["The database is open.", "database"])
+    assert join_hyphenation("the data-\nbase", vocab) == "the database"
+
+
+def test_capital_or_digit_after_break_keeps_hyphen() -> None:
+    assert join_hyphenation("Jean-\nPaul Sartre") == "Jean-Paul Sartre"
+    assert join_hyphenation("COVID-\n19 cases") == "COVID-19 cases"
+
+
+def test_compound_continuing_keeps_hyphen() -> None:
+    assert join_hyphenation("state-of-the-\nart method") == "state-of-the-art method"
+
+
+def test_dash_not_after_word_untouched() -> None:
+    assert join_hyphenation("minus -\nthree") == "minus -\nthree"
+    assert join_hyphenation("x --\ny") == "x --\ny"
+
+
+def test_ot1_ligature_control_chars_become_letters() -> None:
+    assert fix_control_chars("speci\x0ced and \x0cle e\x0bect \x0dow") == (
+        "specified and file effect flow"
+    )
+    assert fix_control_chars("e\x0ecient") == "efficient"
+
+
+def test_unicode_ligatures_and_controls() -> None:
+    assert fix_control_chars("ﬁnd the ﬂow\x00\x07") == "find the flow"
+    assert fix_control_chars("a\r\nb") == "a\nb"
+    assert fix_control_chars("a\r\nb\rc", tex_ligatures=False) == "a\nb\nc"
+    assert normalize_text("old\rMac\r\nlines") == "old\nMac\nlines"
+
+
+def test_collapse_whitespace_keeps_paragraphs() -> None:
+    text = "  Hello   world\t again  \n next line \n\n\n\n  New   paragraph \n\n"
+    assert collapse_whitespace(text) == "Hello world again\nnext line\n\nNew paragraph"
+
+
+def _book(n: int) -> list[str]:
+    pages = []
+    for i in range(n):
+        number = i + 1 + 10  # printed numbers run 11, 12, ... (front matter not counted)
+        head = f"Chapter {1 + i // 4}: Topic {1 + i // 4} {number}"
+        body = f"Body text of page {i + 1} talks about subject {i}.\nSecond line, {i * 3} here."
+        foot = "Company Confidential"
+        pages.append(f"{head}\n{body}\n{foot}")
+    return pages
+
+
+def test_running_heads_feet_and_page_numbers_dropped() -> None:
+    out = strip_headers_footers(_book(10))
+    assert len(out) == 10
+    for i, page in enumerate(out):
+        assert "Chapter" not in page
+        assert "Confidential" not in page
+        assert f"Body text of page {i + 1}" in page
+        assert f"Second line, {i * 3} here." in page
+
+
+def test_bare_page_numbers_dropped() -> None:
+    pages = [f"Some text {i}.\nMore words on page {i}.\n- {i + 1} -" for i in range(5)]
+    out = strip_headers_footers(pages)
+    assert all(f"- {i + 1} -" not in page for i, page in enumerate(out))
+    assert out[2].startswith("Some text 2.")
+
+
+def test_body_lines_that_repeat_rarely_are_kept() -> None:
+    pages = [f"Intro {i * 3}\nbody {i * 5}\nThe end" for i in range(6)]
+    pages[0] = "Summary\nbody\nshared line"
+    pages[1] = "Other\nbody\nshared line"
+    out = strip_headers_footers(pages)
+    assert "shared line" in out[0] and "shared line" in out[1]
+    assert all("The end" not in p for p in out[2:])  # on 4 of 6 pages: a running foot
+    assert all(p.startswith("Intro") for p in out[2:])
+
+
+def test_templated_body_lines_kept() -> None:
+    # identical apart from numbers is not identical: only true repeats are furniture
+    pages = [f"Item {i * 7} costs {i * 3} euros.\nNote {i * 5}.\nEnd {i * 11}." for i in range(6)]
+    assert strip_headers_footers(pages) == pages
+
+
+def test_body_line_below_a_kept_line_is_kept() -> None:
+    pages = [f"Heading {i * 3}\nCompany Confidential\nbody\nmore {i * 7}" for i in range(4)]
+    # "Company Confidential" repeats, but it is not at the edge once "Heading i" stays
+    assert strip_headers_footers(pages) == pages
+
+
+def test_short_documents_unchanged() -> None:
+    pages = ["Title\n1", "Title\n2"]
+    assert strip_headers_footers(pages) == pages
+
+
+def test_normalize_pages_end_to_end() -> None:
+    names = ["pump", "valve", "filter", "motor"]
+    pages = [
+        f"Manual 1.0 {i + 1}\nThe {name} config-\nuration of   item {i} is described"
+        f"\n\n\nsee {name}."
+        for i, name in enumerate(names)
+    ]
+    out = normalize_pages(pages)
+    assert out[0] == "The pump configuration of item 0 is described\n\nsee pump."
+    assert out[3].startswith("The motor configuration of item 3")
+
+
+def test_normalize_text() -> None:
+    assert normalize_text("  a  b \n\n\n c-\nd ") == "a b\n\ncd"
