@@ -1,0 +1,309 @@
+"""The engine thread: one worker QObject, living on its own QThread, owns the only engine.
+
+Requests reach the worker as queued signals, so its slots (load, generate, unload, shutdown)
+run one at a time on the engine thread and a model is never freed mid-generation. The GUI
+thread never calls llama.cpp.
+
+Cancel is not a queued slot (a busy worker would only see it after the generation it should
+stop): every generation gets its own `threading.Event`, set directly from the GUI thread by
+`EngineHost.cancel`. The engine checks it in its token loop and in llama.cpp's abort callback
+while the prompt is being processed.
+
+Every request carries an id. The worker reports `started`, `tokens` and `finished`/`failed`
+with that id, so the receiver can drop late tokens of a cancelled or superseded request.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+import app.qt_compat  # noqa: F401  (must run before any signal is emitted)
+from engine.errors import GenerationError, HearthError, ModelLoadError
+from engine.types import ChatBackend, GenerationRequest, GenerationStats, ModelInfo
+
+log = logging.getLogger(__name__)
+
+#: Builds an engine: called as ``factory(model_path, n_ctx=, n_threads=, n_gpu_layers=,
+#: n_batch=)``, like `engine.llama_engine.LlamaEngine`. Runs on the engine thread.
+EngineFactory = Callable[..., ChatBackend]
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    """What to load. Two equal specs mean the loaded engine can be kept."""
+
+    model_path: str
+    n_ctx: int = 4096
+    n_threads: int = 0
+    n_gpu_layers: int = 0
+    n_batch: int = 512
+    load_id: int = 0  # set by EngineHost; excluded from `same_model`
+
+    def same_model(self, other: LoadSpec | None) -> bool:
+        return other is not None and replace(self, load_id=0) == replace(other, load_id=0)
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    spec: LoadSpec
+    info: ModelInfo | None
+    n_ctx: int
+    load_s: float
+
+
+@dataclass(frozen=True)
+class GenerationJob:
+    request: GenerationRequest
+    cancel: threading.Event
+
+
+def default_engine_factory(model_path: str, **options: Any) -> ChatBackend:
+    """LlamaEngine, imported here (on the engine thread) so llama_cpp stays out of start-up."""
+    from engine.llama_engine import LlamaEngine
+
+    engine: ChatBackend = LlamaEngine(model_path, **options)
+    return engine
+
+
+def _unexpected(exc: BaseException, what: str) -> GenerationError:
+    details = "".join(traceback.format_exception(exc))
+    return GenerationError(f"Unexpected error while {what}: {exc}", details)
+
+
+class EngineWorker(QObject):
+    """Lives on the engine thread. Only `EngineHost` should talk to it."""
+
+    loading = Signal(object)  # LoadSpec
+    loaded = Signal(object)  # LoadedModel
+    loadFailed = Signal(object, object)  # LoadSpec, HearthError
+    unloaded = Signal()
+    started = Signal(int)  # request id
+    tokens = Signal(int, str)  # request id, text delta
+    finished = Signal(int, object)  # request id, GenerationStats
+    failed = Signal(int, object)  # request id, HearthError
+    stopped = Signal()  # shutdown done: the engine is closed
+
+    def __init__(
+        self,
+        engine_factory: EngineFactory | None = None,
+        latest_load: Callable[[], int] | None = None,
+    ) -> None:
+        super().__init__()
+        self._factory = engine_factory or default_engine_factory
+        self._latest_load = latest_load or (lambda: 0)
+        self._engine: ChatBackend | None = None
+        self._spec: LoadSpec | None = None
+        self._load_error: HearthError | None = None
+
+    # -- slots (engine thread) ------------------------------------------------------------
+
+    @Slot(object)
+    def load(self, spec: LoadSpec) -> None:
+        if spec.load_id and spec.load_id < self._latest_load():
+            return  # a newer load is queued behind this one: skip the wasted work
+        if self._engine is not None and spec.same_model(self._spec):
+            self.loaded.emit(LoadedModel(spec, self._engine.model_info, self._engine.n_ctx, 0.0))
+            return
+        self.loading.emit(spec)
+        self._close_engine()
+        self._load_error = None
+        t0 = time.perf_counter()
+        try:
+            engine = self._factory(
+                spec.model_path,
+                n_ctx=spec.n_ctx,
+                n_threads=spec.n_threads,
+                n_gpu_layers=spec.n_gpu_layers,
+                n_batch=spec.n_batch,
+            )
+        except HearthError as exc:
+            self._load_error = exc
+            self.loadFailed.emit(spec, exc)
+            return
+        except Exception as exc:
+            log.exception("loading %s failed", spec.model_path)
+            err = ModelLoadError(
+                f"The model could not be loaded: {exc}", "".join(traceback.format_exception(exc))
+            )
+            self._load_error = err
+            self.loadFailed.emit(spec, err)
+            return
+        self._engine, self._spec = engine, spec
+        self.loaded.emit(
+            LoadedModel(spec, engine.model_info, engine.n_ctx, time.perf_counter() - t0)
+        )
+
+    @Slot(object)
+    def generate(self, job: GenerationJob) -> None:
+        rid = job.request.request_id
+        self.started.emit(rid)
+        if job.cancel.is_set():  # stopped while waiting in the queue (e.g. behind a load)
+            self.finished.emit(rid, GenerationStats(stop_reason="cancelled"))
+            return
+        engine = self._engine
+        if engine is None:
+            reason = self._load_error.user_message if self._load_error else "no model is loaded."
+            self.failed.emit(
+                rid,
+                ModelLoadError(
+                    f"Cannot answer: {reason}",
+                    self._load_error.details if self._load_error else "",
+                ),
+            )
+            return
+        try:
+            generation = engine.generate(job.request, job.cancel)
+            for delta in generation:
+                if delta:
+                    self.tokens.emit(rid, delta)
+            stats = generation.stats
+        except HearthError as exc:
+            self.failed.emit(rid, exc)
+            return
+        except Exception as exc:
+            log.exception("generation %d failed", rid)
+            self.failed.emit(rid, _unexpected(exc, "generating the answer"))
+            return
+        self.finished.emit(rid, stats)
+
+    @Slot()
+    def unload(self) -> None:
+        self._close_engine()
+        self.unloaded.emit()
+
+    @Slot()
+    def shutdown(self) -> None:
+        self._close_engine()
+        self.stopped.emit()
+        thread = self.thread()
+        if thread is not None:
+            thread.quit()
+
+    def _close_engine(self) -> None:
+        engine, self._engine, self._spec = self._engine, None, None
+        if engine is None:
+            return
+        try:
+            engine.close()
+        except Exception:
+            log.exception("closing the engine failed")
+
+
+class EngineHost(QObject):
+    """GUI-thread handle on the engine thread: starts it, sends it work, cancels, stops it.
+
+    Worker signals are re-emitted here unchanged (they arrive queued on the GUI thread)."""
+
+    loading = Signal(object)
+    loaded = Signal(object)
+    loadFailed = Signal(object, object)
+    unloaded = Signal()
+    started = Signal(int)
+    tokens = Signal(int, str)
+    finished = Signal(int, object)
+    failed = Signal(int, object)
+
+    _requestLoad = Signal(object)
+    _requestGenerate = Signal(object)
+    _requestUnload = Signal()
+    _requestShutdown = Signal()
+
+    def __init__(
+        self, engine_factory: EngineFactory | None = None, parent: QObject | None = None
+    ) -> None:
+        super().__init__(parent)
+        self._ids = itertools.count(1)
+        self._load_ids = itertools.count(1)
+        self._latest_load_id = 0
+        self._cancels: dict[int, threading.Event] = {}
+        self._closed = False
+        self.thread_ = QThread()
+        self.thread_.setObjectName("hearth-engine")
+        self.worker = EngineWorker(engine_factory, latest_load=lambda: self._latest_load_id)
+        self.worker.moveToThread(self.thread_)
+        self._requestLoad.connect(self.worker.load)
+        self._requestGenerate.connect(self.worker.generate)
+        self._requestUnload.connect(self.worker.unload)
+        self._requestShutdown.connect(self.worker.shutdown)
+        self.worker.loading.connect(self.loading)
+        self.worker.loaded.connect(self.loaded)
+        self.worker.loadFailed.connect(self.loadFailed)
+        self.worker.unloaded.connect(self.unloaded)
+        self.worker.started.connect(self.started)
+        self.worker.tokens.connect(self.tokens)
+        self.worker.finished.connect(self._on_finished)
+        self.worker.failed.connect(self._on_failed)
+        self.thread_.start()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def load(self, spec: LoadSpec) -> LoadSpec:
+        """Queue a load; a later load supersedes an earlier one not yet started."""
+        spec = replace(spec, load_id=next(self._load_ids))
+        self._latest_load_id = spec.load_id
+        if not self._closed:
+            self._requestLoad.emit(spec)
+        return spec
+
+    def generate(self, request: GenerationRequest) -> int:
+        """Queue a generation; returns its request id."""
+        rid = next(self._ids)
+        request.request_id = rid
+        cancel = threading.Event()
+        self._cancels[rid] = cancel
+        if not self._closed:
+            self._requestGenerate.emit(GenerationJob(request, cancel))
+        return rid
+
+    def cancel(self, request_id: int | None = None) -> None:
+        """Stop one request (or all). Thread-safe and immediate: no queue is involved."""
+        if request_id is None:
+            for event in self._cancels.values():
+                event.set()
+        elif request_id in self._cancels:
+            self._cancels[request_id].set()
+
+    def unload(self) -> None:
+        if not self._closed:
+            self._requestUnload.emit()
+
+    def shutdown(self, timeout_s: float = 2.0) -> bool:
+        """Cancel everything, close the engine on its thread, stop the thread.
+
+        Returns False if the thread did not stop in time (it is then left to finish on its
+        own; the QThread object is kept alive so Qt never destroys a running thread)."""
+        if self._closed:
+            return True
+        self._closed = True
+        self.cancel()
+        self._requestShutdown.emit()
+        ok = self.thread_.wait(int(timeout_s * 1000))
+        if not ok:
+            log.warning("the engine thread did not stop within %.1f s", timeout_s)
+            _LINGERING.append(self.thread_)
+        return bool(ok)
+
+    @Slot(int, object)
+    def _on_finished(self, rid: int, stats: GenerationStats) -> None:
+        self._cancels.pop(rid, None)
+        self.finished.emit(rid, stats)
+
+    @Slot(int, object)
+    def _on_failed(self, rid: int, error: HearthError) -> None:
+        self._cancels.pop(rid, None)
+        self.failed.emit(rid, error)
+
+
+# Threads that outlived their shutdown timeout: referenced so they are never destroyed running.
+_LINGERING: list[QThread] = []

@@ -1,0 +1,175 @@
+"""The desktop window's entry point (`hearth`, `hearth gui`, the `hearth-gui` script).
+
+Start-up order keeps the window fast: Qt, the store and the settings only; the window is
+shown; then the controller recovers interrupted answers and loads the model on the engine
+thread. llama_cpp and chromadb are imported later, on their own threads.
+
+Options: ``--screenshot PATH`` runs a scripted exchange with the model, saves a PNG of the
+window and exits (for the README). ``--report-startup`` prints one JSON line with the time
+of the first paint and exits (used by `hearth bench ui`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+SCREENSHOT_PROMPT = (
+    "Give me a Markdown table of three planets and their moons, then a short Python "
+    "function that prints them."
+)
+SCREENSHOT_TIMEOUT_S = 120.0
+
+
+@dataclass
+class Gui:
+    """Everything the window needs, built by `build_gui` (tests and benchmarks use it too)."""
+
+    app: Any
+    window: Any
+    controller: Any
+    presenter: Any
+    store: Any
+
+    def close(self) -> None:
+        self.window.close()
+        self.controller.shutdown()
+        self.store.close()
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="hearth-gui", description="Hearth desktop window")
+    parser.add_argument(
+        "--screenshot",
+        metavar="PATH",
+        type=Path,
+        help=("send one scripted message, save a PNG of the window, then exit"),
+    )
+    parser.add_argument("--prompt", default=SCREENSHOT_PROMPT, help="message for --screenshot")
+    parser.add_argument("--report-startup", action="store_true", help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def build_gui(engine_factory: Any = None, interactive_errors: bool = True) -> Gui:
+    """Create (or reuse) the QApplication, open the store, build the window (not shown)."""
+    from PySide6.QtWidgets import QApplication
+
+    from app.controller import ChatController
+    from app.error_presenter import ErrorPresenter
+    from app.paths import get_paths
+    from app.settings import Settings
+    from app.store import ChatStore
+    from ui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication(["hearth"])
+    app.setApplicationName("Hearth")
+    app.setApplicationDisplayName("Hearth")
+    app.setDesktopFileName("hearth")
+    paths = get_paths().ensure()
+    settings = Settings.load(paths.settings_file)
+    store = ChatStore(paths.chat_db)
+    controller = ChatController(store, settings, paths, engine_factory=engine_factory)
+    presenter = ErrorPresenter(None, interactive=interactive_errors)
+    window = MainWindow(controller, presenter)
+    presenter.set_parent_widget(window)
+    return Gui(app, window, controller, presenter, store)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    from engine.errors import HearthError
+
+    try:
+        gui = build_gui()
+    except HearthError as exc:  # e.g. the chat history cannot be opened
+        _app = QApplication.instance() or QApplication(["hearth"])  # noqa: F841 (kept alive)
+        QMessageBox.critical(None, "Hearth", f"{exc.user_message}\n\n{exc.details}")
+        return 1
+    if args.report_startup:
+        _report_first_paint(gui)
+    gui.window.show()
+    QTimer.singleShot(0, gui.controller.start)
+    if args.screenshot:
+        _script_screenshot(gui, args.screenshot, args.prompt)
+    try:
+        rc = int(gui.app.exec())
+    finally:
+        gui.controller.shutdown()
+        gui.store.close()
+    return rc
+
+
+def _report_first_paint(gui: Gui) -> None:
+    """Print the wall-clock time of the window's first paint and quit."""
+    from PySide6.QtCore import QEvent, QObject, QTimer
+
+    class FirstPaint(QObject):
+        done = False
+
+        def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802
+            if event.type() == QEvent.Type.Paint and not self.done:
+                self.done = True
+                painted = time.time()
+                heavy = [m for m in ("llama_cpp", "chromadb", "pypdf") if m in sys.modules]
+
+                def report() -> None:
+                    sys.stdout.write(
+                        json.dumps({"first_paint_unix": painted, "heavy_modules": heavy}) + "\n"
+                    )
+                    sys.stdout.flush()
+                    gui.window.close()
+
+                QTimer.singleShot(0, report)
+            return False
+
+    watcher = FirstPaint(gui.window)
+    gui.window.installEventFilter(watcher)
+
+
+def _script_screenshot(gui: Gui, path: Path, prompt: str) -> None:
+    from PySide6.QtCore import QTimer
+
+    controller = gui.controller
+    state = {"sent": False, "saved": False}
+    started = time.monotonic()
+
+    def save() -> None:
+        if state["saved"]:
+            return
+        state["saved"] = True
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not gui.window.grab().save(str(path), "PNG"):
+            log.error("could not save the screenshot to %s", path)
+        gui.window.close()
+
+    def poll() -> None:
+        if state["saved"]:
+            return
+        if time.monotonic() - started > SCREENSHOT_TIMEOUT_S:
+            save()
+            return
+        if not state["sent"] and controller.model_state.value in ("ready", "failed"):
+            state["sent"] = True
+            gui.window.composer.set_text(prompt)
+            gui.window.composer.send_button.click()
+        QTimer.singleShot(100, poll)
+
+    controller.generationFinished.connect(lambda *_: QTimer.singleShot(400, save))
+    QTimer.singleShot(100, poll)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""Fixtures for window tests: build the real window, controller and store (in the per-test
+HEARTH_HOME), with the real engine or a scripted fake, and always close them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from ui_fakes import Script, fake_factory
+
+
+@pytest.fixture
+def make_gui(qapp: Any, qtbot: Any) -> Iterator[Callable[..., Any]]:
+    from app.main import build_gui
+
+    built: list[Any] = []
+
+    def make(script: Script | None = None, real: bool = False, show: bool = True) -> Any:
+        factory = None if real else fake_factory(script or Script())
+        gui = build_gui(engine_factory=factory, interactive_errors=False)
+        built.append(gui)
+        if show:
+            gui.window.show()
+            qtbot.waitExposed(gui.window)
+        gui.controller.start()
+        return gui
+
+    yield make
+    for gui in built:
+        gui.close()

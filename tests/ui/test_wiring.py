@@ -1,0 +1,279 @@
+"""The real worker, thread and controller wiring, driven by a scripted fake engine."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from PySide6.QtCore import Qt
+
+from app.engine_worker import EngineHost, LoadSpec
+from engine.types import ChatMessage, GenerationRequest
+from ui_fakes import Script, fake_factory, wait_ready
+
+
+def test_signal_order_on_the_engine_thread(qtbot: Any) -> None:
+    script = Script(replies=[["a", "b", "c", "d", "e"]])
+    host = EngineHost(fake_factory(script))
+    events: list[tuple] = []
+    host.loaded.connect(lambda m: events.append(("loaded", m.info.name)))
+    host.started.connect(lambda rid: events.append(("started", rid)))
+    host.tokens.connect(lambda rid, t: events.append(("token", rid, t)))
+    host.finished.connect(lambda rid, s: events.append(("finished", rid, s.stop_reason)))
+    try:
+        host.load(LoadSpec("/models/fake.gguf"))
+        with qtbot.waitSignal(host.finished, timeout=5000):
+            rid = host.generate(GenerationRequest([ChatMessage("user", "hi")]))
+        assert events == [
+            ("loaded", "Fake-1B"),
+            ("started", rid),
+            *[("token", rid, t) for t in "abcde"],
+            ("finished", rid, "stop"),
+        ]
+    finally:
+        assert host.shutdown(2.0)
+    assert script.closed == 1
+
+
+def test_queued_load_superseded_and_same_spec_kept(qtbot: Any) -> None:
+    script = Script(load_delay_s=0.2)
+    host = EngineHost(fake_factory(script))
+    try:
+        with qtbot.waitSignal(host.loading, timeout=5000):
+            host.load(LoadSpec("/m/one.gguf"))
+        host.load(LoadSpec("/m/two.gguf"))
+        last = host.load(LoadSpec("/m/three.gguf"))
+        with qtbot.waitSignal(host.loaded, timeout=5000,
+                              check_params_cb=lambda m: m.spec.load_id == last.load_id):
+            pass
+        # one.gguf was already loading; two.gguf was skipped as superseded
+        assert [x["model_path"] for x in script.loads] == ["/m/one.gguf", "/m/three.gguf"]
+        with qtbot.waitSignal(host.loaded, timeout=5000):
+            host.load(LoadSpec("/m/three.gguf"))
+        assert len(script.loads) == 2  # same spec: kept, not reloaded
+    finally:
+        host.shutdown(2.0)
+
+
+def test_send_streams_into_view_and_store(make_gui: Any, qtbot: Any) -> None:
+    gui = make_gui(Script(replies=[["# Title\n\n", "- one\n", "- two\n\n", "```python\n",
+                                    "print('x')\n", "```\n", "done"]]))
+    wait_ready(qtbot, gui)
+    with qtbot.waitSignal(gui.controller.generationFinished, timeout=5000) as blocker:
+        assert gui.controller.send("hello there")
+    mid, reason = blocker.args
+    assert reason == "stop"
+    text = "# Title\n\n- one\n- two\n\n```python\nprint('x')\n```\ndone"
+    assert gui.window.chat_view.text_of(mid) == text
+    rows = gui.store.messages(gui.controller.chat_id)
+    assert [(r.role, r.content, r.status) for r in rows] == [
+        ("user", "hello there", "complete"), ("assistant", text, "complete")]
+    assert rows[1].model == "Fake-1B"
+    blocks = gui.window.chat_view.widget_for(mid).body.code_blocks()
+    assert [b.code() for b in blocks] == ["print('x')"]
+    blocks[0].copy()
+    from PySide6.QtGui import QGuiApplication
+
+    assert QGuiApplication.clipboard().text() == "print('x')"
+    # the chat took its title from the first message, and the status bar shows speed
+    assert gui.store.get_chat(gui.controller.chat_id).title == "hello there"
+    assert "Context 17 / 4,096" in gui.window.context_label.text()
+
+
+def test_late_tokens_of_a_stopped_request_are_ignored(make_gui: Any, qtbot: Any) -> None:
+    # An engine that keeps producing 30 tokens after cancel: they must never reach the view.
+    script = Script(replies=[[f"old{i} " for i in range(200)], ["new"]],
+                    token_delay_s=0.01, ignore_cancel_tokens=30)
+    gui = make_gui(script)
+    wait_ready(qtbot, gui)
+    c = gui.controller
+    assert c.send("first")
+    first_mid = c._stream.message_id
+    qtbot.waitUntil(lambda: "old3" in gui.window.chat_view.text_of(first_mid), timeout=5000)
+    t0 = time.perf_counter()
+    with qtbot.waitSignal(c.generationFinished, timeout=2000) as blocker:
+        c.stop()
+    assert time.perf_counter() - t0 < 0.5
+    assert blocker.args == [first_mid, "cancelled"]
+    stopped_text = gui.window.chat_view.text_of(first_mid)
+    with qtbot.waitSignal(c.generationFinished, timeout=5000) as blocker:
+        assert c.send("second")
+    second_mid = blocker.args[0]
+    assert gui.window.chat_view.text_of(second_mid) == "new"
+    assert gui.window.chat_view.text_of(first_mid) == stopped_text
+    rows = {r.id: r for r in gui.store.messages(c.chat_id)}
+    assert rows[first_mid].status == "incomplete" and rows[first_mid].content == stopped_text
+    assert rows[second_mid].content == "new"
+
+
+def test_stop_while_queued_behind_a_slow_load(make_gui: Any, qtbot: Any) -> None:
+    gui = make_gui(Script(load_delay_s=1.5))
+    c = gui.controller
+    assert c.model_state.value == "loading"
+    assert c.send("hi")  # accepted: it waits behind the load on the engine thread
+    t0 = time.perf_counter()
+    with qtbot.waitSignal(c.generationFinished, timeout=2000) as blocker:
+        c.stop()
+    assert time.perf_counter() - t0 < 0.5
+    assert blocker.args[1] == "cancelled"
+    assert not c.busy and gui.window.composer.send_button.isEnabled()
+
+
+def test_keys_enter_shift_enter_ctrl_enter(make_gui: Any, qtbot: Any) -> None:
+    gui = make_gui(Script(replies=[["ok"]]))
+    wait_ready(qtbot, gui)
+    edit = gui.window.composer.edit
+    edit.setFocus()
+    qtbot.keyClicks(edit, "line one")
+    qtbot.keyClick(edit, Qt.Key.Key_Return, Qt.KeyboardModifier.ShiftModifier)
+    qtbot.keyClicks(edit, "line two")
+    assert edit.toPlainText() == "line one\nline two"
+    with qtbot.waitSignal(gui.controller.generationFinished, timeout=5000):
+        qtbot.keyClick(edit, Qt.Key.Key_Return)
+    assert edit.toPlainText() == ""
+    assert gui.store.messages(gui.controller.chat_id)[0].content == "line one\nline two"
+    qtbot.keyClicks(edit, "again")
+    with qtbot.waitSignal(gui.controller.generationFinished, timeout=5000):
+        qtbot.keyClick(edit, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert len(gui.store.messages(gui.controller.chat_id)) == 4
+
+
+def test_escape_stops(make_gui: Any, qtbot: Any) -> None:
+    gui = make_gui(Script(replies=[["x "] * 500], token_delay_s=0.01))
+    wait_ready(qtbot, gui)
+    assert gui.controller.send("go")
+    qtbot.waitUntil(lambda: bool(gui.controller._stream and gui.controller._stream.text), timeout=5000)
+    with qtbot.waitSignal(gui.controller.generationFinished, timeout=1000) as blocker:
+        qtbot.keyClick(gui.window.composer.edit, Qt.Key.Key_Escape)
+    assert blocker.args[1] == "cancelled"
+
+
+def test_regenerate_and_edit_resend(make_gui: Any, qtbot: Any) -> None:
+    script = Script(replies=[["first answer"], ["second answer"], ["third answer"],
+                             ["after edit"]])
+    gui = make_gui(script)
+    wait_ready(qtbot, gui)
+    c, view = gui.controller, gui.window.chat_view
+    for text in ("q1", "q2"):
+        with qtbot.waitSignal(c.generationFinished, timeout=5000):
+            c.send(text)
+    # Regenerate replaces the last answer; the history sent ends with the user's question.
+    last_widget = view.widget_for(view.message_ids()[-1])
+    assert last_widget.regen_button.isVisibleTo(last_widget)
+    with qtbot.waitSignal(c.generationFinished, timeout=5000):
+        last_widget.regen_button.click()
+    rows = gui.store.messages(c.chat_id)
+    assert [r.content for r in rows] == ["q1", "first answer", "q2", "third answer"]
+    assert script.requests[-1].messages[-1] == ChatMessage("user", "q2")
+    assert [view.text_of(m) for m in view.message_ids()] == [r.content for r in rows]
+    # Edit the first question: the UI says how many later messages are replaced.
+    first = view.widget_for(rows[0].id)
+    first.edit_button.click()
+    assert first.editor is not None
+    warning = first.editor.findChild(type(first.role_label), "editWarning")
+    assert "replaces the 3 later messages" in warning.text()
+    with qtbot.waitSignal(c.generationFinished, timeout=5000):
+        view.editSubmitted.emit(rows[0].id, "q1 edited")
+    rows = gui.store.messages(c.chat_id)
+    assert [r.content for r in rows] == ["q1 edited", "after edit"]
+    assert [view.text_of(m) for m in view.message_ids()] == ["q1 edited", "after edit"]
+    assert [m.content for m in script.requests[-1].messages if m.role != "system"] == [
+        "q1 edited"]
+
+
+def test_chats_sidebar_rename_delete_search(make_gui: Any, qtbot: Any) -> None:
+    gui = make_gui(Script(replies=[["blue whales are big"], ["penguins swim"]]))
+    wait_ready(qtbot, gui)
+    c, win = gui.controller, gui.window
+    with qtbot.waitSignal(c.generationFinished, timeout=5000):
+        c.send("tell me about whales")
+    first = c.chat_id
+    qtbot.keyClick(win, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
+    assert c.chat_id != first and win.chat_view.message_ids() == []
+    with qtbot.waitSignal(c.generationFinished, timeout=5000):
+        c.send("and penguins?")
+    second = c.chat_id
+    assert win.sidebar.chat_ids() == [second, first]  # newest first
+    win.rename_chat(first, "Whale facts")
+    assert gui.store.get_chat(first).title == "Whale facts"
+    # search across all messages
+    win.sidebar.search.setText("whale")
+    qtbot.waitUntil(lambda: win.sidebar.searching, timeout=2000)
+    items = [win.sidebar.list.item(i).text() for i in range(win.sidebar.list.count())]
+    assert any("Whale facts" in t and "«whales»" in t for t in items), items
+    win.sidebar._activated(win.sidebar.list.item(0))
+    assert c.chat_id == first
+    win.sidebar.search.clear()
+    qtbot.waitUntil(lambda: not win.sidebar.searching, timeout=2000)
+    win.delete_chat(first, confirm=False)
+    assert [x.id for x in gui.store.list_chats()] == [second]
+    assert win.sidebar.chat_ids() == [second]
+
+
+def test_load_failure_is_visible_and_sending_reports_it(make_gui: Any, qtbot: Any) -> None:
+    gui = make_gui(Script(fail_load="The model file is damaged (test)."))
+    qtbot.waitUntil(lambda: gui.controller.model_state.value == "failed", timeout=5000)
+    assert "damaged" in gui.window.model_label.text()
+    with qtbot.waitSignal(gui.controller.generationFinished, timeout=5000) as blocker:
+        gui.controller.send("hi")
+    assert blocker.args[1] == "error"
+    assert gui.presenter.history and "damaged" in gui.presenter.history[-1].message
+    rows = gui.store.messages(gui.controller.chat_id)
+    assert rows[-1].status == "error"
+
+
+def test_settings_change_reloads_in_background(make_gui: Any, qtbot: Any) -> None:
+    script = Script()
+    gui = make_gui(script)
+    wait_ready(qtbot, gui)
+    dialog = gui.window.settings_dialog()
+    page = dialog.page("Model")
+    page.n_ctx.setValue(2048)
+    gen = dialog.page("Generation")
+    gen.sampling.temperature.setValue(0.2)
+    gen.system_prompt.setPlainText("Be brief.")
+    with qtbot.waitSignal(gui.controller.engine.loaded, timeout=5000):
+        gui.controller.apply_settings(dialog.result_settings())
+    assert script.loads[-1]["n_ctx"] == 2048
+    from app.settings import Settings
+
+    saved = Settings.load(gui.controller.paths.settings_file)
+    assert saved.n_ctx == 2048 and saved.sampling.temperature == 0.2
+    assert saved.system_prompt == "Be brief."
+    # per-chat overrides: system prompt and sampling reach the request
+    with qtbot.waitSignal(gui.controller.generationFinished, timeout=5000):
+        gui.controller.send("x")
+    gui.controller.set_chat_settings(gui.controller.chat_id, {
+        "system_prompt": "Talk like a pirate.", "sampling": {"temperature": 1.3, "seed": 7}})
+    with qtbot.waitSignal(gui.controller.generationFinished, timeout=5000):
+        gui.controller.send("y")
+    request = script.requests[-1]
+    assert request.messages[0] == ChatMessage("system", "Talk like a pirate.")
+    assert request.sampling.temperature == 1.3 and request.sampling.seed == 7
+    assert request.sampling.max_tokens == saved.sampling.max_tokens
+
+
+def test_close_mid_generation_saves_partial(make_gui: Any, qtbot: Any) -> None:
+    gui = make_gui(Script(replies=[[f"w{i} " for i in range(5000)]], token_delay_s=0.002))
+    wait_ready(qtbot, gui)
+    c = gui.controller
+    assert c.send("long please")
+    qtbot.waitUntil(lambda: c._stream is not None and len(c._stream.text) > 20, timeout=5000)
+    chat_id = c.chat_id
+    t0 = time.perf_counter()
+    gui.window.close()
+    assert time.perf_counter() - t0 < 2.0
+    assert not c.engine.thread_.isRunning()
+    answer = gui.store.messages(chat_id)[-1]
+    assert answer.role == "assistant" and answer.status == "incomplete"
+    assert answer.content.startswith("w0 w1 ")
+
+
+def test_window_state_is_remembered(make_gui: Any, qtbot: Any) -> None:
+    gui = make_gui()
+    gui.window.resize(720, 520)
+    gui.window.splitter.setSizes([300, 600])
+    gui.window.close()
+    again = make_gui()
+    assert again.window.size().width() == 720
+    assert abs(again.window.splitter.sizes()[0] - 300) <= 2

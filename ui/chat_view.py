@@ -1,0 +1,170 @@
+"""The conversation: a scrolling column of MessageWidgets, one per message.
+
+Streaming appends to the last widget only; the view sticks to the bottom while the reader
+is there and leaves the scroll position alone once they scroll up.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget
+
+from ui.message_view import MessageWidget
+
+EMPTY_TEXT = (
+    "<h2>Hearth</h2><p>Ask anything. Everything runs on this computer; nothing leaves it.</p>"
+    "<p><b>Enter</b> sends, <b>Shift+Enter</b> starts a new line, <b>Esc</b> stops the "
+    "answer.</p>"
+)
+
+
+class ChatView(QScrollArea):
+    editSubmitted = Signal(int, str)  # message id, new text
+    regenerateRequested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("chatView")
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self._content = QWidget()
+        self._content.setObjectName("chatContent")
+        self._layout = QVBoxLayout(self._content)
+        self._layout.setContentsMargins(16, 12, 16, 12)
+        self._layout.setSpacing(8)
+        self._empty = QLabel(EMPTY_TEXT)
+        self._empty.setObjectName("emptyLabel")
+        self._empty.setWordWrap(True)
+        self._empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._layout.addWidget(self._empty)
+        self._layout.addStretch(1)
+        self.setWidget(self._content)
+        self._widgets: dict[int, MessageWidget] = {}
+        self._order: list[int] = []
+        self._busy = False
+        self._stick = True
+        bar = self.verticalScrollBar()
+        bar.valueChanged.connect(self._on_scrolled)
+        bar.rangeChanged.connect(self._on_range)
+
+    # -- content -----------------------------------------------------------------------
+
+    def clear(self) -> None:
+        for widget in self._widgets.values():
+            self._layout.removeWidget(widget)
+            widget.deleteLater()
+        self._widgets.clear()
+        self._order.clear()
+        self._empty.setVisible(True)
+
+    def set_messages(self, rows: list[Any]) -> None:
+        self.setUpdatesEnabled(False)
+        try:
+            self.clear()
+            for row in rows:
+                self.add_message(row, update=False)
+        finally:
+            self.setUpdatesEnabled(True)
+        self._refresh_actions()
+        self._stick = True
+        self.scroll_to_bottom()
+
+    def add_message(self, row: Any, update: bool = True) -> MessageWidget:
+        widget = MessageWidget(row.id, row.role, self._content)
+        streaming = (
+            row.role == "assistant"
+            and row.status == "incomplete"
+            and not row.content
+            and not row.stats
+        )
+        if streaming:  # the placeholder of the answer being written
+            widget.start_streaming(row.model)
+            widget.set_content("", "incomplete", {}, row.model)
+        else:
+            widget.set_content(row.content, row.status, row.stats, row.model)
+        widget.editRequested.connect(self._begin_edit)
+        widget.editSubmitted.connect(self.editSubmitted)
+        widget.regenerateRequested.connect(self.regenerateRequested)
+        self._layout.insertWidget(self._layout.count() - 1, widget)
+        self._widgets[row.id] = widget
+        self._order.append(row.id)
+        self._empty.setVisible(False)
+        if update:
+            self._refresh_actions()
+            self._stick = True
+        return widget
+
+    def remove_from(self, message_id: int) -> None:
+        keep = [mid for mid in self._order if mid < message_id]
+        for mid in self._order[len(keep) :]:
+            widget = self._widgets.pop(mid)
+            self._layout.removeWidget(widget)
+            widget.deleteLater()
+        self._order = keep
+        self._empty.setVisible(not keep)
+        self._refresh_actions()
+
+    def append_delta(self, message_id: int, delta: str) -> None:
+        widget = self._widgets.get(message_id)
+        if widget is not None:
+            widget.append(delta)
+
+    def finish_message(self, row: Any) -> None:
+        widget = self._widgets.get(row.id)
+        if widget is not None:
+            widget.finish(row.content, row.status, row.stats, row.model)
+        self._refresh_actions()
+
+    def set_busy(self, busy: bool) -> None:
+        self._busy = busy
+        self._refresh_actions()
+
+    # -- queries (tests, search) -------------------------------------------------------
+
+    def message_ids(self) -> list[int]:
+        return list(self._order)
+
+    def widget_for(self, message_id: int) -> MessageWidget | None:
+        return self._widgets.get(message_id)
+
+    def text_of(self, message_id: int) -> str:
+        widget = self._widgets.get(message_id)
+        return widget.text() if widget else ""
+
+    def reveal(self, message_id: int) -> None:
+        widget = self._widgets.get(message_id)
+        if widget is not None:
+            self._stick = False
+            self.ensureWidgetVisible(widget, 0, 40)
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _begin_edit(self, message_id: int) -> None:
+        if self._busy:
+            return
+        later = len(self._order) - self._order.index(message_id) - 1
+        widget = self._widgets[message_id]
+        widget.begin_edit(later)
+        self._stick = False
+        self.ensureWidgetVisible(widget)
+
+    def _refresh_actions(self) -> None:
+        last = self._order[-1] if self._order else None
+        for mid, widget in self._widgets.items():
+            widget.set_last_answer(mid == last, self._busy)
+            widget.set_busy(self._busy)
+
+    def _on_scrolled(self, value: int) -> None:
+        bar = self.verticalScrollBar()
+        self._stick = value >= bar.maximum() - 8
+
+    def _on_range(self, _minimum: int, maximum: int) -> None:
+        if self._stick:
+            self.verticalScrollBar().setValue(maximum)
+
+    def scroll_to_bottom(self) -> None:
+        bar = self.verticalScrollBar()
+        bar.setValue(bar.maximum())

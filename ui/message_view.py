@@ -1,0 +1,394 @@
+"""One message in the conversation: a header with actions, and its body rendered as markdown.
+
+Each message is its own widget, so appending tokens to the streaming answer re-renders only
+that message (and only its last segment), never the whole conversation. Re-rendering is
+throttled: the wait before the next render grows with the cost of the last one, so a very
+long answer cannot eat the GUI thread.
+"""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import QSize, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import (
+    QDesktopServices,
+    QFontDatabase,
+    QGuiApplication,
+    QTextCursor,
+    QTextDocument,
+)
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QSizePolicy,
+    QTextBrowser,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ui.markdown import Segment, split_markdown
+
+ROLE_TITLES = {"user": "You", "assistant": "Assistant", "system": "System"}
+
+
+class MarkdownView(QTextBrowser):
+    """Read-only markdown (GitHub dialect) whose height follows its content."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("markdownView")
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setOpenLinks(False)
+        self.anchorClicked.connect(self._open_link)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.viewport().setAutoFillBackground(False)
+        self.setAutoFillBackground(False)
+        self.document().setDocumentMargin(2)
+        self.document().documentLayout().documentSizeChanged.connect(self._fit_height)
+        self._source = ""
+        self._plain = False
+
+    def set_markdown(self, text: str) -> None:
+        if text == self._source and not self._plain:
+            return
+        self._source, self._plain = text, False
+        self.document().setMarkdown(text, QTextDocument.MarkdownFeature.MarkdownDialectGitHub)
+
+    def set_plain(self, text: str) -> None:
+        if text == self._source and self._plain:
+            return
+        self._source, self._plain = text, True
+        self.setPlainText(text)
+
+    def source_text(self) -> str:
+        return self._source
+
+    def _fit_height(self, size: object = None) -> None:
+        height = int(self.document().size().height() + 0.99) + 2 * self.frameWidth()
+        if height != self.height() or self.minimumHeight() != height:
+            self.setFixedHeight(max(height, 8))
+
+    def resizeEvent(self, event: object) -> None:  # noqa: N802 (Qt name)
+        super().resizeEvent(event)  # type: ignore[arg-type]
+        self._fit_height()
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        return QSize(200, self.height())
+
+    def wheelEvent(self, event: object) -> None:  # noqa: N802
+        event.ignore()  # type: ignore[attr-defined]  # let the conversation scroll
+
+    @staticmethod
+    def _open_link(url: QUrl) -> None:
+        if url.scheme() in ("http", "https", "mailto"):
+            QDesktopServices.openUrl(url)
+
+
+class CodeBlock(QFrame):
+    """A fenced code block: language, Copy button, monospace text that scrolls sideways."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("codeBlock")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.lang = QLabel()
+        self.lang.setObjectName("codeLang")
+        self.copy_button = QToolButton()
+        self.copy_button.setText("Copy")
+        self.copy_button.setToolTip("Copy this code")
+        self.copy_button.setAutoRaise(True)
+        self.copy_button.clicked.connect(self.copy)
+        self.edit = QPlainTextEdit()
+        self.edit.setObjectName("codeText")
+        self.edit.setReadOnly(True)
+        self.edit.setFrameShape(QFrame.Shape.NoFrame)
+        self.edit.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.edit.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.edit.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.edit.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.edit.wheelEvent = lambda event: event.ignore()  # type: ignore[method-assign]
+        head = QHBoxLayout()
+        head.setContentsMargins(8, 2, 2, 0)
+        head.addWidget(self.lang)
+        head.addStretch(1)
+        head.addWidget(self.copy_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(1, 1, 1, 1)
+        layout.setSpacing(0)
+        layout.addLayout(head)
+        layout.addWidget(self.edit)
+        self._text = ""
+        self._lines = 0
+
+    def set_code(self, text: str, lang: str) -> None:
+        self.lang.setText(lang or "code")
+        if text == self._text:
+            return
+        if self._text and text.startswith(self._text):
+            cursor = self.edit.textCursor()
+            cursor.movePosition(QTextCursor.MoveOperation.End)
+            cursor.insertText(text[len(self._text) :])
+        else:
+            self.edit.setPlainText(text)
+        self._text = text
+        lines = text.count("\n") + 1
+        if lines != self._lines:
+            self._lines = lines
+            self._fit_height()
+
+    def code(self) -> str:
+        return self._text
+
+    def copy(self) -> None:
+        QGuiApplication.clipboard().setText(self._text)
+        self.copy_button.setText("Copied")
+        QTimer.singleShot(1500, lambda: self.copy_button.setText("Copy"))
+
+    def _fit_height(self) -> None:
+        metrics = self.edit.fontMetrics()
+        height = self._lines * metrics.lineSpacing() + 2 * int(
+            self.edit.document().documentMargin()
+        )
+        height += self.edit.horizontalScrollBar().sizeHint().height() + 4
+        self.edit.setFixedHeight(height)
+
+
+class MessageBody(QWidget):
+    """Segments of a message: MarkdownView for prose, CodeBlock for fenced code.
+
+    Updating re-renders only the segments whose text changed (while streaming, the last)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self._layout.setSpacing(6)
+        self._parts: list[tuple[str, QWidget]] = []
+
+    def set_text(self, text: str, plain: bool = False) -> None:
+        segments = [Segment("markdown", text)] if plain else split_markdown(text)
+        for index, segment in enumerate(segments):
+            if index < len(self._parts) and self._parts[index][0] == segment.kind:
+                widget = self._parts[index][1]
+            else:
+                widget = self._make(segment.kind)
+                self._replace(index, segment.kind, widget)
+            if isinstance(widget, CodeBlock):
+                widget.set_code(segment.text, segment.lang)
+            elif isinstance(widget, MarkdownView):
+                if plain:
+                    widget.set_plain(segment.text)
+                else:
+                    widget.set_markdown(segment.text)
+        for _kind, widget in self._parts[len(segments) :]:
+            self._layout.removeWidget(widget)
+            widget.deleteLater()
+        del self._parts[len(segments) :]
+
+    def code_blocks(self) -> list[CodeBlock]:
+        return [w for _k, w in self._parts if isinstance(w, CodeBlock)]
+
+    def _make(self, kind: str) -> QWidget:
+        return CodeBlock(self) if kind == "code" else MarkdownView(self)
+
+    def _replace(self, index: int, kind: str, widget: QWidget) -> None:
+        if index < len(self._parts):
+            old = self._parts[index][1]
+            self._layout.replaceWidget(old, widget)
+            old.deleteLater()
+            self._parts[index] = (kind, widget)
+        else:
+            self._layout.addWidget(widget)
+            self._parts.append((kind, widget))
+
+
+class MessageWidget(QFrame):
+    """Header (role, model, status, actions) and body of one message."""
+
+    editRequested = Signal(int)  # message id
+    editSubmitted = Signal(int, str)  # message id, new text
+    regenerateRequested = Signal()
+
+    MIN_RENDER_GAP_S = 0.0
+
+    def __init__(self, message_id: int, role: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.message_id = message_id
+        self.role = role
+        self.setObjectName("userMessage" if role == "user" else "assistantMessage")
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self._text = ""
+        self._status = "complete"
+        self._streaming = False
+        self._last_render_s = 0.0
+        self._render_cost_s = 0.0
+
+        self.role_label = QLabel(ROLE_TITLES.get(role, role.title()))
+        self.role_label.setObjectName("roleLabel")
+        self.meta_label = QLabel()
+        self.meta_label.setObjectName("metaLabel")
+        self.copy_button = self._tool("Copy", "Copy this message as text", self.copy)
+        self.edit_button = self._tool(
+            "Edit",
+            "Edit this message and send it again",
+            lambda: self.editRequested.emit(self.message_id),
+        )
+        self.regen_button = self._tool(
+            "Regenerate", "Answer the last question again", self.regenerateRequested.emit
+        )
+        self.edit_button.setVisible(role == "user")
+        self.regen_button.setVisible(False)
+        head = QHBoxLayout()
+        head.setContentsMargins(0, 0, 0, 0)
+        head.addWidget(self.role_label)
+        head.addWidget(self.meta_label)
+        head.addStretch(1)
+        head.addWidget(self.edit_button)
+        head.addWidget(self.regen_button)
+        head.addWidget(self.copy_button)
+
+        self.body = MessageBody(self)
+        self.editor: QWidget | None = None
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(12, 8, 12, 8)
+        layout.setSpacing(4)
+        layout.addLayout(head)
+        layout.addWidget(self.body)
+
+        self._render_timer = QTimer(self)
+        self._render_timer.setSingleShot(True)
+        self._render_timer.timeout.connect(self._render)
+
+    def _tool(self, text: str, tip: str, slot: object) -> QToolButton:
+        button = QToolButton(self)
+        button.setText(text)
+        button.setToolTip(tip)
+        button.setAutoRaise(True)
+        button.clicked.connect(slot)
+        return button
+
+    # -- content -----------------------------------------------------------------------
+
+    def text(self) -> str:
+        return self._text
+
+    def set_content(
+        self, text: str, status: str = "complete", stats: dict | None = None, model: str = ""
+    ) -> None:
+        self._text = text
+        self._status = status
+        self._render_timer.stop()
+        self._render()
+        self._update_meta(stats or {}, model)
+
+    def start_streaming(self, model: str = "") -> None:
+        self._streaming = True
+        self._update_meta({}, model)
+
+    def append(self, delta: str) -> None:
+        """Add streamed text; renders now or soon (throttled by the cost of rendering)."""
+        self._text += delta
+        if self._render_timer.isActive():
+            return
+        wait = self._last_render_s + max(self.MIN_RENDER_GAP_S, 3 * self._render_cost_s)
+        remaining = wait - time.perf_counter()
+        if remaining <= 0:
+            self._render()
+        else:
+            self._render_timer.start(int(remaining * 1000) + 1)
+
+    def finish(self, text: str, status: str, stats: dict, model: str = "") -> None:
+        self._streaming = False
+        self.set_content(text, status, stats, model)
+
+    def _render(self) -> None:
+        t0 = time.perf_counter()
+        if self.role == "user":
+            self.body.set_text(self._text, plain=True)
+        elif not self._text and self._streaming:
+            self.body.set_text("…", plain=True)
+        else:
+            self.body.set_text(self._text)
+        t1 = time.perf_counter()
+        self._last_render_s, self._render_cost_s = t1, t1 - t0
+
+    def _update_meta(self, stats: dict, model: str) -> None:
+        parts = []
+        if model and self.role == "assistant":
+            parts.append(model)
+        if self._streaming:
+            parts.append("writing…")
+        elif self._status == "incomplete":
+            if stats.get("interrupted"):
+                parts.append("incomplete: Hearth stopped while writing")
+            else:
+                parts.append("stopped")
+        elif self._status == "error":
+            parts.append("failed" + (f": {stats['error']}" if stats.get("error") else ""))
+        tps = stats.get("decode_tokens_per_s")
+        if isinstance(tps, int | float) and tps > 0:
+            parts.append(f"{tps:.1f} tok/s")
+        self.meta_label.setText("  ·  ".join(parts))
+        tip = "\n".join(f"{k}: {v}" for k, v in stats.items() if k != "error")
+        self.meta_label.setToolTip(tip)
+
+    def set_last_answer(self, last: bool, busy: bool) -> None:
+        self.regen_button.setVisible(self.role == "assistant" and last and not busy)
+
+    def set_busy(self, busy: bool) -> None:
+        self.edit_button.setEnabled(not busy)
+
+    def copy(self) -> None:
+        QGuiApplication.clipboard().setText(self._text)
+
+    # -- editing (user messages) ---------------------------------------------------------
+
+    def begin_edit(self, later_messages: int) -> None:
+        if self.editor is not None:
+            return
+        editor = QWidget(self)
+        editor.setObjectName("messageEditor")
+        box = QPlainTextEdit(editor)
+        box.setPlainText(self._text)
+        box.setObjectName("editText")
+        warning = QLabel(editor)
+        warning.setObjectName("editWarning")
+        warning.setWordWrap(True)
+        if later_messages:
+            warning.setText(
+                f"Sending this edit replaces the {later_messages} later "
+                f"message{'s' if later_messages != 1 else ''} in this chat; "
+                "the conversation continues from here."
+            )
+        else:
+            warning.setText("Sending this edit asks for a new answer.")
+        send = QPushButton("Send edit", editor)
+        send.setDefault(True)
+        cancel = QPushButton("Cancel", editor)
+        buttons = QHBoxLayout()
+        buttons.addWidget(warning, 1)
+        buttons.addWidget(cancel)
+        buttons.addWidget(send)
+        layout = QVBoxLayout(editor)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(box)
+        layout.addLayout(buttons)
+        send.clicked.connect(lambda: self.editSubmitted.emit(self.message_id, box.toPlainText()))
+        cancel.clicked.connect(self.end_edit)
+        self.body.setVisible(False)
+        self.layout().addWidget(editor)
+        self.editor = editor
+        box.setFocus()
+
+    def end_edit(self) -> None:
+        if self.editor is not None:
+            self.editor.deleteLater()
+            self.editor = None
+        self.body.setVisible(True)

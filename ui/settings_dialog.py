@@ -1,0 +1,323 @@
+"""Settings (Ctrl+,): pages in a list on the left, one page shown at a time.
+
+Extensible: a feature adds its own page with `register_page(factory)`; the factory gets a
+`SettingsContext` and returns a `SettingsPage` (a QWidget with `title`, `load(settings)`
+and `apply(settings)`). The dialog edits a copy of the settings; OK applies every page to
+the copy and hands it back.
+
+Also here: the per-chat overrides dialog (model, system prompt, sampling).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QPlainTextEdit,
+    QSpinBox,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.settings import Settings
+from engine.types import ModelInfo, SamplingParams
+
+
+def format_size(n_bytes: int) -> str:
+    size = float(n_bytes)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit in ("B", "KB") else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
+
+
+def model_label(info: ModelInfo) -> str:
+    return f"{info.name}  ({info.file_type}, {format_size(info.file_size)})"
+
+
+@dataclass
+class SettingsContext:
+    """What pages may need: the installed chat models, and the controller for pages that
+    act (download, index documents). Pages must not keep a reference past the dialog."""
+
+    models: list[ModelInfo] = field(default_factory=list)
+    controller: Any = None
+
+
+class SettingsPage(QWidget):
+    title = "Page"
+
+    def load(self, settings: Settings) -> None:
+        raise NotImplementedError
+
+    def apply(self, settings: Settings) -> None:
+        raise NotImplementedError
+
+
+PageFactory = Callable[[SettingsContext], SettingsPage]
+_EXTRA_PAGES: list[PageFactory] = []
+
+
+def register_page(factory: PageFactory) -> None:
+    """Add a page to every Settings dialog opened from now on (after the built-in ones)."""
+    if factory not in _EXTRA_PAGES:
+        _EXTRA_PAGES.append(factory)
+
+
+def model_combo(models: list[ModelInfo], default_text: str) -> QComboBox:
+    combo = QComboBox()
+    combo.addItem(default_text, "")
+    for info in models:
+        combo.addItem(model_label(info), info.name)
+        combo.setItemData(combo.count() - 1, info.path, Qt.ItemDataRole.ToolTipRole)
+    return combo
+
+
+def select_data(combo: QComboBox, value: str) -> None:
+    index = combo.findData(value)
+    if index < 0 and value:
+        combo.addItem(f"{value}  (not installed)", value)
+        index = combo.count() - 1
+    combo.setCurrentIndex(max(index, 0))
+
+
+class SamplingForm(QWidget):
+    """Spin boxes for SamplingParams."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        form = QFormLayout(self)
+        form.setContentsMargins(0, 0, 0, 0)
+        self.temperature = self._double(0.0, 2.0, 0.05, "0 = always the most likely token")
+        self.top_p = self._double(0.0, 1.0, 0.01, "Nucleus sampling; 1 = off")
+        self.top_k = QSpinBox()
+        self.top_k.setRange(0, 1000)
+        self.top_k.setSpecialValueText("off")
+        self.min_p = self._double(0.0, 1.0, 0.01, "0 = off")
+        self.repeat_penalty = self._double(0.5, 2.0, 0.05, "1 = off")
+        self.seed = QSpinBox()
+        self.seed.setRange(-1, 2**31 - 1)
+        self.seed.setSpecialValueText("random")
+        self.max_tokens = QSpinBox()
+        self.max_tokens.setRange(1, 32768)
+        self.max_tokens.setToolTip("The longest answer, in tokens")
+        form.addRow("Temperature", self.temperature)
+        form.addRow("Top-p", self.top_p)
+        form.addRow("Top-k", self.top_k)
+        form.addRow("Min-p", self.min_p)
+        form.addRow("Repeat penalty", self.repeat_penalty)
+        form.addRow("Seed", self.seed)
+        form.addRow("Max tokens", self.max_tokens)
+
+    @staticmethod
+    def _double(lo: float, hi: float, step: float, tip: str) -> QDoubleSpinBox:
+        box = QDoubleSpinBox()
+        box.setRange(lo, hi)
+        box.setSingleStep(step)
+        box.setDecimals(2)
+        box.setToolTip(tip)
+        return box
+
+    def set_params(self, p: SamplingParams) -> None:
+        self.temperature.setValue(p.temperature)
+        self.top_p.setValue(p.top_p)
+        self.top_k.setValue(p.top_k)
+        self.min_p.setValue(p.min_p)
+        self.repeat_penalty.setValue(p.repeat_penalty)
+        self.seed.setValue(p.seed)
+        self.max_tokens.setValue(p.max_tokens)
+
+    def params(self) -> SamplingParams:
+        return SamplingParams(
+            temperature=round(self.temperature.value(), 4),
+            top_p=round(self.top_p.value(), 4),
+            top_k=self.top_k.value(),
+            min_p=round(self.min_p.value(), 4),
+            repeat_penalty=round(self.repeat_penalty.value(), 4),
+            seed=self.seed.value(),
+            max_tokens=self.max_tokens.value(),
+        )
+
+
+class ModelPage(SettingsPage):
+    title = "Model"
+
+    def __init__(self, context: SettingsContext) -> None:
+        super().__init__()
+        default_name = next(
+            (m.name for m in context.models if m.bundled and "SmolLM2" in m.name), "bundled"
+        )
+        self.model = model_combo(context.models, f"Default ({default_name})")
+        self.n_ctx = QSpinBox()
+        self.n_ctx.setRange(256, 262144)
+        self.n_ctx.setSingleStep(1024)
+        self.n_ctx.setSuffix(" tokens")
+        self.n_threads = QSpinBox()
+        self.n_threads.setRange(0, 256)
+        self.n_threads.setSpecialValueText("automatic")
+        self.n_gpu_layers = QSpinBox()
+        self.n_gpu_layers.setRange(-1, 1000)
+        self.n_gpu_layers.setSpecialValueText("all")
+        self.n_gpu_layers.setToolTip("Layers to offload to the GPU: 0 = none, -1 = all")
+        note = QLabel("Changing the model or these values reloads it in the background.")
+        note.setWordWrap(True)
+        form = QFormLayout(self)
+        form.addRow("Default model", self.model)
+        form.addRow("Context length", self.n_ctx)
+        form.addRow("Threads", self.n_threads)
+        form.addRow("GPU layers", self.n_gpu_layers)
+        form.addRow(note)
+
+    def load(self, settings: Settings) -> None:
+        select_data(self.model, settings.default_model)
+        self.n_ctx.setValue(settings.n_ctx)
+        self.n_threads.setValue(settings.n_threads)
+        self.n_gpu_layers.setValue(settings.n_gpu_layers)
+
+    def apply(self, settings: Settings) -> None:
+        settings.default_model = str(self.model.currentData() or "")
+        settings.n_ctx = self.n_ctx.value()
+        settings.n_threads = self.n_threads.value()
+        settings.n_gpu_layers = self.n_gpu_layers.value()
+
+
+class GenerationPage(SettingsPage):
+    title = "Generation"
+
+    def __init__(self, context: SettingsContext) -> None:
+        super().__init__()
+        self.system_prompt = QPlainTextEdit()
+        self.system_prompt.setPlaceholderText("Instructions the model sees before every chat")
+        self.system_prompt.setMaximumHeight(110)
+        self.sampling = SamplingForm()
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("System prompt"))
+        layout.addWidget(self.system_prompt)
+        layout.addWidget(self.sampling)
+        layout.addStretch(1)
+
+    def load(self, settings: Settings) -> None:
+        self.system_prompt.setPlainText(settings.system_prompt)
+        self.sampling.set_params(settings.sampling)
+
+    def apply(self, settings: Settings) -> None:
+        settings.system_prompt = self.system_prompt.toPlainText()
+        settings.sampling = self.sampling.params()
+
+
+BUILTIN_PAGES: list[PageFactory] = [ModelPage, GenerationPage]
+
+
+class SettingsDialog(QDialog):
+    def __init__(
+        self, settings: Settings, context: SettingsContext, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        self.setObjectName("settingsDialog")
+        self._settings = settings.copy()
+        self.pages: list[SettingsPage] = [f(context) for f in [*BUILTIN_PAGES, *_EXTRA_PAGES]]
+        self.nav = QListWidget()
+        self.nav.setMaximumWidth(160)
+        self.stack = QStackedWidget()
+        for page in self.pages:
+            page.load(self._settings)
+            self.nav.addItem(page.title)
+            self.stack.addWidget(page)
+        self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
+        self.nav.setCurrentRow(0)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        body = QHBoxLayout()
+        body.addWidget(self.nav)
+        body.addWidget(self.stack, 1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(body)
+        layout.addWidget(buttons)
+        self.resize(620, 460)
+
+    def page(self, title: str) -> SettingsPage | None:
+        return next((p for p in self.pages if p.title == title), None)
+
+    def result_settings(self) -> Settings:
+        """The edited copy, with every page applied."""
+        for page in self.pages:
+            page.apply(self._settings)
+        return self._settings
+
+
+class ChatSettingsDialog(QDialog):
+    """Per-chat overrides: each part is used only when its box is ticked."""
+
+    def __init__(
+        self,
+        title: str,
+        overrides: dict,
+        settings: Settings,
+        models: list[ModelInfo],
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"Chat settings — {title}")
+        self.setObjectName("chatSettingsDialog")
+        self.model = model_combo(models, "Same as the default model")
+        select_data(self.model, str(overrides.get("model", "") or ""))
+        self.prompt_box = QGroupBox("Own system prompt")
+        self.prompt_box.setCheckable(True)
+        self.prompt_box.setChecked(isinstance(overrides.get("system_prompt"), str))
+        self.system_prompt = QPlainTextEdit()
+        self.system_prompt.setPlainText(str(overrides.get("system_prompt", settings.system_prompt)))
+        self.system_prompt.setMaximumHeight(110)
+        QVBoxLayout(self.prompt_box).addWidget(self.system_prompt)
+        self.sampling_box = QGroupBox("Own sampling")
+        self.sampling_box.setCheckable(True)
+        raw = overrides.get("sampling")
+        self.sampling_box.setChecked(isinstance(raw, dict) and bool(raw))
+        self.sampling = SamplingForm()
+        base = dataclasses.replace(settings.sampling)
+        if isinstance(raw, dict):
+            from app.controller import merge_sampling
+
+            base = merge_sampling(base, raw)
+        self.sampling.set_params(base)
+        QVBoxLayout(self.sampling_box).addWidget(self.sampling)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form = QFormLayout()
+        form.addRow("Model", self.model)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.prompt_box)
+        layout.addWidget(self.sampling_box)
+        layout.addWidget(buttons)
+
+    def overrides(self) -> dict:
+        out: dict = {}
+        if self.model.currentData():
+            out["model"] = str(self.model.currentData())
+        if self.prompt_box.isChecked():
+            out["system_prompt"] = self.system_prompt.toPlainText()
+        if self.sampling_box.isChecked():
+            out["sampling"] = dataclasses.asdict(self.sampling.params())
+        return out
