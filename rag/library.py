@@ -283,7 +283,7 @@ class _ExtractionThread:
         from rag.extract import Extractor
 
         extractor = Extractor(
-            max_workers=self._workers,
+            max_workers=self._workers or None,
             timeout_s=self._timeout_s,
             memory_limit_mb=self._memory_limit_mb,
         )
@@ -368,7 +368,7 @@ class Library:
         batch_size: int = 32,
         chunk_tokens: int = 200,
         chunk_overlap: int = 40,
-        extract_workers: int = 1,
+        extract_workers: int = 0,  # 0: the extractor's default (cores, at most 4)
         extract_timeout_s: float = 120.0,
         extract_memory_mb: int = 2048,
         candidates: int = 40,
@@ -892,7 +892,14 @@ class Library:
             for cid, score in fused
             if cid in rows and rows[cid].embedded
         ]
-        return merge_neighbours(cands, max_chunks=self.merge_max_chunks)[:k]
+        # Merge only among the best-ranked candidates (a neighbour far down the list is not
+        # worth the prompt space); widen the pool while merging leaves fewer than k passages.
+        pool = 2 * k
+        while True:
+            hits = merge_neighbours(cands[:pool], max_chunks=self.merge_max_chunks)
+            if len(hits) >= k or pool >= len(cands):
+                return hits[:k]
+            pool += k
 
     def _fit_query(self, text: str) -> str:
         """The query cut (at a word) to what the embedding model takes; BM25 still gets all

@@ -1,9 +1,334 @@
-"""`hearth docs` commands."""
+"""`hearth docs add|list|rm|reindex|index|search|eval` and `hearth ask`.
+
+Heavy modules (chromadb, llama_cpp, pypdf) are imported inside the handlers. Progress goes to
+stderr; results to stdout (JSON with --json).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from app.paths import get_paths
+
+if TYPE_CHECKING:
+    from rag.library import Library, StepReport
+    from rag.retrieve import Hit
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Filled in by the feature that owns these commands."""
+    docs = sub.add_parser("docs", help="the document library: add, list, remove, search")
+    dsub = docs.add_subparsers(dest="docs_command", metavar="COMMAND", required=True)
+
+    p = dsub.add_parser("add", help="add files or folders (.pdf .txt .md) and index them")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--no-index", action="store_true", help="only register; index later")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
+    p.set_defaults(handler=run_add)
+
+    p = dsub.add_parser("index", help="finish indexing documents left queued or interrupted")
+    p.add_argument("--quiet", "-q", action="store_true")
+    p.set_defaults(handler=run_index)
+
+    p = dsub.add_parser("list", help="documents in the library with their status")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=run_list)
+
+    p = dsub.add_parser("rm", help="remove documents (by id, name or path)")
+    p.add_argument("docs", nargs="+", metavar="DOC")
+    p.set_defaults(handler=run_rm)
+
+    p = dsub.add_parser("reindex", help="read and embed documents again")
+    p.add_argument("docs", nargs="+", metavar="DOC")
+    p.add_argument("--quiet", "-q", action="store_true")
+    p.set_defaults(handler=run_reindex)
+
+    p = dsub.add_parser("search", help="find passages (vector + keyword, fused)")
+    p.add_argument("query")
+    p.add_argument("-k", type=int, default=None, help="passages to return (default: settings)")
+    p.add_argument("--docs", nargs="+", metavar="DOC", help="only these documents")
+    p.add_argument("--mode", choices=["hybrid", "vector", "keyword"], default="hybrid")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=run_search)
+
+    p = dsub.add_parser("eval", help="retrieval quality (hit@1, hit@5, MRR) on Hearth's eval set")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--questions", help="questions JSON (default: the bundled eval set)")
+    p.add_argument("--rrf-k", type=float, default=None, help="fusion constant")
+    p.add_argument("--candidates", type=int, default=None, help="candidates from each index")
+    p.add_argument("--chunk-tokens", type=int, default=None)
+    p.add_argument("--chunk-overlap", type=int, default=None)
+    p.add_argument(
+        "--library",
+        help="index into this folder and keep it (default: a cache folder keyed by settings)",
+    )
+    p.set_defaults(handler=run_eval)
+
+    ask = sub.add_parser("ask", help="answer a question from your documents, citing pages")
+    ask.add_argument("question")
+    ask.add_argument("--docs", nargs="+", metavar="DOC", help="only these documents")
+    ask.add_argument("-k", type=int, default=None, help="passages to retrieve (default: settings)")
+    ask.add_argument("--json", action="store_true", help="answer, sources and stats as JSON")
+    from app.commands.chat import add_model_arguments  # same options as `hearth chat`
+
+    add_model_arguments(ask)
+    ask.add_argument("--stats", action="store_true", help="print generation stats to stderr")
+    ask.set_defaults(handler=run_ask)
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def open_library(**kwargs: Any) -> Library:
+    from rag.library import Library
+
+    return Library.open(**kwargs)
+
+
+class ProgressPrinter:
+    """One status line on stderr, rewritten at most a few times per second."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self.last = 0.0
+        self.tty = sys.stderr.isatty()
+
+    def __call__(self, report: StepReport) -> None:
+        if self.quiet:
+            return
+        now = time.monotonic()
+        if now - self.last < (0.25 if self.tty else 2.0) and report.more:
+            return
+        self.last = now
+        p = report.progress
+        parts = [f"{p.ready} ready"]
+        if p.reading or p.queued:
+            parts.append(f"{p.reading + p.queued} reading")
+        if p.chunks_total:
+            parts.append(
+                f"{p.current or 'indexing'} {100 * p.fraction:.0f}% "
+                f"({p.chunks_done}/{p.chunks_total} chunks)"
+            )
+        if p.chunks_per_s:
+            parts.append(f"{p.chunks_per_s:.0f} chunks/s")
+        if p.pages_read:
+            parts.append(f"{p.pages_read} pages read")
+        if p.eta_s is not None and report.more:
+            parts.append(f"~{p.eta_s:.0f} s left")
+        if p.failed:
+            parts.append(f"{p.failed} failed")
+        line = ", ".join(parts)
+        if self.tty:
+            sys.stderr.write("\r\x1b[2K" + line + ("" if report.more else "\n"))
+        else:
+            sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+
+def _ingest(lib: Library, quiet: bool) -> None:
+    cancel = threading.Event()
+    printer = ProgressPrinter(quiet)
+    try:
+        lib.ingest(cancel=cancel, on_progress=printer)
+    except KeyboardInterrupt:
+        lib.cancel()
+        print("\nstopped: run `hearth docs index` to carry on", file=sys.stderr)
+        raise
+
+
+def _status_text(d: Any) -> str:
+    if d.status == "indexing":
+        return d.message or f"indexing {100 * d.progress:.0f}%"
+    if d.status == "failed":
+        return f"failed: {d.message}"
+    return str(d.status)
+
+
+def _print_docs(docs: list[Any]) -> None:
+    if not docs:
+        print("The library is empty. Add documents with `hearth docs add PATH`.")
+        return
+    for d in docs:
+        print(f"{d.id:>4}  {_status_text(d):<18.60}  {d.pages:>5} p  {d.chunks:>6} ch  {d.path}")
+
+
+def _doc_ids(lib: Library, refs: list[str] | None) -> list[int] | None:
+    if not refs:
+        return None
+    return [lib.resolve(r).id for r in refs]
+
+
+def _k(args: argparse.Namespace) -> int:
+    if args.k is not None:
+        return int(args.k)
+    from app.settings import Settings
+
+    return Settings.load(get_paths().settings_file).rag_top_k
+
+
+# -- handlers ----------------------------------------------------------------------------------
+
+
+def run_add(args: argparse.Namespace) -> int:
+    with open_library() as lib:
+        rows = lib.add(args.paths)
+        if not args.no_index:
+            _ingest(lib, args.quiet)
+        wanted = {r.id for r in rows}
+        docs = [d for d in lib.documents() if d.id in wanted]
+        _print_docs(docs)
+        return 1 if any(d.status == "failed" for d in docs) else 0
+
+
+def run_index(args: argparse.Namespace) -> int:
+    with open_library() as lib:
+        _ingest(lib, args.quiet)
+        _print_docs(lib.documents())
+    return 0
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from rag.library import Library
+
+    # Listing needs no model: open the store only.
+    lib = Library(get_paths().documents_dir)
+    try:
+        docs = lib.documents()
+        if args.json:
+            print(json.dumps([d.as_dict() for d in docs], indent=2))
+        else:
+            _print_docs(docs)
+    finally:
+        lib.close()
+    return 0
+
+
+def run_rm(args: argparse.Namespace) -> int:
+    from rag.library import Library
+
+    lib = Library(get_paths().documents_dir)
+    try:
+        targets = [lib.resolve(r) for r in args.docs]
+        for d in targets:
+            lib.remove(d.id)
+            print(f"removed {d.id}: {d.path}", file=sys.stderr)
+    finally:
+        lib.close()
+    return 0
+
+
+def run_reindex(args: argparse.Namespace) -> int:
+    with open_library() as lib:
+        for ref in args.docs:
+            lib.reindex(lib.resolve(ref).id)
+        _ingest(lib, args.quiet)
+        _print_docs(lib.documents())
+    return 0
+
+
+def _print_hits(hits: list[Hit]) -> None:
+    if not hits:
+        print("No passages found.")
+        return
+    for i, h in enumerate(hits, start=1):
+        print(f"[{i}] {h.file}, {h.pages_label()}  (score {h.score:.4f})")
+        text = " ".join(h.text.split())
+        print("    " + (text[:400] + ("…" if len(text) > 400 else "")))
+
+
+def run_search(args: argparse.Namespace) -> int:
+    with open_library() as lib:
+        hits = lib.search(args.query, k=_k(args), doc_ids=_doc_ids(lib, args.docs), mode=args.mode)
+    if args.json:
+        print(json.dumps([h.as_dict() for h in hits], indent=2, ensure_ascii=False))
+    else:
+        _print_hits(hits)
+    return 0
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from rag.evaluate import format_table, run_default_eval
+
+    report = run_default_eval(
+        questions_path=args.questions,
+        library_dir=args.library,
+        rrf_k=args.rrf_k,
+        candidates=args.candidates,
+        chunk_tokens=args.chunk_tokens,
+        chunk_overlap=args.chunk_overlap,
+        log=lambda msg: print(msg, file=sys.stderr),
+    )
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(format_table(report))
+    return 0
+
+
+def run_ask(args: argparse.Namespace) -> int:
+    from app.commands.chat import open_engine, print_stats, sampling_from, stream_answer
+    from app.settings import Settings
+    from engine.errors import InvalidRequestError
+    from engine.types import ChatMessage
+    from rag.retrieve import format_sources, to_passages
+
+    question = args.question.strip()
+    if not question:
+        raise InvalidRequestError("The question is empty.")
+    paths = get_paths()
+    settings = Settings.load(paths.settings_file)
+    with open_library() as lib:
+        if not any(d.status in ("ready", "indexing") for d in lib.documents()):
+            raise InvalidRequestError(
+                "The document library is empty. Add documents with `hearth docs add PATH`."
+            )
+        hits = lib.search(question, k=_k(args), doc_ids=_doc_ids(lib, args.docs))
+    # The embedding model is closed before the chat model loads.
+    engine = open_engine(args, settings)
+    try:
+        messages = []
+        if settings.system_prompt:
+            messages.append(ChatMessage("system", settings.system_prompt))
+        messages.append(ChatMessage("user", question))
+        out = sys.stderr if args.json else sys.stdout
+        answer, stats = stream_answer(
+            engine, messages, sampling_from(args, settings), out=out, passages=to_passages(hits)
+        )
+    finally:
+        engine.close()
+    used = hits[: stats.passages_used]
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "answer": answer,
+                    "sources": [h.as_dict() for h in used],
+                    "retrieved": len(hits),
+                    "stats": stats.as_dict(),
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
+        return 0
+    print()
+    if used:
+        print("\nSources:")
+        for line in format_sources(used):
+            print(line)
+    elif hits:
+        print("\n(No passage fitted in the model's context; the answer does not use them.)")
+    else:
+        print("\n(No passage in the library matched the question.)")
+    if stats.passages_used < len(hits):
+        print(
+            f"({len(hits) - stats.passages_used} more passages were found but did not fit.)",
+            file=sys.stderr,
+        )
+    if getattr(args, "stats", False):
+        print_stats(stats)
+    return 0
