@@ -22,6 +22,7 @@ import hashlib
 import json
 import logging
 import os
+import queue
 import re
 import shutil
 import threading
@@ -146,6 +147,33 @@ def _sha256_of(path: Path) -> hashlib._Hash:
     return digest
 
 
+class _Hasher:
+    """sha256 computed on a helper thread: hashlib releases the GIL on large buffers, so the
+    hashing overlaps with receiving and writing instead of adding to them."""
+
+    def __init__(self, initial: Any = None) -> None:
+        self._digest = initial if initial is not None else hashlib.sha256()
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=32)
+        self._thread = threading.Thread(target=self._run, name="download-sha256", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (block := self._queue.get()) is not None:
+            self._digest.update(block)
+
+    def update(self, block: bytes) -> None:
+        self._queue.put(block)
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+    def hexdigest(self) -> str:
+        self.close()
+        return str(self._digest.hexdigest())
+
+
 def _remove(*paths: Path) -> None:
     for p in paths:
         p.unlink(missing_ok=True)
@@ -232,78 +260,83 @@ class Downloader:
         state.save(sidecar)
         check_free_space(self.partial_dir, max(0, size - part.stat().st_size))
 
-        digest = _sha256_of(part)  # the bytes kept from before, if any
-        retries = 0
-        started = time.monotonic()
-        start_bytes = part.stat().st_size
-        while True:
-            offset = part.stat().st_size
-            if size and offset >= size:
-                break
-            try:
-                outcome = self._stream(
-                    location,
-                    part,
-                    offset,
-                    size,
-                    digest,
-                    cancel,
-                    progress,
-                    (started, start_bytes, file_index, file_count, dest.name),
+        digest = _Hasher(_sha256_of(part))  # continues from the bytes kept from before
+        try:
+            retries = 0
+            started = time.monotonic()
+            start_bytes = part.stat().st_size
+            while True:
+                offset = part.stat().st_size
+                if size and offset >= size:
+                    break
+                try:
+                    outcome = self._stream(
+                        location,
+                        part,
+                        offset,
+                        size,
+                        digest,
+                        cancel,
+                        progress,
+                        (started, start_bytes, file_index, file_count, dest.name),
+                    )
+                except (DownloadError, HubError):
+                    raise
+                except OSError as exc:  # the disk, not the network (httpx2 errors are not OSError)
+                    _remove(part, sidecar)
+                    self._tidy()
+                    raise _disk_error(exc, part) from exc
+                if outcome == "cancelled":
+                    return None
+                if outcome == "restart":
+                    part.write_bytes(b"")
+                    digest.close()
+                    digest = _Hasher()
+                    continue
+                if outcome == "done" and not size:
+                    break
+                new_offset = part.stat().st_size
+                if new_offset > offset:
+                    retries = 0
+                else:
+                    retries += 1
+                if retries > MAX_RETRIES:
+                    raise DownloadError(
+                        f"The connection to {self.endpoint} keeps dropping; "
+                        f"{human_size(new_offset)} of {human_size(size)} are kept. "
+                        "Run the download again to resume.",
+                        f"{location}: no progress after {MAX_RETRIES} tries at byte {new_offset}",
+                    )
+                if outcome == "dropped":
+                    time.sleep(min(0.25 * 2**retries, 4.0))
+                    # metadata again: a signed redirect URL may have expired
+                    location, _, _ = self._metadata(repo_id, file.path, revision)
+
+            if progress:
+                progress(
+                    DownloadProgress(
+                        dest.name, size, size, 0.0, 0.0, file_index, file_count, "verifying"
+                    )
                 )
-            except (DownloadError, HubError):
-                raise
-            except OSError as exc:  # the disk, not the network (httpx2 errors are not OSError)
+            got = part.stat().st_size
+            if size and got != size:
                 _remove(part, sidecar)
                 self._tidy()
-                raise _disk_error(exc, part) from exc
-            if outcome == "cancelled":
-                return None
-            if outcome == "restart":
-                part.write_bytes(b"")
-                digest = hashlib.sha256()
-                continue
-            if outcome == "done" and not size:
-                break
-            new_offset = part.stat().st_size
-            if new_offset > offset:
-                retries = 0
-            else:
-                retries += 1
-            if retries > MAX_RETRIES:
                 raise DownloadError(
-                    f"The connection to {self.endpoint} keeps dropping; {human_size(new_offset)} "
-                    f"of {human_size(size)} are kept. Run the download again to resume.",
-                    f"{location}: no progress after {MAX_RETRIES} attempts at offset {new_offset}",
+                    f"{dest.name} arrived with the wrong size ({got} bytes instead of {size}); "
+                    "nothing was installed. Try again.",
+                    f"{location}: size {got} != {size}",
                 )
-            if outcome == "dropped":
-                time.sleep(min(0.25 * 2**retries, 4.0))
-                # metadata again: a signed redirect URL may have expired
-                location, _, _ = self._metadata(repo_id, file.path, revision)
-
-        if progress:
-            progress(
-                DownloadProgress(
-                    dest.name, size, size, 0.0, 0.0, file_index, file_count, "verifying"
+            if sha and digest.hexdigest() != sha:
+                _remove(part, sidecar)
+                self._tidy()
+                raise DownloadError(
+                    f"{dest.name} was damaged in transit (its checksum does not match the hub's); "
+                    "the download was discarded and nothing was installed. Try again.",
+                    f"{location}: sha256 {digest.hexdigest()} != {sha}",
                 )
-            )
-        got = part.stat().st_size
-        if size and got != size:
-            _remove(part, sidecar)
-            self._tidy()
-            raise DownloadError(
-                f"{dest.name} arrived with the wrong size ({got} bytes instead of {size}); "
-                "nothing was installed. Try again.",
-                f"{location}: size {got} != {size}",
-            )
-        if sha and digest.hexdigest() != sha:
-            _remove(part, sidecar)
-            self._tidy()
-            raise DownloadError(
-                f"{dest.name} was damaged in transit (its checksum does not match the hub's); "
-                "the download was discarded and nothing was installed. Try again.",
-                f"{location}: sha256 {digest.hexdigest()} != {sha}",
-            )
+        finally:
+            digest.close()
         if not sha:
             log.warning("%s has no sha256 on the hub; only its size was checked", file.path)
         self._check_gguf(part, dest.name, sidecar)

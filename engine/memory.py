@@ -2,18 +2,21 @@
 
 Pure arithmetic on the shapes in the GGUF header (no weights are loaded):
 
-- weights: the tensor data of the file (llama.cpp maps it; on the CPU every page is touched
-  during the first evaluation, so it all ends up resident);
-- KV cache: llama.cpp allocates the whole cache at context creation, in f16 by default:
-  2 (K and V) * n_layer * n_ctx * n_head_kv * head_dim * 2 bytes. n_ctx is padded to 256;
-- compute buffers: the graph scratch for one micro-batch. The biggest live tensors are the
-  logits (n_vocab * n_ubatch floats), the attention scores (n_ctx * n_ubatch * n_head floats)
-  and a few activations (n_ubatch * n_embd floats each);
-- a fixed runtime overhead (the llama.cpp/ggml libraries, the tokenizer, the bindings' own
-  buffers).
+- weights: the file's size (llama.cpp maps it; every page is touched while evaluating);
+- KV cache: allocated whole at context creation, f16 by default:
+  2 (K and V) * n_layer * n_ctx * n_head_kv * head_dim * 2 bytes, n_ctx padded to 256.
+  Sliding-window layers (Gemma 3) get a full-size cache too: llama-cpp-python keeps swa_full on;
+- compute: llama.cpp reserves its graph buffer for the worst case (logits for a whole
+  micro-batch) but only touches what one evaluation uses: the attention scores and their
+  softmax (2 * n_ctx * n_ubatch * n_head floats, no flash attention on CPU), activations
+  (~16 * n_ubatch * n_embd floats), the output buffer (one row of logits; for embedding models
+  llama.cpp keeps 256 rows of vocabulary + embedding), and the tokenizer's tables
+  (~200 bytes per vocabulary entry);
+- a runtime overhead: the interpreter, libllama/ggml and the bindings (about 50 MB).
 
-The constants were checked against the resident memory measured after loading the bundled
-models with llama-cpp-python (see tests/integration/test_memory_measured.py).
+Calibrated against the resident memory of a fresh process that loads each bundled model with
+llama-cpp-python and evaluates a prompt filling the context
+(tests/integration/test_models_cli.py::test_memory_estimate_matches_measured_rss).
 """
 
 from __future__ import annotations
@@ -27,7 +30,9 @@ Fit = Literal["fits", "tight", "does not fit"]
 
 KV_BYTES_PER_ELEMENT = 2  # f16 cache, llama.cpp's default
 N_CTX_PAD = 256
-RUNTIME_OVERHEAD = 48 * 1024 * 1024  # libllama + ggml + tokenizer tables + bindings
+RUNTIME_OVERHEAD = 50 * 1000 * 1000  # interpreter + libllama/ggml + bindings
+VOCAB_ENTRY_BYTES = 200  # llama.cpp's token tables, per vocabulary entry
+EMBEDDING_OUTPUT_ROWS = 256  # rows of the output buffer llama.cpp keeps for embedding models
 DEFAULT_VOCAB = 32_000
 # Above this share of the available memory the model "fits" only tightly: the OS, the app and
 # other programs need the rest.
@@ -64,13 +69,15 @@ def kv_cache_bytes(n_layer: int, n_ctx: int, n_head_kv: int, head_dim: int) -> i
 def compute_buffer_bytes(
     n_ctx: int, n_batch: int, n_embd: int, n_head: int, n_vocab: int, embedding: bool = False
 ) -> int:
-    """Scratch for one micro-batch: the largest of logits and attention scores, plus activations."""
+    """Resident scratch for one micro-batch at a full context, plus output and token tables."""
     n_ubatch = max(1, min(n_batch, n_ctx))
-    ctx = padded_ctx(n_ctx)
-    logits = 0 if embedding else n_vocab * n_ubatch * 4
-    scores = ctx * n_ubatch * max(n_head, 1) * 4
-    activations = 6 * n_ubatch * n_embd * 4
-    return max(logits, scores) + activations
+    scores = 2 * padded_ctx(n_ctx) * n_ubatch * max(n_head, 1) * 4  # KQ and softmax(KQ)
+    activations = 16 * n_ubatch * n_embd * 4
+    if embedding:
+        output = EMBEDDING_OUTPUT_ROWS * (n_vocab + n_embd) * 4
+    else:
+        output = n_vocab * 4
+    return scores + activations + output + n_vocab * VOCAB_ENTRY_BYTES
 
 
 def estimate(

@@ -362,11 +362,30 @@ def run_convert(args: argparse.Namespace) -> int:
     if out is None:
         paths = get_paths().ensure()
         out = paths.models / f"{src.resolve().name}.{args.outtype.upper()}.gguf"
+    started = time.monotonic()
+    last = [0.0]
 
-    def progress(*a: Any) -> None:
-        print("converting: " + " ".join(str(x) for x in a), file=sys.stderr, flush=True)
+    def progress(done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - last[0] < 1.0 and done < total:
+            return
+        last[0] = now
+        pct = done / total * 100 if total else 0.0
+        print(
+            f"converting {src.name}: {pct:.0f}% ({_size(done)} of {_size(total)}, "
+            f"{now - started:.0f}s)",
+            file=sys.stderr,
+            flush=True,
+        )
 
-    result = convert_checkpoint(src, out, outtype=args.outtype, progress=progress)
+    cancel = threading.Event()
+    try:
+        result = convert_checkpoint(
+            src, out, outtype=args.outtype, progress=progress, cancel=cancel
+        )
+    except KeyboardInterrupt:
+        cancel.set()
+        return 130
     print(result)
     return 0
 
