@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -68,6 +69,42 @@ def ensure_environment() -> None:
     STAMP.write_text(fingerprint + "\n")
 
 
+def ensure_test_data() -> None:
+    """The real-world PDFs the tests use come from Debian documentation packages
+    (tests/data-packages.txt). Installed here when missing and we may (root with apt-get);
+    otherwise the command to run is printed and the tests that need them say so."""
+    listing = ROOT / "tests" / "data-packages.txt"
+    if not listing.exists() or shutil.which("dpkg-query") is None:
+        return
+    wanted = [
+        line.strip()
+        for line in listing.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    missing = [
+        pkg
+        for pkg in wanted
+        if subprocess.run(
+            ["dpkg-query", "-W", "-f=${Status}", pkg], capture_output=True, text=True
+        ).stdout.strip()
+        != "install ok installed"
+    ]
+    if not missing:
+        return
+    command = ["apt-get", "install", "-y", "--no-install-recommends", *missing]
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get"):
+        print("Installing test documents (Debian packages):", " ".join(missing), flush=True)
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        subprocess.run(["apt-get", "update", "-q"], check=True, env=env)
+        subprocess.run(command, check=True, env=env)
+    else:
+        print(
+            "Some tests need real PDFs from Debian packages; install them with:\n  sudo "
+            + " ".join(command),
+            flush=True,
+        )
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in ("run", "test"):
         print(__doc__)
@@ -76,6 +113,7 @@ def main(argv: list[str]) -> int:
     command, rest = argv[0], argv[1:]
     env = dict(os.environ)
     if command == "test":
+        ensure_test_data()
         cmd = [str(_venv_bin("python")), "-m", "pytest", *rest]
     else:
         # First run: put the default models in place (assemble, verify, convert).
