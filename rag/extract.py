@@ -288,6 +288,18 @@ def _limit_memory(memory_limit_mb: int) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 
 
+def _peak_virtual_bytes() -> int | None:
+    """This process's peak virtual memory (Linux /proc), the quantity RLIMIT_AS caps."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmPeak:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        return None
+    return None
+
+
 class _WorkerState:
     def __init__(self) -> None:
         self.reader: Any = None
@@ -352,6 +364,12 @@ def _worker_main(conn: multiprocessing.connection.Connection, memory_limit_mb: i
     pypdf_logger.propagate = False
     warnings.simplefilter("ignore")
     state = _WorkerState()
+    with contextlib.suppress(MemoryError, ImportError):
+        import pypdf  # noqa: F401  (imported now so that start-up does not count as task time)
+    try:
+        conn.send(("ready",))
+    except (EOFError, OSError):
+        return
     while True:
         try:
             message = conn.recv()
@@ -361,14 +379,42 @@ def _worker_main(conn: multiprocessing.connection.Connection, memory_limit_mb: i
             return
         task_id, task = message
         collector.messages.clear()
+        retire = False
         try:
             kind, payload = _run_task(state, task)
+        except SystemError as exc:  # what CPython raises when an allocation fails mid-way
+            logger.debug("extraction failed: %r", exc)
+            kind, payload = (
+                "problem",
+                (
+                    "error",
+                    f"{task[1].name}: reading it failed, probably for lack of memory (the limit is "
+                    f"{memory_limit_mb} MB).",
+                ),
+            )
         except Exception as exc:  # a pypdf bug must not kill the worker: report it
             logger.exception("extraction failed")
             kind, payload = "problem", ("error", f"{task[1].name}: unexpected error ({exc!r}).")
+        peak = _peak_virtual_bytes()
+        if peak is not None and peak >= 0.9 * memory_limit_mb * 2**20:
+            # Allocations failed or nearly did: whatever went wrong was memory (pypdf turns
+            # some MemoryErrors into read errors). Report that, and let a fresh process
+            # take over, since this one's heap stays large.
+            retire = True
+            if kind == "problem":
+                kind, payload = (
+                    "problem",
+                    (
+                        "too_large",
+                        f"{task[1].name}: reading it needs more memory than the "
+                        f"{memory_limit_mb} MB allowed.",
+                    ),
+                )
         try:
-            conn.send((task_id, kind, payload, list(collector.messages)))
+            conn.send((task_id, kind, payload, list(collector.messages), retire))
         except (EOFError, OSError):
+            return
+        if retire:
             return
 
 
@@ -390,6 +436,7 @@ class _Worker:
     process: BaseProcess
     conn: multiprocessing.connection.Connection
     task: tuple[int, tuple[Any, ...]] | None = None  # (job index, task) while busy
+    ready: bool = False  # has said "ready" (pypdf imported): task time starts only then
 
 
 class Extractor:
@@ -412,6 +459,7 @@ class Extractor:
         self._ctx = multiprocessing.get_context("spawn")
         self._workers: list[_Worker] = []
         self._closed = False
+        self._failed_starts = 0
 
     # worker management
 
@@ -480,7 +528,7 @@ class Extractor:
                     return
                 # hand out work
                 for worker in self._workers:
-                    if worker.task is None and queue:
+                    if worker.ready and worker.task is None and queue:
                         job_index, task = queue.popleft()
                         job = jobs[job_index]
                         if job.done:
@@ -494,13 +542,17 @@ class Extractor:
                         except (OSError, EOFError):
                             queue.appendleft((job_index, task))
                             self._replace(worker)
-                busy = [w for w in self._workers if w.task is not None]
-                if not busy:
+                waiting = [w for w in self._workers if w.task is not None or not w.ready]
+                if not waiting:
                     continue
                 ready = multiprocessing.connection.wait(
-                    [w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=0.1
+                    [w.conn for w in waiting] + [w.process.sentinel for w in waiting],
+                    timeout=0.1,
                 )
-                for worker in busy:
+                for worker in waiting:
+                    if not worker.ready:
+                        self._on_start_message(worker, ready)
+                        continue
                     if worker.task is None:
                         continue
                     job_index, task = worker.task
@@ -527,9 +579,11 @@ class Extractor:
                                 "file (it may need more memory than allowed).",
                             )
                         continue
-                    _, kind, payload, log_lines = reply
+                    _, kind, payload, log_lines, retire = reply
                     for line in log_lines:
                         logger.debug("%s: pypdf: %s", job.path.name, line)
+                    if retire:
+                        self._replace(worker)
                     if job.done:
                         continue
                     finished = self._on_reply(job_index, job, task, kind, payload, queue)
@@ -562,6 +616,25 @@ class Extractor:
                     job_index, _task = worker.task
                     worker.task = None
                     self._replace(worker)
+
+    def _on_start_message(self, worker: _Worker, ready: list[Any]) -> None:
+        """Handle a starting worker's "ready", or its death before it (then start another,
+        up to a limit so that a broken installation cannot loop forever)."""
+        if worker.conn in ready:
+            try:
+                message = worker.conn.recv()
+            except (EOFError, OSError):
+                message = None
+            if message == ("ready",):
+                worker.ready = True
+                self._failed_starts = 0
+                return
+        elif worker.process.sentinel not in ready:
+            return
+        self._failed_starts += 1
+        if self._failed_starts > 3 * self.max_workers:
+            raise RuntimeError("the PDF extraction processes cannot start")
+        self._replace(worker)
 
     def _abandon(
         self,

@@ -1,0 +1,271 @@
+"""Extraction of real and deliberately broken files, in-process and through the pool."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pdf_factory as F
+import pytest
+from data_files import LARGE_PDF_ID, data_pdf
+
+from rag.chunking import chunk_pages, joined_text_from
+from rag.extract import Extractor, ExtractResult, extract_file
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One file per case; the expected status is the key's first word."""
+    d = tmp_path_factory.mktemp("docs")
+    good = F.text_pdf(d / "good.pdf", F.lorem_pages(4))
+    (d / "notes.txt").write_text("First page of notes.\n\n\nStill first.\fSecond   page.\n")
+    (d / "readme.md").write_text("# Title\n\nSome *markdown* text with a hyphen-\nated word.\n")
+    (d / "latin1.txt").write_bytes("Caf\xe9 au lait, na\xefve r\xe9sum\xe9.".encode("cp1252"))
+    (d / "binary.txt").write_bytes(b"\x00\x01\x02BINARY\x00" * 100)
+    (d / "slides.pptx").write_bytes(b"PK\x03\x04 not really")
+    return {
+        "ok good": good,
+        "ok txt": d / "notes.txt",
+        "ok md": d / "readme.md",
+        "ok latin1": d / "latin1.txt",
+        "ok owner-password-only": F.encrypted_pdf(d / "owner.pdf", user_password=""),
+        "ok owner-password-only-rc4": F.encrypted_pdf(
+            d / "owner-rc4.pdf", user_password="", algorithm="RC4-128"
+        ),
+        "encrypted aes256": F.encrypted_pdf(d / "aes256.pdf"),
+        "encrypted aes128": F.encrypted_pdf(d / "aes128.pdf", algorithm="AES-128"),
+        "encrypted rc4": F.encrypted_pdf(d / "rc4.pdf", algorithm="RC4-128"),
+        "scanned": F.image_only_pdf(d / "scan.pdf"),
+        "empty zero-pages": F.zero_page_pdf(d / "zero.pdf"),
+        "empty file": F.empty_file(d / "empty.pdf"),
+        "empty blank-txt": _write(d / "blank.txt", " \n\n \f \n"),
+        "malformed truncated-real": F.truncated_pdf(
+            d / "truncated.pdf", data_pdf("libtasn1-doc/libtasn1.pdf")
+        ),
+        "malformed truncated-small": F.truncated_pdf(d / "cut.pdf", good, keep=0.3),
+        "malformed garbage": F.garbage_pdf(d / "garbage.pdf"),
+        "malformed text-named-pdf": F.text_file_named_pdf(d / "fake.pdf"),
+        "not_supported pptx": d / "slides.pptx",
+        "not_supported binary-txt": d / "binary.txt",
+        "error missing": d / "gone.pdf",
+    }
+
+
+_REAL: dict[str, ExtractResult] = {}
+
+
+def _real(pdf_id: str) -> ExtractResult:
+    """extract_file of a real PDF, once per test session (they take seconds each)."""
+    if pdf_id not in _REAL:
+        _REAL[pdf_id] = extract_file(data_pdf(pdf_id))
+    return _REAL[pdf_id]
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def _expected(key: str) -> str:
+    return key.split()[0]
+
+
+CASES = [
+    "ok good",
+    "ok txt",
+    "ok md",
+    "ok latin1",
+    "ok owner-password-only",
+    "ok owner-password-only-rc4",
+    "encrypted aes256",
+    "encrypted aes128",
+    "encrypted rc4",
+    "scanned",
+    "empty zero-pages",
+    "empty file",
+    "empty blank-txt",
+    "malformed truncated-real",
+    "malformed truncated-small",
+    "malformed garbage",
+    "malformed text-named-pdf",
+    "not_supported pptx",
+    "not_supported binary-txt",
+    "error missing",
+]
+
+
+@pytest.mark.parametrize("key", CASES)
+def test_extract_file_status(files: dict[str, Path], key: str) -> None:
+    result = extract_file(files[key])
+    assert result.status == _expected(key), result.message
+    if result.status == "ok":
+        assert result.message == ""
+        assert result.pages and all(p.text for p in result.pages[:1])
+        assert [p.page for p in result.pages] == list(range(1, result.n_pages + 1))
+    else:
+        assert result.pages == []
+        assert files[key].name in result.message  # says which file and why
+        assert len(result.message) > len(files[key].name) + 10
+
+
+def test_status_messages_are_specific(files: dict[str, Path]) -> None:
+    assert "password" in extract_file(files["encrypted aes256"]).message
+    assert "scanned" in extract_file(files["scanned"]).message
+    assert "OCR" in extract_file(files["scanned"]).message
+    assert "not a PDF" in extract_file(files["malformed text-named-pdf"]).message
+    assert "no pages" in extract_file(files["empty zero-pages"]).message
+
+
+def test_too_large(files: dict[str, Path]) -> None:
+    result = extract_file(files["ok good"], max_bytes=1000)
+    assert result.status == "too_large"
+    assert "MB" in result.message
+
+
+def test_text_files_pages_and_cleanup(files: dict[str, Path]) -> None:
+    notes = extract_file(files["ok txt"])
+    assert [p.text for p in notes.pages] == ["First page of notes.\n\nStill first.", "Second page."]
+    md = extract_file(files["ok md"])
+    assert md.pages[0].text == "# Title\n\nSome *markdown* text with a hyphenated word."
+    assert extract_file(files["ok latin1"]).pages[0].text == "Café au lait, naïve résumé."
+
+
+def test_owner_password_pdf_text(files: dict[str, Path]) -> None:
+    result = extract_file(files["ok owner-password-only"])
+    assert result.pages[0].text == "This document is protected by a password."
+
+
+def test_generated_pdf_text_round_trip(files: dict[str, Path]) -> None:
+    result = extract_file(files["ok good"])
+    assert result.n_pages == 4
+    expected = F.lorem_pages(4)
+    for page, lines in zip(result.pages, expected, strict=True):
+        assert page.text.split("\n")[:3] == lines[:3]
+
+
+# --- real PDFs -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("pdf_id", "page", "phrase"),
+    [
+        ("libtasn1-doc/libtasn1.pdf", 10, "asn1Decoding generates an ASN.1 structure"),
+        ("shared-mime-info/shared-mime-info-spec.pdf", 1, "Shared MIME-info Database"),
+        # OT1 ligature "fi" repaired, line-end hyphenation joined
+        ("glpk-doc/glpk.pdf", 30, "stores their row indices"),
+        ("glpk-doc/glpk.pdf", 30, "specified problem object"),
+        ("r-doc-pdf/R-intro.pdf", 11, "It is case sensitive"),
+    ],
+)
+def test_real_pdfs(pdf_id: str, page: int, phrase: str) -> None:
+    from data_files import DATA_PDFS
+
+    result = _real(pdf_id)
+    assert result.status == "ok", result.message
+    assert result.n_pages == DATA_PDFS[pdf_id].pages
+    text = result.pages[page - 1].text
+    assert phrase in " ".join(text.split())
+    # running heads and page numbers are gone, control characters too
+    assert not any(ch < " " and ch != "\n" for ch in text)
+
+
+def test_real_pdf_running_heads_removed() -> None:
+    result = _real("r-doc-pdf/R-intro.pdf")
+    tops = [p.text.split("\n", 1)[0] for p in result.pages[8:40]]
+    assert not any(t.startswith("Chapter ") and t[-1].isdigit() for t in tops), tops
+
+
+# --- the pool --------------------------------------------------------------------------
+
+
+def test_pool_batch_mixes_good_and_bad(files: dict[str, Path]) -> None:
+    paths = [files[k] for k in CASES] + [data_pdf("libtasn1-doc/libtasn1.pdf")]
+    with Extractor(max_workers=2, timeout_s=120) as extractor:
+        results = list(extractor.extract_many(paths))
+    by_path = {r.path: r for r in results}
+    assert len(results) == len(paths) and set(by_path) == set(paths)
+    for key in CASES:
+        assert by_path[files[key]].status == _expected(key), (key, by_path[files[key]].message)
+    real = by_path[data_pdf("libtasn1-doc/libtasn1.pdf")]
+    assert real.status == "ok"
+    in_process = _real("libtasn1-doc/libtasn1.pdf")
+    assert [p.text for p in real.pages] == [p.text for p in in_process.pages]
+
+
+def test_pool_splits_a_large_pdf_into_page_ranges() -> None:
+    path = data_pdf("glpk-doc/glpk.pdf")
+    with Extractor(max_workers=2, split_pages=25) as extractor:
+        [pooled] = list(extractor.extract_many([path]))
+    single = _real("glpk-doc/glpk.pdf")
+    assert pooled.status == "ok"
+    assert pooled.n_pages == single.n_pages == 177
+    assert [(p.page, p.text) for p in pooled.pages] == [(p.page, p.text) for p in single.pages]
+
+
+def test_pool_timeout_replaces_worker_and_continues(files: dict[str, Path]) -> None:
+    big = data_pdf(LARGE_PDF_ID)
+    small = files["ok good"]
+    with Extractor(max_workers=1, timeout_s=3.0) as extractor:
+        first_pid = extractor._workers[0].process.pid if extractor._workers else None
+        started = time.monotonic()
+        results = list(extractor.extract_many([big, small]))
+        elapsed = time.monotonic() - started
+        by_path = {r.path: r for r in results}
+        assert by_path[big].status == "timeout"
+        assert "longer than 3 s" in by_path[big].message
+        assert by_path[small].status == "ok"  # the queue went on after the timeout
+        assert elapsed < 60
+        assert extractor._workers[0].process.pid != first_pid
+        # the replaced worker is usable
+        assert [r.status for r in extractor.extract_many([small])] == ["ok"]
+
+
+def test_pool_cancel_stops_early(files: dict[str, Path]) -> None:
+    cancel = threading.Event()
+    paths = [data_pdf(LARGE_PDF_ID)] + [files["ok good"]] * 3
+    got: list[ExtractResult] = []
+    with Extractor(max_workers=1) as extractor:
+        timer = threading.Timer(1.0, cancel.set)
+        timer.start()
+        started = time.monotonic()
+        for result in extractor.extract_many(paths, cancel=cancel):
+            got.append(result)
+        timer.cancel()
+        assert time.monotonic() - started < 20
+        assert len(got) < len(paths)
+        # still usable afterwards
+        assert [r.status for r in extractor.extract_many([files["ok good"]])] == ["ok"]
+
+
+def test_pool_memory_limit_reports_instead_of_crashing(files: dict[str, Path]) -> None:
+    """A worker capped far below what pypdf needs for a 2,400-page PDF: the file gets a
+    clear status and the pool goes on."""
+    big = data_pdf(LARGE_PDF_ID)
+    with Extractor(max_workers=1, memory_limit_mb=160, timeout_s=60) as extractor:
+        results = {r.path: r for r in extractor.extract_many([big, files["ok good"]])}
+    assert results[big].status in ("too_large", "error"), results[big].status
+    assert "memory" in results[big].message
+    assert results[files["ok good"]].status == "ok"
+
+
+# --- chunking with the embedder's real tokenizer -----------------------------------------
+
+
+def test_chunking_real_pdf_with_real_tokenizer(minilm_gguf: Path) -> None:
+    from rag.embedder import Embedder
+
+    embedder = Embedder(minilm_gguf)
+    result = _real("libtasn1-doc/libtasn1.pdf")
+    max_tokens = min(510, embedder.max_tokens)
+    chunks = chunk_pages(result.pages, embedder.count_tokens, 200, 40, max_tokens)
+    assert len(chunks) > 20
+    for c in chunks:
+        assert c.n_tokens <= max_tokens
+        assert joined_text_from(result.pages, c.page_start)[c.char_start : c.char_end] == c.text
+    sizes = sorted(c.n_tokens for c in chunks)
+    assert sizes[len(sizes) // 2] > 120  # the median chunk is near the target
+    # every page with text is in some chunk
+    pages_with_text = {p.page for p in result.pages if p.text.strip()}
+    covered = {n for c in chunks for n in range(c.page_start, c.page_end + 1)}
+    assert pages_with_text <= covered
