@@ -1,0 +1,299 @@
+"""The document library with real files, the real embedding model and real Chroma: add,
+resume, re-add, change, remove; bad files among good ones; a SIGKILL mid-ingestion."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pdf_factory
+import pytest
+
+from engine.errors import DocumentError, InvalidRequestError
+from rag.library import Library
+
+REPO = Path(__file__).resolve().parents[2]
+
+FACTS = [
+    [
+        "Chapter one. The lighthouse keeper of Varnholm island counts exactly 412 steps",
+        "from the harbour to the lamp room every evening before sunset.",
+    ],
+    [
+        "Chapter two. The copper kettle in the keeper's kitchen was forged in 1887",
+        "by a smith called Agnethe Brusk who lived in the village of Skarnes.",
+    ],
+    [
+        "Chapter three. Ferries to the mainland leave on Tuesdays and Fridays only,",
+        "weather permitting, and the crossing takes about ninety minutes.",
+    ],
+]
+
+
+@pytest.fixture(scope="module")
+def embedder(minilm_gguf: Path) -> Iterator[object]:
+    from rag.embedder import Embedder
+
+    emb = Embedder(minilm_gguf)
+    yield emb
+    emb.close()
+
+
+def make_library(path: Path, embedder: object, **kwargs: object) -> Library:
+    kwargs.setdefault("batch_size", 8)
+    kwargs.setdefault("extract_workers", 1)
+    return Library(path, embedder=embedder, **kwargs)  # type: ignore[arg-type]
+
+
+def consistent_counts(lib: Library) -> dict[str, int]:
+    """Counts from SQLite and Chroma; asserts both indexes hold exactly the embedded chunks."""
+    counts = lib.counts()
+    assert counts["embedded"] == counts["fts_rows"] == counts["vectors"], counts
+    got = lib.vectors.collection.get(include=[])
+    chroma_ids = sorted(int(i) for i in got["ids"])
+    rows = lib.store.conn.execute("SELECT id FROM chunks WHERE embedded = 1 ORDER BY id")
+    assert chroma_ids == [int(r[0]) for r in rows]
+    fts_ids = [int(r[0]) for r in lib.store.conn.execute("SELECT rowid FROM chunks_fts")]
+    assert sorted(fts_ids) == chroma_ids
+    return counts
+
+
+def test_add_readd_change_remove_cycle(tmp_path: Path, embedder: object) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    pdf = pdf_factory.text_pdf(docs / "island.pdf", FACTS)
+    note = docs / "notes.md"
+    note.write_text("# Notes\n\nThe tide tables for Varnholm are printed every March.\n")
+    (docs / ".hidden").mkdir()
+    (docs / ".hidden" / "skip.txt").write_text("never indexed")
+    (docs / "image.png").write_bytes(b"\x89PNG not a document")
+
+    lib = make_library(tmp_path / "lib", embedder)
+    try:
+        rows = lib.add([docs])  # a folder: .pdf/.txt/.md only, hidden folders skipped
+        assert sorted(r.name for r in rows) == ["island.pdf", "notes.md"]
+        assert {r.status for r in rows} == {"queued"}
+        lib.ingest()
+        by_name = {d.name: d for d in lib.documents()}
+        assert by_name["island.pdf"].status == "ready"
+        assert by_name["island.pdf"].pages == 3
+        assert by_name["notes.md"].status == "ready"
+        first = consistent_counts(lib)
+        assert first["chunks"] == first["embedded"] >= 2
+
+        hits = lib.search("In which year was the copper kettle forged?", k=3)
+        assert hits and hits[0].file == str(pdf) and hits[0].covers_page(2)
+        assert "1887" in hits[0].text
+
+        # Re-adding unchanged files does nothing at all.
+        again = lib.add([pdf, note])
+        assert {r.status for r in again} == {"ready"}
+        assert not lib.has_work()
+        assert consistent_counts(lib) == first
+
+        # Same content, new mtime: the hash is checked, nothing is embedded again.
+        os.utime(pdf, (time.time() + 5, time.time() + 5))
+        assert lib.add([pdf])[0].status == "queued"
+        stats = lib.ingest()
+        assert stats.chunks == 0
+        assert lib.resolve("island.pdf").status == "ready"
+        assert consistent_counts(lib) == first
+
+        # Changed content: old chunks leave both indexes, the new text is found.
+        changed = [FACTS[0], ["Chapter two. The kettle is now made of brass, bought in 1999."]]
+        pdf_factory.text_pdf(pdf, changed)
+        os.utime(pdf, (time.time() + 10, time.time() + 10))
+        lib.add([pdf])
+        lib.ingest()
+        doc = lib.resolve(str(pdf))
+        assert doc.status == "ready" and doc.pages == 2
+        consistent_counts(lib)
+        assert lib.search("Agnethe Brusk Skarnes", k=5, mode="keyword") == []
+        hits = lib.search("brass kettle", k=2, mode="keyword")
+        assert hits and hits[0].file == str(pdf) and hits[0].covers_page(2)
+
+        # Remove: gone from both indexes and from the list.
+        lib.remove(doc.id)
+        assert [d.name for d in lib.documents()] == ["notes.md"]
+        after = consistent_counts(lib)
+        assert after["documents"] == 1
+        assert after["embedded"] == lib.resolve("notes.md").chunks
+        assert all(h.file == str(note) for h in lib.search("kettle lighthouse", k=5))
+        with pytest.raises(DocumentError):
+            lib.resolve("island.pdf")
+    finally:
+        lib.close()
+
+
+def test_cancel_then_resume_in_a_new_library_object(tmp_path: Path, embedder: object) -> None:
+    pdf = pdf_factory.text_pdf(tmp_path / "river.pdf", pdf_factory.lorem_pages(6))
+    lib = make_library(tmp_path / "lib", embedder, batch_size=4)
+    cancel = threading.Event()
+    seen: list[int] = []
+
+    def on_progress(report: object) -> None:
+        done = report.progress.chunks_done  # type: ignore[attr-defined]
+        seen.append(done)
+        if done >= 4:
+            cancel.set()
+
+    lib.add([pdf])
+    lib.ingest(cancel=cancel, on_progress=on_progress)
+    partial = lib.counts()
+    doc = lib.resolve("river.pdf")
+    lib.close()
+    assert doc.status == "indexing" and 0 < partial["embedded"] < doc.chunks
+    assert 0 < doc.progress < 1
+
+    lib = make_library(tmp_path / "lib", embedder, batch_size=4)
+    try:
+        assert lib.has_work()
+        stats = lib.ingest()
+        assert stats.chunks == doc.chunks - partial["embedded"]  # only what was missing
+        counts = consistent_counts(lib)
+        assert counts["chunks"] == counts["embedded"] == doc.chunks
+        assert lib.resolve("river.pdf").status == "ready"
+    finally:
+        lib.close()
+
+
+def test_bad_files_get_statuses_and_good_files_still_index(
+    tmp_path: Path, embedder: object
+) -> None:
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    good = pdf_factory.text_pdf(tmp_path / "good.pdf", FACTS)
+    files = {
+        "encrypted.pdf": pdf_factory.encrypted_pdf(bad / "encrypted.pdf"),
+        "scan.pdf": pdf_factory.image_only_pdf(bad / "scan.pdf"),
+        "zero.pdf": pdf_factory.zero_page_pdf(bad / "zero.pdf"),
+        "truncated.pdf": pdf_factory.truncated_pdf(bad / "truncated.pdf", good, keep=0.4),
+        "garbage.pdf": pdf_factory.garbage_pdf(bad / "garbage.pdf"),
+        "empty.txt": pdf_factory.empty_file(bad / "empty.txt"),
+    }
+    lib = make_library(tmp_path / "lib", embedder)
+    try:
+        lib.add([bad, good])
+        lib.ingest()
+        by_name = {d.name: d for d in lib.documents()}
+        assert by_name["good.pdf"].status == "ready"
+        for name in files:
+            doc = by_name[name]
+            assert doc.status == "failed", (name, doc)
+            assert doc.message, name
+            assert doc.chunks == 0
+        assert "password" in by_name["encrypted.pdf"].message.lower()
+        counts = consistent_counts(lib)
+        assert counts["embedded"] == by_name["good.pdf"].chunks
+        hits = lib.search("ferries to the mainland", k=2)
+        assert hits[0].file == str(good) and hits[0].covers_page(3)
+    finally:
+        lib.close()
+
+
+def test_source_filter_and_bad_queries(tmp_path: Path, embedder: object) -> None:
+    a = pdf_factory.text_pdf(tmp_path / "a.pdf", FACTS)
+    b = tmp_path / "b.txt"
+    b.write_text("The lighthouse on Korsholm has 98 steps and a red lamp.\n")
+    lib = make_library(tmp_path / "lib", embedder)
+    try:
+        lib.add([a, b])
+        lib.ingest()
+        doc_a, doc_b = lib.resolve("a.pdf"), lib.resolve("b.txt")
+        both = {h.doc_id for h in lib.search("lighthouse steps", k=6)}
+        assert both == {doc_a.id, doc_b.id}
+        for mode in ("hybrid", "vector", "keyword"):
+            only_b = lib.search("lighthouse steps", k=6, doc_ids=[doc_b.id], mode=mode)
+            assert only_b and {h.doc_id for h in only_b} == {doc_b.id}
+        assert lib.search("lighthouse", k=3, doc_ids=[]) == []
+        # FTS5 syntax in a query is just text; an empty query is a clear error.
+        assert lib.search('"steps" AND NEAR(lamp', k=3)
+        with pytest.raises(InvalidRequestError):
+            lib.search("   ")
+        with pytest.raises(DocumentError):
+            lib.add([tmp_path / "missing.pdf"])
+    finally:
+        lib.close()
+
+
+CHILD = """
+import sys
+from pathlib import Path
+from rag.library import Library
+from rag.embedder import Embedder
+
+def main():
+    lib = Library(Path(sys.argv[1]), embedder=Embedder(Path(sys.argv[2])), batch_size=4,
+                  extract_workers=1)
+    lib.add([Path(sys.argv[3])])
+    lib.ingest()
+    print("finished", flush=True)
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def test_sigkill_mid_ingestion_resumes_without_duplicates(
+    tmp_path: Path, embedder: object, minilm_gguf: Path
+) -> None:
+    pdf = pdf_factory.text_pdf(tmp_path / "long.pdf", pdf_factory.lorem_pages(20))
+    lib_dir = tmp_path / "lib"
+    script = tmp_path / "child.py"
+    script.write_text(CHILD)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    child = subprocess.Popen(
+        [sys.executable, str(script), str(lib_dir), str(minilm_gguf), str(pdf)],
+        env=env,
+        start_new_session=True,  # its extraction workers are killed with it
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    db = lib_dir / "library.sqlite3"
+    embedded = total = 0
+    deadline = time.monotonic() + 240
+    try:
+        while time.monotonic() < deadline and child.poll() is None:
+            if db.exists():
+                conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+                try:
+                    embedded = conn.execute(
+                        "SELECT count(*) FROM chunks WHERE embedded = 1"
+                    ).fetchone()[0]
+                    total = conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+                except sqlite3.OperationalError:
+                    pass  # tables not created yet
+                finally:
+                    conn.close()
+            if embedded >= 8:
+                break
+            time.sleep(0.05)
+    finally:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGKILL)
+        child.wait(30)
+    assert child.returncode == -signal.SIGKILL, "the child finished before it could be killed"
+    assert 8 <= embedded < total
+
+    lib = make_library(lib_dir, embedder, batch_size=16)
+    try:
+        doc = lib.resolve("long.pdf")
+        assert doc.status == "indexing"
+        stats = lib.ingest()
+        assert 0 < stats.chunks <= total - embedded + 4  # at most one batch redone
+        counts = consistent_counts(lib)
+        assert counts["chunks"] == counts["embedded"] == total
+        assert lib.resolve("long.pdf").status == "ready"
+        ordinals = [
+            r[0] for r in lib.store.conn.execute("SELECT ordinal FROM chunks ORDER BY ordinal")
+        ]
+        assert ordinals == list(range(total))
+    finally:
+        lib.close()
