@@ -1,0 +1,235 @@
+"""Retrieval quality: hit@1, hit@5 and MRR@10 for vector-only, keyword-only and hybrid search.
+
+A question hits at rank r when the r-th retrieved passage comes from the question's file and
+its page range contains one of the answer pages. The questions (resources/eval/questions.json)
+name real manuals installed by Debian packages (see tests/data_files.py).
+
+`hearth docs eval` indexes those files once into a cache folder keyed by the embedding model
+and chunking settings, then runs every question in every mode.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from engine.errors import DocumentError
+from rag.library import Library
+from rag.retrieve import Hit, Mode
+
+MODES: tuple[Mode, ...] = ("vector", "keyword", "hybrid")
+DEPTH = 10  # passages retrieved per question (MRR@10; hit@1 and hit@5 are prefixes)
+
+# Where the eval set's files are installed (Debian 12 packages, see tests/data-packages.txt),
+# for when the repository's tests/data_files.py is not importable (an installed Hearth).
+KNOWN_LOCATIONS = {
+    "r-doc-pdf": "/usr/share/R/doc/manual",
+    "glpk-doc": "/usr/share/doc/glpk-doc",
+    "gnuplot-doc": "/usr/share/doc/gnuplot",
+    "libtasn1-doc": "/usr/share/doc/libtasn1-doc",
+    "shared-mime-info": "/usr/share/doc/shared-mime-info",
+}
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    question: str
+    file: str  # file id as in questions.json ("<package>/<file name>") or a path
+    pages: tuple[int, ...]  # 1-based answer pages
+
+
+def load_questions(path: Path | None = None) -> list[Question]:
+    """Questions from a JSON file: a list (or {"questions": [...]}) of objects with
+    "question", "file" and "pages" (or "page")."""
+    if path is None:
+        ref = resources.files("resources").joinpath("eval/questions.json")
+        raw = json.loads(ref.read_text(encoding="utf-8"))
+    else:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    items = raw.get("questions", []) if isinstance(raw, dict) else raw
+    out: list[Question] = []
+    for i, item in enumerate(items):
+        pages = item.get("pages", item.get("answer_pages", item.get("page")))
+        if isinstance(pages, int):
+            pages = [pages]
+        out.append(
+            Question(
+                id=str(item.get("id", i + 1)),
+                question=str(item["question"]),
+                file=str(item["file"]),
+                pages=tuple(int(p) for p in pages),
+            )
+        )
+    if not out:
+        raise DocumentError("The evaluation set has no questions.")
+    return out
+
+
+def resolve_file(file_id: str) -> Path:
+    """A questions.json file id to an installed path."""
+    direct = Path(file_id)
+    if direct.is_absolute() and direct.is_file():
+        return direct
+    try:
+        from data_files import resolve_eval_file  # the repository's tests/ folder
+
+        return Path(resolve_eval_file(file_id))
+    except ImportError:
+        pass
+    package, _, name = file_id.partition("/")
+    guess = Path(KNOWN_LOCATIONS.get(package, "/nonexistent")) / name
+    if guess.is_file():
+        return guess
+    raise DocumentError(
+        f"The evaluation file {file_id} is not installed (Debian package {package}).",
+        str(guess),
+    )
+
+
+def first_hit_rank(hits: Sequence[Hit], path: Path, pages: Sequence[int]) -> int | None:
+    """1-based rank of the first passage from `path` covering an answer page, or None."""
+    target = str(path)
+    for rank, h in enumerate(hits, start=1):
+        if h.file == target and any(h.covers_page(p) for p in pages):
+            return rank
+    return None
+
+
+def metrics(ranks: Sequence[int | None]) -> dict[str, float]:
+    n = len(ranks) or 1
+    return {
+        "hit@1": sum(1 for r in ranks if r is not None and r <= 1) / n,
+        "hit@5": sum(1 for r in ranks if r is not None and r <= 5) / n,
+        "mrr": sum(1.0 / r for r in ranks if r is not None) / n,
+    }
+
+
+def evaluate(
+    lib: Library, questions: Sequence[Question], files: dict[str, Path], depth: int = DEPTH
+) -> dict[str, Any]:
+    """Run every question in every mode against a library that holds `files`."""
+    modes: dict[str, Any] = {}
+    per_question: list[dict[str, Any]] = []
+    latency: dict[str, float] = {}
+    for mode in MODES:
+        ranks: list[int | None] = []
+        t0 = time.perf_counter()
+        for q in questions:
+            hits = lib.search(q.question, k=depth, mode=mode)
+            ranks.append(first_hit_rank(hits, files[q.file], q.pages))
+        latency[mode] = (time.perf_counter() - t0) / max(len(questions), 1)
+        modes[mode] = {k: round(v, 4) for k, v in metrics(ranks).items()}
+        for q, r in zip(questions, ranks, strict=True):
+            if mode == "vector":
+                per_question.append({"id": q.id, "question": q.question, "file": q.file})
+            entry = next(e for e in per_question if e["id"] == q.id)
+            entry[f"rank_{mode}"] = r
+    return {
+        "questions": len(questions),
+        "depth": depth,
+        "modes": modes,
+        "mean_query_ms": {m: round(1000 * s, 1) for m, s in latency.items()},
+        "per_question": per_question,
+    }
+
+
+def run_default_eval(
+    questions_path: str | None = None,
+    library_dir: str | None = None,
+    rrf_k: float | None = None,
+    candidates: int | None = None,
+    chunk_tokens: int | None = None,
+    chunk_overlap: int | None = None,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """`hearth docs eval`: index the eval files (once, cached) and evaluate."""
+    from app.paths import get_paths
+    from app.settings import Settings
+    from engine.catalog import Catalog
+
+    say = log or (lambda _msg: None)
+    paths = get_paths()
+    settings = Settings.load(paths.settings_file)
+    questions = load_questions(Path(questions_path) if questions_path else None)
+    file_ids = sorted({q.file for q in questions})
+    files = {fid: resolve_file(fid) for fid in file_ids}
+    model = Catalog(paths.models).resolve(settings.embedding_model, embedding=True)
+    tokens = chunk_tokens or settings.chunk_tokens
+    overlap = chunk_overlap if chunk_overlap is not None else settings.chunk_overlap
+    key = hashlib.sha256(
+        json.dumps([Path(model.path).name, tokens, overlap, file_ids]).encode()
+    ).hexdigest()[:12]
+    folder = Path(library_dir) if library_dir else paths.cache / "eval-library" / key
+    kwargs: dict[str, Any] = {"chunk_tokens": tokens, "chunk_overlap": overlap}
+    if rrf_k is not None:
+        kwargs["rrf_k"] = rrf_k
+    if candidates is not None:
+        kwargs["candidates"] = candidates
+    lib = Library(folder, embedding_model=Path(model.path), **kwargs)
+    try:
+        lib.add(list(files.values()))
+        if lib.has_work():
+            say(f"indexing {len(files)} evaluation files into {folder} (once)")
+            t0 = time.monotonic()
+            last = [0.0]
+
+            def progress(report: Any) -> None:
+                now = time.monotonic()
+                if now - last[0] > 10:
+                    last[0] = now
+                    p = report.progress
+                    say(f"  {p.chunks_done}/{p.chunks_total} chunks, {p.ready} files ready")
+
+            lib.ingest(on_progress=progress)
+            say(f"indexed in {time.monotonic() - t0:.0f} s")
+        failed = [d for d in lib.documents() if d.status != "ready"]
+        if failed:
+            raise DocumentError(
+                "Some evaluation files could not be indexed: "
+                + "; ".join(f"{d.name}: {d.message or d.status}" for d in failed)
+            )
+        report = evaluate(lib, questions, files)
+        counts = lib.store.counts()
+        report["library"] = {
+            "folder": str(folder),
+            "documents": counts["documents"],
+            "chunks": counts["chunks"],
+            "embedding_model": Path(model.path).name,
+        }
+        report["params"] = {
+            "chunk_tokens": tokens,
+            "chunk_overlap": overlap,
+            "rrf_k": lib.rrf_k,
+            "candidates": lib.candidates,
+            "merge_max_chunks": lib.merge_max_chunks,
+        }
+        return report
+    finally:
+        lib.close()
+
+
+def format_table(report: dict[str, Any]) -> str:
+    lines = [
+        f"{report['questions']} questions, {report['library']['chunks']} chunks in "
+        f"{report['library']['documents']} files ({report['library']['embedding_model']})",
+        f"{'mode':<10}{'hit@1':>8}{'hit@5':>8}{'MRR@10':>8}{'ms/query':>10}",
+    ]
+    for mode in MODES:
+        m = report["modes"][mode]
+        lines.append(
+            f"{mode:<10}{m['hit@1']:>8.3f}{m['hit@5']:>8.3f}{m['mrr']:>8.3f}"
+            f"{report['mean_query_ms'][mode]:>10.1f}"
+        )
+    misses = [q for q in report["per_question"] if not (q.get("rank_hybrid") or 99) <= 5]
+    if misses:
+        lines.append("hybrid misses (not in top 5):")
+        for q in misses:
+            lines.append(f"  {q['id']}: {q['question']} ({q['file']})")
+    return "\n".join(lines)
