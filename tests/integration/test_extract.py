@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pdf_factory as F
 import pytest
-from data_files import LARGE_PDF_ID, data_pdf
+from data_files import LARGE_PDF_ID, REPO, data_pdf
 
 from rag.chunking import chunk_pages, joined_text_from
 from rag.extract import Extractor, ExtractResult, extract_file
@@ -269,3 +269,40 @@ def test_chunking_real_pdf_with_real_tokenizer(minilm_gguf: Path) -> None:
     pages_with_text = {p.page for p in result.pages if p.text.strip()}
     covered = {n for c in chunks for n in range(c.page_start, c.page_end + 1)}
     assert pages_with_text <= covered
+
+
+# --- the retrieval evaluation set ---------------------------------------------------------
+
+
+def test_eval_questions_match_documents() -> None:
+    """Every question's evidence is on one of its pages in the installed PDF. Only the cited
+    pages are read (the 2,415-page manual would take minutes whole), with the same per-page
+    clean-up as rag.normalize minus header removal, which needs every page."""
+    import json
+    from collections import defaultdict
+
+    from pypdf import PdfReader
+
+    from rag.normalize import collapse_whitespace, fix_control_chars, join_hyphenation
+
+    data = json.loads((REPO / "resources" / "eval" / "questions.json").read_text())
+    assert data["format"] == "hearth-eval/1"
+    questions = data["questions"]
+    assert len(questions) >= 40
+    assert len({q["id"] for q in questions}) == len(questions)
+    assert len({q["file"] for q in questions}) >= 4
+    by_file: dict[str, list[dict]] = defaultdict(list)
+    for q in questions:
+        assert q["file"] in data["files"]
+        assert q["pages"] and all(isinstance(p, int) and p >= 1 for p in q["pages"])
+        assert q["evidence"] not in q["question"]
+        by_file[q["file"]].append(q)
+    for file_id, qs in by_file.items():
+        reader = PdfReader(data_pdf(file_id))
+        assert len(reader.pages) == data["files"][file_id]["pages"]
+        for q in qs:
+            texts = []
+            for p in q["pages"]:
+                raw = fix_control_chars(reader.pages[p - 1].extract_text())
+                texts.append(" ".join(collapse_whitespace(join_hyphenation(raw)).split()))
+            assert any(q["evidence"] in t for t in texts), (q["id"], q["evidence"])
