@@ -147,6 +147,43 @@ def _sha256_of(path: Path) -> hashlib._Hash:
     return digest
 
 
+class _PartialLock:
+    """One download of a file at a time (a second window or command would interleave bytes).
+
+    A lock file holding the owner's pid; a lock left by a process that no longer runs is taken
+    over."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __enter__(self) -> _PartialLock:
+        import psutil
+
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                try:
+                    pid = int(self.path.read_text(encoding="ascii").strip() or 0)
+                except (OSError, ValueError):
+                    pid = 0
+                if pid and psutil.pid_exists(pid):
+                    raise DownloadError(
+                        f"{self.path.name.removesuffix('.lock')} is already being downloaded "
+                        "(by another Hearth window or command).",
+                        f"{self.path} held by pid {pid}",
+                    ) from None
+                self.path.unlink(missing_ok=True)  # stale: its owner is gone
+                continue
+            with os.fdopen(fd, "w", encoding="ascii") as fh:
+                fh.write(str(os.getpid()))
+            return self
+        raise DownloadError(f"Could not lock {self.path}.", str(self.path))
+
+    def __exit__(self, *exc: object) -> None:
+        self.path.unlink(missing_ok=True)
+
+
 class _Hasher:
     """sha256 computed on a helper thread: hashlib releases the GIL on large buffers, so the
     hashing overlaps with receiving and writing instead of adding to them."""
@@ -186,7 +223,8 @@ class Downloader:
         self.models_dir = models_dir
         self.partial_dir = models_dir / ".partial"
         self.endpoint = resolve_endpoint(endpoint)
-        self.token: str | bool = token or os.environ.get("HF_TOKEN", "") or False
+        # None: huggingface_hub's own default (HF_TOKEN, or the token saved by `hf auth login`)
+        self.token: str | None = token or None
 
     # -- public ------------------------------------------------------------------------------
 
@@ -249,6 +287,37 @@ class Downloader:
         state = _State(repo_id, file.path, revision, size, sha, meta_etag)
 
         self.partial_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            with _PartialLock(self.partial_dir / (dest.name + ".lock")):
+                return self._fetch(
+                    repo_id,
+                    file,
+                    revision,
+                    dest,
+                    state,
+                    location,
+                    progress,
+                    cancel,
+                    file_index,
+                    file_count,
+                )
+        finally:
+            self._tidy()
+
+    def _fetch(
+        self,
+        repo_id: str,
+        file: HubFile,
+        revision: str,
+        dest: Path,
+        state: _State,
+        location: str,
+        progress: ProgressFn | None,
+        cancel: threading.Event,
+        file_index: int,
+        file_count: int,
+    ) -> Path | None:
+        size, sha = state.size, state.sha256
         part = self.partial_dir / (dest.name + ".part")
         sidecar = self.partial_dir / (dest.name + ".json")
         old = _State.load(sidecar)

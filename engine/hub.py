@@ -237,9 +237,8 @@ class Hub:
 
     def __init__(self, endpoint: str = "", token: str = "") -> None:
         self.endpoint = resolve_endpoint(endpoint)
-        self.token: str | bool = token or False  # never pick up a stray saved token implicitly
-        if not token and os.environ.get("HF_TOKEN"):
-            self.token = os.environ["HF_TOKEN"]
+        # None: huggingface_hub's own default (HF_TOKEN, or the token saved by `hf auth login`)
+        self.token: str | None = token or None
         self._api: HfApi | None = None
 
     @classmethod

@@ -261,3 +261,20 @@ def test_disk_full_mid_download_is_a_clear_error(hub: Hub, server: HubServer, mo
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert "disk became full" in result["error"]
     assert _files_in(models) == before  # the models folder is unchanged
+
+
+def test_one_download_of_a_file_at_a_time(hub: Hub, models: Path) -> None:
+    repo = hub.repo_files(TINY_REPO)
+    variant = repo.variants[0]
+    lock = models / ".partial" / (variant.first_file.path + ".lock")
+    lock.parent.mkdir()
+    lock.write_text(str(os.getpid()))  # a live owner: this very process
+    with pytest.raises(DownloadError, match="already being downloaded"):
+        Downloader(models).download_variant(repo, variant)
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True
+    )
+    lock.write_text(gone.stdout.decode().strip())  # a stale lock: its owner has exited
+    path = Downloader(models).download_variant(repo, variant)
+    assert path is not None and sha256_file(path) == variant.first_file.sha256
+    assert _files_in(models) == [path.name]
