@@ -43,8 +43,9 @@ def test_queued_load_superseded_and_same_spec_kept(qtbot: Any) -> None:
             host.load(LoadSpec("/m/one.gguf"))
         host.load(LoadSpec("/m/two.gguf"))
         last = host.load(LoadSpec("/m/three.gguf"))
-        with qtbot.waitSignal(host.loaded, timeout=5000,
-                              check_params_cb=lambda m: m.spec.load_id == last.load_id):
+        with qtbot.waitSignal(
+            host.loaded, timeout=5000, check_params_cb=lambda m: m.spec.load_id == last.load_id
+        ):
             pass
         # one.gguf was already loading; two.gguf was skipped as superseded
         assert [x["model_path"] for x in script.loads] == ["/m/one.gguf", "/m/three.gguf"]
@@ -56,8 +57,21 @@ def test_queued_load_superseded_and_same_spec_kept(qtbot: Any) -> None:
 
 
 def test_send_streams_into_view_and_store(make_gui: Any, qtbot: Any) -> None:
-    gui = make_gui(Script(replies=[["# Title\n\n", "- one\n", "- two\n\n", "```python\n",
-                                    "print('x')\n", "```\n", "done"]]))
+    gui = make_gui(
+        Script(
+            replies=[
+                [
+                    "# Title\n\n",
+                    "- one\n",
+                    "- two\n\n",
+                    "```python\n",
+                    "print('x')\n",
+                    "```\n",
+                    "done",
+                ]
+            ]
+        )
+    )
     wait_ready(qtbot, gui)
     with qtbot.waitSignal(gui.controller.generationFinished, timeout=5000) as blocker:
         assert gui.controller.send("hello there")
@@ -67,7 +81,9 @@ def test_send_streams_into_view_and_store(make_gui: Any, qtbot: Any) -> None:
     assert gui.window.chat_view.text_of(mid) == text
     rows = gui.store.messages(gui.controller.chat_id)
     assert [(r.role, r.content, r.status) for r in rows] == [
-        ("user", "hello there", "complete"), ("assistant", text, "complete")]
+        ("user", "hello there", "complete"),
+        ("assistant", text, "complete"),
+    ]
     assert rows[1].model == "Fake-1B"
     blocks = gui.window.chat_view.widget_for(mid).body.code_blocks()
     assert [b.code() for b in blocks] == ["print('x')"]
@@ -82,8 +98,11 @@ def test_send_streams_into_view_and_store(make_gui: Any, qtbot: Any) -> None:
 
 def test_late_tokens_of_a_stopped_request_are_ignored(make_gui: Any, qtbot: Any) -> None:
     # An engine that keeps producing 30 tokens after cancel: they must never reach the view.
-    script = Script(replies=[[f"old{i} " for i in range(200)], ["new"]],
-                    token_delay_s=0.01, ignore_cancel_tokens=30)
+    script = Script(
+        replies=[[f"old{i} " for i in range(200)], ["new"]],
+        token_delay_s=0.01,
+        ignore_cancel_tokens=30,
+    )
     gui = make_gui(script)
     wait_ready(qtbot, gui)
     c = gui.controller
@@ -142,15 +161,16 @@ def test_escape_stops(make_gui: Any, qtbot: Any) -> None:
     gui = make_gui(Script(replies=[["x "] * 500], token_delay_s=0.01))
     wait_ready(qtbot, gui)
     assert gui.controller.send("go")
-    qtbot.waitUntil(lambda: bool(gui.controller._stream and gui.controller._stream.text), timeout=5000)
+    qtbot.waitUntil(
+        lambda: bool(gui.controller._stream and gui.controller._stream.text), timeout=5000
+    )
     with qtbot.waitSignal(gui.controller.generationFinished, timeout=1000) as blocker:
         qtbot.keyClick(gui.window.composer.edit, Qt.Key.Key_Escape)
     assert blocker.args[1] == "cancelled"
 
 
 def test_regenerate_and_edit_resend(make_gui: Any, qtbot: Any) -> None:
-    script = Script(replies=[["first answer"], ["second answer"], ["third answer"],
-                             ["after edit"]])
+    script = Script(replies=[["first answer"], ["second answer"], ["third answer"], ["after edit"]])
     gui = make_gui(script)
     wait_ready(qtbot, gui)
     c, view = gui.controller, gui.window.chat_view
@@ -177,8 +197,7 @@ def test_regenerate_and_edit_resend(make_gui: Any, qtbot: Any) -> None:
     rows = gui.store.messages(c.chat_id)
     assert [r.content for r in rows] == ["q1 edited", "after edit"]
     assert [view.text_of(m) for m in view.message_ids()] == ["q1 edited", "after edit"]
-    assert [m.content for m in script.requests[-1].messages if m.role != "system"] == [
-        "q1 edited"]
+    assert [m.content for m in script.requests[-1].messages if m.role != "system"] == ["q1 edited"]
 
 
 def test_chats_sidebar_rename_delete_search(make_gui: Any, qtbot: Any) -> None:
@@ -243,8 +262,10 @@ def test_settings_change_reloads_in_background(make_gui: Any, qtbot: Any) -> Non
     # per-chat overrides: system prompt and sampling reach the request
     with qtbot.waitSignal(gui.controller.generationFinished, timeout=5000):
         gui.controller.send("x")
-    gui.controller.set_chat_settings(gui.controller.chat_id, {
-        "system_prompt": "Talk like a pirate.", "sampling": {"temperature": 1.3, "seed": 7}})
+    gui.controller.set_chat_settings(
+        gui.controller.chat_id,
+        {"system_prompt": "Talk like a pirate.", "sampling": {"temperature": 1.3, "seed": 7}},
+    )
     with qtbot.waitSignal(gui.controller.generationFinished, timeout=5000):
         gui.controller.send("y")
     request = script.requests[-1]

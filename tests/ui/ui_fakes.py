@@ -69,8 +69,14 @@ class FakeEngine:
         self.script = script
         self._n_ctx = n_ctx
         self._info = ModelInfo(
-            path=model_path, name="Fake-1B", architecture="fake", parameters=1,
-            file_type="Q4_0", file_size=1, context_length=n_ctx, has_chat_template=True,
+            path=model_path,
+            name="Fake-1B",
+            architecture="fake",
+            parameters=1,
+            file_type="Q4_0",
+            file_size=1,
+            context_length=n_ctx,
+            has_chat_template=True,
         )
 
     @property
