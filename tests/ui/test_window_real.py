@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import QTimer
+from ui_fakes import wait_ready
 
 from app.paths import get_paths
 from app.settings import Settings
 from engine.types import SamplingParams
-from ui_fakes import wait_ready
 
 LOAD_TIMEOUT_MS = 120_000
 ANSWER_TIMEOUT_MS = 300_000

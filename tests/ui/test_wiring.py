@@ -6,10 +6,10 @@ import time
 from typing import Any
 
 from PySide6.QtCore import Qt
+from ui_fakes import Script, fake_factory, wait_ready
 
 from app.engine_worker import EngineHost, LoadSpec
 from engine.types import ChatMessage, GenerationRequest
-from ui_fakes import Script, fake_factory, wait_ready
 
 
 def test_signal_order_on_the_engine_thread(qtbot: Any) -> None:
