@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -45,14 +46,24 @@ class Question:
     pages: tuple[int, ...]  # 1-based answer pages
 
 
+def _read(path: Path | None) -> Any:
+    if path is None:
+        ref = resources.files("resources").joinpath("eval/questions.json")
+        return json.loads(ref.read_text(encoding="utf-8"))
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def declared_paths(path: Path | None = None) -> dict[str, str]:
+    """File id -> path as declared in the questions file's "files" table (if any)."""
+    raw = _read(path)
+    files = raw.get("files", {}) if isinstance(raw, dict) else {}
+    return {str(k): str(v.get("path", "")) for k, v in files.items() if isinstance(v, dict)}
+
+
 def load_questions(path: Path | None = None) -> list[Question]:
     """Questions from a JSON file: a list (or {"questions": [...]}) of objects with
     "question", "file" and "pages" (or "page")."""
-    if path is None:
-        ref = resources.files("resources").joinpath("eval/questions.json")
-        raw = json.loads(ref.read_text(encoding="utf-8"))
-    else:
-        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    raw = _read(path)
     items = raw.get("questions", []) if isinstance(raw, dict) else raw
     out: list[Question] = []
     for i, item in enumerate(items):
@@ -72,11 +83,12 @@ def load_questions(path: Path | None = None) -> list[Question]:
     return out
 
 
-def resolve_file(file_id: str) -> Path:
+def resolve_file(file_id: str, declared: str = "") -> Path:
     """A questions.json file id to an installed path."""
-    direct = Path(file_id)
-    if direct.is_absolute() and direct.is_file():
-        return direct
+    for candidate in (declared, file_id):
+        direct = Path(candidate) if candidate else None
+        if direct is not None and direct.is_absolute() and direct.is_file():
+            return direct
     try:
         from data_files import resolve_eval_file  # the repository's tests/ folder
 
@@ -158,8 +170,11 @@ def run_default_eval(
     paths = get_paths()
     settings = Settings.load(paths.settings_file)
     questions = load_questions(Path(questions_path) if questions_path else None)
+    embed_threads = 1 if (os.cpu_count() or 1) <= 2 else 0
     file_ids = sorted({q.file for q in questions})
-    files = {fid: resolve_file(fid) for fid in file_ids}
+    qpath = Path(questions_path) if questions_path else None
+    declared = declared_paths(qpath)
+    files = {fid: resolve_file(fid, declared.get(fid, "")) for fid in file_ids}
     model = Catalog(paths.models).resolve(settings.embedding_model, embedding=True)
     tokens = chunk_tokens or settings.chunk_tokens
     overlap = chunk_overlap if chunk_overlap is not None else settings.chunk_overlap
@@ -172,7 +187,7 @@ def run_default_eval(
         kwargs["rrf_k"] = rrf_k
     if candidates is not None:
         kwargs["candidates"] = candidates
-    lib = Library(folder, embedding_model=Path(model.path), **kwargs)
+    lib = Library(folder, embedding_model=Path(model.path), embed_threads=embed_threads, **kwargs)
     try:
         lib.add(list(files.values()))
         if lib.has_work():

@@ -374,6 +374,7 @@ class Library:
         candidates: int = 40,
         rrf_k: float = RRF_K,
         merge_max_chunks: int = 3,
+        embed_threads: int = 0,  # 0: the embedder's default
     ) -> None:
         self.data_dir = Path(data_dir)
         self.store = Store(self.data_dir / DB_NAME)
@@ -391,6 +392,7 @@ class Library:
         self.candidates = candidates
         self.rrf_k = rrf_k
         self.merge_max_chunks = merge_max_chunks
+        self.embed_threads = embed_threads
         self._extraction: _ExtractionThread | None = None
         self._in_flight: dict[int, str] = {}  # doc id -> path handed to extraction
         self._outcomes: deque[_Outcome] = deque()
@@ -399,6 +401,7 @@ class Library:
         self._pages_read = 0
         self._started = time.monotonic()
         self.stats = IngestStats()
+        self.last_timings: dict[str, float] = {}  # of the last search: embed, vector, keyword
         self._thread = threading.get_ident()
         self._finish_interrupted_removals()
 
@@ -430,7 +433,7 @@ class Library:
                 raise DocumentError("No embedding model is set for the document library.")
             from rag.embedder import Embedder
 
-            made: EmbedderLike = Embedder(self._embedding_model)
+            made: EmbedderLike = Embedder(self._embedding_model, n_threads=self.embed_threads)
             self._embedder = made
             return made
         return self._embedder
@@ -874,17 +877,25 @@ class Library:
             raise InvalidRequestError("The number of passages (k) must be at least 1.")
         n = max(candidates or self.candidates, k)
         rankings: list[list[int]] = []
+        timings: dict[str, float] = {}
         if mode in ("hybrid", "vector"):
             vectors = self.vectors
             if vectors.count():
+                t0 = time.perf_counter()
                 q = self.embedder.embed([self._fit_query(text)])[0]
+                t1 = time.perf_counter()
                 rankings.append([cid for cid, _ in vectors.search(q, n, doc_ids)])
+                timings["embed_s"] = t1 - t0
+                timings["vector_s"] = time.perf_counter() - t1
             else:
                 rankings.append([])
         if mode in ("hybrid", "keyword"):
+            t0 = time.perf_counter()
             match = fts_query(text)
             found = self.store.keyword_search(match, n, doc_ids) if match else []
             rankings.append([cid for cid, _ in found])
+            timings["keyword_s"] = time.perf_counter() - t0
+        self.last_timings = timings
         fused = reciprocal_rank_fusion(rankings, k=self.rrf_k)
         rows = self.store.chunks_by_ids([cid for cid, _ in fused])
         cands = [
