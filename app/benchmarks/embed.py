@@ -11,77 +11,18 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
 
-WORDS = [
-    "the",
-    "lighthouse",
-    "keeper",
-    "wrote",
-    "down",
-    "weather",
-    "every",
-    "morning",
-    "direction",
-    "of",
-    "wind",
-    "height",
-    "waves",
-    "colour",
-    "sky",
-    "before",
-    "sunrise",
-    "and",
-    "ships",
-    "that",
-    "passed",
-    "over",
-    "forty",
-    "years",
-    "notebooks",
-    "filled",
-    "whole",
-    "shelf",
-    "scientists",
-    "later",
-    "used",
-    "them",
-    "to",
-    "study",
-    "how",
-    "storms",
-    "along",
-    "coast",
-    "had",
-    "changed,",
-    "while",
-    "engineers",
-    "measured",
-    "12",
-    "tides;",
-    "a",
-    "report",
-    "(2019)",
-    "compared",
-    "results",
-    "with",
-    "satellite",
-    "data.",
-    "Résumé:",
-    "rainfall",
-    "increased",
-    "3.5%",
-    "per",
-    "decade",
-    "in",
-    "autumn,",
-    "but",
-    "winter",
-    "gales",
-    "were",
-    "fewer.",
-]
+TEXT = (
+    "the lighthouse keeper wrote down weather every morning direction of wind height waves "
+    "colour sky before sunrise and ships that passed over forty years notebooks filled whole "
+    "shelf scientists later used them to study how storms along coast had changed, while "
+    "engineers measured 12 tides; a report (2019) compared results with satellite data. "
+    "Résumé: rainfall increased 3.5% per decade in autumn, but winter gales were fewer."
+)
+WORDS = TEXT.split(" ")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -171,5 +112,5 @@ def run(args: argparse.Namespace) -> int:
         }
     finally:
         emb.close()
-    print(json.dumps(result))
+    sys.stdout.write(json.dumps(result) + "\n")
     return 0
