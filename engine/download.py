@@ -555,8 +555,9 @@ class Downloader:
         """A .gguf file must start with the GGUF signature. (The sha256 already proved the bytes
         are the hub's; the full header check runs when the catalog lists the model, and a
         damaged file is shown there with the reason.)"""
-        if not name.lower().endswith(".gguf"):
-            return
+        shard = re.search(r"-(\d{5})-of-\d{5}\.gguf$", name)
+        if not name.lower().endswith(".gguf") or (shard and int(shard.group(1)) > 1):
+            return  # later parts of a split model are checked with the first one
         with part.open("rb") as fh:
             magic = fh.read(4)
         if magic != b"GGUF":
