@@ -11,7 +11,8 @@ It answers what huggingface_hub (2.x) calls:
 
 Fault switches for the failure tests: `drop_after` (close the connection after N body bytes,
 for the next `drop_count` downloads), `corrupt` (flip a byte in the middle of every file body),
-and `stop()` (nothing listens any more: connection refused). Every request is recorded in
+`ignore_range` (answer a Range request with the whole file, status 200), and `stop()`
+(nothing listens any more: connection refused). Every request is recorded in
 `requests` so tests can assert on the Range headers the client sent.
 """
 
@@ -76,6 +77,9 @@ class HubServer:
         self.drop_after: int | None = None
         self.drop_count = 0
         self.corrupt = False
+        self.ignore_range = (
+            False  # answer Range requests with the whole file (200), as some CDNs do
+        )
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._httpd.daemon_threads = True
@@ -236,7 +240,7 @@ def _handler_for(server: HubServer) -> type[BaseHTTPRequestHandler]:
                 else hashlib.sha1(rpath.encode()).hexdigest()
             )
             start = 0
-            rng = self.headers.get("Range")
+            rng = None if server.ignore_range else self.headers.get("Range")
             if rng:
                 rm = re.match(r"bytes=(\d+)-(\d*)$", rng.strip())
                 if not rm:

@@ -56,6 +56,7 @@ def hub(server: HubServer, monkeypatch: pytest.MonkeyPatch) -> Hub:
     )
     server.requests.clear()
     server.drop_after, server.drop_count, server.corrupt = None, 0, False
+    server.ignore_range = False
     return Hub()
 
 
@@ -278,3 +279,21 @@ def test_one_download_of_a_file_at_a_time(hub: Hub, models: Path) -> None:
     path = Downloader(models).download_variant(repo, variant)
     assert path is not None and sha256_file(path) == variant.first_file.sha256
     assert _files_in(models) == [path.name]
+
+
+def test_a_server_that_ignores_range_gets_a_clean_restart(
+    hub: Hub, server: HubServer, models: Path
+) -> None:
+    repo = hub.repo_files(TINY_REPO)
+    variant = repo.variants[0]
+    cancel = threading.Event()
+
+    def stop_midway(p: DownloadProgress) -> None:
+        if p.done > 10_000_000:
+            cancel.set()
+
+    assert Downloader(models).download_variant(repo, variant, stop_midway, cancel) is None
+    server.ignore_range = True  # the resume request is answered with the whole file
+    path = Downloader(models).download_variant(repo, variant)
+    assert path is not None and sha256_file(path) == variant.first_file.sha256
+    assert len(server.range_requests(variant.first_file.path)) == 1
