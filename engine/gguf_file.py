@@ -248,7 +248,9 @@ def _check_tensor_data(h: GGUFHeader) -> None:
         )
 
 
-_FILE_TYPE_NAMES = {ft.value: ft.name.removeprefix("MOSTLY_") for ft in LlamaFileType}
+_FILE_TYPE_NAMES = {
+    ft.value: ft.name.removeprefix("MOSTLY_").removeprefix("ALL_") for ft in LlamaFileType
+}
 
 
 def file_type_name(h: GGUFHeader) -> str:
