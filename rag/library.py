@@ -18,7 +18,7 @@ Work is done in small steps so a search never waits behind a whole book::
     lib = Library.open()                # or Library(data_dir, embedding_model=...)
     lib.add([Path("manual.pdf")])       # fast: registers documents as "queued"
     while lib.has_work():
-        report = lib.ingest_step()      # at most one batch (~32 chunks, well under a second)
+        report = lib.ingest_step()      # one batch: ~step_target_s (0.5 s) of embedding
         ...                             # serve searches here, between steps
         if not report.did_work:
             lib.wait_for_extraction(0.05)  # nothing to embed yet: pages are being read
@@ -375,6 +375,7 @@ class Library:
         rrf_k: float = RRF_K,
         merge_max_chunks: int = 3,
         embed_threads: int = 0,  # 0: the embedder's default
+        step_target_s: float = 0.5,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.store = Store(self.data_dir / DB_NAME)
@@ -393,9 +394,14 @@ class Library:
         self.rrf_k = rrf_k
         self.merge_max_chunks = merge_max_chunks
         self.embed_threads = embed_threads
+        # Batches adapt so one step embeds for about step_target_s (at most batch_size
+        # chunks): a search queued behind a step waits about that long, on any machine.
+        self.step_target_s = step_target_s
+        self._batch_now = max(1, min(batch_size, 8))
         self._extraction: _ExtractionThread | None = None
         self._in_flight: dict[int, str] = {}  # doc id -> path handed to extraction
         self._outcomes: deque[_Outcome] = deque()
+        self._extract_started = time.monotonic()
         self._chunk_rate = _Rate()
         self._page_rate = _Rate()
         self._pages_read = 0
@@ -728,16 +734,14 @@ class Library:
         doc = self.store.document(outcome.doc_id)
         if doc is None or doc.status == "removing":
             return
-        self.stats.extract_s = time.monotonic() - getattr(self, "_extract_started", self._started)
+        self.stats.extract_s = time.monotonic() - self._extract_started
         if outcome.error:
             self.store.update_document(doc.id, status="failed", message=outcome.error)
             return
         result = outcome.result
-        if result is None:  # unchanged content
-            status = "ready" if doc.chunks and doc.embedded >= doc.chunks else "indexing"
-            if doc.chunks == 0:
-                status = "queued" if not doc.sha256 else "failed"
-            self.store.update_document(doc.id, status=status)
+        if result is None:  # same content as the stored chunks (a hash is only kept with them)
+            done = doc.embedded >= doc.chunks
+            self.store.update_document(doc.id, status="ready" if done else "indexing")
             return
         if result.status != "ok":
             self._drop_chunks(doc)
@@ -811,7 +815,7 @@ class Library:
             self.store.replace_chunks(doc.id, [])
 
     def _embed_batch(self) -> list[int]:
-        pending = self.store.pending_chunks(self.batch_size)
+        pending = self.store.pending_chunks(self._batch_now)
         if not pending:
             return []
         vectors = self.vectors
@@ -823,7 +827,12 @@ class Library:
         if need:
             t_embed = time.monotonic()
             got = self.embedder.embed([c.text for c in need])
-            self.stats.embed_s += time.monotonic() - t_embed
+            spent = time.monotonic() - t_embed
+            self.stats.embed_s += spent
+            per_chunk = spent / len(need)
+            if per_chunk > 0:
+                fit = int(self.step_target_s / per_chunk)
+                self._batch_now = max(1, min(self.batch_size, fit))
             self.stats.tokens += sum(c.n_tokens for c in need)
             by_id = {c.id: got[i] for i, c in enumerate(need)}
         else:
