@@ -9,6 +9,7 @@ long answer cannot eat the GUI thread.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from PySide6.QtCore import QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import (
@@ -98,6 +99,7 @@ class CodeBlock(QFrame):
         super().__init__(parent)
         self.setObjectName("codeBlock")
         self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.lang = QLabel()
         self.lang.setObjectName("codeLang")
         self.copy_button = QToolButton()
@@ -105,7 +107,7 @@ class CodeBlock(QFrame):
         self.copy_button.setToolTip("Copy this code")
         self.copy_button.setAutoRaise(True)
         self.copy_button.clicked.connect(self.copy)
-        self.edit = QPlainTextEdit()
+        self.edit = _CodeEdit(self._fit_height)
         self.edit.setObjectName("codeText")
         self.edit.setReadOnly(True)
         self.edit.setFrameShape(QFrame.Shape.NoFrame)
@@ -126,6 +128,7 @@ class CodeBlock(QFrame):
         layout.addWidget(self.edit)
         self._text = ""
         self._lines = 0
+        self._widest = 0
 
     def set_code(self, text: str, lang: str) -> None:
         self.lang.setText(lang or "code")
@@ -138,9 +141,11 @@ class CodeBlock(QFrame):
         else:
             self.edit.setPlainText(text)
         self._text = text
+        metrics = self.edit.fontMetrics()
+        widest = max(metrics.horizontalAdvance(line) for line in text.split("\n"))
         lines = text.count("\n") + 1
-        if lines != self._lines:
-            self._lines = lines
+        if lines != self._lines or widest != self._widest:
+            self._lines, self._widest = lines, widest
             self._fit_height()
 
     def code(self) -> str:
@@ -152,12 +157,26 @@ class CodeBlock(QFrame):
         QTimer.singleShot(1500, lambda: self.copy_button.setText("Copy"))
 
     def _fit_height(self) -> None:
+        if not hasattr(self, "edit"):
+            return  # called while the editor is being built
         metrics = self.edit.fontMetrics()
-        height = self._lines * metrics.lineSpacing() + 2 * int(
-            self.edit.document().documentMargin()
-        )
-        height += self.edit.horizontalScrollBar().sizeHint().height() + 4
+        margin = 2 * int(self.edit.document().documentMargin())
+        height = self._lines * metrics.lineSpacing() + margin + 4
+        if self._widest + margin > self.edit.viewport().width():
+            height += self.edit.horizontalScrollBar().sizeHint().height()
         self.edit.setFixedHeight(height)
+
+
+class _CodeEdit(QPlainTextEdit):
+    """The code text; tells its block when its width changes (a scroll bar may be needed)."""
+
+    def __init__(self, on_resize: Callable[[], None]) -> None:
+        super().__init__()
+        self._on_resize = on_resize
+
+    def resizeEvent(self, event: object) -> None:  # noqa: N802 (Qt name)
+        super().resizeEvent(event)  # type: ignore[arg-type]
+        self._on_resize()
 
 
 class MessageBody(QWidget):

@@ -1,0 +1,281 @@
+"""`hearth bench ui`: window start-up, GUI-thread stalls while streaming, cost of one flush.
+
+Prints one JSON object:
+
+* ``window_shown_s``: process start to the window's first paint (median of a few runs of
+  ``python -m app.main --report-startup`` in a subprocess, offscreen), and which heavy
+  modules were loaded by then (should be none).
+* ``worst_stall_ms`` / ``worst_stall_loading_ms``: the longest gap seen by a GUI-thread
+  QTimer ticking every 10 ms while the window streams the answer (``--tokens`` tokens from
+  the default model) / while the model loads.
+* ``flush_ms_at_1k`` / ``flush_ms_at_20k``: median time of one flush (append the buffered
+  tokens to the streaming message, then let Qt lay out and paint) when the conversation
+  already holds 1,000 / 20,000 characters. Flat means the view does not re-render history.
+* ``ui_decode_tokens_per_s`` vs ``engine_decode_tokens_per_s``: the same greedy request
+  through the window and directly on LlamaEngine; ``ui_overhead_pct`` is the difference.
+
+Everything runs in a temporary HEARTH_HOME: the user's chats and settings are not touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from typing import Any
+
+STREAM_PROMPT = "Count from 1 to 1000, separated by commas."
+SAMPLE_BLOCK = (
+    "## Notes\n\nHere is a short paragraph with **bold** text and `inline code`, followed by "
+    "a list:\n\n- first item\n- second item\n\n```python\ndef add(a, b):\n    return a + b\n"
+    "```\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n"
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default="", help="chat model name or path (default: bundled)")
+    parser.add_argument("--tokens", type=int, default=500, help="tokens to stream (default 500)")
+    parser.add_argument("--startup-runs", type=int, default=3)
+    parser.add_argument("--flushes", type=int, default=200)
+    parser.add_argument("--threads", type=int, default=0, help="engine threads (0 = default)")
+    parser.add_argument(
+        "--skip-model", action="store_true", help="only start-up and flush cost (no model needed)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    home = tempfile.mkdtemp(prefix="hearth-bench-ui-")
+    os.environ["HEARTH_HOME"] = home
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    result: dict[str, Any] = {"platform": os.environ["QT_QPA_PLATFORM"]}
+    result.update(measure_startup(args.startup_runs))
+
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(["hearth-bench"])
+    result.update(measure_flush(app, args.flushes))
+    if not args.skip_model:
+        result.update(measure_streaming(app, args.model, args.tokens, args.threads))
+    sys.stdout.write(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+# -- start-up --------------------------------------------------------------------------
+
+
+def measure_startup(runs: int) -> dict[str, Any]:
+    times: list[float] = []
+    heavy: list[str] = []
+    env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen")}
+    for _ in range(max(runs, 1)):
+        t0 = time.time()
+        out = subprocess.run(
+            [sys.executable, "-m", "app.main", "--report-startup"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+        )
+        lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
+        if out.returncode != 0 or not lines:
+            raise RuntimeError(f"start-up run failed: {out.stderr[-2000:]}")
+        report = json.loads(lines[-1])
+        times.append(report["first_paint_unix"] - t0)
+        heavy = sorted(set(heavy) | set(report["heavy_modules"]))
+    return {
+        "window_shown_s": round(statistics.median(times), 3),
+        "window_shown_runs_s": [round(t, 3) for t in times],
+        "heavy_modules_at_first_paint": heavy,
+    }
+
+
+# -- flush cost ------------------------------------------------------------------------
+
+
+def _history_rows(store: Any, chat_id: int, chars: int) -> None:
+    text = ""
+    turn = 0
+    while len(text) < chars:
+        block = SAMPLE_BLOCK
+        store.add_message(chat_id, "user", f"Question {turn}: tell me more.")
+        store.add_message(chat_id, "assistant", block * 3)
+        text += block * 3
+        turn += 1
+
+
+def measure_flush(app: Any, flushes: int) -> dict[str, Any]:
+    from app.main import build_gui
+
+    out: dict[str, Any] = {}
+    for label, chars in (("1k", 1_000), ("20k", 20_000)):
+        gui = build_gui(engine_factory=_no_engine, interactive_errors=False)
+        try:
+            gui.window.resize(1100, 760)
+            gui.window.show()
+            chat_id = gui.store.create_chat(f"bench {label}")
+            _history_rows(gui.store, chat_id, chars)
+            gui.controller.open_chat(chat_id)
+            mid = gui.store.add_message(chat_id, "assistant", "", status="incomplete")
+            row = next(r for r in gui.store.messages(chat_id) if r.id == mid)
+            view = gui.window.chat_view
+            view.add_message(row)
+            _settle(app)
+            deltas = [" word" if i % 9 else " `x`,\n\nMore" for i in range(flushes)]
+            costs: list[float] = []
+            for delta in deltas:
+                t0 = time.perf_counter()
+                view.append_delta(mid, delta + " and so")
+                app.processEvents()  # layout and paint of what changed
+                costs.append((time.perf_counter() - t0) * 1000)
+                time.sleep(0.002)
+            out[f"flush_ms_at_{label}"] = round(statistics.median(costs), 3)
+            out[f"flush_p95_ms_at_{label}"] = round(sorted(costs)[int(0.95 * len(costs))], 3)
+            out[f"history_chars_{label}"] = sum(len(r.content) for r in gui.store.messages(chat_id))
+        finally:
+            gui.close()
+            _settle(app)
+    return out
+
+
+def _no_engine(model_path: str, **options: Any) -> Any:
+    from engine.errors import ModelLoadError
+
+    raise ModelLoadError("The flush benchmark does not load a model.")
+
+
+def _settle(app: Any, seconds: float = 0.2) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        app.processEvents()
+        time.sleep(0.005)
+
+
+# -- streaming -------------------------------------------------------------------------
+
+
+class _GapMeter:
+    def __init__(self) -> None:
+        from PySide6.QtCore import QTimer
+
+        self.timer = QTimer()
+        self.timer.setInterval(10)
+        self.timer.timeout.connect(self._tick)
+        self.last = 0.0
+        self.worst = 0.0
+
+    def start(self) -> None:
+        self.last, self.worst = time.perf_counter(), 0.0
+        self.timer.start()
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        self.worst = max(self.worst, now - self.last)
+        self.last = now
+
+    def stop(self) -> float:
+        self.timer.stop()
+        self._tick()
+        return round(self.worst * 1000, 1)
+
+
+def _wait(app: Any, done: Any, timeout_s: float) -> None:
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    loop = QEventLoop()
+    timer = QTimer()
+    timer.setInterval(20)
+    timer.timeout.connect(lambda: loop.quit() if done() else None)
+    timer.start()
+    deadline = time.perf_counter() + timeout_s
+    while not done() and time.perf_counter() < deadline:
+        loop.exec()
+    timer.stop()
+    if not done():
+        raise TimeoutError("the benchmark timed out")
+
+
+def _direct_rate(model_path: str, tokens: int, threads: int) -> dict[str, Any]:
+    from engine.llama_engine import LlamaEngine
+    from engine.types import ChatMessage, GenerationRequest, SamplingParams
+
+    engine = LlamaEngine(model_path, n_ctx=4096, n_threads=threads)
+    try:
+        request = GenerationRequest(
+            [ChatMessage("user", STREAM_PROMPT)],
+            SamplingParams(temperature=0.0, max_tokens=tokens, seed=1),
+        )
+        generation = engine.generate(request, threading.Event())
+        for _ in generation:
+            pass
+        return generation.stats.as_dict()
+    finally:
+        engine.close()
+
+
+def measure_streaming(app: Any, model: str, tokens: int, threads: int) -> dict[str, Any]:
+    from app.main import build_gui
+    from app.paths import get_paths
+    from app.settings import Settings
+    from engine.catalog import Catalog
+    from engine.types import SamplingParams
+
+    paths = get_paths().ensure()
+    info = Catalog(paths.models).resolve(model)
+    settings = Settings(
+        default_model=info.path,
+        n_ctx=4096,
+        n_threads=threads,
+        system_prompt="",
+        sampling=SamplingParams(temperature=0.0, max_tokens=tokens, seed=1),
+    )
+    settings.save(paths.settings_file)
+
+    direct_before = _direct_rate(info.path, tokens, threads)
+
+    meter = _GapMeter()
+    gui = build_gui(interactive_errors=False)
+    try:
+        gui.window.show()
+        _settle(app)
+        meter.start()  # from here on the GUI thread only waits while the model loads
+        gui.controller.start()
+        _wait(app, lambda: gui.controller.model_state.value in ("ready", "failed"), 300)
+        loading_stall = meter.stop()
+        if gui.controller.model_state.value != "ready":
+            raise RuntimeError(gui.controller.model_text)
+        finished: list[Any] = []
+        gui.controller.generationFinished.connect(lambda mid, reason: finished.append(mid))
+        meter.start()
+        gui.controller.send(STREAM_PROMPT)
+        _wait(app, lambda: bool(finished), 600)
+        stream_stall = meter.stop()
+        row = next(r for r in gui.store.messages(gui.controller.chat_id) if r.id == finished[0])
+        ui_stats = row.stats
+    finally:
+        gui.close()
+
+    direct_after = _direct_rate(info.path, tokens, threads)
+    engine_rate = (direct_before["decode_tokens_per_s"] + direct_after["decode_tokens_per_s"]) / 2
+    ui_rate = float(ui_stats.get("decode_tokens_per_s", 0.0))
+    return {
+        "model": info.name,
+        "tokens_streamed": ui_stats.get("generated_tokens"),
+        "worst_stall_ms": stream_stall,
+        "worst_stall_loading_ms": loading_stall,
+        "ui_decode_tokens_per_s": round(ui_rate, 2),
+        "engine_decode_tokens_per_s": round(engine_rate, 2),
+        "engine_decode_runs_tokens_per_s": [
+            direct_before["decode_tokens_per_s"],
+            direct_after["decode_tokens_per_s"],
+        ],
+        "ui_overhead_pct": round(100 * (engine_rate - ui_rate) / engine_rate, 2)
+        if engine_rate
+        else None,
+        "ui_ttft_s": ui_stats.get("ttft_s"),
+    }
