@@ -369,7 +369,7 @@ class Library:
         chunk_tokens: int = 200,
         chunk_overlap: int = 40,
         extract_workers: int = 0,  # 0: the extractor's default (cores, at most 4)
-        extract_timeout_s: float = 120.0,
+        extract_timeout_s: float = 600.0,  # per file; a 2,400-page manual needs minutes
         extract_memory_mb: int = 2048,
         candidates: int = 40,
         rrf_k: float = RRF_K,
