@@ -294,6 +294,12 @@ class EngineHost(QObject):
             _LINGERING.append(self.thread_)
         return bool(ok)
 
+    def wait_stopped(self, timeout_s: float) -> bool:
+        """After `shutdown`: wait for a thread that outlived its timeout (e.g. mid-load)."""
+        if not self.thread_.isRunning():
+            return True
+        return bool(self.thread_.wait(int(timeout_s * 1000)))
+
     @Slot(int, object)
     def _on_finished(self, rid: int, stats: GenerationStats) -> None:
         self._cancels.pop(rid, None)

@@ -30,7 +30,9 @@ import threading
 import time
 from typing import Any
 
-STREAM_PROMPT = "Count from 1 to 1000, separated by commas."
+STREAM_PROMPT = (
+    "Write a very long and detailed story about a lighthouse keeper, at least 2000 words."
+)
 SAMPLE_BLOCK = (
     "## Notes\n\nHere is a short paragraph with **bold** text and `inline code`, followed by "
     "a list:\n\n- first item\n- second item\n\n```python\ndef add(a, b):\n    return a + b\n"
