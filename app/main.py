@@ -71,9 +71,9 @@ def build_gui(engine_factory: Any = None, interactive_errors: bool = True) -> Gu
     from ui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication(["hearth"])
-    app.setApplicationName("Hearth")
-    app.setApplicationDisplayName("Hearth")
-    app.setDesktopFileName("hearth")
+    QApplication.setApplicationName("Hearth")
+    QApplication.setApplicationDisplayName("Hearth")
+    QApplication.setDesktopFileName("hearth")
     paths = get_paths().ensure()
     settings = Settings.load(paths.settings_file)
     store = ChatStore(paths.chat_db)

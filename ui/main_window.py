@@ -213,14 +213,18 @@ class MainWindow(QMainWindow):
     def delete_chat(self, chat_id: int, confirm: bool = True) -> None:
         if confirm:
             title = next((c.title for c in self.controller.chats() if c.id == chat_id), "")
-            answer = QMessageBox.question(
-                self,
+            box = QMessageBox(
+                QMessageBox.Icon.Warning,
                 "Delete chat",
                 f"Delete “{title}” and all its messages? This cannot be undone.",
-                QMessageBox.StandardButton.Delete | QMessageBox.StandardButton.Cancel,
                 QMessageBox.StandardButton.Cancel,
+                self,
             )
-            if answer != QMessageBox.StandardButton.Delete:
+            box.setObjectName("confirmDelete")
+            delete_button = box.addButton("Delete", QMessageBox.ButtonRole.DestructiveRole)
+            box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+            box.exec()
+            if box.clickedButton() is not delete_button:
                 return
         self.controller.delete_chat(chat_id)
 

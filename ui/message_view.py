@@ -402,7 +402,9 @@ class MessageWidget(QFrame):
         send.clicked.connect(lambda: self.editSubmitted.emit(self.message_id, box.toPlainText()))
         cancel.clicked.connect(self.end_edit)
         self.body.setVisible(False)
-        self.layout().addWidget(editor)
+        outer = self.layout()
+        assert outer is not None
+        outer.addWidget(editor)
         self.editor = editor
         box.setFocus()
 

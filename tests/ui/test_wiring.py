@@ -298,3 +298,27 @@ def test_window_state_is_remembered(make_gui: Any, qtbot: Any) -> None:
     again = make_gui()
     assert again.window.size().width() == 720
     assert abs(again.window.splitter.sizes()[0] - 300) <= 2
+
+
+def test_delete_asks_for_confirmation(make_gui: Any, qtbot: Any) -> None:
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    gui = make_gui(Script(replies=[["ok"]]))
+    wait_ready(qtbot, gui)
+    with qtbot.waitSignal(gui.controller.generationFinished, timeout=5000):
+        gui.controller.send("keep me?")
+    chat_id = gui.controller.chat_id
+
+    def answer(label: str) -> None:
+        box = QApplication.activeModalWidget()
+        assert isinstance(box, QMessageBox) and "cannot be undone" in box.text()
+        next(b for b in box.buttons() if b.text() == label).click()
+
+    QTimer.singleShot(100, lambda: answer("Cancel"))
+    gui.window.delete_chat(chat_id)
+    assert [c.id for c in gui.store.list_chats()] == [chat_id]
+    QTimer.singleShot(100, lambda: answer("Delete"))
+    gui.window.delete_chat(chat_id)
+    assert gui.store.list_chats() == []
+    assert gui.window.chat_view.message_ids() == []
