@@ -5,7 +5,10 @@ becomes an `ExtractResult` with a status and a message for the user.
 
 `Extractor` runs extraction in a pool of worker processes (pypdf is pure Python and holds the
 GIL, so threads would not help and would stall the GUI). Results come back as files finish;
-a file over its time limit is reported as "timeout" and its worker is killed and replaced;
+a file over its time limit is reported as "timeout" and its worker is killed and replaced
+(the limit is on time without progress: the clock restarts each time a page is done, so a
+2,000-page manual is not cut off for being long, only a file stuck on one page, or stuck
+before its first page, is);
 each worker caps its own memory with `resource.setrlimit` where the platform has it. A large
 PDF is split into page ranges that several workers extract at once, so a single 1,000-page
 manual also uses every core.
@@ -22,7 +25,7 @@ import threading
 import time
 import warnings
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -203,12 +206,17 @@ def _page_count(reader: Any, path: Path) -> int:
         ) from exc
 
 
-def _page_texts(reader: Any, start: int, stop: int) -> list[str]:
-    """Raw text of pages [start, stop) by 0-based index; a page that fails yields ""."""
+def _page_texts(
+    reader: Any, start: int, stop: int, progress: Callable[[], None] | None = None
+) -> list[str]:
+    """Raw text of pages [start, stop) by 0-based index; a page that fails yields "".
+    `progress` is called after each page."""
     from pypdf.errors import PdfReadError, PdfStreamError
 
     out: list[str] = []
     for index in range(start, stop):
+        if progress is not None and index > start:
+            progress()
         try:
             out.append(reader.pages[index].extract_text() or "")
         except (PdfReadError, PdfStreamError, ValueError, KeyError, TypeError, IndexError,
@@ -323,9 +331,11 @@ def _range_size(n_pages: int, pieces: int, fixed: int) -> int:
     return max(SPLIT_MIN_PAGES // 2, -(-n_pages // pieces))
 
 
-def _run_task(state: _WorkerState, task: tuple[Any, ...]) -> tuple[str, Any]:
+def _run_task(
+    state: _WorkerState, task: tuple[Any, ...], progress: Callable[[], None] | None = None
+) -> tuple[str, Any]:
     """One task in a worker. Replies:
-    ("result", ExtractResult) | ("split", (n_pages, raw texts of the first range))
+    ("result", ExtractResult) | ("split", n_pages: queue page ranges for every worker)
     | ("pages", raw texts) | ("problem", (status, message))."""
     kind, path, max_bytes, start, stop, split = task
     try:
@@ -340,11 +350,12 @@ def _run_task(state: _WorkerState, task: tuple[Any, ...]) -> tuple[str, Any]:
             if n_pages == 0:
                 return "result", _empty_pdf(path)
             if split and n_pages >= SPLIT_MIN_PAGES:
-                first = min(_range_size(n_pages, *split), n_pages)
-                return "split", (n_pages, _page_texts(reader, 0, first))
-            return "result", _finish_pdf(path, _page_texts(reader, 0, n_pages))
+                # Answer at once, before extracting anything: all workers then take page
+                # ranges (this one keeps the reader open for its own ranges).
+                return "split", n_pages
+            return "result", _finish_pdf(path, _page_texts(reader, 0, n_pages, progress))
         reader = state.reader_for(path)
-        return "pages", _page_texts(reader, start, stop)
+        return "pages", _page_texts(reader, start, stop, progress)
     except _PdfProblem as problem:
         return "problem", (problem.status, problem.message)
     except MemoryError:
@@ -380,8 +391,19 @@ def _worker_main(conn: multiprocessing.connection.Connection, memory_limit_mb: i
         task_id, task = message
         collector.messages.clear()
         retire = False
+        last_beat = time.monotonic()
+
+        def progress(task_id: int = task_id) -> None:
+            # a heartbeat at most every half second: the pool's time limit counts from it
+            nonlocal last_beat
+            now = time.monotonic()
+            if now - last_beat >= 0.5:
+                last_beat = now
+                with contextlib.suppress(EOFError, OSError):
+                    conn.send((task_id, "progress", None, [], False))
+
         try:
-            kind, payload = _run_task(state, task)
+            kind, payload = _run_task(state, task, progress)
         except SystemError as exc:  # what CPython raises when an allocation fails mid-way
             logger.debug("extraction failed: %r", exc)
             kind, payload = (
@@ -431,7 +453,6 @@ def _size_or_zero(path: Path) -> int:
 @dataclass
 class _FileJob:
     path: Path
-    started: float = 0.0  # monotonic time its first task was sent
     n_pages: int = 0
     ranges: dict[int, list[str]] = field(default_factory=dict)  # start index -> raw texts
     outstanding: int = 0  # range tasks sent or queued, not yet answered
@@ -444,6 +465,7 @@ class _Worker:
     conn: multiprocessing.connection.Connection
     task: tuple[int, tuple[Any, ...]] | None = None  # (job index, task) while busy
     ready: bool = False  # has said "ready" (pypdf imported): task time starts only then
+    started: float = 0.0  # monotonic time the current task was sent or last made progress
 
 
 class Extractor:
@@ -457,6 +479,12 @@ class Extractor:
         max_bytes: int = DEFAULT_MAX_BYTES,
         split_pages: int | None = None,
     ) -> None:
+        """max_workers: processes (default: the number of cores, at most 4). timeout_s: the
+        longest a file may go without progress (opening it, or one page) before it is
+        reported as "timeout" and its process replaced. memory_limit_mb: address-space cap
+        of each process (where resource.setrlimit exists). max_bytes: larger files are
+        "too_large". split_pages: fixed pages per range when a large PDF is split (default:
+        about four ranges per worker)."""
         self.max_workers = max(1, max_workers or min(os.cpu_count() or 1, 4))
         self.timeout_s = timeout_s
         self.memory_limit_mb = memory_limit_mb
@@ -507,13 +535,30 @@ class Extractor:
         while len(self._workers) < self.max_workers:
             self._workers.append(self._spawn())
 
+    def start(self, timeout_s: float = 60.0) -> bool:
+        """Start the worker processes now and wait until they have imported pypdf (else
+        the first extract_many does it). True when all are ready within the timeout."""
+        self._ensure_workers()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            starting = [w for w in self._workers if not w.ready]
+            if not starting:
+                return True
+            ready = multiprocessing.connection.wait(
+                [w.conn for w in starting] + [w.process.sentinel for w in starting],
+                timeout=max(0.0, min(0.5, deadline - time.monotonic())),
+            )
+            for worker in starting:
+                self._on_start_message(worker, ready)
+        return all(w.ready for w in self._workers)
+
     # scheduling
 
     def _split(self) -> tuple[int, int] | None:
         """How large PDFs are cut: (pieces, fixed pages per range), None for no split."""
         if self.max_workers < 2:
             return None
-        return (2 * self.max_workers, self.split_pages or 0)
+        return (4 * self.max_workers, self.split_pages or 0)
 
     def extract_many(
         self, paths: list[Path], cancel: threading.Event | None = None
@@ -550,12 +595,11 @@ class Extractor:
                                 task = (*task[:5], self._split())
                         if job.done:
                             continue
-                        if not job.started:
-                            job.started = time.monotonic()
                         task_ids += 1
                         try:
                             worker.conn.send((task_ids, task))
                             worker.task = (job_index, task)
+                            worker.started = time.monotonic()
                         except (OSError, EOFError):
                             queue.appendleft((job_index, task))
                             if task[0] == "file":
@@ -583,6 +627,9 @@ class Extractor:
                         except (EOFError, OSError):
                             reply = None
                     elif worker.process.sentinel not in ready:
+                        continue
+                    if reply is not None and reply[1] == "progress":
+                        worker.started = time.monotonic()
                         continue
                     worker.task = None
                     if reply is None:  # the process died (crash, or killed for memory)
@@ -617,7 +664,7 @@ class Extractor:
                         continue
                     job_index, _task = worker.task
                     job = jobs[job_index]
-                    if job.done or now - job.started <= self.timeout_s:
+                    if job.done or now - worker.started <= self.timeout_s:
                         continue
                     job.done = True
                     remaining -= 1
@@ -625,8 +672,9 @@ class Extractor:
                     yield _result(
                         job.path,
                         "timeout",
-                        f"{job.path.name}: reading it took longer than {self.timeout_s:g} s, "
-                        "so it was skipped.",
+                        f"{job.path.name}: reading it stalled for more than "
+                        f"{self.timeout_s:g} s (while opening it or on one page), so it was "
+                        "skipped.",
                     )
         finally:
             # work still in flight (cancel, timeout, or the caller stopped iterating)
@@ -686,12 +734,11 @@ class Extractor:
             status, message = payload
             return _result(job.path, status, message)
         if kind == "split":
-            n_pages, first_texts = payload
+            n_pages = payload
             job.n_pages = n_pages
-            job.ranges[0] = first_texts
             split = self._split()
             size = _range_size(n_pages, *split) if split else n_pages
-            starts = list(range(len(first_texts), n_pages, size))
+            starts = list(range(0, n_pages, size))
             # the rest of this file goes first, so that a large file finishes early
             for start in reversed(starts):
                 stop = min(start + size, n_pages)
