@@ -266,6 +266,9 @@ def extract_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> ExtractResul
         return _result(path, "too_large", f"{path.name}: reading it needs too much memory.")
     except RecursionError:
         return _result(path, "malformed", f"{path.name}: the PDF's structure is too deep.")
+    except Exception as exc:  # a pypdf bug on odd input: report it, never crash the caller
+        logger.exception("extracting %s failed", path)
+        return _result(path, "error", f"{path.name}: unexpected error while reading ({exc!r}).")
 
 
 # --- the worker process ------------------------------------------------------------------

@@ -2,9 +2,11 @@
 (resources/eval/questions.json) and the indexing benchmark.
 
 None of them is written by us and none is stored in this repository: they are manuals that
-Debian packages install under /usr/share (the machines are Debian 12 "bookworm"; no PyPI
-package was found whose wheel ships real-world PDFs). `tests/data-packages.txt` lists the
-packages; install them with
+Debian packages install under /usr/share (the machines are Debian 12 "bookworm"). PyPI was
+looked at first: of the candidates checked, the pdfplumber, pdfminer.six and camelot-py
+source distributions hold no PDF, and pikepdf's test PDFs are in its source distribution,
+which pip does not install.
+`tests/data-packages.txt` lists the packages; install them with
 
     apt-get install -y --no-install-recommends $(grep -v '^#' tests/data-packages.txt)
 
