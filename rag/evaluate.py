@@ -246,6 +246,8 @@ def format_table(report: dict[str, Any]) -> str:
             f"{mode:<10}{m['hit@1']:>8.3f}{m['hit@5']:>8.3f}{m['mrr']:>8.3f}"
             f"{report['mean_query_ms'][mode]:>10.1f}"
         )
+    for name, why in report.get("failed_files", {}).items():
+        lines.append(f"not indexed: {name} ({why})")
     misses = [q for q in report["per_question"] if not (q.get("rank_hybrid") or 99) <= 5]
     if misses:
         lines.append("hybrid misses (not in top 5):")

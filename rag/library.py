@@ -376,6 +376,8 @@ class Library:
         merge_max_chunks: int = 3,
         embed_threads: int = 0,  # 0: the embedder's default
         step_target_s: float = 0.5,
+        vector_weight: float = 1.0,
+        keyword_weight: float = 1.0,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.store = Store(self.data_dir / DB_NAME)
@@ -394,6 +396,8 @@ class Library:
         self.rrf_k = rrf_k
         self.merge_max_chunks = merge_max_chunks
         self.embed_threads = embed_threads
+        self.vector_weight = vector_weight
+        self.keyword_weight = keyword_weight
         # Batches adapt so one step embeds for about step_target_s (at most batch_size
         # chunks): a search queued behind a step waits about that long, on any machine.
         self.step_target_s = step_target_s
@@ -905,7 +909,10 @@ class Library:
             rankings.append([cid for cid, _ in found])
             timings["keyword_s"] = time.perf_counter() - t0
         self.last_timings = timings
-        fused = reciprocal_rank_fusion(rankings, k=self.rrf_k)
+        weights = None
+        if mode == "hybrid":
+            weights = [self.vector_weight, self.keyword_weight]
+        fused = reciprocal_rank_fusion(rankings, k=self.rrf_k, weights=weights)
         rows = self.store.chunks_by_ids([cid for cid, _ in fused])
         cands = [
             _candidate(rows[cid], score)

@@ -1,0 +1,44 @@
+"""rag.evaluate's pure parts: ranks, metrics and the questions file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rag.evaluate import first_hit_rank, load_questions, metrics
+from rag.retrieve import Hit
+
+
+def hit(file: str, page: int, page_end: int | None = None) -> Hit:
+    return Hit(1, file, page, page if page_end is None else page_end, 0.0, "", 0, 0)
+
+
+def test_first_hit_rank_needs_the_right_file_and_a_covering_page_range() -> None:
+    hits = [hit("/b.pdf", 3), hit("/a.pdf", 1, 2), hit("/a.pdf", 4, 5)]
+    assert first_hit_rank(hits, Path("/a.pdf"), [5]) == 3
+    assert first_hit_rank(hits, Path("/a.pdf"), [2, 5]) == 2
+    assert first_hit_rank(hits, Path("/a.pdf"), [3]) is None
+    assert first_hit_rank([], Path("/a.pdf"), [1]) is None
+
+
+def test_metrics() -> None:
+    m = metrics([1, 3, None, 6])
+    assert m["hit@1"] == pytest.approx(0.25)
+    assert m["hit@5"] == pytest.approx(0.5)
+    assert m["mrr"] == pytest.approx((1 + 1 / 3 + 1 / 6) / 4)
+
+
+def test_bundled_questions_load_with_pages() -> None:
+    questions = load_questions()
+    assert len(questions) >= 50
+    assert all(q.pages and all(p >= 1 for p in q.pages) for q in questions)
+    assert len({q.id for q in questions}) == len(questions)
+
+
+def test_questions_file_formats(tmp_path: Path) -> None:
+    plain = tmp_path / "q.json"
+    plain.write_text(json.dumps([{"question": "Why?", "file": "/x.pdf", "page": 3}]))
+    (q,) = load_questions(plain)
+    assert (q.id, q.file, q.pages) == ("1", "/x.pdf", (3,))
