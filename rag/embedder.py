@@ -22,7 +22,9 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
-from collections.abc import Iterator, Sequence
+import queue
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -74,8 +76,117 @@ def pack_batches(lengths: Sequence[int], max_tokens: int, max_seqs: int) -> Iter
         yield group
 
 
+class _Runner:
+    """One llama.cpp context and batch. Created, used and freed by a single thread."""
+
+    def __init__(self, ll: Any, model: Any, cparams: Any, batch_tokens: int, dim: int) -> None:
+        self.ll = ll
+        self.dim = dim
+        self.batch_tokens = batch_tokens
+        self.ctx: Any = ll.llama_init_from_model(model, cparams)
+        if not self.ctx:
+            raise ModelLoadError("llama.cpp could not create a context for the embedding model.")
+        self.batch: Any = None
+        if ll.llama_pooling_type(self.ctx) == ll.LLAMA_POOLING_TYPE_NONE:
+            self.free()
+            raise ModelLoadError("This model does not pool token embeddings into one vector.")
+        self.batch = ll.llama_batch_init(batch_tokens, 0, 1)
+
+    def run(self, seqs: list[list[int]]) -> npt.NDArray[np.float32]:
+        """Pooled (not normalised) embeddings of the sequences, one llama_decode call."""
+        ll, b = self.ll, self.batch
+        n = sum(len(s) for s in seqs)
+        if n > self.batch_tokens or len(seqs) > MAX_SEQUENCES:  # never hand llama.cpp more
+            raise InvalidRequestError("Internal error: embedding batch too large.", f"{n}")
+        tokens = np.ctypeslib.as_array(b.token, shape=(n,))
+        pos = np.ctypeslib.as_array(b.pos, shape=(n,))
+        n_seq_id = np.ctypeslib.as_array(b.n_seq_id, shape=(n,))
+        logits = np.ctypeslib.as_array(b.logits, shape=(n,))
+        k = 0
+        for s, toks in enumerate(seqs):
+            m = len(toks)
+            tokens[k : k + m] = toks
+            pos[k : k + m] = np.arange(m, dtype=np.int32)
+            for j in range(k, k + m):
+                b.seq_id[j][0] = s
+            k += m
+        n_seq_id[:] = 1
+        logits[:] = 1
+        b.n_tokens = n
+        mem = ll.llama_get_memory(self.ctx)
+        if mem:
+            ll.llama_memory_clear(mem, True)
+        rc = ll.llama_decode(self.ctx, b)
+        if rc != 0:
+            raise GenerationError(
+                "llama.cpp failed to compute embeddings.", f"llama_decode returned {rc}"
+            )
+        result = np.empty((len(seqs), self.dim), dtype=np.float32)
+        for s in range(len(seqs)):
+            ptr = ll.llama_get_embeddings_seq(self.ctx, s)
+            if not ptr:
+                raise GenerationError(
+                    "llama.cpp returned no embedding.", f"sequence {s} of {len(seqs)}"
+                )
+            result[s] = np.ctypeslib.as_array(ptr, shape=(self.dim,))
+        return result
+
+    def free(self) -> None:
+        if self.batch is not None:
+            self.ll.llama_batch_free(self.batch)
+            self.batch = None
+        if self.ctx is not None:
+            self.ll.llama_free(self.ctx)
+            self.ctx = None
+
+
+_Job = tuple[list[list[int]], list[int], "queue.Queue[_Result]"]
+_Result = tuple[list[int], "npt.NDArray[np.float32] | None", "BaseException | None"]
+
+
+class _Worker:
+    """A thread that owns one _Runner for its whole life and serves jobs from a shared queue."""
+
+    def __init__(self, make: Callable[[], _Runner], jobs: queue.Queue[_Job | None]) -> None:
+        self._make = make
+        self._jobs = jobs
+        self._ready: queue.Queue[BaseException | None] = queue.Queue()
+        self.thread = threading.Thread(target=self._main, name="hearth-embedder", daemon=True)
+        self.thread.start()
+        error = self._ready.get()
+        if error is not None:
+            self.thread.join()
+            raise error
+
+    def _main(self) -> None:
+        try:
+            runner = self._make()
+        except BaseException as exc:  # noqa: BLE001 - handed to the creating thread
+            self._ready.put(exc)
+            return
+        self._ready.put(None)
+        try:
+            while True:
+                job = self._jobs.get()
+                if job is None:
+                    return
+                seqs, indices, results = job
+                try:
+                    results.put((indices, runner.run(seqs), None))
+                except BaseException as exc:  # noqa: BLE001 - re-raised by Embedder.embed
+                    results.put((indices, None, exc))
+        finally:
+            runner.free()
+
+
 class Embedder:
-    """Embeds texts with a GGUF embedding model through llama.cpp's C API."""
+    """Embeds texts with a GGUF embedding model through llama.cpp's C API.
+
+    With n_threads > 1 the work is split by data, not by operation: each thread owns its own
+    single-threaded llama.cpp context and takes whole packed batches from a queue. A model
+    this small spends much of a multi-threaded call waiting at ggml's per-operation barriers
+    (and far more when another process takes a core); independent contexts never wait for
+    each other. The weights are shared (one llama_model)."""
 
     def __init__(
         self,
@@ -88,16 +199,16 @@ class Embedder:
         header = read_header(path)  # ModelFileError for missing, truncated, not-GGUF files
         self.path = path
         self.name = str(header.get("general.name") or path.name.removesuffix(".gguf"))
-        if header.arch_key("attention.causal", True) and header.architecture != "bert":
-            log.info("%s is not an encoder; embedding it anyway", path.name)
-
         import llama_cpp
 
         _quiet_llama_logs()
         self._ll: Any = llama_cpp
+        self._model: Any = None
+        self._runner: _Runner | None = None
+        self._workers: list[_Worker] = []
+        self._jobs: queue.Queue[_Job | None] = queue.Queue()
         llama_cpp.llama_backend_init()
-        threads = n_threads if n_threads > 0 else default_threads()
-        self.n_threads = threads
+        self.n_threads = n_threads if n_threads > 0 else default_threads()
 
         mparams = llama_cpp.llama_model_default_params()
         mparams.n_gpu_layers = 0
@@ -106,9 +217,7 @@ class Embedder:
             raise ModelLoadError(
                 f"llama.cpp could not load the embedding model {path.name}.", str(path)
             )
-        self._model: Any = model
-        self._ctx: Any = None
-        self._batch: Any = None
+        self._model = model
         try:
             self._vocab: Any = llama_cpp.llama_model_get_vocab(model)
             n_ctx_train = int(llama_cpp.llama_model_n_ctx_train(model))
@@ -123,8 +232,8 @@ class Embedder:
             cparams.n_batch = batch_tokens
             cparams.n_ubatch = batch_tokens  # encoders must see a whole batch at once
             cparams.n_seq_max = MAX_SEQUENCES
-            cparams.n_threads = threads
-            cparams.n_threads_batch = threads
+            cparams.n_threads = 1
+            cparams.n_threads_batch = 1
             cparams.embeddings = True
             cparams.kv_unified = True  # one context length for all packed sequences
             cparams.pooling_type = (
@@ -132,17 +241,18 @@ class Embedder:
                 if header.arch_key("pooling_type") is not None
                 else llama_cpp.LLAMA_POOLING_TYPE_MEAN
             )
-            ctx = llama_cpp.llama_init_from_model(model, cparams)
-            if not ctx:
-                raise ModelLoadError(
-                    f"llama.cpp could not create a context for {path.name}.", str(path)
-                )
-            self._ctx = ctx
-            if llama_cpp.llama_pooling_type(ctx) == llama_cpp.LLAMA_POOLING_TYPE_NONE:
-                raise ModelLoadError(
-                    f"{path.name} does not pool token embeddings into one vector.", str(path)
-                )
-            self._batch = llama_cpp.llama_batch_init(batch_tokens, 0, 1)
+
+            def make() -> _Runner:
+                return _Runner(llama_cpp, model, cparams, batch_tokens, self.dim)
+
+            if self.n_threads == 1:
+                self._runner = make()
+            else:
+                for _ in range(self.n_threads):
+                    self._workers.append(_Worker(make, self._jobs))
+        except ModelLoadError as exc:
+            self.close()
+            raise ModelLoadError(f"{path.name}: {exc.user_message}", str(path)) from exc
         except BaseException:
             self.close()
             raise
@@ -180,7 +290,7 @@ class Embedder:
 
     def embed(self, texts: list[str]) -> npt.NDArray[np.float32]:
         """L2-normalised float32 vectors, one row per text, in order."""
-        if self._ctx is None:
+        if self._model is None:
             raise InvalidRequestError("The embedding model is closed.")
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
@@ -197,63 +307,40 @@ class Embedder:
                 raise InvalidRequestError(
                     "A text produced no tokens.", f"text #{i}: {texts[i][:80]!r}"
                 )
-        lengths = [len(t) for t in token_lists]
-        for group in pack_batches(lengths, self.pack_tokens, MAX_SEQUENCES):
-            vectors = self._run([token_lists[i] for i in group])
-            out[group] = vectors
+        groups = list(pack_batches([len(t) for t in token_lists], self.pack_tokens, MAX_SEQUENCES))
+        if self._runner is not None:
+            for group in groups:
+                out[group] = self._runner.run([token_lists[i] for i in group])
+        else:
+            results: queue.Queue[_Result] = queue.Queue()
+            for group in groups:
+                self._jobs.put(([token_lists[i] for i in group], group, results))
+            error: BaseException | None = None
+            for _ in groups:
+                indices, vectors, exc = results.get()
+                if exc is not None:
+                    error = error or exc
+                elif vectors is not None:
+                    out[indices] = vectors
+            if error is not None:
+                raise error
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         np.divide(out, np.maximum(norms, 1e-12), out=out)
         return out
 
-    def _run(self, seqs: list[list[int]]) -> npt.NDArray[np.float32]:
-        ll = self._ll
-        b = self._batch
-        n = sum(len(s) for s in seqs)
-        if n > self.batch_tokens or len(seqs) > MAX_SEQUENCES:  # never hand llama.cpp more
-            raise InvalidRequestError("Internal error: embedding batch too large.", f"{n}")
-        tokens = np.ctypeslib.as_array(b.token, shape=(n,))
-        pos = np.ctypeslib.as_array(b.pos, shape=(n,))
-        n_seq_id = np.ctypeslib.as_array(b.n_seq_id, shape=(n,))
-        logits = np.ctypeslib.as_array(b.logits, shape=(n,))
-        k = 0
-        for s, toks in enumerate(seqs):
-            m = len(toks)
-            tokens[k : k + m] = toks
-            pos[k : k + m] = np.arange(m, dtype=np.int32)
-            for j in range(k, k + m):
-                b.seq_id[j][0] = s
-            k += m
-        n_seq_id[:] = 1
-        logits[:] = 1
-        b.n_tokens = n
-        mem = ll.llama_get_memory(self._ctx)
-        if mem:
-            ll.llama_memory_clear(mem, True)
-        rc = ll.llama_decode(self._ctx, b)
-        if rc != 0:
-            raise GenerationError(
-                "llama.cpp failed to compute embeddings.", f"llama_decode returned {rc}"
-            )
-        result = np.empty((len(seqs), self.dim), dtype=np.float32)
-        for s in range(len(seqs)):
-            ptr = ll.llama_get_embeddings_seq(self._ctx, s)
-            if not ptr:
-                raise GenerationError(
-                    "llama.cpp returned no embedding.", f"sequence {s} of {len(seqs)}"
-                )
-            result[s] = np.ctypeslib.as_array(ptr, shape=(self.dim,))
-        return result
-
     def close(self) -> None:
+        """Stop the workers (each frees its own context), then free the model."""
         ll = getattr(self, "_ll", None)
         if ll is None:
             return
-        if self._batch is not None:
-            ll.llama_batch_free(self._batch)
-            self._batch = None
-        if self._ctx is not None:
-            ll.llama_free(self._ctx)
-            self._ctx = None
+        workers, self._workers = self._workers, []
+        for _ in workers:
+            self._jobs.put(None)
+        for w in workers:
+            w.thread.join(timeout=30)
+        if self._runner is not None:
+            self._runner.free()
+            self._runner = None
         if self._model is not None:
             ll.llama_model_free(self._model)
             self._model = None
