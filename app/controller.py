@@ -19,13 +19,21 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 import app.qt_compat  # noqa: F401  (must run before any signal is emitted)
+from app.docs_worker import SourceScope, passage_label, source_dicts
 from app.engine_worker import EngineFactory, EngineHost, LoadedModel, LoadSpec
 from app.errors import StoreError
 from app.paths import Paths
 from app.settings import Settings
 from app.store import ChatRow, ChatStore, MessageRow, SearchHit
 from engine.errors import HearthError, InvalidRequestError
-from engine.types import ChatMessage, GenerationRequest, GenerationStats, ModelInfo, SamplingParams
+from engine.types import (
+    ChatMessage,
+    GenerationRequest,
+    GenerationStats,
+    ModelInfo,
+    Passage,
+    SamplingParams,
+)
 
 if TYPE_CHECKING:
     from engine.catalog import Catalog
@@ -119,6 +127,10 @@ class _Stream:
     text: str = ""
     last_save: float = field(default_factory=time.monotonic)
     stop_requested: bool = False
+    retrieval_id: int = 0  # a document search in flight; the engine request waits for it
+    request: GenerationRequest | None = None
+    hits: list = field(default_factory=list)  # retrieved passages (rag.retrieve.Hit), in order
+    sources: list = field(default_factory=list)  # stored with the answer
 
 
 class ChatController(QObject):
@@ -142,6 +154,7 @@ class ChatController(QObject):
         paths: Paths,
         engine_factory: EngineFactory | None = None,
         parent: QObject | None = None,
+        docs: Any = None,
     ) -> None:
         super().__init__(parent)
         self.store = store
@@ -154,6 +167,10 @@ class ChatController(QObject):
         self.engine.tokens.connect(self._on_tokens)
         self.engine.finished.connect(self._on_finished)
         self.engine.failed.connect(self._on_failed)
+        self.docs = docs  # app.docs_worker.DocsHost (the documents thread), or None
+        if docs is not None:
+            docs.retrieved.connect(self._on_retrieved)
+            docs.retrieveFailed.connect(self._on_retrieve_failed)
 
         self.chat_id: int | None = None
         self.model_state = ModelState.NONE
@@ -191,6 +208,8 @@ class ChatController(QObject):
 
     def start(self) -> None:
         """After the window is shown: recover, open the last chat, load its model."""
+        if self.docs is not None:
+            self.docs.start()  # opens the library and resumes unfinished indexing
         try:
             interrupted = self.store.mark_incomplete_on_start()
         except StoreError as exc:
@@ -478,8 +497,16 @@ class ChatController(QObject):
             self._report(exc)
             return False
         request = GenerationRequest(messages=history, sampling=sampling)
-        rid = self.engine.generate(request)
-        self._stream = _Stream(request_id=rid, chat_id=chat.id, message_id=mid)
+        scope = SourceScope.from_chat_settings(chat.settings)
+        if self.docs is not None and scope.enabled:
+            # Search the chat's documents first; the engine request follows the results.
+            self._stream = _Stream(0, chat.id, mid, request=request)
+            self._stream.retrieval_id = self.docs.retrieve(
+                history[-1].content, self.settings.rag_top_k, scope.search_paths()
+            )
+        else:
+            rid = self.engine.generate(request)
+            self._stream = _Stream(request_id=rid, chat_id=chat.id, message_id=mid)
         self._pending.clear()
         self._emit_row(mid)
         self.busyChanged.emit(True)
@@ -494,6 +521,26 @@ class ChatController(QObject):
         ):
             return loaded.info.name
         return self._model_info.name if self._model_info else ""
+
+    @Slot(int, list)
+    def _on_retrieved(self, retrieval_id: int, hits: list) -> None:
+        stream = self._stream
+        if stream is None or stream.retrieval_id != retrieval_id or stream.request is None:
+            return  # stopped or superseded meanwhile
+        if stream.stop_requested:
+            self._finish_locally("cancelled")
+            return
+        stream.hits = list(hits)
+        stream.request.passages = [Passage(label=passage_label(h), text=h.text) for h in hits]
+        stream.request_id = self.engine.generate(stream.request)
+
+    @Slot(int, object)
+    def _on_retrieve_failed(self, retrieval_id: int, error: HearthError) -> None:
+        stream = self._stream
+        if stream is None or stream.retrieval_id != retrieval_id:
+            return
+        self.errorRaised.emit(error)  # then answer without documents
+        self._on_retrieved(retrieval_id, [])
 
     # -- streaming -----------------------------------------------------------------------
 
@@ -532,6 +579,7 @@ class ChatController(QObject):
             stats.stop_reason = "cancelled"
         self._flush_now()
         status = "incomplete" if stats.stop_reason == "cancelled" else "complete"
+        self._stream.sources = source_dicts(self._stream.hits[: stats.passages_used])
         self._end_stream(status, stats.as_dict(), stats.stop_reason)
 
     @Slot(int, object)
@@ -565,7 +613,11 @@ class ChatController(QObject):
         row: MessageRow | None = None
         try:
             self.store.update_message(
-                stream.message_id, content=stream.text, stats=stats, status=status
+                stream.message_id,
+                content=stream.text,
+                stats=stats,
+                status=status,
+                sources=stream.sources or None,
             )
             row = next(
                 (r for r in self.store.messages(stream.chat_id) if r.id == stream.message_id),
@@ -601,7 +653,12 @@ class ChatController(QObject):
             except (StoreError, KeyError) as exc:
                 log.warning("could not save the partial answer on close: %s", exc)
         self.save_settings()
-        return self.engine.shutdown(timeout_s)
+        if self.docs is None:
+            return self.engine.shutdown(timeout_s)
+        deadline = time.monotonic() + timeout_s + 0.3
+        self.docs.begin_shutdown()  # both threads stop in parallel
+        ok = self.engine.shutdown(timeout_s)
+        return self.docs.finish_shutdown(max(0.1, deadline - time.monotonic())) and ok
 
     # -- helpers -------------------------------------------------------------------------
 

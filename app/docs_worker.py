@@ -1,0 +1,636 @@
+"""The documents thread: one worker QObject, living on its own QThread, owns the document
+library (`rag.library.Library`: the SQLite store, the single Chroma client and the embedding
+model). The GUI thread never touches them.
+
+Requests reach the worker as queued signals (add, remove, re-index, search, shutdown), so its
+slots run one at a time on the documents thread. Ingestion runs in small steps
+(`Library.ingest_step`, about half a second of embedding each): after each step the worker
+re-posts itself with a zero-interval timer, so a search request queued meanwhile runs right
+after the current step instead of after a whole book.
+
+Pause and cancel are `threading.Event`s set directly from the GUI thread, seen at the next
+batch boundary. Cancel stops indexing and removes the documents that were not finished (the
+add is undone); pause keeps everything and goes on after resume.
+
+Closing: `begin_shutdown` sets the stop event and queues the shutdown slot (the library is
+closed on its own thread); `finish_shutdown` waits with a timeout. A thread that outlives it
+is kept referenced so Qt never destroys it running.
+
+chromadb, llama_cpp, numpy and pypdf are imported only on the documents thread.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
+
+import app.qt_compat  # noqa: F401  (must run before any signal is emitted)
+from engine.errors import DocumentError, HearthError
+
+if TYPE_CHECKING:
+    from app.paths import Paths
+    from app.settings import Settings
+    from rag.library import Library
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_SUFFIXES = (".pdf", ".txt", ".md")  # the same as rag.library's (kept Qt-light here)
+PROGRESS_INTERVAL_S = 0.1  # at most ten progress signals a second
+IDLE_POLL_MS = 20  # while pages are being read in other processes and nothing is to embed
+
+# Worker states (stateChanged)
+IDLE, INDEXING, PAUSED, ERROR = "idle", "indexing", "paused", "error"
+
+
+@dataclass(frozen=True)
+class DocsConfig:
+    """What the worker needs to open the library; built from the app's settings."""
+
+    data_dir: Path
+    models_dir: Path
+    embedding_model: str = ""  # "" = the converted all-MiniLM-L6-v2
+    chunk_tokens: int = 200
+    chunk_overlap: int = 40
+    extract_workers: int = 0  # 0 = the extractor's default
+    embed_threads: int = 0
+
+    @classmethod
+    def from_settings(cls, paths: Paths, settings: Settings, **extra: Any) -> DocsConfig:
+        return cls(
+            data_dir=paths.documents_dir,
+            models_dir=paths.models,
+            embedding_model=settings.embedding_model,
+            chunk_tokens=settings.chunk_tokens,
+            chunk_overlap=settings.chunk_overlap,
+            **extra,
+        )
+
+
+@dataclass(frozen=True)
+class SearchJob:
+    request_id: int
+    query: str
+    k: int
+    paths: tuple[str, ...] | None = None  # None: every document
+
+
+@dataclass
+class SourceScope:
+    """Which documents a chat answers from (stored in the chat's settings as "sources")."""
+
+    mode: str = "none"  # none | all | selected
+    paths: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_chat_settings(cls, settings: dict | None) -> SourceScope:
+        raw = (settings or {}).get("sources")
+        if not isinstance(raw, dict):
+            return cls()
+        mode = raw.get("mode")
+        paths = raw.get("paths")
+        clean = [p for p in paths if isinstance(p, str)] if isinstance(paths, list) else []
+        if mode not in ("none", "all", "selected"):
+            return cls()
+        return cls(str(mode), clean)
+
+    def as_setting(self) -> dict[str, Any]:
+        return {"mode": self.mode, "paths": list(self.paths)}
+
+    @property
+    def enabled(self) -> bool:
+        return self.mode == "all" or (self.mode == "selected" and bool(self.paths))
+
+    def search_paths(self) -> tuple[str, ...] | None:
+        return None if self.mode == "all" else tuple(self.paths)
+
+
+def source_dicts(hits: Sequence[Any]) -> list[dict[str, Any]]:
+    """What is stored as a message's sources: one dict per passage in the prompt, in order."""
+    out = []
+    for h in hits:
+        out.append(
+            {
+                "file": str(h.file),
+                "name": Path(str(h.file)).name,
+                "page": int(h.page),
+                "page_end": int(h.page_end),
+                "score": round(float(h.score), 6),
+                "text": str(h.text),
+            }
+        )
+    return out
+
+
+def passage_label(hit: Any) -> str:
+    """ "file.pdf, page N" (or "pages N-M"), as the engine shows it to the model."""
+    name = Path(str(hit.file)).name
+    if int(hit.page_end) > int(hit.page):
+        return f"{name}, pages {hit.page}-{hit.page_end}"
+    return f"{name}, page {hit.page}"
+
+
+def _unexpected(exc: BaseException, what: str) -> DocumentError:
+    return DocumentError(
+        f"Unexpected error while {what}: {exc}", "".join(traceback.format_exception(exc))
+    )
+
+
+class DocsWorker(QObject):
+    """Lives on the documents thread. Only `DocsHost` should talk to it."""
+
+    documents = Signal(list)  # every document (rag.index.DocRow), after add/remove/start
+    documentsUpdated = Signal(list)  # rows that changed in one ingestion step
+    progress = Signal(object)  # rag.library.Progress
+    stateChanged = Signal(str)  # idle | indexing | paused | error
+    searchDone = Signal(int, list)  # request id, hits (rag.retrieve.Hit), best first
+    searchFailed = Signal(int, object)  # request id, HearthError
+    failed = Signal(object)  # HearthError (add, remove, ingestion)
+    notice = Signal(str)
+    stopped = Signal()
+
+    def __init__(
+        self,
+        config: DocsConfig,
+        pause: threading.Event,
+        cancel: threading.Event,
+        stop: threading.Event,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self._pause = pause
+        self._cancel = cancel
+        self._stop = stop
+        self._lib: Library | None = None
+        self._model_error: HearthError | None = None
+        self._scheduled = False
+        self._state = IDLE
+        self._last_progress = 0.0
+        self.steps = 0  # ingestion steps run (tests, benchmarks)
+
+    # -- opening -------------------------------------------------------------------------
+
+    def _open(self) -> None:
+        from rag.library import Library
+
+        model = self._resolve_model()
+        cfg = self.config
+        self._lib = Library(
+            cfg.data_dir,
+            embedding_model=model,
+            chunk_tokens=cfg.chunk_tokens,
+            chunk_overlap=cfg.chunk_overlap,
+            extract_workers=cfg.extract_workers,
+            embed_threads=cfg.embed_threads,
+        )
+
+    def _resolve_model(self) -> Path | None:
+        """The embedding model's file; the bundled MiniLM is converted on first use."""
+        from engine.catalog import MINILM_GGUF, Catalog, minilm_source_dir
+
+        self._model_error = None
+        try:
+            return Path(
+                Catalog(self.config.models_dir)
+                .resolve(self.config.embedding_model, embedding=True)
+                .path
+            )
+        except HearthError as exc:
+            src = minilm_source_dir()
+            if self.config.embedding_model or src is None:
+                self._model_error = exc
+                return None
+            out = self.config.models_dir / MINILM_GGUF
+            try:
+                from engine.convert import convert_embedding_default
+
+                self.notice.emit("Preparing the embedding model (first use)…")
+                self.config.models_dir.mkdir(parents=True, exist_ok=True)
+                return Path(convert_embedding_default(src, out))
+            except HearthError as conv_exc:
+                self._model_error = conv_exc
+                return None
+
+    def _library(self) -> Library:
+        if self._lib is None:
+            self._open()
+        assert self._lib is not None
+        return self._lib
+
+    def _needs_model(self) -> None:
+        if self._model_error is not None:
+            raise DocumentError(
+                "Documents cannot be indexed or searched: no embedding model. "
+                + self._model_error.user_message,
+                self._model_error.details,
+            )
+
+    # -- slots (documents thread) ---------------------------------------------------------
+
+    @Slot()
+    def start(self) -> None:
+        """Open the library, show its documents, and carry on with unfinished indexing."""
+        try:
+            lib = self._library()
+            self.documents.emit(lib.documents())
+        except HearthError as exc:
+            self._set_state(ERROR)
+            self.failed.emit(exc)
+            return
+        except Exception as exc:
+            log.exception("opening the document library failed")
+            self._set_state(ERROR)
+            self.failed.emit(_unexpected(exc, "opening the document library"))
+            return
+        self._kick()
+
+    @Slot(list)
+    def add(self, paths: list[str]) -> None:
+        from rag.library import discover
+
+        try:
+            lib = self._library()
+            files = discover(paths)
+            wanted = [f for f in files if f.suffix.lower() in SUPPORTED_SUFFIXES]
+            skipped = [f.name for f in files if f.suffix.lower() not in SUPPORTED_SUFFIXES]
+            if skipped:
+                self.notice.emit(
+                    f"Skipped {len(skipped)} file(s) that are not PDF, .txt or .md: "
+                    + ", ".join(skipped[:5])
+                    + ("…" if len(skipped) > 5 else "")
+                )
+            if not wanted:
+                if not skipped:
+                    self.notice.emit("No PDF, .txt or .md files were found there.")
+                return
+            lib.add(wanted)
+            self.documents.emit(lib.documents())
+        except HearthError as exc:
+            self.failed.emit(exc)
+            return
+        except Exception as exc:
+            log.exception("adding documents failed")
+            self.failed.emit(_unexpected(exc, "adding documents"))
+            return
+        self._kick()
+
+    @Slot(int)
+    def remove(self, doc_id: int) -> None:
+        try:
+            lib = self._library()
+            lib.remove(doc_id)
+            self.documents.emit(lib.documents())
+            self.progress.emit(lib.progress())
+        except HearthError as exc:
+            self.failed.emit(exc)
+        except Exception as exc:
+            log.exception("removing document %d failed", doc_id)
+            self.failed.emit(_unexpected(exc, "removing the document"))
+
+    @Slot(int)
+    def reindex(self, doc_id: int) -> None:
+        try:
+            lib = self._library()
+            lib.reindex(doc_id)
+            self.documents.emit(lib.documents())
+        except HearthError as exc:
+            self.failed.emit(exc)
+            return
+        except Exception as exc:
+            log.exception("re-indexing document %d failed", doc_id)
+            self.failed.emit(_unexpected(exc, "re-indexing the document"))
+            return
+        self._kick()
+
+    @Slot()
+    def resume(self) -> None:
+        self._kick()
+
+    @Slot()
+    def cancel_indexing(self) -> None:
+        """Stop indexing and remove the documents that were not finished."""
+        self._cancel.clear()
+        lib = self._lib
+        if lib is None:
+            return
+        try:
+            lib.cancel()
+            unfinished = [d for d in lib.documents() if d.status in ("queued", "indexing")]
+            for doc in unfinished:
+                lib.remove(doc.id)
+            self.documents.emit(lib.documents())
+            self.progress.emit(lib.progress())
+            if unfinished:
+                self.notice.emit(f"Indexing cancelled: {len(unfinished)} document(s) removed.")
+        except HearthError as exc:
+            self.failed.emit(exc)
+        except Exception as exc:
+            log.exception("cancelling indexing failed")
+            self.failed.emit(_unexpected(exc, "cancelling indexing"))
+        self._set_state(PAUSED if self._pause.is_set() else IDLE)
+
+    @Slot(object)
+    def reconfigure(self, config: DocsConfig) -> None:
+        """Open the library again with another embedding model or chunking."""
+        if config == self.config and self._lib is not None:
+            return
+        self._close_library()
+        self.config = config
+        self.start()
+
+    @Slot(object)
+    def search(self, job: SearchJob) -> None:
+        t0 = time.perf_counter()
+        try:
+            lib = self._library()
+            docs = [d for d in lib.documents() if d.status in ("ready", "indexing")]
+            if job.paths is not None:
+                wanted = set(job.paths)
+                docs = [d for d in docs if d.path in wanted]
+            if not docs or not any(d.embedded for d in docs):
+                self.searchDone.emit(job.request_id, [])
+                return
+            self._needs_model()
+            ids = None if job.paths is None else [d.id for d in docs]
+            hits = lib.search(job.query, k=job.k, doc_ids=ids)
+        except HearthError as exc:
+            self.searchFailed.emit(job.request_id, exc)
+            return
+        except Exception as exc:
+            log.exception("search %d failed", job.request_id)
+            self.searchFailed.emit(job.request_id, _unexpected(exc, "searching the documents"))
+            return
+        log.debug(
+            "search %d: %d hits in %.3f s", job.request_id, len(hits), time.perf_counter() - t0
+        )
+        self.searchDone.emit(job.request_id, hits)
+
+    @Slot()
+    def shutdown(self) -> None:
+        self._close_library()
+        self.stopped.emit()
+        thread = self.thread()
+        if thread is not None:
+            thread.quit()
+
+    # -- ingestion loop ------------------------------------------------------------------
+
+    def _kick(self) -> None:
+        if self._stop.is_set() or self._lib is None:
+            return
+        if self._pause.is_set():
+            if self._lib.has_work():
+                self._set_state(PAUSED)
+            return
+        self._schedule(0)
+
+    def _schedule(self, delay_ms: int) -> None:
+        if self._scheduled or self._stop.is_set():
+            return
+        self._scheduled = True
+        QTimer.singleShot(delay_ms, self._step)
+
+    @Slot()
+    def _step(self) -> None:
+        self._scheduled = False
+        lib = self._lib
+        if lib is None or self._stop.is_set() or self._cancel.is_set():
+            return  # cancel_indexing (queued) does the rest
+        if self._pause.is_set():
+            self._set_state(PAUSED)
+            return
+        if not lib.has_work():
+            self._finish_run(lib)
+            return
+        try:
+            self._needs_model()
+            report = lib.ingest_step()
+        except HearthError as exc:
+            self._set_state(ERROR)
+            self.failed.emit(exc)
+            self.documents.emit(lib.documents())
+            return
+        except Exception as exc:
+            log.exception("indexing step failed")
+            self._set_state(ERROR)
+            self.failed.emit(_unexpected(exc, "indexing documents"))
+            return
+        self.steps += 1
+        self._set_state(INDEXING)
+        if report.changed:
+            rows = [lib.document(i) for i in report.changed]
+            self.documentsUpdated.emit([r for r in rows if r is not None])
+        now = time.monotonic()
+        if report.changed or now - self._last_progress >= PROGRESS_INTERVAL_S or not report.more:
+            self._last_progress = now
+            self.progress.emit(report.progress)
+        if report.more:
+            self._schedule(0 if report.did_work else IDLE_POLL_MS)
+        else:
+            self._finish_run(lib)
+
+    def _finish_run(self, lib: Library) -> None:
+        if self._state == INDEXING:
+            self.documents.emit(lib.documents())
+            self.progress.emit(lib.progress())
+        self._set_state(IDLE)
+
+    def _set_state(self, state: str) -> None:
+        if state != self._state:
+            self._state = state
+            self.stateChanged.emit(state)
+
+    def _close_library(self) -> None:
+        lib, self._lib = self._lib, None
+        if lib is None:
+            return
+        try:
+            lib.close()
+        except Exception:
+            log.exception("closing the document library failed")
+
+
+class DocsHost(QObject):
+    """GUI-thread handle on the documents thread: starts it, sends it work, pauses, cancels,
+    stops it. Keeps the latest list of documents for the views (`rows`)."""
+
+    documentsChanged = Signal()  # `rows` changed (any row added, removed or updated)
+    rowsUpdated = Signal(list)  # rows updated in place (per-file progress)
+    progress = Signal(object)  # rag.library.Progress
+    stateChanged = Signal(str)
+    retrieved = Signal(int, list)  # request id, hits
+    retrieveFailed = Signal(int, object)  # request id, HearthError
+    failed = Signal(object)
+    notice = Signal(str)
+
+    _requestStart = Signal()
+    _requestAdd = Signal(list)
+    _requestRemove = Signal(int)
+    _requestReindex = Signal(int)
+    _requestResume = Signal()
+    _requestCancel = Signal()
+    _requestSearch = Signal(object)
+    _requestReconfigure = Signal(object)
+    _requestShutdown = Signal()
+
+    def __init__(self, config: DocsConfig, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.config = config
+        self.pause_event = threading.Event()
+        self.cancel_event = threading.Event()
+        self.stop_event = threading.Event()
+        self._ids = itertools.count(1)
+        self._closed = False
+        self._started = False
+        self.rows: dict[int, Any] = {}  # doc id -> DocRow, in the library's order
+        self.state = IDLE
+        self.last_progress: Any = None
+        self.thread_ = QThread()
+        self.thread_.setObjectName("hearth-documents")
+        self.worker = DocsWorker(config, self.pause_event, self.cancel_event, self.stop_event)
+        self.worker.moveToThread(self.thread_)
+        self._requestStart.connect(self.worker.start)
+        self._requestAdd.connect(self.worker.add)
+        self._requestRemove.connect(self.worker.remove)
+        self._requestReindex.connect(self.worker.reindex)
+        self._requestResume.connect(self.worker.resume)
+        self._requestCancel.connect(self.worker.cancel_indexing)
+        self._requestSearch.connect(self.worker.search)
+        self._requestReconfigure.connect(self.worker.reconfigure)
+        self._requestShutdown.connect(self.worker.shutdown)
+        self.worker.documents.connect(self._on_documents)
+        self.worker.documentsUpdated.connect(self._on_updated)
+        self.worker.progress.connect(self._on_progress)
+        self.worker.stateChanged.connect(self._on_state)
+        self.worker.searchDone.connect(self.retrieved)
+        self.worker.searchFailed.connect(self.retrieveFailed)
+        self.worker.failed.connect(self.failed)
+        self.worker.notice.connect(self.notice)
+        self.thread_.start()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def documents(self) -> list[Any]:
+        return list(self.rows.values())
+
+    # -- requests ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Open the library on its thread and resume indexing left unfinished."""
+        if not self._closed and not self._started:
+            self._started = True
+            self._requestStart.emit()
+
+    def add(self, paths: Sequence[str | Path]) -> None:
+        if not self._closed:
+            self.start()
+            self._requestAdd.emit([str(p) for p in paths])
+
+    def remove(self, doc_id: int) -> None:
+        if not self._closed:
+            self._requestRemove.emit(int(doc_id))
+
+    def reindex(self, doc_id: int) -> None:
+        if not self._closed:
+            self._requestReindex.emit(int(doc_id))
+
+    def pause(self) -> None:
+        self.pause_event.set()
+
+    def resume(self) -> None:
+        self.pause_event.clear()
+        if not self._closed:
+            self._requestResume.emit()
+
+    @property
+    def paused(self) -> bool:
+        return self.pause_event.is_set()
+
+    def cancel(self) -> None:
+        """Stop indexing (at the next batch boundary) and remove unfinished documents."""
+        if not self._closed:
+            self.cancel_event.set()
+            self._requestCancel.emit()
+
+    def retrieve(self, query: str, k: int, paths: Sequence[str] | None = None) -> int:
+        """Queue a search; the answer comes as `retrieved` or `retrieveFailed` with the id."""
+        rid = next(self._ids)
+        job = SearchJob(rid, query, max(1, int(k)), None if paths is None else tuple(paths))
+        if self._closed:
+            self.retrieveFailed.emit(rid, DocumentError("The document library is closed."))
+        else:
+            self.start()
+            self._requestSearch.emit(job)
+        return rid
+
+    def reconfigure(self, config: DocsConfig) -> None:
+        if config != self.config and not self._closed:
+            self.config = config
+            self._requestReconfigure.emit(config)
+
+    # -- shutdown ------------------------------------------------------------------------
+
+    def begin_shutdown(self) -> None:
+        """Stop at the next batch boundary and close the library on its thread (no wait)."""
+        if self._closed:
+            return
+        self._closed = True
+        self.stop_event.set()
+        self._requestShutdown.emit()
+
+    def finish_shutdown(self, timeout_s: float) -> bool:
+        """Wait for the thread to end. False if it did not within the timeout (it is then
+        kept referenced and left to finish on its own)."""
+        self.begin_shutdown()
+        ok = bool(self.thread_.wait(max(0, int(timeout_s * 1000))))
+        if not ok:
+            log.warning("the documents thread did not stop within %.1f s", timeout_s)
+            if self.thread_ not in _LINGERING:
+                _LINGERING.append(self.thread_)
+        return ok
+
+    def shutdown(self, timeout_s: float = 1.5) -> bool:
+        self.begin_shutdown()
+        return self.finish_shutdown(timeout_s)
+
+    def wait_stopped(self, timeout_s: float) -> bool:
+        if not self.thread_.isRunning():
+            return True
+        return bool(self.thread_.wait(int(timeout_s * 1000)))
+
+    # -- worker → host -------------------------------------------------------------------
+
+    @Slot(list)
+    def _on_documents(self, rows: list[Any]) -> None:
+        self.rows = {r.id: r for r in rows}
+        self.documentsChanged.emit()
+
+    @Slot(list)
+    def _on_updated(self, rows: list[Any]) -> None:
+        for r in rows:
+            self.rows[r.id] = r
+        self.rowsUpdated.emit(rows)
+
+    @Slot(object)
+    def _on_progress(self, progress: Any) -> None:
+        self.last_progress = progress
+        self.progress.emit(progress)
+
+    @Slot(str)
+    def _on_state(self, state: str) -> None:
+        self.state = state
+        self.stateChanged.emit(state)
+
+
+# Threads that outlived their shutdown timeout: referenced so they are never destroyed running.
+_LINGERING: list[QThread] = []
