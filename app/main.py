@@ -77,7 +77,10 @@ def build_gui(engine_factory: Any = None, interactive_errors: bool = True) -> Gu
     paths = get_paths().ensure()
     settings = Settings.load(paths.settings_file)
     store = ChatStore(paths.chat_db)
-    controller = ChatController(store, settings, paths, engine_factory=engine_factory)
+    from app.docs_worker import DocsConfig, DocsHost
+
+    docs = DocsHost(DocsConfig.from_settings(paths, settings))
+    controller = ChatController(store, settings, paths, engine_factory=engine_factory, docs=docs)
     presenter = ErrorPresenter(None, interactive=interactive_errors)
     window = MainWindow(controller, presenter)
     presenter.set_parent_widget(window)
@@ -110,7 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         gui.controller.shutdown()
         gui.store.close()
-    if not gui.controller.engine.wait_stopped(60.0):
+    docs = getattr(gui.controller, "docs", None)
+    docs_stopped = docs is None or docs.wait_stopped(10.0)
+    if not gui.controller.engine.wait_stopped(60.0) or not docs_stopped:
         # The window is gone and every message is saved; a load that never returns must
         # not turn into "QThread: Destroyed while thread is still running" and an abort.
         log.warning("the engine thread is still busy; exiting without waiting for it")
