@@ -4,39 +4,16 @@ continue greedily and score tokens like the original."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from reference.gguf_to_hf import gguf_to_hf
+from reference.fixtures import smollm2_hf_checkpoint_fixture  # noqa: F401 - a fixture
 
 from engine.gguf_file import read_header
 
-REPO = Path(__file__).resolve().parents[2]
-CACHE = REPO / ".cache" / "convert-fixtures"
 PROMPT = "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n"
-README = "---\nlicense: apache-2.0\n---\n\n# SmolLM2-135M-Instruct\n\nRebuilt for a test.\n"
-
-
-@pytest.fixture(scope="session")
-def smollm2_hf_checkpoint(smollm2_path: Path) -> Path:
-    """An HF checkpoint rebuilt from the bundled GGUF, made once and cached under .cache/."""
-    st = smollm2_path.stat()
-    target = CACHE / f"smollm2-hf-{st.st_size}"
-    if (target / "COMPLETE").is_file():
-        return target
-    CACHE.mkdir(parents=True, exist_ok=True)
-    work = CACHE / f".building-{os.getpid()}"
-    shutil.rmtree(work, ignore_errors=True)
-    gguf_to_hf(smollm2_path, work)
-    (work / "README.md").write_text(README)
-    (work / "COMPLETE").write_text("ok\n")
-    shutil.rmtree(target, ignore_errors=True)
-    work.rename(target)
-    return target
 
 
 @pytest.fixture(scope="session")
