@@ -86,6 +86,11 @@ class MarkdownView(QTextBrowser):
     def wheelEvent(self, event: object) -> None:  # noqa: N802
         event.ignore()  # type: ignore[attr-defined]  # let the conversation scroll
 
+    def loadResource(self, kind: int, name: QUrl | str) -> object:  # noqa: N802 (Qt name)
+        """Answers may quote retrieved text: images and style sheets they name are never
+        fetched or read (no http, no local files)."""
+        return None
+
     @staticmethod
     def _open_link(url: QUrl) -> None:
         if url.scheme() in ("http", "https", "mailto"):
@@ -363,6 +368,16 @@ class MessageWidget(QFrame):
 
     def set_busy(self, busy: bool) -> None:
         self.edit_button.setEnabled(not busy)
+
+    def set_footer(self, widget: QWidget | None) -> None:
+        """A widget under the body (the answer's sources); replaces the previous one."""
+        old = getattr(self, "footer", None)
+        if old is not None:
+            old.deleteLater()
+        self.footer = widget
+        outer = self.layout()
+        if widget is not None and outer is not None:
+            outer.addWidget(widget)
 
     def copy(self) -> None:
         QGuiApplication.clipboard().setText(self._text)
