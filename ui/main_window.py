@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 from engine.errors import HearthError
 from ui.chat_view import ChatView
 from ui.composer import Composer
+from ui.models_page import install as install_models_ui
 from ui.settings_dialog import ChatSettingsDialog, SettingsContext, SettingsDialog
 from ui.sidebar import Sidebar
 from ui.style import style_sheet
@@ -80,6 +81,7 @@ class MainWindow(QMainWindow):
 
         self._build_menus()
         self._wire()
+        install_models_ui(self)  # Models menu, model pages in Settings, model jobs
         self._restore_state()
         self._palette_key = self.palette().color(self.palette().ColorRole.Window).name()
         self.setStyleSheet(style_sheet())
@@ -146,7 +148,7 @@ class MainWindow(QMainWindow):
         self.sidebar.set_chats(self.controller.chats(), self.controller.chat_id)
 
     def _on_chat_opened(self, chat: Any, rows: list[Any]) -> None:
-        self.chat_view.set_messages(rows)
+        self.chat_view.set_messages(rows, getattr(self.controller, "streaming_message_id", None))
         self.setWindowTitle(f"{chat.title} — Hearth" if chat else "Hearth")
         self.refresh_chats()
 
