@@ -105,6 +105,10 @@ def main(argv: list[str] | None = None) -> int:
     after_first_paint(gui.window, gui.controller.start)
     if args.report_startup:
         after_first_paint(gui.window, lambda: _report_startup(gui))
+    elif not args.screenshot:
+        from ui.welcome import show_welcome_once  # first start only; non-modal
+
+        after_first_paint(gui.window, lambda: show_welcome_once(gui.window, gui.controller))
     gui.window.show()
     if args.screenshot:
         _script_screenshot(gui, args.screenshot, args.prompt)
