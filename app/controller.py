@@ -199,6 +199,11 @@ class ChatController(QObject):
         return self._stream is not None
 
     @property
+    def streaming_message_id(self) -> int | None:
+        """The assistant message being written now, if any."""
+        return self._stream.message_id if self._stream is not None else None
+
+    @property
     def catalog(self) -> Catalog:
         if self._catalog is None:
             from engine.catalog import Catalog
@@ -317,6 +322,13 @@ class ChatController(QObject):
                 self.errorRaised.emit(exc)
         self.chat_id = chat.id if chat else None
         self.settings.ui_state["last_chat"] = str(self.chat_id or "")
+        stream = self._stream
+        if stream is not None and chat is not None and stream.chat_id == chat.id:
+            # Back to the chat being answered: show all the text so far, not the last save.
+            self._flush_now()
+            for row in rows:
+                if row.id == stream.message_id:
+                    row.content = stream.text
         self.chatOpened.emit(chat, rows)
         last_stats = next(
             (r.stats for r in reversed(rows) if r.role == "assistant" and r.stats), {}

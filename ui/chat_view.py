@@ -60,29 +60,29 @@ class ChatView(QScrollArea):
         self._order.clear()
         self._empty.setVisible(True)
 
-    def set_messages(self, rows: list[Any]) -> None:
+    def set_messages(self, rows: list[Any], streaming_id: int | None = None) -> None:
         self.setUpdatesEnabled(False)
         try:
             self.clear()
             for row in rows:
-                self.add_message(row, update=False)
+                self.add_message(row, update=False, streaming=row.id == streaming_id)
         finally:
             self.setUpdatesEnabled(True)
         self._refresh_actions()
         self._stick = True
         self.scroll_to_bottom()
 
-    def add_message(self, row: Any, update: bool = True) -> MessageWidget:
+    def add_message(self, row: Any, update: bool = True, streaming: bool = False) -> MessageWidget:
         widget = MessageWidget(row.id, row.role, self._content)
-        streaming = (
+        streaming = streaming or (
             row.role == "assistant"
             and row.status == "incomplete"
             and not row.content
             and not row.stats
         )
-        if streaming:  # the placeholder of the answer being written
+        if streaming:  # the answer being written (or its empty placeholder)
             widget.start_streaming(row.model)
-            widget.set_content("", "incomplete", {}, row.model)
+            widget.set_content(row.content, "incomplete", {}, row.model)
         else:
             widget.set_content(row.content, row.status, row.stats, row.model)
         widget.editRequested.connect(self._begin_edit)

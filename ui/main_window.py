@@ -86,6 +86,10 @@ class MainWindow(QMainWindow):
         self._palette_key = self.palette().color(self.palette().ColorRole.Window).name()
         self.setStyleSheet(style_sheet())
         self.composer.edit.setFocus()
+        # Documents panel, sources selector, drag and drop, citations (ui/documents_panel.py)
+        from ui.documents_panel import install_documents_ui
+
+        self.documents_ui = install_documents_ui(self)
 
     # -- construction ------------------------------------------------------------------
 

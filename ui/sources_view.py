@@ -21,7 +21,7 @@ TOOLTIP_CHARS = 700
 
 
 def source_title(n: int, source: dict[str, Any]) -> str:
-    """"[1] manual.pdf, page 4" (or "pages 4-5"; no page for text files without pages)."""
+    """ "[1] manual.pdf, page 4" (or "pages 4-5"; no page for text files without pages)."""
     name = str(source.get("name") or Path(str(source.get("file", ""))).name or "document")
     page = _int(source.get("page"))
     page_end = _int(source.get("page_end"))

@@ -322,3 +322,21 @@ def test_delete_asks_for_confirmation(make_gui: Any, qtbot: Any) -> None:
     gui.window.delete_chat(chat_id)
     assert gui.store.list_chats() == []
     assert gui.window.chat_view.message_ids() == []
+
+
+def test_switching_chats_mid_answer_keeps_the_stream(make_gui: Any, qtbot: Any) -> None:
+    reply = [f"t{i} " for i in range(300)]
+    gui = make_gui(Script(replies=[reply], token_delay_s=0.005))
+    wait_ready(qtbot, gui)
+    c, view = gui.controller, gui.window.chat_view
+    assert c.send("long answer please")
+    first, answer_id = c.chat_id, c.streaming_message_id
+    qtbot.waitUntil(lambda: len(view.text_of(answer_id)) > 20, timeout=5000)
+    c.new_chat()
+    assert c.chat_id != first and view.message_ids() == []
+    qtbot.wait(300)  # tokens keep coming for the chat not shown
+    with qtbot.waitSignal(c.generationFinished, timeout=10000):
+        c.open_chat(first)
+        assert view.text_of(answer_id) == c._stream.text
+    assert view.text_of(answer_id) == "".join(reply)
+    assert gui.store.messages(first)[-1].content == "".join(reply)

@@ -1,0 +1,817 @@
+"""Documents in the window: the Documents panel (a dock: table of documents with per-file
+progress, overall progress, add/pause/cancel/remove/re-index), the per-chat sources selector
+above the message box, drag and drop of files and folders onto the window, the sources under
+answers, and the "Documents" settings page.
+
+Everything here draws and forwards: the documents thread (`app.docs_worker.DocsHost`) does
+the work, the chat store keeps each chat's choice of sources.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QEvent,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+    QTimer,
+    QUrl,
+    Signal,
+)
+from PySide6.QtGui import QAction, QColor, QDesktopServices, QKeySequence, QPainter
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDockWidget,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionProgressBar,
+    QStyleOptionViewItem,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.docs_worker import SUPPORTED_SUFFIXES, SourceScope
+from app.settings import Settings
+from engine.errors import HearthError
+from ui.settings_dialog import SettingsContext, SettingsPage, format_size, register_page
+from ui.sources_view import SourcesView, valid_sources
+
+COLUMNS = ("Name", "Pages", "Chunks", "Size", "Status")
+NAME, PAGES, CHUNKS, SIZE, STATUS = range(len(COLUMNS))
+ProgressRole = Qt.ItemDataRole.UserRole + 1  # float 0..1 while indexing, else None
+RowRole = Qt.ItemDataRole.UserRole + 2  # the DocRow
+FAILED_COLOR = QColor(200, 50, 50)
+
+# -- pure helpers ------------------------------------------------------------------------
+
+
+def status_text(row: Any) -> str:
+    """What the Status column says: queued, reading pages, indexing n%, ready, failed."""
+    status = str(row.status)
+    if status == "indexing":
+        if row.message:
+            return str(row.message)
+        return f"indexing {100 * float(row.progress):.0f}%"
+    return status
+
+
+def overall_text(p: Any, state: str = "") -> str:
+    """One line for the overall progress: files, chunks, rate, pages, time left."""
+    if p is None:
+        return ""
+    parts: list[str] = []
+    busy = p.queued + p.reading + p.indexing
+    if state == "paused" and busy:
+        parts.append("Paused")
+    if p.reading or p.queued:
+        parts.append(
+            f"reading {p.reading + p.queued} file{'s' if p.reading + p.queued != 1 else ''}"
+        )
+    if p.chunks_total and p.indexing:
+        name = f"{p.current} " if p.current else ""
+        parts.append(f"indexing {name}{p.chunks_done}/{p.chunks_total} chunks")
+    if p.chunks_per_s and busy:
+        parts.append(f"{p.chunks_per_s:.0f} chunks/s")
+    if p.pages_read and busy:
+        parts.append(f"{p.pages_read} pages read")
+    if p.eta_s is not None and busy:
+        parts.append(f"~{_duration(p.eta_s)} left")
+    if not busy:
+        parts.append(f"{p.ready} document{'s' if p.ready != 1 else ''} ready")
+    if p.failed:
+        parts.append(f"{p.failed} failed")
+    text = " · ".join(parts)
+    return text[:1].upper() + text[1:]
+
+
+def _duration(seconds: float) -> str:
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {(s % 3600) // 60:02d} min"
+
+
+def local_paths(urls: Sequence[QUrl]) -> list[str]:
+    """Local files and folders among dropped URLs."""
+    return [u.toLocalFile() for u in urls if u.isLocalFile() and u.toLocalFile()]
+
+
+def droppable(paths: Sequence[str]) -> bool:
+    """True if a drop holds a folder or at least one PDF, .txt or .md file."""
+    for p in paths:
+        path = Path(p)
+        if path.is_dir() or path.suffix.lower() in SUPPORTED_SUFFIXES:
+            return True
+    return False
+
+
+# -- the table model -----------------------------------------------------------------------
+
+
+class DocumentsModel(QAbstractTableModel):
+    """Rows are rag.index.DocRow objects (duck-typed), kept in the library's order."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._rows: list[Any] = []
+
+    # reading
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802, B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802, B008
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(  # noqa: N802
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        return None
+
+    def data(
+        self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+            return None
+        row = self._rows[index.row()]
+        col = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            if col == NAME:
+                return row.name
+            if col == PAGES:
+                return str(row.pages) if row.pages else ""
+            if col == CHUNKS:
+                if row.status == "indexing" and row.chunks:
+                    return f"{row.embedded}/{row.chunks}"
+                return str(row.chunks) if row.chunks else ""
+            if col == SIZE:
+                return format_size(int(row.size))
+            if col == STATUS:
+                return status_text(row)
+        elif role == Qt.ItemDataRole.ToolTipRole:
+            if col == STATUS and row.status == "failed":
+                return row.message or "The file could not be indexed."
+            return row.path
+        elif role == Qt.ItemDataRole.ForegroundRole:
+            if col == STATUS and row.status == "failed":
+                return FAILED_COLOR
+        elif role == Qt.ItemDataRole.TextAlignmentRole:
+            if col in (PAGES, CHUNKS, SIZE):
+                return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        elif role == ProgressRole:
+            if col == STATUS and row.status == "indexing" and not row.message:
+                return float(row.progress)
+            return None
+        elif role == RowRole:
+            return row
+        return None
+
+    def row_at(self, index: int) -> Any:
+        return self._rows[index]
+
+    def rows(self) -> list[Any]:
+        return list(self._rows)
+
+    def find(self, doc_id: int) -> int:
+        return next((i for i, r in enumerate(self._rows) if r.id == doc_id), -1)
+
+    # writing
+    def set_rows(self, rows: Sequence[Any]) -> None:
+        """Reconcile with a full list: update in place, insert new, remove gone (selection
+        and scroll position survive)."""
+        wanted = {r.id for r in rows}
+        for i in range(len(self._rows) - 1, -1, -1):
+            if self._rows[i].id not in wanted:
+                self.beginRemoveRows(QModelIndex(), i, i)
+                del self._rows[i]
+                self.endRemoveRows()
+        self.update_rows(rows)
+
+    def update_rows(self, rows: Sequence[Any]) -> None:
+        for row in rows:
+            i = self.find(row.id)
+            if i >= 0:
+                self._rows[i] = row
+                self.dataChanged.emit(self.index(i, 0), self.index(i, len(COLUMNS) - 1))
+            else:
+                n = len(self._rows)
+                self.beginInsertRows(QModelIndex(), n, n)
+                self._rows.append(row)
+                self.endInsertRows()
+
+
+class ProgressDelegate(QStyledItemDelegate):
+    """Draws a progress bar in the Status cell of a document being indexed."""
+
+    def paint(
+        self,
+        painter: QPainter,
+        option: QStyleOptionViewItem,
+        index: QModelIndex | QPersistentModelIndex,
+    ) -> None:
+        value = index.data(ProgressRole)
+        if value is None:
+            super().paint(painter, option, index)
+            return
+        bar = QStyleOptionProgressBar()
+        bar.rect = option.rect.adjusted(2, 3, -2, -3)  # type: ignore[attr-defined]
+        bar.minimum = 0
+        bar.maximum = 100
+        bar.progress = int(round(100 * float(value)))
+        bar.text = f"{bar.progress}%"
+        bar.textVisible = True
+        bar.state = QStyle.StateFlag.State_Enabled
+        style = option.widget.style() if option.widget else QApplication.style()  # type: ignore[attr-defined]
+        style.drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter)
+
+
+# -- the panel -------------------------------------------------------------------------
+
+
+class DocumentsPanel(QWidget):
+    """The content of the Documents dock."""
+
+    addFilesRequested = Signal()
+    addFolderRequested = Signal()
+
+    def __init__(self, docs: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("documentsPanel")
+        self.docs = docs
+        self.model = DocumentsModel(self)
+        self.table = QTableView(self)
+        self.table.setObjectName("documentsTable")
+        self.table.setModel(self.model)
+        self.table.setItemDelegateForColumn(STATUS, ProgressDelegate(self.table))
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setShowGrid(False)
+        self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(False)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(NAME, QHeaderView.ResizeMode.Stretch)
+        for col in (PAGES, CHUNKS, SIZE):
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(STATUS, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(STATUS, 120)
+        self.table.doubleClicked.connect(self._open_index)
+
+        self.add_button = QPushButton("Add documents…", self)
+        self.add_button.setToolTip("Add PDF, .txt or .md files (or drop them on the window)")
+        self.add_button.clicked.connect(self.addFilesRequested)
+        self.folder_button = QPushButton("Add folder…", self)
+        self.folder_button.clicked.connect(self.addFolderRequested)
+        self.pause_button = QPushButton("Pause", self)
+        self.pause_button.setCheckable(True)
+        self.pause_button.setToolTip("Pause indexing (the chat stays usable either way)")
+        self.pause_button.toggled.connect(self._pause_toggled)
+        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button.setToolTip("Stop indexing and remove the documents not yet indexed")
+        self.cancel_button.clicked.connect(lambda: self.cancel_indexing())
+        self.remove_button = QPushButton("Remove", self)
+        self.remove_button.clicked.connect(lambda: self.remove_selected())
+        self.reindex_button = QPushButton("Re-index", self)
+        self.reindex_button.setToolTip("Read and index the selected documents again")
+        self.reindex_button.clicked.connect(self.reindex_selected)
+
+        self.overall_bar = QProgressBar(self)
+        self.overall_bar.setObjectName("documentsProgress")
+        self.overall_bar.setRange(0, 1000)
+        self.overall_bar.setTextVisible(False)
+        self.overall_bar.setMaximumHeight(8)
+        self.overall_label = QLabel(self)
+        self.overall_label.setObjectName("documentsProgressText")
+        self.overall_label.setWordWrap(True)
+        self.empty_label = QLabel(
+            "No documents yet. Drop PDF, .txt or .md files or a folder on the window, or "
+            "click Add documents.",
+            self,
+        )
+        self.empty_label.setWordWrap(True)
+        self.empty_label.setObjectName("documentsEmpty")
+
+        top = QHBoxLayout()
+        top.addWidget(self.add_button)
+        top.addWidget(self.folder_button)
+        top.addStretch(1)
+        run = QHBoxLayout()
+        run.addWidget(self.overall_label, 1)
+        run.addWidget(self.pause_button)
+        run.addWidget(self.cancel_button)
+        bottom = QHBoxLayout()
+        bottom.addStretch(1)
+        bottom.addWidget(self.reindex_button)
+        bottom.addWidget(self.remove_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addLayout(top)
+        layout.addLayout(run)
+        layout.addWidget(self.overall_bar)
+        layout.addWidget(self.empty_label)
+        layout.addWidget(self.table, 1)
+        layout.addLayout(bottom)
+
+        docs.documentsChanged.connect(self._on_documents)
+        docs.rowsUpdated.connect(self.model.update_rows)
+        docs.progress.connect(self._on_progress)
+        docs.stateChanged.connect(self._on_state)
+        self.table.selectionModel().selectionChanged.connect(self._update_buttons)
+        self._on_documents()
+        self._on_state(docs.state)
+
+    # -- host → panel ----------------------------------------------------------------------
+
+    def _on_documents(self) -> None:
+        self.model.set_rows(self.docs.documents())
+        self.empty_label.setVisible(self.model.rowCount() == 0)
+        self._update_buttons()
+
+    def _on_progress(self, p: Any) -> None:
+        self.overall_label.setText(overall_text(p, self.docs.state))
+        busy = p.queued + p.reading + p.indexing
+        if busy and not p.chunks_total:
+            self.overall_bar.setRange(0, 0)  # reading pages: no fraction yet
+        else:
+            self.overall_bar.setRange(0, 1000)
+            self.overall_bar.setValue(int(1000 * p.fraction) if busy else 1000)
+        self.overall_bar.setVisible(bool(busy))
+
+    def _on_state(self, state: str) -> None:
+        running = state in ("indexing", "paused")
+        self.pause_button.setVisible(running)
+        self.cancel_button.setVisible(running)
+        self.pause_button.blockSignals(True)
+        self.pause_button.setChecked(state == "paused")
+        self.pause_button.setText("Resume" if state == "paused" else "Pause")
+        self.pause_button.blockSignals(False)
+        if self.docs.last_progress is not None:
+            self._on_progress(self.docs.last_progress)
+        else:
+            self.overall_bar.setVisible(False)
+
+    def _update_buttons(self) -> None:
+        selected = bool(self.selected_ids())
+        self.remove_button.setEnabled(selected)
+        self.reindex_button.setEnabled(selected)
+
+    # -- panel → host ----------------------------------------------------------------------
+
+    def selected_ids(self) -> list[int]:
+        rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
+        return [self.model.row_at(r).id for r in rows if r < self.model.rowCount()]
+
+    def select_ids(self, ids: Sequence[int]) -> None:
+        self.table.clearSelection()
+        for doc_id in ids:
+            i = self.model.find(doc_id)
+            if i >= 0:
+                self.table.selectRow(i)
+
+    def _pause_toggled(self, on: bool) -> None:
+        if on:
+            self.docs.pause()
+        else:
+            self.docs.resume()
+        self.pause_button.setText("Resume" if on else "Pause")
+
+    def cancel_indexing(self, confirm: bool = True) -> None:
+        if confirm and not _confirm(
+            self,
+            "Cancel indexing",
+            "Stop indexing? Documents that are not fully indexed are removed from the library "
+            "(documents already indexed stay).",
+            "Stop indexing",
+        ):
+            return
+        self.docs.cancel()
+
+    def remove_selected(self, confirm: bool = True) -> None:
+        ids = self.selected_ids()
+        if not ids:
+            return
+        if confirm:
+            names = [self.model.row_at(self.model.find(i)).name for i in ids]
+            shown = ", ".join(f"“{n}”" for n in names[:3]) + ("…" if len(names) > 3 else "")
+            if not _confirm(
+                self,
+                "Remove documents",
+                f"Remove {shown} from the library? The files themselves are not deleted.",
+                "Remove",
+            ):
+                return
+        for doc_id in ids:
+            self.docs.remove(doc_id)
+
+    def reindex_selected(self) -> None:
+        for doc_id in self.selected_ids():
+            self.docs.reindex(doc_id)
+
+    def _open_index(self, index: QModelIndex) -> None:
+        row = self.model.row_at(index.row())
+        if row.status == "failed":
+            QMessageBox.information(self, row.name, row.message or "The file could not be read.")
+            return
+        QDesktopServices.openUrl(QUrl.fromLocalFile(row.path))
+
+
+def _confirm(parent: QWidget, title: str, text: str, action: str) -> bool:
+    box = QMessageBox(
+        QMessageBox.Icon.Question, title, text, QMessageBox.StandardButton.Cancel, parent
+    )
+    yes = box.addButton(action, QMessageBox.ButtonRole.DestructiveRole)
+    box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+    box.exec()
+    return box.clickedButton() is yes
+
+
+# -- per-chat sources ------------------------------------------------------------------
+
+
+class SelectDocumentsDialog(QDialog):
+    """Tick the documents a chat answers from."""
+
+    def __init__(
+        self, rows: Sequence[Any], chosen: Sequence[str], parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Documents for this chat")
+        self.setObjectName("selectDocumentsDialog")
+        self.list = QListWidget(self)
+        wanted = set(chosen)
+        for row in rows:
+            item = QListWidgetItem(row.name)
+            item.setToolTip(row.path)
+            item.setData(Qt.ItemDataRole.UserRole, row.path)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(
+                Qt.CheckState.Checked if row.path in wanted else Qt.CheckState.Unchecked
+            )
+            if row.status == "failed":
+                item.setForeground(FAILED_COLOR)
+            self.list.addItem(item)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("Answer from these documents:"))
+        layout.addWidget(self.list)
+        layout.addWidget(buttons)
+        self.resize(420, 360)
+
+    def set_checked(self, paths: Sequence[str]) -> None:
+        wanted = set(paths)
+        for i in range(self.list.count()):
+            item = self.list.item(i)
+            on = item.data(Qt.ItemDataRole.UserRole) in wanted
+            item.setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
+
+    def chosen(self) -> list[str]:
+        out = []
+        for i in range(self.list.count()):
+            item = self.list.item(i)
+            if item.checkState() == Qt.CheckState.Checked:
+                out.append(str(item.data(Qt.ItemDataRole.UserRole)))
+        return out
+
+
+class SourcesBar(QWidget):
+    """ "Documents: [No documents ▾]" above the message box, for the open chat."""
+
+    MODES = (
+        ("none", "No documents"),
+        ("all", "All documents"),
+        ("selected", "Selected documents…"),
+    )
+
+    def __init__(self, controller: Any, docs: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("sourcesBar")
+        self.controller = controller
+        self.docs = docs
+        self.label = QLabel("Answer from:", self)
+        self.combo = QComboBox(self)
+        self.combo.setObjectName("sourcesCombo")
+        for mode, text in self.MODES:
+            self.combo.addItem(text, mode)
+        self.combo.setToolTip("Which documents this chat's answers draw on")
+        self.summary = QLabel(self)
+        self.summary.setObjectName("sourcesSummary")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(12, 4, 12, 0)
+        layout.addWidget(self.label)
+        layout.addWidget(self.combo)
+        layout.addWidget(self.summary, 1)
+        self.combo.activated.connect(self._on_activated)
+        controller.chatOpened.connect(lambda *_: self.refresh())
+        docs.documentsChanged.connect(self.refresh)
+        self.choose_documents = self._ask_documents  # replaced in tests
+        self.refresh()
+
+    def scope(self) -> SourceScope:
+        chat = self.controller.current_chat()
+        return SourceScope.from_chat_settings(chat.settings if chat else None)
+
+    def refresh(self) -> None:
+        scope = self.scope()
+        self.combo.setCurrentIndex(max(self.combo.findData(scope.mode), 0))
+        ready = [r for r in self.docs.documents() if r.status == "ready"]
+        if scope.mode == "all":
+            text = f"{len(ready)} document{'s' if len(ready) != 1 else ''}"
+        elif scope.mode == "selected":
+            known = {r.path: r for r in self.docs.documents()}
+            names = [known[p].name for p in scope.paths if p in known]
+            text = ", ".join(names[:2]) + (f" and {len(names) - 2} more" if len(names) > 2 else "")
+            text = text or "none chosen"
+        else:
+            text = ""
+        self.summary.setText(text)
+        self.summary.setToolTip(html.escape(text))
+
+    def _on_activated(self, index: int) -> None:
+        mode = str(self.combo.itemData(index))
+        paths: list[str] = []
+        if mode == "selected":
+            picked = self.choose_documents(self.scope().paths)
+            if picked is None:
+                self.refresh()
+                return
+            paths = picked
+            if not paths:
+                mode = "none"
+        self.set_scope(SourceScope(mode, paths))
+
+    def _ask_documents(self, current: list[str]) -> list[str] | None:
+        dialog = SelectDocumentsDialog(self.docs.documents(), current, self)
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            return None
+        return dialog.chosen()
+
+    def set_scope(self, scope: SourceScope) -> None:
+        """Store the open chat's sources (a chat is started if none is open)."""
+        c = self.controller
+        if c.chat_id is None and c.new_chat() is None:
+            return
+        chat = c.current_chat()
+        if chat is None:
+            return
+        try:
+            c.store.set_chat_settings(chat.id, {**chat.settings, "sources": scope.as_setting()})
+        except (HearthError, KeyError) as exc:
+            c.errorRaised.emit(
+                exc if isinstance(exc, HearthError) else HearthError("That chat no longer exists.")
+            )
+        self.refresh()
+
+
+# -- settings page -----------------------------------------------------------------------
+
+
+class DocumentsSettingsPage(SettingsPage):
+    title = "Documents"
+
+    def __init__(self, context: SettingsContext) -> None:
+        super().__init__()
+        self._controller = context.controller
+        self.top_k = QSpinBox()
+        self.top_k.setRange(1, 50)
+        self.top_k.setToolTip("How many passages are retrieved for each question")
+        self.model = QComboBox()
+        self.model.addItem("Default (all-MiniLM-L6-v2)", "")
+        try:
+            models = (
+                list(context.controller.catalog.embedding_models()) if context.controller else []
+            )
+        except (HearthError, OSError):
+            models = []
+        for info in models:
+            self.model.addItem(f"{info.name}  ({info.file_type})", info.name)
+            self.model.setItemData(self.model.count() - 1, info.path, Qt.ItemDataRole.ToolTipRole)
+        note = QLabel(
+            "The passages that fit in the model's context are quoted in the prompt and cited "
+            "under the answer. Changing the embedding model indexes every document again."
+        )
+        note.setWordWrap(True)
+        form = QFormLayout(self)
+        form.addRow("Passages per question", self.top_k)
+        form.addRow("Embedding model", self.model)
+        form.addRow(note)
+        self._loaded_model = ""
+
+    def load(self, settings: Settings) -> None:
+        self.top_k.setValue(settings.rag_top_k)
+        index = self.model.findData(settings.embedding_model)
+        if index < 0 and settings.embedding_model:
+            self.model.addItem(
+                f"{settings.embedding_model}  (not installed)", settings.embedding_model
+            )
+            index = self.model.count() - 1
+        self.model.setCurrentIndex(max(index, 0))
+        self._loaded_model = settings.embedding_model
+
+    def apply(self, settings: Settings) -> None:
+        settings.rag_top_k = self.top_k.value()
+        settings.embedding_model = str(self.model.currentData() or "")
+        controller = self._controller
+        if settings.embedding_model != self._loaded_model and controller is not None:
+            # After the dialog's settings are applied by the controller.
+            QTimer.singleShot(0, lambda: reconfigure_docs(controller))
+
+
+def reconfigure_docs(controller: Any) -> None:
+    docs = getattr(controller, "docs", None)
+    if docs is None:
+        return
+    s = controller.settings
+    docs.reconfigure(
+        dataclasses.replace(
+            docs.config,
+            embedding_model=s.embedding_model,
+            chunk_tokens=s.chunk_tokens,
+            chunk_overlap=s.chunk_overlap,
+        )
+    )
+
+
+# -- drag and drop -----------------------------------------------------------------------
+
+
+class DropFilter(QObject):
+    """Accepts files and folders dropped anywhere on the window (also on the message box)."""
+
+    dropped = Signal(list)
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt name)
+        kind = event.type()
+        if kind in (QEvent.Type.DragEnter, QEvent.Type.DragMove, QEvent.Type.Drop):
+            mime = event.mimeData()  # type: ignore[attr-defined]
+            paths = local_paths(mime.urls()) if mime is not None and mime.hasUrls() else []
+            if paths and droppable(paths):
+                event.acceptProposedAction()  # type: ignore[attr-defined]
+                if kind == QEvent.Type.Drop:
+                    self.dropped.emit(paths)
+                return True
+        return False
+
+
+# -- installing it in the window ----------------------------------------------------------
+
+
+class DocumentsUi(QObject):
+    """Puts the documents features into the main window."""
+
+    def __init__(self, window: QMainWindow) -> None:
+        super().__init__(window)
+        self.window = window
+        self.controller = controller = window.controller  # type: ignore[attr-defined]
+        self.docs = docs = controller.docs
+        self.panel = DocumentsPanel(docs)
+        self.dock = QDockWidget("Documents", window)
+        self.dock.setObjectName("documentsDock")
+        self.dock.setWidget(self.panel)
+        self.dock.setAllowedAreas(
+            Qt.DockWidgetArea.RightDockWidgetArea | Qt.DockWidgetArea.LeftDockWidgetArea
+        )
+        window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
+        self.dock.setVisible(controller.settings.ui_state.get("documents_dock", "") == "1")
+        self.dock.visibilityChanged.connect(self._remember_dock)
+        self.panel.addFilesRequested.connect(self.add_files_dialog)
+        self.panel.addFolderRequested.connect(self.add_folder_dialog)
+
+        self.sources_bar = SourcesBar(controller, docs)
+        composer = window.composer  # type: ignore[attr-defined]
+        box = composer.parentWidget().layout() if composer.parentWidget() else None
+        if box is not None and box.indexOf(composer) >= 0:
+            box.insertWidget(box.indexOf(composer), self.sources_bar)  # type: ignore[attr-defined]
+
+        self.status = QLabel()
+        self.status.setObjectName("documentsStatus")
+        window.statusBar().addPermanentWidget(self.status)
+
+        self.add_action = QAction("Add &documents…", window)
+        self.add_action.setShortcut(QKeySequence("Ctrl+O"))
+        self.add_action.triggered.connect(self.add_files_dialog)
+        self.toggle_action = self.dock.toggleViewAction()
+        self.toggle_action.setText("&Documents panel")
+        self.toggle_action.setShortcut(QKeySequence("Ctrl+Shift+D"))
+        menu_bar = window.menuBar()
+        file_menu = next(
+            (a.menu() for a in menu_bar.actions() if a.text().replace("&", "") == "File"), None
+        )
+        if file_menu is not None:
+            first = file_menu.actions()[1] if len(file_menu.actions()) > 1 else None
+            file_menu.insertAction(first, self.add_action)  # type: ignore[union-attr]
+        else:
+            menu_bar.addAction(self.add_action)
+        view_menu = menu_bar.addMenu("&View")
+        view_menu.addAction(self.toggle_action)
+
+        self.drop_filter = DropFilter(self)
+        self.drop_filter.dropped.connect(self.add_paths)
+        window.setAcceptDrops(True)
+        window.installEventFilter(self.drop_filter)
+        composer.edit.installEventFilter(self.drop_filter)
+
+        controller.messageFinished.connect(self._show_sources)
+        controller.chatOpened.connect(self._on_chat_opened)
+        docs.failed.connect(window.presenter.present)  # type: ignore[attr-defined]
+        docs.notice.connect(lambda text: window.statusBar().showMessage(text, 10000))
+        docs.progress.connect(self._on_progress)
+        docs.stateChanged.connect(lambda _s: self._on_progress(docs.last_progress))
+        register_page(DocumentsSettingsPage)
+
+    # -- adding ------------------------------------------------------------------------------
+
+    def add_paths(self, paths: Sequence[str]) -> None:
+        """Index files and folders; the open chat starts answering from all documents unless
+        it has chosen its sources already."""
+        if not paths:
+            return
+        self.docs.add(list(paths))
+        self.dock.setVisible(True)
+        chat = self.controller.current_chat()
+        if chat is None or "sources" not in chat.settings:
+            self.sources_bar.set_scope(SourceScope("all"))
+            self.window.statusBar().showMessage(
+                "This chat now answers from your documents (change it above the message box).",
+                10000,
+            )
+
+    def add_files_dialog(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(
+            self.window, "Add documents", str(Path.home()), "Documents (*.pdf *.txt *.md)"
+        )
+        self.add_paths(files)
+
+    def add_folder_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self.window, "Add a folder of documents")
+        if folder:
+            self.add_paths([folder])
+
+    # -- views -----------------------------------------------------------------------------
+
+    def _remember_dock(self, visible: bool) -> None:
+        if not self.window.isVisible() and not visible:
+            return  # closing the window hides the dock too: keep the last choice
+        self.controller.settings.ui_state["documents_dock"] = "1" if visible else "0"
+
+    def _show_sources(self, row: Any) -> None:
+        sources = valid_sources(getattr(row, "sources", None))
+        widget = self.window.chat_view.widget_for(row.id)  # type: ignore[attr-defined]
+        if widget is not None and sources:
+            widget.set_footer(SourcesView(sources))
+
+    def _on_chat_opened(self, _chat: Any, rows: list[Any]) -> None:
+        for row in rows:
+            if row.role == "assistant" and row.sources:
+                self._show_sources(row)
+
+    def _on_progress(self, p: Any) -> None:
+        if p is None:
+            return
+        busy = p.queued + p.reading + p.indexing
+        if not busy:
+            self.status.setText("")
+            return
+        pct = f" {100 * p.fraction:.0f}%" if p.chunks_total else ""
+        paused = " (paused)" if self.docs.state == "paused" else ""
+        self.status.setText(f"Indexing{pct}{paused}")
+        self.status.setToolTip(overall_text(p, self.docs.state))
+
+
+def install_documents_ui(window: QMainWindow) -> DocumentsUi | None:
+    """Add the documents features if the window's controller has a documents thread."""
+    if getattr(getattr(window, "controller", None), "docs", None) is None:
+        return None
+    return DocumentsUi(window)
