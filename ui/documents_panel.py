@@ -42,6 +42,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QProgressBar,
     QPushButton,
@@ -242,14 +243,14 @@ class ProgressDelegate(QStyledItemDelegate):
             super().paint(painter, option, index)
             return
         bar = QStyleOptionProgressBar()
-        bar.rect = option.rect.adjusted(2, 3, -2, -3)  # type: ignore[attr-defined]
+        bar.rect = option.rect.adjusted(2, 3, -2, -3)
         bar.minimum = 0
         bar.maximum = 100
         bar.progress = int(round(100 * float(value)))
         bar.text = f"{bar.progress}%"
         bar.textVisible = True
         bar.state = QStyle.StateFlag.State_Enabled
-        style = option.widget.style() if option.widget else QApplication.style()  # type: ignore[attr-defined]
+        style = option.widget.style() if option.widget else QApplication.style()
         style.drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter)
 
 
@@ -713,7 +714,7 @@ class DocumentsUi(QObject):
         composer = window.composer  # type: ignore[attr-defined]
         box = composer.parentWidget().layout() if composer.parentWidget() else None
         if box is not None and box.indexOf(composer) >= 0:
-            box.insertWidget(box.indexOf(composer), self.sources_bar)  # type: ignore[attr-defined]
+            box.insertWidget(box.indexOf(composer), self.sources_bar)
 
         self.status = QLabel()
         self.status.setObjectName("documentsStatus")
@@ -727,11 +728,19 @@ class DocumentsUi(QObject):
         self.toggle_action.setShortcut(QKeySequence("Ctrl+Shift+D"))
         menu_bar = window.menuBar()
         file_menu = next(
-            (a.menu() for a in menu_bar.actions() if a.text().replace("&", "") == "File"), None
+            (
+                m
+                for a in menu_bar.actions()
+                if isinstance(m := a.menu(), QMenu) and a.text().replace("&", "") == "File"
+            ),
+            None,
         )
         if file_menu is not None:
-            first = file_menu.actions()[1] if len(file_menu.actions()) > 1 else None
-            file_menu.insertAction(first, self.add_action)  # type: ignore[union-attr]
+            actions = file_menu.actions()
+            if len(actions) > 1:
+                file_menu.insertAction(actions[1], self.add_action)
+            else:
+                file_menu.addAction(self.add_action)
         else:
             menu_bar.addAction(self.add_action)
         view_menu = menu_bar.addMenu("&View")
