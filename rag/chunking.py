@@ -27,7 +27,8 @@ For a chunk on a single page this is simply `page.text[char_start:char_end] == t
 chunk that runs onto the next page(s), `char_end` is past the end of the first page's text:
 the chunk's text holds the rest of `page_start`, the separator, and the start of the
 following page(s) up to `page_end`. Chunks do cross pages so that a sentence pair split by a
-page break still lands together; the citation then names both pages.
+page break still lands together; the citation then names both pages. `page_spans` turns a
+chunk back into (page, start, end) offsets into each page's own text.
 """
 
 from __future__ import annotations
@@ -77,6 +78,25 @@ def joined_text_from(pages: Sequence[_HasPageText], page: int) -> str:
         if p.page == page:
             return PAGE_SEPARATOR.join(texts[i:])
     raise ValueError(f"no page {page}")
+
+
+def page_spans(pages: Sequence[_HasPageText], chunk: Chunk) -> list[tuple[int, int, int]]:
+    """The chunk's text as (page number, start, end) offsets into each page's own text, for
+    highlighting a citation on each page it covers."""
+    out: list[tuple[int, int, int]] = []
+    numbers = [p.page for p in pages]
+    first = numbers.index(chunk.page_start)
+    pos = chunk.char_start  # offset within the current page
+    remaining = chunk.char_end - chunk.char_start
+    for p in pages[first:]:
+        end = min(len(p.text), pos + remaining)
+        if end > pos:
+            out.append((p.page, pos, end))
+        remaining -= (len(p.text) - pos) + len(PAGE_SEPARATOR)
+        if remaining <= 0 or p.page == chunk.page_end:
+            break
+        pos = 0
+    return out
 
 
 def _spans(text: str, start: int, end: int, regex: re.Pattern[str]) -> list[tuple[int, int]]:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from rag.chunking import PAGE_SEPARATOR, Chunk, chunk_pages, joined_text_from
+from rag.chunking import PAGE_SEPARATOR, Chunk, chunk_pages, joined_text_from, page_spans
 
 
 @dataclass
@@ -216,3 +216,19 @@ def test_chunk_never_exceeds_max_even_when_parts_do_not_add_up() -> None:
     assert all(lumpy(c.text) <= 64 for c in chunks)
     _check_offsets(pages, chunks)
     assert _covered(pages, chunks) == _word_positions(pages)
+
+
+def test_page_spans_map_chunks_back_to_each_page() -> None:
+    pages = _doc()
+    by_number = {p.page: p.text for p in pages}
+    chunks = chunk_pages(pages, WordCounter(), target_tokens=60, overlap_tokens=15, max_tokens=80)
+    multi = 0
+    for c in chunks:
+        spans = page_spans(pages, c)
+        assert spans[0][0] == c.page_start and spans[-1][0] == c.page_end
+        assert spans[0][1] == c.char_start
+        pieces = [by_number[n][a:b] for n, a, b in spans]
+        # the chunk text is the pieces joined by the separator (blank pages give no piece)
+        assert " ".join(" ".join(pieces).split()) == " ".join(c.text.split())
+        multi += len(spans) > 1
+    assert multi > 0
