@@ -159,7 +159,12 @@ class _Runner:
     # -- steps -------------------------------------------------------------------------
 
     def check_paths(self) -> str:
-        paths = self.paths.ensure()
+        try:
+            paths = self.paths.ensure()
+        except OSError as exc:
+            raise StepFailed(
+                f"A user folder cannot be created ({exc.filename}): {exc.strerror}"
+            ) from exc
         for folder in (paths.data, paths.config, paths.cache, paths.models):
             for bundle in bundle_dirs():
                 if _inside(folder, bundle):
