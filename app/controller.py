@@ -100,9 +100,10 @@ def merge_sampling(base: SamplingParams, overrides: Any) -> SamplingParams:
     return result
 
 
-def load_spec_for(model_path: str, settings: Settings) -> LoadSpec:
+def load_spec_for(model: str, models_dir: str, settings: Settings) -> LoadSpec:
     return LoadSpec(
-        model_path=model_path,
+        model=model,
+        models_dir=models_dir,
         n_ctx=settings.n_ctx,
         n_threads=settings.n_threads,
         n_gpu_layers=settings.n_gpu_layers,
@@ -240,47 +241,43 @@ class ChatController(QObject):
         return self.settings.default_model
 
     def ensure_model(self) -> None:
-        """Queue a load of the current chat's model unless it is loaded or loading."""
-        chat = self._current_chat()
-        name = self.chat_model_name(chat)
-        try:
-            info = self.catalog.resolve(name)
-        except HearthError as exc:
-            self._requested = None
-            self._set_model_state(ModelState.FAILED, exc.user_message)
+        """Queue a load of the current chat's model unless it is loaded or loading.
+
+        The name is resolved and the file read on the engine thread, never here."""
+        name = self.chat_model_name(self._current_chat())
+        spec = load_spec_for(name, str(self.paths.models), self.settings)
+        if spec.same_request(self._requested) and self.model_state != ModelState.FAILED:
             return
-        spec = load_spec_for(info.path, self.settings)
-        if spec.same_model(self._requested) and self.model_state != ModelState.FAILED:
-            return
-        self._model_info = info
         self._requested = self.engine.load(spec)
-        self._set_model_state(ModelState.LOADING, f"Loading {describe_model(info)}…")
+        self._set_model_state(ModelState.LOADING, f"Loading {name or 'the default model'}…")
 
     def reload_model(self) -> None:
         self._requested = None
         self.ensure_model()
 
-    @Slot(object)
-    def _on_loading(self, spec: LoadSpec) -> None:
-        if self._requested is not None and spec.load_id == self._requested.load_id:
-            self._set_model_state(
-                ModelState.LOADING, f"Loading {describe_model(self._model_info)}…"
-            )
+    def _is_requested(self, spec: LoadSpec) -> bool:
+        return self._requested is not None and spec.load_id == self._requested.load_id
+
+    @Slot(object, object)
+    def _on_loading(self, spec: LoadSpec, info: ModelInfo) -> None:
+        if self._is_requested(spec):
+            self._model_info = info
+            self._set_model_state(ModelState.LOADING, f"Loading {describe_model(info)}…")
 
     @Slot(object)
     def _on_loaded(self, loaded: LoadedModel) -> None:
         self.loaded_model = loaded
-        if self._requested is None or loaded.spec.load_id != self._requested.load_id:
+        if not self._is_requested(loaded.spec):
             return
-        info = loaded.info or self._model_info
-        self._set_model_state(ModelState.READY, describe_model(info, loaded.spec.model_path))
+        self._model_info = loaded.info or self._model_info
+        self._set_model_state(ModelState.READY, describe_model(self._model_info, loaded.spec.model))
 
     @Slot(object, object)
     def _on_load_failed(self, spec: LoadSpec, error: HearthError) -> None:
         self.loaded_model = None
-        if self._requested is None or spec.load_id != self._requested.load_id:
-            return
-        self._set_model_state(ModelState.FAILED, error.user_message)
+        if self._is_requested(spec):
+            self._model_info = None
+            self._set_model_state(ModelState.FAILED, error.user_message)
 
     def _set_model_state(self, state: ModelState, text: str) -> None:
         self.model_state, self.model_text = state, text
@@ -292,6 +289,8 @@ class ChatController(QObject):
         return self._list_chats()
 
     def _list_chats(self) -> list[ChatRow]:
+        if self._closed:
+            return []  # the window is closing; the store may already be closed
         try:
             return self.store.list_chats()
         except StoreError as exc:
@@ -299,7 +298,7 @@ class ChatController(QObject):
             return []
 
     def _current_chat(self) -> ChatRow | None:
-        if self.chat_id is None:
+        if self.chat_id is None or self._closed:
             return None
         try:
             return self.store.get_chat(self.chat_id)
@@ -525,13 +524,6 @@ class ChatController(QObject):
         return True
 
     def _current_model_name(self) -> str:
-        loaded = self.loaded_model
-        if (
-            loaded is not None
-            and loaded.info is not None
-            and loaded.spec.same_model(self._requested)
-        ):
-            return loaded.info.name
         return self._model_info.name if self._model_info else ""
 
     @Slot(int, list)

@@ -39,16 +39,20 @@ EngineFactory = Callable[..., ChatBackend]
 
 @dataclass(frozen=True)
 class LoadSpec:
-    """What to load. Two equal specs mean the loaded engine can be kept."""
+    """What to load: a model name or path ("" = the default chat model) and the options.
 
-    model_path: str
+    The name is resolved on the engine thread (reading GGUF headers is file I/O), so the
+    GUI thread never touches model files."""
+
+    model: str = ""
+    models_dir: str = ""
     n_ctx: int = 4096
     n_threads: int = 0
     n_gpu_layers: int = 0
     n_batch: int = 512
-    load_id: int = 0  # set by EngineHost; excluded from `same_model`
+    load_id: int = 0  # set by EngineHost; excluded from `same_request`
 
-    def same_model(self, other: LoadSpec | None) -> bool:
+    def same_request(self, other: LoadSpec | None) -> bool:
         return other is not None and replace(self, load_id=0) == replace(other, load_id=0)
 
 
@@ -66,12 +70,25 @@ class GenerationJob:
     cancel: threading.Event
 
 
+#: Turns LoadSpec.model (name or path) into a ModelInfo; runs on the engine thread.
+ModelResolver = Callable[[str, str], ModelInfo]
+
+
 def default_engine_factory(model_path: str, **options: Any) -> ChatBackend:
     """LlamaEngine, imported here (on the engine thread) so llama_cpp stays out of start-up."""
     from engine.llama_engine import LlamaEngine
 
     engine: ChatBackend = LlamaEngine(model_path, **options)
     return engine
+
+
+def catalog_resolver(model: str, models_dir: str) -> ModelInfo:
+    """The installed chat model named `model` (engine.catalog rules; "" = the default)."""
+    from pathlib import Path
+
+    from engine.catalog import Catalog
+
+    return Catalog(Path(models_dir)).resolve(model)
 
 
 def _unexpected(exc: BaseException, what: str) -> GenerationError:
@@ -82,7 +99,7 @@ def _unexpected(exc: BaseException, what: str) -> GenerationError:
 class EngineWorker(QObject):
     """Lives on the engine thread. Only `EngineHost` should talk to it."""
 
-    loading = Signal(object)  # LoadSpec
+    loading = Signal(object, object)  # LoadSpec, ModelInfo (resolved, about to load)
     loaded = Signal(object)  # LoadedModel
     loadFailed = Signal(object, object)  # LoadSpec, HearthError
     unloaded = Signal()
@@ -96,12 +113,14 @@ class EngineWorker(QObject):
         self,
         engine_factory: EngineFactory | None = None,
         latest_load: Callable[[], int] | None = None,
+        resolver: ModelResolver | None = None,
     ) -> None:
         super().__init__()
         self._factory = engine_factory or default_engine_factory
+        self._resolve = resolver or catalog_resolver
         self._latest_load = latest_load or (lambda: 0)
         self._engine: ChatBackend | None = None
-        self._spec: LoadSpec | None = None
+        self._loaded_key: tuple | None = None  # (path, options) of the engine held
         self._load_error: HearthError | None = None
 
     # -- slots (engine thread) ------------------------------------------------------------
@@ -110,37 +129,42 @@ class EngineWorker(QObject):
     def load(self, spec: LoadSpec) -> None:
         if spec.load_id and spec.load_id < self._latest_load():
             return  # a newer load is queued behind this one: skip the wasted work
-        if self._engine is not None and spec.same_model(self._spec):
+        try:
+            info = self._resolve(spec.model, spec.models_dir)
+        except HearthError as exc:
+            self._fail_load(spec, exc)
+            return
+        key = (info.path, spec.n_ctx, spec.n_threads, spec.n_gpu_layers, spec.n_batch)
+        if self._engine is not None and key == self._loaded_key:
             self.loaded.emit(LoadedModel(spec, self._engine.model_info, self._engine.n_ctx, 0.0))
             return
-        self.loading.emit(spec)
+        self.loading.emit(spec, info)
         self._close_engine()
         self._load_error = None
         t0 = time.perf_counter()
         try:
             engine = self._factory(
-                spec.model_path,
+                info.path,
                 n_ctx=spec.n_ctx,
                 n_threads=spec.n_threads,
                 n_gpu_layers=spec.n_gpu_layers,
                 n_batch=spec.n_batch,
             )
         except HearthError as exc:
-            self._load_error = exc
-            self.loadFailed.emit(spec, exc)
+            self._fail_load(spec, exc)
             return
         except Exception as exc:
-            log.exception("loading %s failed", spec.model_path)
-            err = ModelLoadError(
-                f"The model could not be loaded: {exc}", "".join(traceback.format_exception(exc))
-            )
-            self._load_error = err
-            self.loadFailed.emit(spec, err)
+            log.exception("loading %s failed", info.path)
+            details = "".join(traceback.format_exception(exc))
+            self._fail_load(spec, ModelLoadError(f"The model could not be loaded: {exc}", details))
             return
-        self._engine, self._spec = engine, spec
-        self.loaded.emit(
-            LoadedModel(spec, engine.model_info, engine.n_ctx, time.perf_counter() - t0)
-        )
+        self._engine, self._loaded_key = engine, key
+        elapsed = time.perf_counter() - t0
+        self.loaded.emit(LoadedModel(spec, engine.model_info or info, engine.n_ctx, elapsed))
+
+    def _fail_load(self, spec: LoadSpec, error: HearthError) -> None:
+        self._load_error = error
+        self.loadFailed.emit(spec, error)
 
     @Slot(object)
     def generate(self, job: GenerationJob) -> None:
@@ -189,7 +213,7 @@ class EngineWorker(QObject):
             thread.quit()
 
     def _close_engine(self) -> None:
-        engine, self._engine, self._spec = self._engine, None, None
+        engine, self._engine, self._loaded_key = self._engine, None, None
         if engine is None:
             return
         try:
@@ -203,7 +227,7 @@ class EngineHost(QObject):
 
     Worker signals are re-emitted here unchanged (they arrive queued on the GUI thread)."""
 
-    loading = Signal(object)
+    loading = Signal(object, object)
     loaded = Signal(object)
     loadFailed = Signal(object, object)
     unloaded = Signal()
@@ -218,7 +242,10 @@ class EngineHost(QObject):
     _requestShutdown = Signal()
 
     def __init__(
-        self, engine_factory: EngineFactory | None = None, parent: QObject | None = None
+        self,
+        engine_factory: EngineFactory | None = None,
+        parent: QObject | None = None,
+        resolver: ModelResolver | None = None,
     ) -> None:
         super().__init__(parent)
         self._ids = itertools.count(1)
@@ -228,7 +255,9 @@ class EngineHost(QObject):
         self._closed = False
         self.thread_ = QThread()
         self.thread_.setObjectName("hearth-engine")
-        self.worker = EngineWorker(engine_factory, latest_load=lambda: self._latest_load_id)
+        self.worker = EngineWorker(
+            engine_factory, latest_load=lambda: self._latest_load_id, resolver=resolver
+        )
         self.worker.moveToThread(self.thread_)
         self._requestLoad.connect(self.worker.load)
         self._requestGenerate.connect(self.worker.generate)

@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from PySide6.QtCore import Qt
-from ui_fakes import Script, fake_factory, wait_ready
+from ui_fakes import Script, fake_factory, fake_resolver, wait_ready
 
 from app.engine_worker import EngineHost, LoadSpec
 from engine.types import ChatMessage, GenerationRequest
@@ -14,7 +14,7 @@ from engine.types import ChatMessage, GenerationRequest
 
 def test_signal_order_on_the_engine_thread(qtbot: Any) -> None:
     script = Script(replies=[["a", "b", "c", "d", "e"]])
-    host = EngineHost(fake_factory(script))
+    host = EngineHost(fake_factory(script), resolver=fake_resolver)
     events: list[tuple] = []
     host.loaded.connect(lambda m: events.append(("loaded", m.info.name)))
     host.started.connect(lambda rid: events.append(("started", rid)))
@@ -37,7 +37,7 @@ def test_signal_order_on_the_engine_thread(qtbot: Any) -> None:
 
 def test_queued_load_superseded_and_same_spec_kept(qtbot: Any) -> None:
     script = Script(load_delay_s=0.2)
-    host = EngineHost(fake_factory(script))
+    host = EngineHost(fake_factory(script), resolver=fake_resolver)
     try:
         with qtbot.waitSignal(host.loading, timeout=5000):
             host.load(LoadSpec("/m/one.gguf"))

@@ -99,6 +99,20 @@ class FakeEngine:
         self.script.closed += 1
 
 
+def fake_resolver(model: str, models_dir: str) -> ModelInfo:
+    """Any name is a model (for tests that drive EngineHost without real files)."""
+    return ModelInfo(
+        path=model,
+        name=model,
+        architecture="fake",
+        parameters=1,
+        file_type="Q4_0",
+        file_size=1,
+        context_length=4096,
+        has_chat_template=True,
+    )
+
+
 def fake_factory(script: Script) -> Callable[..., FakeEngine]:
     def factory(model_path: str, **options: int) -> FakeEngine:
         return FakeEngine(script, model_path, **options)
