@@ -193,6 +193,27 @@ def installed_groups(models_dir: Path, include_embedding: bool = False) -> list[
     return sorted(groups.values(), key=lambda g: g.key)
 
 
+def checkpoint_name(src_dir: Path) -> str:
+    """A file name for a converted checkpoint: the model card's title ('# all-MiniLM-L6-v2'),
+    else the folder's name, skipping generic folder names and hub cache snapshot ids."""
+    import re
+
+    readme = src_dir / "README.md"
+    try:
+        text = readme.read_text("utf-8", "replace")[:20000] if readme.is_file() else ""
+    except OSError:
+        text = ""
+    m = re.search(r"^# ([\w.\-]+)\s*$", text, re.MULTILINE)
+    if m:
+        return m.group(1)
+    folder = src_dir.resolve()
+    if re.fullmatch(r"[0-9a-f]{40}", folder.name) and folder.parent.name == "snapshots":
+        return folder.parent.parent.name.split("--")[-1]
+    if folder.name.lower() in {"model", "checkpoint", "weights", "hf", "original"}:
+        return folder.parent.name or folder.name
+    return folder.name
+
+
 def find_group(groups: list[ModelGroup], model_path: str) -> ModelGroup | None:
     for g in groups:
         for v in g.variants:
@@ -857,7 +878,7 @@ class JobManager(QObject):
                 f"{src_dir} is not a Hugging Face checkpoint folder (it has no config.json)."
             )
         if out is None:
-            out = self.models_dir / f"{src_dir.resolve().name}.{outtype.upper()}.gguf"
+            out = self.models_dir / f"{checkpoint_name(src_dir)}.{outtype.upper()}.gguf"
         if out.exists():
             raise InvalidRequestError(f"{out.name} already exists in the models folder.")
         return self._start_model_job(ConvertJob(src_dir, outtype, out))
@@ -894,15 +915,13 @@ class JobManager(QObject):
     # -- in use, delete ------------------------------------------------------------------
 
     def in_use(self) -> list[str]:
+        """The loaded model, the one being loaded, and files that running jobs read."""
         c = self.controller
-        out: list[str] = []
-        loaded = getattr(c, "loaded_model", None)
-        if loaded is not None:
-            out.append(loaded.spec.model_path)
-        requested = getattr(c, "_requested", None)
-        if requested is not None:
-            out.append(requested.model_path)
-        return out + self.job_sources()
+        out = [loaded_path(c)]
+        loading = getattr(c, "_model_info", None)  # the model being loaded (or loaded)
+        if loading is not None:
+            out.append(str(loading.path))
+        return [p for p in out if p] + self.job_sources()
 
     def delete(self, variant: Variant) -> list[Path]:
         removed = delete_variant(variant, self.models_dir, self.in_use())
@@ -939,14 +958,14 @@ class JobManager(QObject):
     # -- measured speeds -----------------------------------------------------------------
 
     def record_speed(self, rid: int, stats: Any) -> None:
-        loaded = getattr(self.controller, "loaded_model", None)
-        if loaded is None or getattr(stats, "stop_reason", "") == "cancelled":
+        path = loaded_path(self.controller)
+        if not path or getattr(stats, "stop_reason", "") == "cancelled":
             return
         if getattr(stats, "generated_tokens", 0) < MIN_TOKENS_FOR_SPEED:
             return
         tps = float(getattr(stats, "decode_tokens_per_s", 0.0) or 0.0)
         if tps > 0:
-            self.records.set_speed(loaded.spec.model_path, tps)
+            self.records.set_speed(path, tps)
 
     # -- shutdown ------------------------------------------------------------------------
 
@@ -965,6 +984,17 @@ class JobManager(QObject):
         if event.type() == QEvent.Type.Close:
             self.shutdown()
         return False
+
+
+def loaded_path(controller: Any) -> str:
+    """The file of the model the engine holds now ("" if none)."""
+    loaded = getattr(controller, "loaded_model", None)
+    if loaded is None:
+        return ""
+    info = getattr(loaded, "info", None)
+    if info is not None and getattr(info, "path", ""):
+        return str(info.path)
+    return str(getattr(loaded.spec, "model_path", "") or "")
 
 
 def job_manager(controller: Any, window: QObject | None = None) -> JobManager:

@@ -62,6 +62,7 @@ from app.model_jobs import (
     human_size,
     installed_groups,
     job_manager,
+    loaded_path,
     memory_fit,
     offload_text,
     partial_bytes,
@@ -157,6 +158,8 @@ class JobRow(QWidget):
             self.show_end()
 
     def show_progress(self, p: JobProgress) -> None:
+        if self.job.cancel_event.is_set() and self.job.active:
+            return  # keep "Cancelling…" until it has ended
         if p.fraction < 0:
             self.bar.setRange(0, 0)  # busy indicator
         else:
@@ -302,7 +305,7 @@ class InstalledTab(QWidget):
         settings: Settings = self.manager.settings()
         available = available_memory()
         in_use = self.manager.in_use()
-        self.groups = installed_groups(self.manager.models_dir)
+        self.groups = installed_groups(self.manager.models_dir, include_embedding=True)
         selected = self.selected_variant()
         keep = selected.info.path if selected else ""
         self.model.removeRows(0, self.model.rowCount())
@@ -387,7 +390,11 @@ class InstalledTab(QWidget):
             _item(human_size(info.file_size) + parts),
             _item(f"{info.context_length:,}" if info.context_length else "?"),
             _item(info.license or "—"),
-            _item("yes" if info.has_chat_template else "no (built-in)"),
+            _item(
+                "— (embedding model)"
+                if info.embedding
+                else ("yes" if info.has_chat_template else "no (built-in)")
+            ),
             _item(f"{human_size(est.total_bytes)} @ {ctx_used:,}", tooltip=breakdown),
             fit_item(fit, est.total_bytes, breakdown),
         ]
@@ -434,6 +441,7 @@ class InstalledTab(QWidget):
         self.quantize_button.setEnabled(v is not None and not v.error)
         if v is not None:
             reason = delete_refusal(v, self.manager.models_dir, self.manager.in_use())
+            self.delete_button.setEnabled(not reason)
             self.delete_button.setToolTip(reason or f"Delete {v.info.name}")
 
     # -- actions ---------------------------------------------------------------------------
@@ -1002,9 +1010,9 @@ class VariantsPage(SettingsPage):
     # -- data ------------------------------------------------------------------------------
 
     def _current_path(self, settings: Settings) -> str:
-        loaded = getattr(self.controller, "loaded_model", None)
-        if loaded is not None:
-            return str(loaded.spec.model_path)
+        path = loaded_path(self.controller)
+        if path:
+            return path
         try:
             return str(self.controller.catalog.resolve(settings.default_model).path)
         except (HearthError, OSError):

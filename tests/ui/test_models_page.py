@@ -1,0 +1,186 @@
+"""The Models window's installed part: the bundled models with their memory fit, delete with
+its refusals, and new variants made by llama.cpp's real quantizer (in a child process) and by
+Hearth's converter. The chat engine is a scripted fake: these tests are not about generation."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hubserver import BASE, smollm2_f16, smollm2_variant
+from ui_fakes import Script, wait_ready
+
+from app.model_jobs import (
+    JobProgress,
+    delete_refusal,
+    installed_groups,
+    memory_fit,
+    quant_choices,
+)
+from app.settings import Settings
+from engine.gguf_file import read_header
+
+FIT_TEXTS = ("✔ fits", "⚠ tight", "✖ does not fit")
+
+
+def _open(gui: Any) -> Any:
+    from ui.models_page import open_models
+
+    return open_models(gui.window)
+
+
+def _rows(tab: Any) -> dict[str, list[str]]:
+    return {r[0].split("  [")[0]: r for r in tab.row_texts()}
+
+
+@pytest.fixture
+def models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private models folder (new variants must not land in the shared test models)."""
+    folder = tmp_path / "models"
+    folder.mkdir()
+    monkeypatch.setenv("HEARTH_MODELS_DIR", str(folder))
+    return folder
+
+
+def _hidden(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+def test_bundled_models_are_listed_with_fit_and_the_model_in_use_is_not_deleted(
+    make_gui: Any, qtbot: Any, smollm2_path: Path, gemma_path: Path, minilm_gguf: Path
+) -> None:
+    gui = make_gui(Script())
+    wait_ready(qtbot, gui)
+    tab = _open(gui).installed
+    rows = _rows(tab)
+    smol = rows["SmolLM2-135M-Instruct.Q4_1"]
+    assert smol[1:8] == ["Q4_1", "llama", "135M", "98.4 MB", "8,192", "apache-2.0", "yes"]
+    assert "in use" in smol[0] and "bundled" in smol[0]
+    assert smol[8].endswith("@ 4,096") and smol[9] in FIT_TEXTS
+    gemma = rows["gemma-3-270m-q4_k_m"]
+    assert gemma[1:3] == ["Q4_K_M", "gemma3"] and gemma[5] == "32,768"
+    assert gemma[7] == "no (built-in)" and gemma[9] in FIT_TEXTS
+    assert rows["all-MiniLM-L6-v2.F32"][7] == "— (embedding model)"
+    assert "Memory free now:" in tab.summary.text()
+    # the group row names the model and counts its variants
+    heads = [tab.model.item(r, 0).text() for r in range(tab.model.rowCount())]
+    assert "SmolLM2-135M-Instruct  (1 variant)" in heads
+
+    assert tab.select_path(str(smollm2_path))
+    assert not tab.delete_button.isEnabled()
+    assert "in use" in tab.delete_button.toolTip()
+    assert tab.delete_selected(ask=False) is False
+    assert "in use" in gui.presenter.history[-1].message
+    assert smollm2_path.exists()
+
+
+def test_fit_says_when_a_model_does_not_fit(gemma_path: Path) -> None:
+    from engine.catalog import model_info
+
+    info = model_info(gemma_path)
+    est, fit = memory_fit(info, 4096, available=10**12)
+    assert fit == "fits" and est.kv_bytes > 0 and est.compute_bytes > 0
+    assert memory_fit(info, 4096, available=est.total_bytes)[1] == "tight"
+    assert memory_fit(info, 4096, available=est.total_bytes // 2)[1] == "does not fit"
+    # a longer context needs more: the KV cache grows with it
+    assert memory_fit(info, 32768, available=10**12)[0].kv_bytes > 4 * est.kv_bytes
+
+
+def test_bundled_file_inside_the_installation_is_never_deleted(
+    smollm2_path: Path, tmp_path: Path
+) -> None:
+    group = next(g for g in installed_groups(tmp_path) if g.key == BASE.lower())
+    bundled = group.variants[0]
+    assert "part of the Hearth installation" in delete_refusal(bundled, tmp_path, in_use=[])
+
+
+def test_delete_a_downloaded_variant_after_confirmation(
+    make_gui: Any, qtbot: Any, models: Path
+) -> None:
+    target = models / f"{BASE}.Q8_0.gguf"
+    shutil.copyfile(smollm2_variant("Q8_0"), target)
+    gui = make_gui(Script())
+    wait_ready(qtbot, gui)
+    tab = _open(gui).installed
+    assert f"{BASE}.Q8_0" in _rows(tab)
+    assert tab.select_path(str(target)) and tab.delete_button.isEnabled()
+    assert tab.delete_selected(ask=False) is True
+    assert not target.exists()
+    assert f"{BASE}.Q8_0" not in _rows(tab)
+
+
+def test_quantize_from_the_page_makes_a_variant_and_cancel_leaves_no_file(
+    make_gui: Any, qtbot: Any, models: Path
+) -> None:
+    f16 = models / f"{BASE}.F16.gguf"
+    shutil.copyfile(smollm2_f16(), f16)
+    gui = make_gui(Script())
+    wait_ready(qtbot, gui)
+    dialog = _open(gui)
+    tab = dialog.installed
+    assert tab.select_path(str(f16))
+
+    job = tab.quantize_selected("Q8_0", ask=False)
+    assert job is not None
+    seen: list[JobProgress] = []
+    job.progress.connect(seen.append)
+    with qtbot.waitSignal(job.succeeded, timeout=300000) as blocker:
+        pass
+    out = Path(blocker.args[0])
+    assert out == models / f"{BASE}.Q8_0.gguf"
+    assert read_header(out).file_type_name == "Q8_0"
+    assert any(p.text.startswith("tensor ") and 0 < p.fraction <= 1 for p in seen)
+    # a new variant of the same model, next to the F16 and the bundled Q4_1
+    qtbot.waitUntil(lambda: f"{BASE}.Q8_0" in _rows(tab), timeout=5000)
+    group = next(g for g in tab.groups if g.key == BASE.lower())
+    assert sorted(v.quant for v in group.variants) == ["F16", "Q4_1", "Q8_0"]
+    row = dialog.jobs.rows[id(job)]
+    assert row.detail.text() == f"Done: {BASE}.Q8_0.gguf" and row.button.text() == "Dismiss"
+
+    # cancel with the job's own Cancel button while llama.cpp is writing tensors
+    assert tab.select_path(str(f16))
+    job2 = tab.quantize_selected("Q4_K_M", ask=False)
+    assert job2 is not None
+    qtbot.waitUntil(lambda: job2.last_progress.fraction > 0, timeout=120000)
+    with qtbot.waitSignal(job2.cancelled, timeout=30000):
+        dialog.jobs.rows[id(job2)].button.click()
+    assert not (models / f"{BASE}.Q4_K_M.gguf").exists()
+    assert _hidden(models) == []
+    qtbot.waitUntil(lambda: dialog.jobs.rows[id(job2)].detail.text() == "Cancelled", timeout=5000)
+
+
+def test_settings_offers_levels_made_from_a_higher_precision_variant(
+    smollm2_path: Path, tmp_path: Path
+) -> None:
+    f16 = tmp_path / f"{BASE}.F16.gguf"
+    shutil.copyfile(smollm2_f16(), f16)
+    group = next(g for g in installed_groups(tmp_path) if g.key == BASE.lower())
+    choices = {c.quant: c for c in quant_choices(group, Settings(), models_dir=tmp_path)}
+    assert choices["F16"].status == "installed" and choices["Q4_1"].status == "installed"
+    assert choices["Q8_0"].status == "make" and choices["Q8_0"].source == str(f16)
+    assert not choices["Q8_0"].requantize
+    assert choices["Q8_0"].name == f"{BASE}.Q8_0"
+    assert choices["Q2_K"].size < choices["Q8_0"].size < choices["F16"].size
+
+
+def test_convert_a_checkpoint_folder_from_the_page(make_gui: Any, qtbot: Any, models: Path) -> None:
+    from engine.catalog import minilm_source_dir
+
+    src = minilm_source_dir()
+    assert src is not None
+    gui = make_gui(Script())
+    tab = _open(gui).installed
+    not_a_checkpoint = tab.convert_folder(str(models), "f16")
+    assert not_a_checkpoint is None
+    assert "no config.json" in gui.presenter.history[-1].message
+    job = tab.convert_folder(str(src), "f16")
+    assert job is not None
+    with qtbot.waitSignal(job.succeeded, timeout=300000) as blocker:
+        pass
+    out = Path(blocker.args[0])
+    assert out == models / "all-MiniLM-L6-v2.F16.gguf"
+    assert read_header(out).file_type_name == "F16"
+    qtbot.waitUntil(lambda: "all-MiniLM-L6-v2.F16" in _rows(tab), timeout=5000)
+    assert _rows(tab)["all-MiniLM-L6-v2.F16"][1:3] == ["F16", "bert"]
