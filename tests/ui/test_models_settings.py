@@ -1,0 +1,141 @@
+"""Settings → Quantization (switch the current model's level, measured speeds, llama.cpp's
+backend) and Settings → Model hub. The engine is a scripted fake driven by the real engine
+thread: these tests are about the reload wiring, not about generation."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hubserver import BASE, smollm2_f16, smollm2_variant
+from ui_fakes import Script, wait_ready
+
+from app.model_jobs import backend_summary, offload_text
+from app.settings import Settings
+
+
+@pytest.fixture
+def models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "models"
+    folder.mkdir()
+    monkeypatch.setenv("HEARTH_MODELS_DIR", str(folder))
+    return folder
+
+
+def test_choosing_an_installed_level_reloads_the_engine_and_remembers_its_speed(
+    make_gui: Any, qtbot: Any, models: Path, smollm2_path: Path
+) -> None:
+    q8 = models / f"{BASE}.Q8_0.gguf"
+    shutil.copyfile(smollm2_variant("Q8_0"), q8)
+    script = Script(replies=[["one", " two", " three", " four", " five", " six"]])
+    gui = make_gui(script)
+    wait_ready(qtbot, gui)
+    assert script.loads[-1]["model_path"] == str(smollm2_path)
+
+    dialog = gui.window.settings_dialog()
+    page = dialog.page("Quantization")
+    assert page is not None and dialog.page("Model hub") is not None
+    assert "SmolLM2-135M-Instruct.Q4_1" in page.heading.text()
+    rows = {
+        page.model.item(r, 0).text(): page.model.item(r, 1).text()
+        for r in range(page.model.rowCount())
+    }
+    assert rows["Q4_1"] == "installed  (current)"
+    assert rows["Q8_0"] == "installed"
+    assert rows["Q4_K_M"].startswith("make from SmolLM2-135M-Instruct.Q8_0 (re-quantize)")
+    assert page.selected_choice().quant == "Q4_1"  # the current level is preselected
+    assert page.select_quant("Q8_0")
+    with qtbot.waitSignal(
+        gui.controller.engine.loaded,
+        timeout=10000,
+        check_params_cb=lambda m: m.info.path == str(q8),
+    ):
+        gui.controller.apply_settings(dialog.result_settings())
+    assert gui.controller.settings.default_model == f"{BASE}.Q8_0"
+    assert script.loads[-1]["model_path"] == str(q8)
+    wait_ready(qtbot, gui)
+
+    # an answer's decode speed is remembered for the file and shown next time
+    with qtbot.waitSignal(gui.controller.generationFinished, timeout=10000):
+        assert gui.controller.send("count")
+    page2 = gui.window.settings_dialog().page("Quantization")
+    speeds = {
+        page2.model.item(r, 0).text(): page2.model.item(r, 5).text()
+        for r in range(page2.model.rowCount())
+    }
+    assert speeds["Q8_0"].endswith(" tok/s") and speeds["Q4_1"] == "—"
+    assert page2.selected_choice().quant == "Q8_0"
+
+
+def test_choosing_a_level_to_make_quantizes_then_reloads(
+    make_gui: Any, qtbot: Any, models: Path
+) -> None:
+    f16 = models / f"{BASE}.F16.gguf"
+    shutil.copyfile(smollm2_f16(), f16)
+    script = Script()
+    gui = make_gui(script)
+    wait_ready(qtbot, gui)
+    gui.controller.apply_settings(Settings.from_dict({"default_model": f"{BASE}.F16"}))
+    qtbot.waitUntil(lambda: script.loads[-1]["model_path"] == str(f16), timeout=10000)
+    wait_ready(qtbot, gui)
+    dialog = gui.window.settings_dialog()
+    page = dialog.page("Quantization")
+    choice = next(c for c in page.choices if c.quant == "Q8_0")
+    assert choice.status == "make" and choice.source == str(f16) and not choice.requantize
+    assert page.select_quant("Q8_0")
+    target = models / f"{BASE}.Q8_0.gguf"
+    with qtbot.waitSignal(
+        gui.controller.engine.loaded,
+        timeout=300000,
+        check_params_cb=lambda m: m.info.path == str(target),
+    ):
+        gui.controller.apply_settings(dialog.result_settings())
+    assert target.exists()
+    assert gui.controller.settings.default_model == f"{BASE}.Q8_0"
+
+
+def test_backend_and_offload_are_shown_without_blocking(make_gui: Any, qtbot: Any) -> None:
+    gui = make_gui(Script())
+    wait_ready(qtbot, gui)
+    page = gui.window.settings_dialog().page("Quantization")
+    qtbot.waitUntil(lambda: page.gpu_offload is not None, timeout=60000)
+    assert page.backend.text().startswith("llama.cpp ")
+    assert "backend" in page.backend.text() and "llama-cpp-python 0.3.36" in page.backend.text()
+    if not page.gpu_offload:
+        assert (
+            page.offload.text() == "GPU offload: CPU only (this llama.cpp build has no GPU backend)"
+        )
+
+
+def test_backend_and_offload_texts() -> None:
+    info = {
+        "llama_cpp_python": "0.3.36",
+        "gpu_offload": True,
+        "system_info": "CUDA : ARCHS = 890 | USE_GRAPHS = 1 | CPU : SSE3 = 1 | AVX2 = 1 | FMA = 1",
+    }
+    assert backend_summary(info) == (
+        "llama.cpp CUDA + CPU backend (AVX2, FMA) · llama-cpp-python 0.3.36"
+    )
+    assert offload_text(False, -1, 30) == "CPU only (this llama.cpp build has no GPU backend)"
+    assert offload_text(True, 0, 30).startswith("CPU only (GPU layers is 0")
+    assert offload_text(True, -1, 30) == "all 30 layers on the GPU"
+    assert offload_text(True, 12, 30) == "12 of 30 layers on the GPU"
+    assert offload_text(True, 99, 30) == "all 30 layers on the GPU"
+
+
+def test_hub_endpoint_and_token_are_settings(make_gui: Any) -> None:
+    gui = make_gui(Script())
+    dialog = gui.window.settings_dialog()
+    page = dialog.page("Model hub")
+    page.endpoint.setText(" https://mirror.example/ ")
+    page.token.setText("hf_secret")
+    new = dialog.result_settings()
+    assert (new.hub_endpoint, new.hub_token) == ("https://mirror.example/", "hf_secret")
+    gui.controller.apply_settings(new)
+    saved = Settings.load(gui.controller.paths.settings_file)
+    assert saved.hub_endpoint == "https://mirror.example/" and saved.hub_token == "hf_secret"
+    from app.model_jobs import job_manager
+
+    assert job_manager(gui.controller).hub().endpoint == "https://mirror.example"
