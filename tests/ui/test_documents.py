@@ -1,0 +1,379 @@
+"""Documents in the window, with the real document library (real PDFs, the real converted
+all-MiniLM-L6-v2, real Chroma and SQLite) on the real documents thread. The chat engine is the
+scripted fake where a test is about the wiring, not about generation (test_documents_real.py
+uses SmolLM2)."""
+
+from __future__ import annotations
+
+import http.server
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pdf_factory
+import pytest
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtWidgets import QApplication
+from test_documents_support import (  # noqa: F401  (docs_gui_fixture: the docs_gui fixture)
+    FACT_PAGE,
+    FACT_QUESTION,
+    collect,
+    docs_gui_fixture,
+    drop_files,
+    facts_pdf,
+    rows_by_name,
+    wait_statuses,
+)
+from ui_fakes import FakeEngine, Script, wait_ready
+
+from app.docs_worker import SourceScope
+from app.paths import get_paths
+from engine.types import GenerationRequest
+from ui.documents_panel import DocumentsSettingsPage, overall_text, status_text
+from ui.message_view import MarkdownView
+from ui.sources_view import SourcesView, source_title, source_url
+
+
+class PassageEngine(FakeEngine):
+    """The scripted fake, reporting that the first `fit` passages fitted in the prompt."""
+
+    fit: int | None = None
+
+    def generate(self, request: GenerationRequest, cancel: threading.Event) -> Any:
+        gen = super().generate(request, cancel)
+        n = len(request.passages)
+        gen.stats.passages_used = n if self.fit is None else min(self.fit, n)
+        return gen
+
+
+def passage_factory(script: Script, fit: int | None = None) -> Any:
+    def factory(model_path: str, **options: int) -> PassageEngine:
+        engine = PassageEngine(script, model_path, **options)
+        engine.fit = fit
+        return engine
+
+    return factory
+
+
+def library_db() -> Path:
+    return get_paths().documents_dir / "library.sqlite3"
+
+
+def test_drop_a_pdf_indexes_it_readding_does_nothing_remove_works(
+    docs_gui: Any, qtbot: Any, tmp_path: Path
+) -> None:
+    gui = docs_gui(passage_factory(Script()))
+    docs = gui.controller.docs
+    progress = collect(docs.progress)
+    updates = collect(docs.rowsUpdated)
+    pdf = facts_pdf(tmp_path / "in")
+
+    assert drop_files(gui.window, [pdf])
+    assert gui.window.documents_ui.dock.isVisible()
+    rows = wait_statuses(qtbot, gui, {"varnholm.pdf": "ready"})
+    row = rows["varnholm.pdf"]
+    assert row.pages == 3 and row.chunks >= 1 and row.embedded == row.chunks
+    # Progress arrived while it was indexed: overall progress and per-file rows
+    qtbot.waitUntil(lambda: bool(progress) and progress[-1].ready == 1, timeout=10_000)
+    assert progress[0].reading == 1 and progress[0].ready == 0
+    assert any(r.status == "indexing" for batch in updates for r in batch)
+    panel = gui.window.documents_ui.panel
+    model = panel.model
+    assert model.rowCount() == 1
+    assert model.index(0, 1).data() == "3"
+    assert model.index(0, 2).data() == str(row.chunks)
+    assert model.index(0, 4).data() == "ready"
+    # The drop turned this chat's sources on
+    assert gui.window.documents_ui.sources_bar.scope().mode == "all"
+
+    # Re-adding the unchanged file does nothing: no ingestion step, the row is untouched.
+    steps = docs.worker.steps
+    assert drop_files(gui.window, [pdf], target=gui.window.composer.edit)
+    qtbot.wait(600)
+    again = rows_by_name(gui)["varnholm.pdf"]
+    assert docs.worker.steps == steps
+    assert (again.id, again.status, again.chunks, again.updated_at) == (
+        row.id,
+        "ready",
+        row.chunks,
+        row.updated_at,
+    )
+
+    # Remove (confirmed in the panel)
+    panel.select_ids([row.id])
+    assert panel.selected_ids() == [row.id]
+    with qtbot.waitSignal(docs.documentsChanged, timeout=30_000):
+        panel.remove_selected(confirm=False)
+    qtbot.waitUntil(lambda: model.rowCount() == 0, timeout=10_000)
+    con = sqlite3.connect(library_db())
+    try:
+        assert con.execute("SELECT count(*) FROM documents").fetchone()[0] == 0
+        assert con.execute("SELECT count(*) FROM chunks").fetchone()[0] == 0
+    finally:
+        con.close()
+
+
+def test_bad_files_fail_with_a_reason_while_a_good_one_indexes(
+    docs_gui: Any, qtbot: Any, tmp_path: Path
+) -> None:
+    gui = docs_gui(passage_factory(Script()))
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    good = facts_pdf(folder, "good.pdf")
+    locked = pdf_factory.encrypted_pdf(folder / "locked.pdf")
+    scan = pdf_factory.image_only_pdf(folder / "scan.pdf")
+    assert drop_files(gui.window, [good, locked, scan])
+    rows = wait_statuses(
+        qtbot, gui, {"good.pdf": "ready", "locked.pdf": "failed", "scan.pdf": "failed"}
+    )
+    assert rows["good.pdf"].chunks >= 1
+    assert "password" in rows["locked.pdf"].message.lower()
+    assert "scanned" in rows["scan.pdf"].message.lower() or "ocr" in rows["scan.pdf"].message
+    model = gui.window.documents_ui.panel.model
+    for name in ("locked.pdf", "scan.pdf"):
+        i = next(i for i, r in enumerate(model.rows()) if r.name == name)
+        status = model.index(i, 4)
+        assert status.data() == "failed"
+        assert status.data(Qt.ItemDataRole.ToolTipRole) == rows[name].message
+        assert status.data(Qt.ItemDataRole.ForegroundRole) is not None
+
+
+def test_answer_uses_the_chats_sources_and_stores_what_fitted(
+    docs_gui: Any, qtbot: Any, tmp_path: Path
+) -> None:
+    script = Script(replies=[["The kettle", " was forged by Agnethe Brusk [1]."]])
+    gui = docs_gui(passage_factory(script, fit=2))
+    wait_ready(qtbot, gui)
+    c = gui.controller
+    bar = gui.window.documents_ui.sources_bar
+    pdf = facts_pdf(tmp_path / "in")
+    other = pdf_factory.text_pdf(tmp_path / "in" / "river.pdf", pdf_factory.lorem_pages(3))
+    gui.window.documents_ui.add_paths([str(pdf), str(other)])
+    wait_statuses(qtbot, gui, {"varnholm.pdf": "ready", "river.pdf": "ready"})
+
+    # "Selected" with only the fact file: every passage comes from it, in rank order
+    bar.choose_documents = lambda _current: [str(pdf)]
+    bar.combo.setCurrentIndex(bar.combo.findData("selected"))
+    bar.combo.activated.emit(bar.combo.currentIndex())
+    chat = c.current_chat()
+    assert SourceScope.from_chat_settings(chat.settings).paths == [str(pdf)]
+    assert "varnholm.pdf" in bar.summary.text()
+
+    with qtbot.waitSignal(c.generationFinished, timeout=60_000) as blocker:
+        assert c.send(FACT_QUESTION)
+    mid, reason = blocker.args
+    assert reason == "stop"
+    request = script.requests[-1]
+    assert request.passages, "no passages reached the engine"
+    assert all(p.label.startswith("varnholm.pdf, page") for p in request.passages)
+    assert "Agnethe Brusk" in request.passages[0].text  # the best passage holds the fact
+    row = gui.store.messages(c.chat_id)[-1]
+    assert row.id == mid
+    assert len(row.sources) == min(2, len(request.passages))  # what fitted, not all
+    first = row.sources[0]
+    assert first["page"] <= FACT_PAGE <= first["page_end"] and first["name"] == "varnholm.pdf"
+    assert first["file"] == str(pdf) and "Agnethe Brusk" in first["text"]
+    assert set(first) >= {"file", "name", "page", "page_end", "score", "text"}
+    view = gui.window.chat_view.widget_for(mid).footer
+    assert isinstance(view, SourcesView)
+    assert view.titles()[0] == "[1] " + request.passages[0].label
+
+    # "No documents": nothing is searched, no passages, no sources
+    bar.set_scope(SourceScope("none"))
+    with qtbot.waitSignal(c.generationFinished, timeout=60_000):
+        assert c.send("And who keeps the lighthouse?")
+    assert script.requests[-1].passages == []
+    assert gui.store.messages(c.chat_id)[-1].sources == []
+
+
+def test_when_nothing_is_found_the_engine_still_answers(
+    docs_gui: Any, qtbot: Any, tmp_path: Path
+) -> None:
+    script = Script(replies=[["The documents do not cover it."]])
+    gui = docs_gui(passage_factory(script))
+    wait_ready(qtbot, gui)
+    c = gui.controller
+    scan = pdf_factory.image_only_pdf(tmp_path / "scan.pdf")
+    gui.window.documents_ui.add_paths([str(scan)])
+    wait_statuses(qtbot, gui, {"scan.pdf": "failed"})
+    gui.window.documents_ui.sources_bar.set_scope(SourceScope("selected", [str(scan)]))
+    with qtbot.waitSignal(c.generationFinished, timeout=60_000) as blocker:
+        assert c.send("What does the scan say?")
+    assert blocker.args[1] == "stop"
+    assert script.requests[-1].passages == []
+    row = gui.store.messages(c.chat_id)[-1]
+    assert row.content == "The documents do not cover it." and row.sources == []
+
+
+def test_pause_resume_and_cancel(docs_gui: Any, qtbot: Any, tmp_path: Path) -> None:
+    gui = docs_gui(passage_factory(Script()))
+    docs = gui.controller.docs
+    panel = gui.window.documents_ui.panel
+    small = facts_pdf(tmp_path / "done")
+    gui.window.documents_ui.add_paths([str(small)])
+    wait_statuses(qtbot, gui, {"varnholm.pdf": "ready"})
+
+    big = pdf_factory.text_pdf(tmp_path / "long.pdf", pdf_factory.lorem_pages(120))
+    gui.window.documents_ui.add_paths([str(big)])
+    qtbot.waitUntil(lambda: docs.state == "indexing", timeout=60_000)
+    panel.pause_button.click()
+    qtbot.waitUntil(lambda: docs.state == "paused", timeout=10_000)
+    assert panel.pause_button.text() == "Resume" and docs.paused
+    steps = docs.worker.steps
+    qtbot.wait(800)
+    assert docs.worker.steps == steps  # nothing runs while paused
+    assert rows_by_name(gui)["long.pdf"].status in ("queued", "indexing")
+    panel.pause_button.click()
+    qtbot.waitUntil(lambda: docs.worker.steps > steps, timeout=10_000)
+    assert panel.pause_button.text() == "Pause" and not docs.paused
+
+    # Cancel: stops at a batch boundary and removes what was not finished
+    if rows_by_name(gui)["long.pdf"].status == "ready":
+        pytest.skip("the long file finished before it could be cancelled")
+    with qtbot.waitSignal(docs.documentsChanged, timeout=30_000):
+        panel.cancel_indexing(confirm=False)
+    qtbot.waitUntil(lambda: docs.state == "idle", timeout=10_000)
+    assert set(rows_by_name(gui)) == {"varnholm.pdf"}
+    assert [r.name for r in panel.model.rows()] == ["varnholm.pdf"]
+    steps = docs.worker.steps
+    qtbot.wait(500)
+    assert docs.worker.steps == steps
+
+
+def test_close_mid_indexing_is_quick_and_indexing_resumes_on_next_start(
+    docs_gui: Any, qtbot: Any, tmp_path: Path
+) -> None:
+    gui = docs_gui(passage_factory(Script()))
+    docs = gui.controller.docs
+    big = pdf_factory.text_pdf(tmp_path / "long.pdf", pdf_factory.lorem_pages(40))
+    gui.window.documents_ui.add_paths([str(big)])
+    qtbot.waitUntil(
+        lambda: docs.last_progress is not None and docs.last_progress.chunks_done > 0,
+        timeout=120_000,
+    )
+    assert rows_by_name(gui)["long.pdf"].status == "indexing"
+    t0 = time.perf_counter()
+    gui.window.close()
+    closed_s = time.perf_counter() - t0
+    assert closed_s < 2.0, f"closing took {closed_s:.2f} s"
+    assert not docs.thread_.isRunning()
+
+    again = docs_gui(passage_factory(Script()))
+    rows = wait_statuses(qtbot, again, {"long.pdf": "ready"})
+    assert rows["long.pdf"].pages == 40 and rows["long.pdf"].embedded == rows["long.pdf"].chunks
+    con = sqlite3.connect(library_db())
+    try:
+        dup = con.execute(
+            "SELECT count(*) - count(DISTINCT ordinal) FROM chunks WHERE doc_id = ?",
+            (rows["long.pdf"].id,),
+        ).fetchone()[0]
+    finally:
+        con.close()
+    assert dup == 0
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    hits: list[str] = []
+
+    def do_GET(self) -> None:  # noqa: N802
+        _Recorder.hits.append(self.path)
+        self.send_response(200)
+        self.send_header("Content-Type", "image/png")
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_answers_never_load_remote_or_local_resources(qapp: Any, tmp_path: Path) -> None:
+    server = http.server.HTTPServer(("127.0.0.1", 0), _Recorder)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = server.server_port
+        image = tmp_path / "local.png"
+        image.write_bytes(b"\x89PNG\r\n\x1a\n")
+        view = MarkdownView()
+        view.resize(500, 300)
+        view.show()
+        view.set_markdown(
+            f"See ![chart](http://127.0.0.1:{port}/remote.png) and "
+            f"![file]({QUrl.fromLocalFile(str(image)).toString()}) "
+            f"<img src='http://127.0.0.1:{port}/tag.png'> [link](http://127.0.0.1:{port}/l)"
+        )
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            QApplication.processEvents()
+            time.sleep(0.02)
+        assert _Recorder.hits == []
+        assert view.loadResource(2, QUrl.fromLocalFile(str(image))) is None
+        assert view.loadResource(2, QUrl(f"http://127.0.0.1:{port}/remote.png")) is None
+        assert _Recorder.hits == []
+        view.close()
+    finally:
+        server.shutdown()
+
+
+def test_sources_view_opens_the_page_or_shows_the_passage(qapp: Any, tmp_path: Path) -> None:
+    pdf = facts_pdf(tmp_path)
+    sources = [
+        {
+            "file": str(pdf),
+            "name": pdf.name,
+            "page": 2,
+            "page_end": 2,
+            "score": 0.03,
+            "text": "The copper kettle was forged in 1887.",
+        },
+        {
+            "file": str(tmp_path / "gone.pdf"),
+            "name": "gone.pdf",
+            "page": 4,
+            "page_end": 5,
+            "score": 0.02,
+            "text": "<b>not html</b>",
+        },
+    ]
+    view = SourcesView(sources)
+    opened: list[QUrl] = []
+    view.opener = lambda url: opened.append(url) or True
+    assert view.titles() == ["[1] varnholm.pdf, page 2", "[2] gone.pdf, pages 4-5"]
+    assert "1887" in view.rows[0].title.toolTip()
+    view.rows[0].activated()
+    assert opened and opened[0].toLocalFile() == str(pdf) and opened[0].fragment() == "page=2"
+    assert not view.rows[0].expanded
+    view.rows[1].activated()  # the file is gone: the passage is shown instead
+    assert view.rows[1].expanded and len(opened) == 1
+    assert view.rows[1].passage.text() == "<b>not html</b>"
+    assert view.rows[1].passage.textFormat() == Qt.TextFormat.PlainText
+    assert source_url(sources[1]) is None
+    assert source_title(1, {"file": "/x/notes.md", "page": 0}) == "[1] notes.md"
+
+
+def test_documents_settings_page_and_pure_helpers(docs_gui: Any, qtbot: Any) -> None:
+    gui = docs_gui(passage_factory(Script()), show=False)
+    dialog = gui.window.settings_dialog()
+    page = dialog.page("Documents")
+    assert isinstance(page, DocumentsSettingsPage)
+    assert page.top_k.value() == gui.controller.settings.rag_top_k
+    page.top_k.setValue(3)
+    assert dialog.result_settings().rag_top_k == 3
+    dialog.close()
+
+    class Row:
+        status, message, progress = "indexing", "", 0.42
+
+    assert status_text(Row()) == "indexing 42%"
+    Row.message = "reading pages"
+    assert status_text(Row()) == "reading pages"
+
+    class P:
+        queued, reading, indexing, ready, failed = 0, 0, 1, 2, 1
+        chunks_total, chunks_done, chunks_per_s, pages_read, eta_s = 400, 100, 50.0, 113, 6.0
+        current = "R-intro.pdf"
+
+    text = overall_text(P())
+    assert "100/400 chunks" in text and "50 chunks/s" in text and "113 pages" in text
+    assert "~6 s left" in text and "1 failed" in text
