@@ -16,14 +16,17 @@ def make_gui(qapp: Any, qtbot: Any) -> Iterator[Callable[..., Any]]:
 
     built: list[Any] = []
 
-    def make(script: Script | None = None, real: bool = False, show: bool = True) -> Any:
+    def make(
+        script: Script | None = None, real: bool = False, show: bool = True, start: bool = True
+    ) -> Any:
         factory = None if real else fake_factory(script or Script())
         gui = build_gui(engine_factory=factory, interactive_errors=False)
         built.append(gui)
         if show:
             gui.window.show()
             qtbot.waitExposed(gui.window)
-        gui.controller.start()
+        if start:
+            gui.controller.start()
         return gui
 
     yield make

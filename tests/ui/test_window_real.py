@@ -143,8 +143,10 @@ def test_gui_stays_responsive_while_loading_and_streaming(make_gui: Any, qtbot: 
         get_paths().settings_file
     )
     meter = GapMeter()
+    gui = make_gui(real=True, start=False)
+    qtbot.wait(200)  # let the window settle after its first paint
     meter.start()
-    gui = make_gui(real=True)  # start() queues the load on the engine thread
+    gui.controller.start()  # queues the load on the engine thread
     wait_ready(qtbot, gui, LOAD_TIMEOUT_MS)
     loading_worst = meter.stop()
     meter.start()
