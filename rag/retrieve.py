@@ -19,8 +19,10 @@ Mode = Literal["hybrid", "vector", "keyword"]
 
 K = TypeVar("K", bound=Hashable)
 
-# Fusion constant: 60 is the value from Cormack et al. (2009); it is tuned in rag/evaluate.py.
-RRF_K = 60.0
+# Fusion constant. Cormack et al. (2009) use 60; on Hearth's eval set (two lists of 20
+# candidates) every k from 1 to 60 scored within one question of each other, and 20 had the
+# best MRR (see rag/evaluate.py and `hearth docs eval`).
+RRF_K = 20.0
 
 # Words that carry no signal for BM25 and, joined with OR, would make the keyword query match
 # nearly every chunk (slow on a big library, and noise in the ranking).

@@ -28,8 +28,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--library", help="index into this folder (kept) instead of a temporary one")
     p.add_argument("--batch", type=int, default=32, help="chunks per embedding batch")
     p.add_argument("--workers", type=int, default=0, help="extraction processes (0: default)")
-    p.add_argument("--chunk-tokens", type=int, default=200)
-    p.add_argument("--chunk-overlap", type=int, default=40)
+    p.add_argument("--chunk-tokens", type=int, default=None, help="default: the library's")
+    p.add_argument("--chunk-overlap", type=int, default=None)
     p.add_argument("--model", default="", help="embedding model name or GGUF path")
 
 
@@ -49,13 +49,17 @@ def run(args: argparse.Namespace) -> int:
     folder = Path(args.library) if args.library else Path(tempfile.mkdtemp(prefix="hearth-bench-"))
     load_start = os.getloadavg()[0]
     t0 = time.perf_counter()
+    chunking = {}
+    if args.chunk_tokens is not None:
+        chunking["chunk_tokens"] = args.chunk_tokens
+    if args.chunk_overlap is not None:
+        chunking["chunk_overlap"] = args.chunk_overlap
     lib = Library(
         folder,
         embedding_model=Path(model.path),
         batch_size=args.batch,
         extract_workers=args.workers,
-        chunk_tokens=args.chunk_tokens,
-        chunk_overlap=args.chunk_overlap,
+        **chunking,
     )
     try:
         rows = lib.add(args.paths)
@@ -95,6 +99,8 @@ def run(args: argparse.Namespace) -> int:
             "peak_child_rss_mb": round(_rss_mb(resource.RUSAGE_CHILDREN), 1),
             "embedding_model": Path(model.path).name,
             "batch": args.batch,
+            "chunk_tokens": lib.chunk_tokens,
+            "chunk_overlap": lib.chunk_overlap,
             "cpu_count": os.cpu_count(),
             "load_avg": [round(load_start, 2), round(os.getloadavg()[0], 2)],
             "library": str(folder) if args.library else None,

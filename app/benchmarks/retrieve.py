@@ -91,7 +91,7 @@ def _fill_synthetic(lib: Any, n_chunks: int, sources: list[Path], n_real: int) -
 
     from rag.chunking import chunk_pages
     from rag.extract import Extractor
-    from rag.library import chunk_hash, page_offsets
+    from rag.library import CHUNK_OVERLAP, CHUNK_TOKENS, chunk_hash, page_offsets
 
     emb = lib.embedder
     pieces: list[tuple[str, list[Any], list[Any]]] = []  # (name, chunks, pages)
@@ -103,7 +103,7 @@ def _fill_synthetic(lib: Any, n_chunks: int, sources: list[Path], n_real: int) -
             if result.status != "ok":
                 sys.stderr.write(f"skipped {result.path}: {result.message}\n")
                 continue
-            chunks = chunk_pages(result.pages, emb.count_tokens, 200, 40, 510)
+            chunks = chunk_pages(result.pages, emb.count_tokens, CHUNK_TOKENS, CHUNK_OVERLAP, 510)
             pieces.append((Path(result.path).name, chunks, result.pages))
             distinct += len(chunks)
             sys.stderr.write(f"{Path(result.path).name}: {len(chunks)} chunks\n")
