@@ -430,6 +430,7 @@ class QuantChoice:
     path: str = ""  # installed file
     source: str = ""  # "make": the file to quantize from
     requantize: bool = False  # "make" from an already-quantized file
+    source_quant: str = ""
     hub: tuple[RepoFiles, HubVariant] | None = None  # "download"
     tokens_per_s: float | None = None
 
@@ -439,8 +440,7 @@ class QuantChoice:
             return "installed"
         if self.status == "download":
             return "download"
-        src = Path(self.source).name.removesuffix(".gguf")
-        return f"make from {src}" + (" (re-quantize)" if self.requantize else "")
+        return f"make from {self.source_quant}" + (" (re-quantize)" if self.requantize else "")
 
 
 def quant_choices(
@@ -530,6 +530,7 @@ def quant_choices(
                 mem,
                 source=src.info.path,
                 requantize=src.quant.upper() not in UNQUANTIZED,
+                source_quant=src.quant,
             )
         )
     return sorted(

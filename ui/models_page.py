@@ -59,6 +59,7 @@ from app.model_jobs import (
     delete_refusal,
     find_group,
     format_params,
+    group_key,
     human_size,
     installed_groups,
     job_manager,
@@ -210,7 +211,8 @@ class JobsPanel(QGroupBox):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(scroll)
-        self.setMaximumHeight(190)
+        self.setMaximumHeight(200)
+        self.setMinimumHeight(120)
         for job in manager.jobs:
             self.add(job)
         manager.jobAdded.connect(self.add)
@@ -227,15 +229,20 @@ class JobsPanel(QGroupBox):
 INSTALLED_COLUMNS = [
     "Model / variant",
     "Quant",
-    "Architecture",
-    "Parameters",
     "Size",
-    "Context",
-    "Licence",
-    "Chat template",
     "Memory",
     "Fit",
+    "Context",
+    "Parameters",
+    "Architecture",
+    "Licence",
+    "Chat template",
 ]
+
+
+def _in_order(cells: dict[str, QStandardItem]) -> list[QStandardItem]:
+    """A row in INSTALLED_COLUMNS order; missing cells are empty."""
+    return _ro([cells.get(c) or _item("") for c in INSTALLED_COLUMNS])
 
 
 class InstalledTab(QWidget):
@@ -253,7 +260,7 @@ class InstalledTab(QWidget):
         self.view.setAlternatingRowColors(True)
         self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.view.setUniformRowHeights(True)
-        self.view.header().setStretchLastSection(False)
+        self.view.header().setStretchLastSection(True)
         self.view.selectionModel().selectionChanged.connect(self._selection_changed)
         self.summary = QLabel("")
         self.summary.setObjectName("memorySummary")
@@ -286,8 +293,9 @@ class InstalledTab(QWidget):
         buttons.addWidget(self.quant_combo)
         buttons.addWidget(self.quantize_button)
         buttons.addSpacing(12)
-        buttons.addWidget(self.convert_type)
         buttons.addWidget(self.convert_button)
+        buttons.addWidget(QLabel("to"))
+        buttons.addWidget(self.convert_type)
         buttons.addStretch(1)
         buttons.addWidget(refresh)
         layout = QVBoxLayout(self)
@@ -314,7 +322,8 @@ class InstalledTab(QWidget):
         self.view.expandAll()
         for c in range(len(INSTALLED_COLUMNS)):
             self.view.resizeColumnToContents(c)
-        self.view.setColumnWidth(0, max(self.view.columnWidth(0), 260))
+            self.view.setColumnWidth(c, self.view.columnWidth(c) + 6)
+        self.view.setColumnWidth(0, min(max(self.view.columnWidth(0) + 8, 260), 360))
         if keep:
             self.select_path(keep)
         self.summary.setText(
@@ -343,11 +352,11 @@ class InstalledTab(QWidget):
         font = head.font()
         font.setBold(True)
         head.setFont(font)
-        row = [head, _item("")]
+        cells = {"Model / variant": head}
         if best:
-            row += [_item(best.info.architecture), _item(format_params(best.info.parameters))]
-        row += [_item("") for _ in range(len(INSTALLED_COLUMNS) - len(row))]
-        self.model.appendRow(_ro(row))
+            cells["Architecture"] = _item(best.info.architecture)
+            cells["Parameters"] = _item(format_params(best.info.parameters))
+        self.model.appendRow(_in_order(cells))
         for v in g.variants:
             head.appendRow(self._variant_row(v, settings, available, in_use))
 
@@ -366,9 +375,14 @@ class InstalledTab(QWidget):
             first.setToolTip(f"{info.path}\n{v.error}")
             bad = _item(f"damaged: {v.error}")
             bad.setForeground(QBrush(QColor(FIT_COLOURS["does not fit"])))
-            rest = [_item("?"), _item(""), _item(""), _item(human_size(info.file_size))]
-            row = [first, *rest, _item(""), _item(""), _item(""), _item(""), bad]
-            return _ro(row)
+            return _in_order(
+                {
+                    "Model / variant": first,
+                    "Quant": _item("?"),
+                    "Size": _item(human_size(info.file_size)),
+                    "Fit": bad,
+                }
+            )
         est, fit = memory_fit(
             info, settings.n_ctx, settings.n_gpu_layers, settings.n_batch, available
         )
@@ -382,23 +396,21 @@ class InstalledTab(QWidget):
             + f"\nfree now: {human_size(available)}"
         )
         parts = f" ({len(v.files)} parts)" if len(v.files) > 1 else ""
-        row = [
-            first,
-            _item(info.file_type),
-            _item(info.architecture),
-            _item(format_params(info.parameters)),
-            _item(human_size(info.file_size) + parts),
-            _item(f"{info.context_length:,}" if info.context_length else "?"),
-            _item(info.license or "—"),
-            _item(
-                "— (embedding model)"
-                if info.embedding
-                else ("yes" if info.has_chat_template else "no (built-in)")
-            ),
-            _item(f"{human_size(est.total_bytes)} @ {ctx_used:,}", tooltip=breakdown),
-            fit_item(fit, est.total_bytes, breakdown),
-        ]
-        return _ro(row)
+        chat = "yes" if info.has_chat_template else "no (built-in)"
+        return _in_order(
+            {
+                "Model / variant": first,
+                "Quant": _item(info.file_type),
+                "Size": _item(human_size(info.file_size) + parts),
+                "Memory": _item(f"{human_size(est.total_bytes)} @ {ctx_used:,}", tooltip=breakdown),
+                "Fit": fit_item(fit, est.total_bytes, breakdown),
+                "Context": _item(f"{info.context_length:,}" if info.context_length else "?"),
+                "Parameters": _item(format_params(info.parameters)),
+                "Architecture": _item(info.architecture),
+                "Licence": _item(info.license or "—"),
+                "Chat template": _item("embedding model" if info.embedding else chat),
+            }
+        )
 
     # -- selection -------------------------------------------------------------------------
 
@@ -478,7 +490,9 @@ class InstalledTab(QWidget):
         v = self.selected_variant()
         if v is None:
             return None
-        quant = quant or self.quant_combo.currentText()
+        if quant:
+            self.quant_combo.setCurrentText(quant)
+        quant = self.quant_combo.currentText()
         requant = v.quant.upper() not in UNQUANTIZED
         if (
             requant
@@ -533,6 +547,7 @@ class HubTab(QWidget):
         self.found: list[HubModel] = []
         self.repo: RepoFiles | None = None
         self._variants: list[HubVariant] = []
+        self._installed_shapes: dict[str, Variant] = {}
         self._search_job: Job | None = None
         self._repo_job: Job | None = None
 
@@ -704,6 +719,9 @@ class HubTab(QWidget):
         available = available_memory()
         self.files.removeRows(0, self.files.rowCount())
         self._variants = []
+        self._installed_shapes = {
+            g.key: best for g in installed_groups(self.manager.models_dir) if (best := g.best)
+        }
         groups = sorted(repo.by_quant().items(), key=lambda kv: kv[1][0].size)
         for quant, variants in groups:
             head = _item(quant)
@@ -735,8 +753,19 @@ class HubTab(QWidget):
     def _file_row(self, v: HubVariant, settings: Settings, available: int) -> list[QStandardItem]:
         from engine.memory import fit, rough_estimate
 
-        est = rough_estimate(v.size, settings.n_ctx)
-        f = fit(est, available)
+        sibling = self._installed_shapes.get(group_key(v.first_file.path))
+        if sibling is not None:  # same model installed: its shapes give a real estimate
+            est, f = memory_fit(
+                sibling.info,
+                settings.n_ctx,
+                settings.n_gpu_layers,
+                settings.n_batch,
+                available,
+                file_size=v.size,
+            )
+        else:
+            est = rough_estimate(v.size, settings.n_ctx)
+            f = fit(est, available)
         parts = f"{len(v.files)} of {v.shards}" if v.shards > 1 else "1"
         if not v.complete:
             parts += " (incomplete)"
@@ -797,6 +826,9 @@ class HubTab(QWidget):
             return None
         if not v.complete:
             self.status.setText(f"{v.name} is missing parts on the hub; it cannot be loaded.")
+            return None
+        if self._local_state(v) == "installed":
+            self.status.setText(f"{v.name} is already installed (see the Installed tab).")
             return None
         try:
             return self.manager.download(self.repo, v)
@@ -898,7 +930,7 @@ class ModelsDialog(QDialog):
         if hasattr(controller, "modelStateChanged"):
             controller.modelStateChanged.connect(self._model_state)
         self.manager.jobEnded.connect(self._job_ended)
-        self.resize(1080, 640)
+        self.resize(1180, 660)
 
     def _model_state(self, state: str, _text: str) -> None:
         if state in ("ready", "failed") and self.isVisible():
@@ -911,7 +943,7 @@ class ModelsDialog(QDialog):
 
 # -- settings pages --------------------------------------------------------------------------
 
-CHOICE_COLUMNS = ["Quantization", "Status", "Size", "Memory", "Fit", "Speed"]
+CHOICE_COLUMNS = ["Level", "Status", "Size", "Memory", "Fit", "Speed"]
 
 
 class VariantsPage(SettingsPage):
@@ -944,7 +976,12 @@ class VariantsPage(SettingsPage):
         self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.view.verticalHeader().hide()
+        self.view.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
         self.view.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.view.setToolTip(
+            "Memory: weights + KV cache + compute buffers at the configured context, against "
+            "the memory free now. Speed: the last measured decode speed with this file."
+        )
         self.hub_note = QLabel("")
         self.hub_note.setWordWrap(True)
         self.hub_note.setObjectName("metaLabel")

@@ -31,8 +31,17 @@ def _open(gui: Any) -> Any:
     return open_models(gui.window)
 
 
-def _rows(tab: Any) -> dict[str, list[str]]:
-    return {r[0].split("  [")[0]: r for r in tab.row_texts()}
+def _rows(tab: Any) -> dict[str, dict[str, str]]:
+    """Variant rows by model name, each as {column title: text}."""
+    from ui.models_page import INSTALLED_COLUMNS
+
+    return {
+        r[0].split("  [")[0]: dict(zip(INSTALLED_COLUMNS, r, strict=True)) for r in tab.row_texts()
+    }
+
+
+def _cells(row: dict[str, str], *columns: str) -> list[str]:
+    return [row[c] for c in columns]
 
 
 @pytest.fixture
@@ -56,13 +65,15 @@ def test_bundled_models_are_listed_with_fit_and_the_model_in_use_is_not_deleted(
     tab = _open(gui).installed
     rows = _rows(tab)
     smol = rows["SmolLM2-135M-Instruct.Q4_1"]
-    assert smol[1:8] == ["Q4_1", "llama", "135M", "98.4 MB", "8,192", "apache-2.0", "yes"]
-    assert "in use" in smol[0] and "bundled" in smol[0]
-    assert smol[8].endswith("@ 4,096") and smol[9] in FIT_TEXTS
+    columns = ("Quant", "Architecture", "Parameters", "Size", "Context", "Licence")
+    assert _cells(smol, *columns) == ["Q4_1", "llama", "135M", "98.4 MB", "8,192", "apache-2.0"]
+    assert smol["Chat template"] == "yes"
+    assert "in use" in smol["Model / variant"] and "bundled" in smol["Model / variant"]
+    assert smol["Memory"].endswith("@ 4,096") and smol["Fit"] in FIT_TEXTS
     gemma = rows["gemma-3-270m-q4_k_m"]
-    assert gemma[1:3] == ["Q4_K_M", "gemma3"] and gemma[5] == "32,768"
-    assert gemma[7] == "no (built-in)" and gemma[9] in FIT_TEXTS
-    assert rows["all-MiniLM-L6-v2.F32"][7] == "— (embedding model)"
+    assert _cells(gemma, "Quant", "Architecture", "Context") == ["Q4_K_M", "gemma3", "32,768"]
+    assert gemma["Chat template"] == "no (built-in)" and gemma["Fit"] in FIT_TEXTS
+    assert rows[minilm_gguf.name.removesuffix(".gguf")]["Chat template"] == "embedding model"
     assert "Memory free now:" in tab.summary.text()
     # the group row names the model and counts its variants
     heads = [tab.model.item(r, 0).text() for r in range(tab.model.rowCount())]
@@ -183,4 +194,5 @@ def test_convert_a_checkpoint_folder_from_the_page(make_gui: Any, qtbot: Any, mo
     assert out == models / "all-MiniLM-L6-v2.F16.gguf"
     assert read_header(out).file_type_name == "F16"
     qtbot.waitUntil(lambda: "all-MiniLM-L6-v2.F16" in _rows(tab), timeout=5000)
-    assert _rows(tab)["all-MiniLM-L6-v2.F16"][1:3] == ["F16", "bert"]
+    converted = _rows(tab)["all-MiniLM-L6-v2.F16"]
+    assert _cells(converted, "Quant", "Architecture") == ["F16", "bert"]
