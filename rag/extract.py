@@ -370,7 +370,12 @@ def _run_task(
         return "problem", ("error", f"{path.name}: the file cannot be read ({exc.strerror}).")
 
 
-def _worker_main(conn: multiprocessing.connection.Connection, memory_limit_mb: int) -> None:
+def _worker_main(
+    conn: multiprocessing.connection.Connection, memory_limit_mb: int, new_session: bool = False
+) -> None:
+    if new_session and hasattr(os, "setsid"):
+        with contextlib.suppress(OSError):
+            os.setsid()
     _limit_memory(memory_limit_mb)
     collector = _LogCollector()
     pypdf_logger = logging.getLogger("pypdf")
@@ -481,19 +486,25 @@ class Extractor:
         memory_limit_mb: int = 2048,
         max_bytes: int = DEFAULT_MAX_BYTES,
         split_pages: int | None = None,
+        new_session: bool = False,
     ) -> None:
         """max_workers: processes (default: the number of cores, at most 4). timeout_s: the
         longest a file may go without progress (opening it, or one page) before it is
         reported as "timeout" and its process replaced. memory_limit_mb: address-space cap
         of each process (where resource.setrlimit exists). max_bytes: larger files are
         "too_large". split_pages: fixed pages per range when a large PDF is split (default:
-        about four ranges per worker)."""
+        about four ranges per worker). new_session: start each worker in its own session
+        (POSIX setsid). Linux's autogroup scheduler gives each session one share of the CPU,
+        so by default the whole pool competes for the share of the process that started
+        it; with new_session each worker gets a share of its own (and the GUI keeps its
+        own whole share)."""
         self.max_workers = max(1, max_workers or min(os.cpu_count() or 1, 4))
         self.timeout_s = timeout_s
         self.memory_limit_mb = memory_limit_mb
         self.max_bytes = max_bytes
         # pages per range when a large PDF is split (None: about 2 ranges per worker)
         self.split_pages = split_pages
+        self.new_session = new_session
         self._ctx = multiprocessing.get_context("spawn")
         self._workers: list[_Worker] = []
         self._closed = False
@@ -505,7 +516,7 @@ class Extractor:
         parent, child = self._ctx.Pipe()
         process = self._ctx.Process(
             target=_worker_main,
-            args=(child, self.memory_limit_mb),
+            args=(child, self.memory_limit_mb, self.new_session),
             daemon=True,
             name="hearth-extract",
         )

@@ -344,3 +344,14 @@ def test_pool_balances_a_multi_file_workload() -> None:
     ratio = single_cpu / busiest
     print(f"single {single_cpu:.1f} CPU-s, busiest worker {busiest:.1f} CPU-s, ratio {ratio:.2f}")
     assert ratio >= 1.8
+
+
+def test_pool_workers_in_their_own_session(files: dict[str, Path]) -> None:
+    import os
+
+    with Extractor(max_workers=1, new_session=True) as extractor:
+        assert extractor.start()
+        pid = extractor._workers[0].process.pid
+        assert pid is not None
+        assert os.getsid(pid) == pid != os.getsid(0)
+        assert [r.status for r in extractor.extract_many([files["ok good"]])] == ["ok"]
