@@ -116,3 +116,23 @@ def test_pack_batches_respects_limits() -> None:
         assert sum(lengths[i] for i in g) <= 512
         assert len(g) <= 2
     assert list(pack_batches([], 512, 4)) == []
+
+
+def test_bench_embed_prints_one_json_object(
+    minilm_gguf: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import argparse
+    import json
+
+    from app.benchmarks import embed as bench
+
+    parser = argparse.ArgumentParser()
+    bench.add_arguments(parser)
+    args = parser.parse_args(["-m", str(minilm_gguf), "--chunks", "6", "--tokens", "40"])
+    args.runs = 1
+    assert bench.run(args) == 0
+    result = json.loads(capsys.readouterr().out)
+    for key in ("model", "threads", "chunks", "tokens_per_chunk", "chunks_per_s", "tokens_per_s"):
+        assert key in result
+    assert result["chunks"] == 6 and 35 <= result["tokens_per_chunk"] <= 40
+    assert result["chunks_per_s"] > 0 and result["load_s"] > 0
