@@ -242,8 +242,10 @@ class Embedder:
                 else llama_cpp.LLAMA_POOLING_TYPE_MEAN
             )
 
-            def make() -> _Runner:
-                return _Runner(llama_cpp, model, cparams, batch_tokens, self.dim)
+            dim = self.dim
+
+            def make() -> _Runner:  # captures no reference to self: workers must not keep
+                return _Runner(llama_cpp, model, cparams, batch_tokens, dim)  # it alive
 
             if self.n_threads == 1:
                 self._runner = make()

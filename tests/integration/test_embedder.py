@@ -136,3 +136,16 @@ def test_bench_embed_prints_one_json_object(
         assert key in result
     assert result["chunks"] == 6 and 35 <= result["tokens_per_chunk"] <= 40
     assert result["chunks_per_s"] > 0 and result["load_s"] > 0
+
+
+def test_dropping_an_embedder_stops_its_workers(minilm_gguf: Path) -> None:
+    import gc
+    import threading
+
+    before = sum(t.name == "hearth-embedder" for t in threading.enumerate())
+    emb = Embedder(minilm_gguf, n_threads=2)
+    assert sum(t.name == "hearth-embedder" for t in threading.enumerate()) == before + 2
+    emb.embed(["x"])
+    del emb
+    gc.collect()
+    assert sum(t.name == "hearth-embedder" for t in threading.enumerate()) == before
