@@ -394,6 +394,10 @@ class ModelRecords:
                 self.remove_download(d.key)
                 continue
             out.append(d)
+        known = {Path(str(f["path"])).name for d in out for f in d.files}
+        for d in partial_sidecars(models_dir):
+            if Path(str(d.files[0]["path"])).name not in known:
+                out.append(d)
         return out
 
     # speeds
@@ -404,6 +408,38 @@ class ModelRecords:
     def speed(self, model_path: str) -> float | None:
         v = self.data["speeds"].get(str(model_path))
         return float(v) if isinstance(v, int | float) else None
+
+
+def partial_sidecars(models_dir: Path) -> list[PendingDownload]:
+    """Downloads left in <models>/.partial by something else (`hearth models pull`, an older
+    window): each single file, as the downloader's sidecar describes it."""
+    from engine.hub import parse_quant, shard_info
+
+    out: list[PendingDownload] = []
+    folder = models_dir / ".partial"
+    if not folder.is_dir():
+        return out
+    for sidecar in sorted(folder.glob("*.json")):
+        try:
+            raw = json.loads(sidecar.read_text(encoding="utf-8"))
+            repo_id, path = str(raw["repo_id"]), str(raw["path"])
+            revision, size = str(raw.get("revision") or "main"), int(raw.get("size") or 0)
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        name = Path(path).name
+        if shard_info(name) or not (folder / (name + ".part")).exists():
+            continue  # a part of a split model is resumed with its variant, not alone
+        out.append(
+            PendingDownload(
+                repo_id=repo_id,
+                revision=revision,
+                name=name.removesuffix(".gguf"),
+                quant=parse_quant(name),
+                shards=1,
+                files=[{"path": path, "size": size, "sha256": raw.get("sha256")}],
+            )
+        )
+    return out
 
 
 def partial_bytes(models_dir: Path, file_path: str) -> int:

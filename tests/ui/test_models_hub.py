@@ -148,6 +148,37 @@ def test_search_open_download_cancel_restart_and_resume(
     assert records["downloads"] == {}
 
 
+def test_a_download_left_by_the_command_line_is_offered_to_resume(
+    make_gui: Any, qtbot: Any, hub_env: HubServer, models: Path
+) -> None:
+    import threading
+
+    from engine.download import Downloader, DownloadProgress
+    from engine.hub import Hub
+
+    repo = Hub().repo_files(GGUF_REPO)
+    variant = repo.by_quant()["Q8_0"][0]
+    cancel = threading.Event()
+
+    def stop_midway(p: DownloadProgress) -> None:
+        if p.done > 20_000_000:
+            cancel.set()
+
+    # `hearth models pull` interrupted: partial bytes and the downloader's sidecar only
+    assert Downloader(models).download_variant(repo, variant, stop_midway, cancel) is None
+    gui = make_gui(Script())
+    hub = _open(gui).hub
+    assert hub.pending_list.count() == 1
+    assert hub.pending_list.item(0).text().startswith(f"{GGUF_REPO} · {BASE}.Q8_0")
+    job = hub.resume_selected()
+    with qtbot.waitSignal(job.succeeded, timeout=120000) as blocker:
+        pass
+    assert sha256_file(Path(blocker.args[0])) == variant.first_file.sha256
+    assert len(hub_env.range_requests(variant.first_file.path)) == 1
+    qtbot.waitUntil(lambda: hub.pending_list.count() == 0, timeout=5000)
+    assert not hub.discard_selected(ask=False)  # nothing left to discard
+
+
 def test_a_split_model_is_one_entry_and_downloads_every_part(
     make_gui: Any, qtbot: Any, hub_env: HubServer, models: Path
 ) -> None:
