@@ -439,7 +439,15 @@ class Library:
 
             info = Catalog(paths.models).resolve(settings.embedding_model, embedding=True)
             kwargs["embedding_model"] = Path(info.path)
-        return cls(data_dir or paths.documents_dir, **kwargs)
+        lib = cls(data_dir or paths.documents_dir, **kwargs)
+        try:
+            # Loads the embedding model and Chroma now, which also notices a changed embedding
+            # model (every document then needs embedding again: has_work() becomes true).
+            lib.vectors  # noqa: B018
+        except BaseException:
+            lib.close()
+            raise
+        return lib
 
     # -- owned objects -----------------------------------------------------------------------
 
@@ -465,7 +473,7 @@ class Library:
     def vectors(self) -> VectorIndex:
         if self._vectors is None:
             emb = self.embedder
-            vectors = VectorIndex(self.client, emb.name, emb.dim)
+            vectors = VectorIndex(self.client, _model_file_name(emb), emb.dim)
             known = self.store.get_meta("collection")
             if known != vectors.name:
                 # A different embedding model: every chunk is embedded again into its own
@@ -962,7 +970,14 @@ class Library:
 
     def collection_name(self) -> str:
         emb = self.embedder
-        return collection_name(emb.name, emb.dim)
+        return collection_name(_model_file_name(emb), emb.dim)
+
+
+def _model_file_name(emb: EmbedderLike) -> str:
+    """The embedding model's file name (one Chroma collection per file: another quantization
+    of the same model gets its own vectors), else the model's own name."""
+    path = getattr(emb, "path", None)
+    return Path(path).name if path else emb.name
 
 
 def _candidate(row: ChunkRow, score: float) -> Candidate:

@@ -156,6 +156,16 @@ def _print_docs(docs: list[Any]) -> None:
         print(f"{d.id:>4}  {_status_text(d):<18.60}  {d.pages:>5} p  {d.chunks:>6} ch  {d.path}")
 
 
+def _warn_unfinished(lib: Library) -> None:
+    waiting = [d for d in lib.documents() if d.status in ("queued", "indexing")]
+    if waiting:
+        print(
+            f"note: {len(waiting)} document(s) not fully indexed yet; "
+            "run `hearth docs index` to finish",
+            file=sys.stderr,
+        )
+
+
 def _doc_ids(lib: Library, refs: list[str] | None) -> list[int] | None:
     if not refs:
         return None
@@ -242,6 +252,7 @@ def _print_hits(hits: list[Hit]) -> None:
 
 def run_search(args: argparse.Namespace) -> int:
     with open_library() as lib:
+        _warn_unfinished(lib)
         hits = lib.search(args.query, k=_k(args), doc_ids=_doc_ids(lib, args.docs), mode=args.mode)
     if args.json:
         print(json.dumps([h.as_dict() for h in hits], indent=2, ensure_ascii=False))
@@ -286,6 +297,7 @@ def run_ask(args: argparse.Namespace) -> int:
             raise InvalidRequestError(
                 "The document library is empty. Add documents with `hearth docs add PATH`."
             )
+        _warn_unfinished(lib)
         hits = lib.search(question, k=_k(args), doc_ids=_doc_ids(lib, args.docs))
     # The embedding model is closed before the chat model loads.
     engine = open_engine(args, settings)

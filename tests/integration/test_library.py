@@ -297,3 +297,37 @@ def test_sigkill_mid_ingestion_resumes_without_duplicates(
         assert ordinals == list(range(total))
     finally:
         lib.close()
+
+
+def test_another_embedding_model_file_reembeds_into_its_own_collection(
+    tmp_path: Path, embedder: object, minilm_gguf: Path
+) -> None:
+    import shutil
+
+    from rag.embedder import Embedder
+
+    pdf = pdf_factory.text_pdf(tmp_path / "island.pdf", FACTS)
+    lib = make_library(tmp_path / "lib", embedder)
+    lib.add([pdf])
+    lib.ingest()
+    first = consistent_counts(lib)
+    first_collection = lib.vectors.name
+    lib.close()
+
+    other_file = tmp_path / "models" / "renamed-minilm.gguf"
+    other_file.parent.mkdir()
+    shutil.copyfile(minilm_gguf, other_file)
+    other = Embedder(other_file)
+    lib = make_library(tmp_path / "lib", other)
+    try:
+        assert lib.vectors.name != first_collection
+        assert lib.has_work() and lib.resolve("island.pdf").status == "indexing"
+        stats = lib.ingest()
+        assert stats.chunks == first["chunks"]
+        consistent_counts(lib)
+        assert lib.resolve("island.pdf").status == "ready"
+        kept = lib.client.get_collection(first_collection, embedding_function=None)
+        assert kept.count() == first["embedded"]  # the first model's vectors stay
+    finally:
+        lib.close()
+        other.close()
