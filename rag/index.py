@@ -298,6 +298,18 @@ class Store:
             )
             self.update_document(doc_id, **doc_fields)
 
+    def append_chunks(
+        self, doc_id: int, rows: Sequence[tuple[int, int, int, int, int, int, int, str, str]]
+    ) -> None:
+        """Add chunks (rows as in replace_chunks) to a document, in one transaction."""
+        with self.transaction() as conn:
+            conn.executemany(
+                "INSERT INTO chunks (doc_id, ordinal, page_start, page_end, char_start, "
+                "char_end, doc_offset, n_tokens, text, content_hash) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(doc_id, *r) for r in rows],
+            )
+
     def pending_chunks(self, limit: int, doc_id: int | None = None) -> list[ChunkRow]:
         """Chunks not yet in both indexes, oldest document first, in reading order."""
         sql = (

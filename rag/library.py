@@ -90,6 +90,9 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 SUPPORTED_SUFFIXES = (".pdf", ".txt", ".md")
+# Pages chunked per ingestion step: a 2,400-page manual is cut over many steps, so a search
+# never waits for a whole book to be chunked. Chunks do not cross a window's last page.
+CHUNK_WINDOW_PAGES = 64
 
 # Tuned with `hearth docs eval` (see rag/evaluate.py): all-MiniLM-L6-v2 was trained on inputs
 # of up to 128 word pieces, and 128-token chunks beat 200-token ones for vector *and* keyword
@@ -266,6 +269,19 @@ class _Outcome:
     error: str = ""
 
 
+@dataclass
+class _ChunkJob:
+    """A read document being cut into chunks, a window of pages per ingestion step."""
+
+    doc_id: int
+    sha: str
+    pages: list[Any]
+    n_pages: int
+    offsets: dict[int, int]
+    next_page: int = 0  # index into pages
+    next_ordinal: int = 0
+
+
 class _ExtractionThread:
     """Hashes files and runs the extractor's process pool off the owning thread."""
 
@@ -413,6 +429,7 @@ class Library:
         self._extraction: _ExtractionThread | None = None
         self._in_flight: dict[int, str] = {}  # doc id -> path handed to extraction
         self._outcomes: deque[_Outcome] = deque()
+        self._chunking: _ChunkJob | None = None
         self._extract_started = time.monotonic()
         self._chunk_rate = _Rate()
         self._page_rate = _Rate()
@@ -549,6 +566,8 @@ class Library:
         """Delete a document from both indexes and the library."""
         doc = self._require(doc_id)
         self._in_flight.pop(doc.id, None)  # a late extraction result is ignored
+        if self._chunking is not None and self._chunking.doc_id == doc.id:
+            self._chunking = None
         self.store.update_document(doc.id, status="removing")
         delete_document_everywhere(self.client, doc.id)
         self.store.delete_document_rows(doc.id)
@@ -665,17 +684,22 @@ class Library:
         """One bounded piece of ingestion work (see the module docstring)."""
         changed: list[int] = []
         did = False
-        # 1. One finished extraction: chunk and store it.
-        self._collect_outcomes()
-        while self._outcomes:
-            outcome = self._outcomes.popleft()
-            if self._in_flight.get(outcome.doc_id) != outcome.path:
-                continue  # removed or re-queued meanwhile
-            del self._in_flight[outcome.doc_id]
-            self._apply_outcome(outcome)
-            changed.append(outcome.doc_id)
+        # 1. One window of pages of a read document, or one finished extraction.
+        if self._chunking is not None:
+            changed.append(self._chunking.doc_id)
+            self._chunk_window()
             did = True
-            break
+        else:
+            self._collect_outcomes()
+            while self._outcomes:
+                outcome = self._outcomes.popleft()
+                if self._in_flight.get(outcome.doc_id) != outcome.path:
+                    continue  # removed or re-queued meanwhile
+                if not self._apply_outcome(outcome):
+                    del self._in_flight[outcome.doc_id]
+                changed.append(outcome.doc_id)
+                did = True
+                break
         # 2. Hand queued documents to the extraction thread.
         for doc in self.store.documents(["queued"]):
             if doc.id in self._in_flight:
@@ -739,6 +763,7 @@ class Library:
             self._extraction = None
         self._in_flight.clear()
         self._outcomes.clear()
+        self._chunking = None
 
     def _collect_outcomes(self) -> None:
         if self._extraction is None:
@@ -749,19 +774,21 @@ class Library:
             except queue.Empty:
                 return
 
-    def _apply_outcome(self, outcome: _Outcome) -> None:
+    def _apply_outcome(self, outcome: _Outcome) -> bool:
+        """Record an extraction's outcome; True when its pages are now being chunked (the
+        document stays in flight until the last window)."""
         doc = self.store.document(outcome.doc_id)
         if doc is None or doc.status == "removing":
-            return
+            return False
         self.stats.extract_s = time.monotonic() - self._extract_started
         if outcome.error:
             self.store.update_document(doc.id, status="failed", message=outcome.error)
-            return
+            return False
         result = outcome.result
         if result is None:  # same content as the stored chunks (a hash is only kept with them)
             done = doc.embedded >= doc.chunks
             self.store.update_document(doc.id, status="ready" if done else "indexing")
-            return
+            return False
         if result.status != "ok":
             self._drop_chunks(doc)
             self.store.update_document(
@@ -773,56 +800,79 @@ class Library:
                 chunks=0,
                 progress=0.0,
             )
-            return
+            return False
+        n_pages = int(getattr(result, "n_pages", 0) or len(result.pages))
+        self._pages_read += n_pages
+        self._page_rate.add(n_pages)
+        self.stats.pages += n_pages
+        if doc.chunks:
+            delete_document_everywhere(self.client, doc.id)  # the old version's vectors
+        # Old (or half-stored) chunks go; the hash is set only with the last window, so a
+        # crash meanwhile leaves the document queued, to be read again.
+        self.store.replace_chunks(
+            doc.id, [], sha256="", pages=n_pages, chunks=0, progress=0.0, message=""
+        )
+        self._chunking = _ChunkJob(
+            doc_id=doc.id,
+            sha=outcome.sha,
+            pages=list(result.pages),
+            n_pages=n_pages,
+            offsets=page_offsets(result.pages),
+        )
+        self._chunk_window()
+        return True
+
+    def _chunk_window(self) -> None:
         from rag.chunking import chunk_pages
 
+        job = self._chunking
+        if job is None:
+            return
+        doc = self.store.document(job.doc_id)
+        if doc is None or doc.status == "removing":
+            self._chunking = None
+            return
         emb = self.embedder
         max_tokens = max(16, min(510, int(emb.max_tokens) - 2))
+        window = job.pages[job.next_page : job.next_page + CHUNK_WINDOW_PAGES]
         chunks = chunk_pages(
-            list(result.pages),
+            window,
             emb.count_tokens,
             target_tokens=min(self.chunk_tokens, max_tokens),
             overlap_tokens=min(self.chunk_overlap, self.chunk_tokens // 2),
             max_tokens=max_tokens,
         )
-        n_pages = int(getattr(result, "n_pages", 0) or len(result.pages))
-        self._pages_read += n_pages
-        self._page_rate.add(n_pages)
-        self.stats.pages += n_pages
-        if not chunks:
-            self._drop_chunks(doc)
-            self.store.update_document(
-                doc.id,
-                status="failed",
-                message=EXTRACT_MESSAGES["empty"],
-                sha256="",
-                pages=n_pages,
-                chunks=0,
-            )
-            return
-        offsets = page_offsets(result.pages)
         rows = [
             (
-                i,
+                job.next_ordinal + i,
                 c.page_start,
                 c.page_end,
                 c.char_start,
                 c.char_end,
-                offsets.get(c.page_start, 0),
+                job.offsets.get(c.page_start, 0),
                 c.n_tokens,
                 c.text,
                 chunk_hash(c.text),
             )
             for i, c in enumerate(chunks)
         ]
-        if doc.chunks:
-            delete_document_everywhere(self.client, doc.id)  # the old version's vectors
-        self.store.replace_chunks(
-            doc.id,
-            rows,
-            sha256=outcome.sha,
-            pages=n_pages,
-            chunks=len(rows),
+        if rows:
+            self.store.append_chunks(job.doc_id, rows)
+        job.next_page += len(window)
+        job.next_ordinal += len(rows)
+        if job.next_page < len(job.pages):
+            return
+        self._chunking = None
+        self._in_flight.pop(job.doc_id, None)
+        if job.next_ordinal == 0:
+            self.store.update_document(
+                job.doc_id, status="failed", message=EXTRACT_MESSAGES["empty"], chunks=0
+            )
+            return
+        self.store.update_document(
+            job.doc_id,
+            sha256=job.sha,
+            chunks=job.next_ordinal,
             status="indexing",
             message="",
             progress=0.0,
@@ -831,7 +881,7 @@ class Library:
     def _drop_chunks(self, doc: DocRow) -> None:
         if doc.chunks:
             delete_document_everywhere(self.client, doc.id)
-            self.store.replace_chunks(doc.id, [])
+        self.store.replace_chunks(doc.id, [])  # also rows left by an interrupted chunking
 
     def _embed_batch(self) -> list[int]:
         pending = self.store.pending_chunks(self._batch_now)

@@ -331,3 +331,44 @@ def test_another_embedding_model_file_reembeds_into_its_own_collection(
     finally:
         lib.close()
         other.close()
+
+
+def test_big_documents_are_chunked_a_window_at_a_time_between_searches(
+    tmp_path: Path, embedder: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import rag.library
+
+    monkeypatch.setattr(rag.library, "CHUNK_WINDOW_PAGES", 2)
+    ready = tmp_path / "ready.txt"
+    ready.write_text("The lighthouse on Korsholm has 98 steps and a red lamp.\n")
+    big = pdf_factory.text_pdf(tmp_path / "big.pdf", pdf_factory.lorem_pages(7, 12))
+    lib = make_library(tmp_path / "lib", embedder)
+    try:
+        lib.add([ready])
+        lib.ingest()
+        lib.add([big])
+        windows = 0
+        while lib.has_work():
+            report = lib.ingest_step()
+            if lib._chunking is not None:  # between two windows: searches are served
+                windows += 1
+                doc = lib.resolve("big.pdf")
+                assert doc.status == "indexing" and doc.message == "reading pages"
+                assert lib.search("Korsholm steps", k=1)[0].file == str(ready)
+            if not report.did_work:
+                lib.wait_for_extraction(0.05)
+        assert windows >= 3  # 7 pages, 2 a step
+        doc = lib.resolve("big.pdf")
+        assert doc.status == "ready" and doc.pages == 7
+        consistent_counts(lib)
+        ordinals = [
+            r[0]
+            for r in lib.store.conn.execute(
+                "SELECT ordinal FROM chunks WHERE doc_id = ? ORDER BY ordinal", (doc.id,)
+            )
+        ]
+        assert ordinals == list(range(doc.chunks))
+        pages = {h.page for h in lib.search("river floods spring", k=10, doc_ids=[doc.id])}
+        assert len(pages) > 1
+    finally:
+        lib.close()
