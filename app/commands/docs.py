@@ -142,9 +142,7 @@ def _ingest(lib: Library, quiet: bool) -> None:
 
 def _status_text(d: Any) -> str:
     if d.status == "indexing":
-        return d.message or f"indexing {100 * d.progress:.0f}%"
-    if d.status == "failed":
-        return f"failed: {d.message}"
+        return f"indexing {100 * d.progress:.0f}%" if d.chunks else "reading"
     return str(d.status)
 
 
@@ -152,8 +150,11 @@ def _print_docs(docs: list[Any]) -> None:
     if not docs:
         print("The library is empty. Add documents with `hearth docs add PATH`.")
         return
+    print(f"{'id':>4}  {'status':<13}{'pages':>6}{'chunks':>8}  file")
     for d in docs:
-        print(f"{d.id:>4}  {_status_text(d):<18.60}  {d.pages:>5} p  {d.chunks:>6} ch  {d.path}")
+        print(f"{d.id:>4}  {_status_text(d):<13}{d.pages:>6}{d.chunks:>8}  {d.path}")
+        if d.status == "failed" and d.message:
+            print(f"{'':>6}{d.message}")
 
 
 def _warn_unfinished(lib: Library) -> None:
