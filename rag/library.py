@@ -24,13 +24,17 @@ Work is done in small steps so a search never waits behind a whole book::
             lib.wait_for_extraction(0.05)  # nothing to embed yet: pages are being read
 
 The Qt worker runs `ingest_step()` from a zero-interval timer (or re-posts itself), so queued
-search requests are handled between two steps. `ingest(cancel, pause, on_progress)` is the same
-loop for scripts and the CLI.
+search requests are handled between two steps; when a step did no work (pages are still being
+read) it waits a little (a 50 ms timer) instead of spinning. Pause = stop calling it; cancel =
+`cancel()` (reading stops, documents stay queued and resume later). `StepReport.changed` names
+the documents whose rows changed, for the view. `ingest(cancel, pause, on_progress)` is the
+same loop for scripts and the CLI.
 
-One step does, in order: take one finished extraction (chunk it, store its chunks in SQLite,
-unembedded), hand queued documents to the extraction thread, then embed one batch of pending
-chunks (vectors to Chroma, then text to FTS5 and the "embedded" flags in one SQLite
-transaction).
+One step does, in order: chunk one window of pages (CHUNK_WINDOW_PAGES) of a document that
+has been read, or take one finished extraction; hand queued documents to the extraction
+thread; embed one batch of pending chunks (vectors to Chroma, then text to FTS5 and the
+"embedded" flags in one SQLite transaction). Batches adapt to about `step_target_s` of
+embedding, so a search waits at most about that long.
 
 Resuming and idempotence
 ------------------------
