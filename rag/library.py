@@ -888,10 +888,10 @@ class Library:
         self.store.replace_chunks(doc.id, [])  # also rows left by an interrupted chunking
 
     def _embed_batch(self) -> list[int]:
+        vectors = self.vectors  # first: a changed model resets what counts as pending
         pending = self.store.pending_chunks(self._batch_now)
         if not pending:
             return []
-        vectors = self.vectors
         t0 = time.monotonic()
         reuse = self.store.embedded_ids_by_hash(sorted({c.content_hash for c in pending}))
         reused = vectors.embeddings(list(reuse.values())) if reuse else {}
