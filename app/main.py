@@ -79,6 +79,9 @@ def build_gui(engine_factory: Any = None, interactive_errors: bool = True) -> Gu
     store = ChatStore(paths.chat_db)
     from app.docs_worker import DocsConfig, DocsHost
 
+    # Background threads (indexing, the token loop) run Python too; a 1 ms GIL switch
+    # interval (default 5 ms) roughly halves the GUI thread's worst waits for the GIL.
+    sys.setswitchinterval(0.001)
     docs = DocsHost(DocsConfig.from_settings(paths, settings))
     controller = ChatController(store, settings, paths, engine_factory=engine_factory, docs=docs)
     presenter = ErrorPresenter(None, interactive=interactive_errors)
