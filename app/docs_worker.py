@@ -60,8 +60,8 @@ class DocsConfig:
     embedding_model: str = ""  # "" = the converted all-MiniLM-L6-v2
     chunk_tokens: int = 200
     chunk_overlap: int = 40
-    extract_workers: int = 0  # 0 = the extractor's default
-    embed_threads: int = 0
+    extract_workers: int = 0  # 0 = background_workers()
+    embed_threads: int = 0  # 0 = background_workers()
 
     @classmethod
     def from_settings(cls, paths: Paths, settings: Settings, **extra: Any) -> DocsConfig:
@@ -138,6 +138,21 @@ def passage_label(hit: Any) -> str:
     return f"{name}, page {hit.page}"
 
 
+def background_workers() -> int:
+    """Threads (and extraction processes) for indexing: the physical cores less one, so the
+    window and the chat model keep a core while a book is indexed."""
+    import os
+
+    try:
+        import psutil
+
+        physical = psutil.cpu_count(logical=False)
+    except ImportError:
+        physical = None
+    logical = os.cpu_count() or 1
+    return max(1, min(physical or logical, logical - 1))
+
+
 def _unexpected(exc: BaseException, what: str) -> DocumentError:
     return DocumentError(
         f"Unexpected error while {what}: {exc}", "".join(traceback.format_exception(exc))
@@ -188,8 +203,8 @@ class DocsWorker(QObject):
             embedding_model=model,
             chunk_tokens=cfg.chunk_tokens,
             chunk_overlap=cfg.chunk_overlap,
-            extract_workers=cfg.extract_workers,
-            embed_threads=cfg.embed_threads,
+            extract_workers=cfg.extract_workers or background_workers(),
+            embed_threads=cfg.embed_threads or background_workers(),
         )
 
     def _resolve_model(self) -> Path | None:
@@ -250,7 +265,24 @@ class DocsWorker(QObject):
             self._set_state(ERROR)
             self.failed.emit(_unexpected(exc, "opening the document library"))
             return
+        if lib.documents() and self._model_error is None:
+            QTimer.singleShot(0, self._warm_up)
         self._kick()
+
+    @Slot()
+    def _warm_up(self) -> None:
+        """Open Chroma and load the embedding model now rather than at the first search or
+        batch. Opening Chroma holds the GIL for a moment (its Rust bindings do not release
+        it), better spent right after start-up than in the middle of a conversation."""
+        lib = self._lib
+        if lib is None or self._stop.is_set():
+            return
+        try:
+            lib.vectors.count()
+        except HearthError as exc:
+            log.warning("warming up the document library failed: %s", exc.user_message)
+        except Exception:
+            log.exception("warming up the document library failed")
 
     @Slot(list)
     def add(self, paths: list[str]) -> None:
