@@ -38,7 +38,10 @@ def test_self_test_from_source_passes(hearth_home: Path, minilm_gguf: Path) -> N
     assert line.startswith("Hearth self-test passed in ")
     steps = re.findall(r"(?:: |; )(\w+) [\d.]+ s", line)
     assert steps == ["paths", "runtime", "chat", "embedding", "index", "ask"], line
-    assert "(loaded all-MiniLM-L6-v2.F32, 384 dims)" in line  # the shared converted model
+    from engine.catalog import MINILM_GGUF
+
+    # the shared converted model (conftest's minilm_gguf fixture made it)
+    assert f"(loaded {MINILM_GGUF.removesuffix('.gguf')}, 384 dims)" in line
     assert re.search(r"ask [\d.]+ s \(source hearth-selftest\.pdf, pages? [\d-]*2", line), line
     # Its temporary library is gone; user folders are the test's HEARTH_HOME.
     assert f"data in {hearth_home / 'data'}" in line

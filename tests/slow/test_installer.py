@@ -38,7 +38,7 @@ REPORT = re.compile(
     r"paths [\d.]+ s \(data in (?P<data>[^)]+)\); "
     r"runtime [\d.]+ s \(llama-cpp-python [\d.]+, (CPU|GPU offload)\); "
     r"chat [\d.]+ s \(SmolLM2-135M-Instruct\.Q4_1, \d+ tokens at \d+ tok/s\); "
-    r"embedding [\d.]+ s \((converted|loaded) all-MiniLM-L6-v2\.F32, 384 dims\); "
+    r"embedding [\d.]+ s \((converted|loaded) all-MiniLM-L6-v2\.\w+, 384 dims\); "
     r"index [\d.]+ s \(\d+ pages, \d+ chunks\); "
     r"ask [\d.]+ s \(source hearth-selftest\.pdf, pages? [\d-]*2[^)]*\)$"
 )
@@ -102,7 +102,9 @@ def test_bundle_self_test_in_clean_environment(build, tmp_path: Path) -> None:
     print("\n" + line)
     # User data went to the user's folders (platformdirs under the clean HOME) ...
     assert Path(match["data"]) == home / ".local" / "share" / "Hearth"
-    assert (home / ".local" / "share" / "Hearth" / "models" / "all-MiniLM-L6-v2.F32.gguf").exists()
+    from engine.catalog import MINILM_GGUF
+
+    assert (home / ".local" / "share" / "Hearth" / "models" / MINILM_GGUF).exists()
     # ... and nothing was written inside the bundle.
     assert _snapshot(bundle) == before
 
