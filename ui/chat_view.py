@@ -6,12 +6,16 @@ is there and leaves the scroll position alone once they scroll up.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget
 
 from ui.message_view import MessageWidget
+
+INITIAL_MESSAGES = 12  # shown at once when a chat opens; older ones follow in batches
+OLDER_BATCH_BUDGET_S = 0.012
 
 EMPTY_TEXT = (
     "<h2>Hearth</h2><p>Ask anything. Everything runs on this computer; nothing leaves it.</p>"
@@ -44,6 +48,12 @@ class ChatView(QScrollArea):
         self.setWidget(self._content)
         self._widgets: dict[int, MessageWidget] = {}
         self._order: list[int] = []
+        self._older: list[Any] = []  # rows not yet shown, oldest first
+        self._keep_from_bottom: int | None = None
+        self._older_timer = QTimer(self)
+        self._older_timer.setSingleShot(True)
+        self._older_timer.setInterval(0)
+        self._older_timer.timeout.connect(self._load_older)
         self._busy = False
         self._stick = True
         bar = self.verticalScrollBar()
@@ -53,6 +63,7 @@ class ChatView(QScrollArea):
     # -- content -----------------------------------------------------------------------
 
     def clear(self) -> None:
+        self._older.clear()
         for widget in self._widgets.values():
             self._layout.removeWidget(widget)
             widget.deleteLater()
@@ -61,18 +72,58 @@ class ChatView(QScrollArea):
         self._empty.setVisible(True)
 
     def set_messages(self, rows: list[Any], streaming_id: int | None = None) -> None:
+        """Show a chat: the last messages at once, older ones in small time-boxed batches
+        from the event loop, so opening a long chat never freezes the window."""
         self.setUpdatesEnabled(False)
         try:
             self.clear()
-            for row in rows:
+            for row in rows[-INITIAL_MESSAGES:]:
                 self.add_message(row, update=False, streaming=row.id == streaming_id)
+            self._older = list(rows[:-INITIAL_MESSAGES])
         finally:
             self.setUpdatesEnabled(True)
         self._refresh_actions()
         self._stick = True
         self.scroll_to_bottom()
+        if self._older:
+            self._older_timer.start()
+
+    def _load_older(self, budget_s: float = OLDER_BATCH_BUDGET_S) -> None:
+        """Insert older messages above the ones shown, newest first, until the budget is
+        spent; the view keeps its distance from the bottom."""
+        if not self._older:
+            return
+        bar = self.verticalScrollBar()
+        self._keep_from_bottom = bar.maximum() - bar.value()
+        deadline = time.perf_counter() + budget_s
+        while self._older and time.perf_counter() < deadline:
+            row = self._older.pop()
+            widget = self._make_widget(row, streaming=False)
+            self._layout.insertWidget(1, widget)  # after the (hidden) empty label
+            self._widgets[row.id] = widget
+            self._order.insert(0, row.id)
+        self._refresh_actions()
+        if self._older:
+            self._older_timer.start()
+
+    def load_all(self) -> None:
+        """Finish loading older messages now (before revealing one of them)."""
+        self._older_timer.stop()
+        while self._older:
+            self._load_older(budget_s=3600.0)
 
     def add_message(self, row: Any, update: bool = True, streaming: bool = False) -> MessageWidget:
+        widget = self._make_widget(row, streaming)
+        self._layout.insertWidget(self._layout.count() - 1, widget)
+        self._widgets[row.id] = widget
+        self._order.append(row.id)
+        self._empty.setVisible(False)
+        if update:
+            self._refresh_actions()
+            self._stick = True
+        return widget
+
+    def _make_widget(self, row: Any, streaming: bool) -> MessageWidget:
         widget = MessageWidget(row.id, row.role, self._content)
         streaming = streaming or (
             row.role == "assistant"
@@ -88,13 +139,6 @@ class ChatView(QScrollArea):
         widget.editRequested.connect(self._begin_edit)
         widget.editSubmitted.connect(self.editSubmitted)
         widget.regenerateRequested.connect(self.regenerateRequested)
-        self._layout.insertWidget(self._layout.count() - 1, widget)
-        self._widgets[row.id] = widget
-        self._order.append(row.id)
-        self._empty.setVisible(False)
-        if update:
-            self._refresh_actions()
-            self._stick = True
         return widget
 
     def remove_from(self, message_id: int) -> None:
@@ -135,6 +179,8 @@ class ChatView(QScrollArea):
         return widget.text() if widget else ""
 
     def reveal(self, message_id: int) -> None:
+        if message_id not in self._widgets:
+            self.load_all()
         widget = self._widgets.get(message_id)
         if widget is not None:
             self._stick = False
@@ -164,6 +210,9 @@ class ChatView(QScrollArea):
     def _on_range(self, _minimum: int, maximum: int) -> None:
         if self._stick:
             self.verticalScrollBar().setValue(maximum)
+        elif self._keep_from_bottom is not None:
+            self.verticalScrollBar().setValue(maximum - self._keep_from_bottom)
+            self._keep_from_bottom = None
 
     def scroll_to_bottom(self) -> None:
         bar = self.verticalScrollBar()

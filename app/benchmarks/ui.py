@@ -28,6 +28,7 @@ import sys
 import tempfile
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 STREAM_PROMPT = (
@@ -162,6 +163,9 @@ def _settle(app: Any, seconds: float = 0.2) -> None:
 
 
 class _GapMeter:
+    """A GUI-thread QTimer ticking every 10 ms records the worst gap between ticks; a
+    watchdog thread notes where the GUI thread was during gaps over 80 ms."""
+
     def __init__(self) -> None:
         from PySide6.QtCore import QTimer
 
@@ -170,17 +174,39 @@ class _GapMeter:
         self.timer.timeout.connect(self._tick)
         self.last = 0.0
         self.worst = 0.0
+        self.sites: list[str] = []
+        self._gui = threading.get_ident()
+        self._running = False
 
     def start(self) -> None:
-        self.last, self.worst = time.perf_counter(), 0.0
+        self.last, self.worst, self.sites = time.perf_counter(), 0.0, []
+        self._running = True
         self.timer.start()
+        threading.Thread(target=self._watch, daemon=True).start()
 
     def _tick(self) -> None:
         now = time.perf_counter()
         self.worst = max(self.worst, now - self.last)
         self.last = now
 
+    def _watch(self) -> None:
+        import traceback
+
+        while self._running:
+            time.sleep(0.03)
+            if time.perf_counter() - self.last > 0.08:
+                frame = sys._current_frames().get(self._gui)
+                if frame is None:
+                    continue
+                stack = traceback.extract_stack(frame)[-3:]
+                site = " < ".join(
+                    f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in stack[::-1]
+                )
+                if site not in self.sites:
+                    self.sites.append(site)
+
     def stop(self) -> float:
+        self._running = False
         self.timer.stop()
         self._tick()
         return round(self.worst * 1000, 1)
@@ -227,7 +253,8 @@ def measure_streaming(app: Any, model: str, tokens: int, threads: int) -> dict[s
     from engine.catalog import Catalog
     from engine.types import SamplingParams
 
-    paths = get_paths().ensure()
+    os.environ["HEARTH_HOME"] = tempfile.mkdtemp(prefix="hearth-bench-ui-stream-")
+    paths = get_paths().ensure()  # a fresh home: start-up opens no long chat
     info = Catalog(paths.models).resolve(model)
     settings = Settings(
         default_model=info.path,
@@ -249,6 +276,7 @@ def measure_streaming(app: Any, model: str, tokens: int, threads: int) -> dict[s
         gui.controller.start()
         _wait(app, lambda: gui.controller.model_state.value in ("ready", "failed"), 300)
         loading_stall = meter.stop()
+        loading_sites = meter.sites[:5]
         if gui.controller.model_state.value != "ready":
             raise RuntimeError(gui.controller.model_text)
         finished: list[Any] = []
@@ -257,6 +285,7 @@ def measure_streaming(app: Any, model: str, tokens: int, threads: int) -> dict[s
         gui.controller.send(STREAM_PROMPT)
         _wait(app, lambda: bool(finished), 600)
         stream_stall = meter.stop()
+        stream_sites = meter.sites[:5]
         row = next(r for r in gui.store.messages(gui.controller.chat_id) if r.id == finished[0])
         ui_stats = row.stats
     finally:
@@ -270,6 +299,8 @@ def measure_streaming(app: Any, model: str, tokens: int, threads: int) -> dict[s
         "tokens_streamed": ui_stats.get("generated_tokens"),
         "worst_stall_ms": stream_stall,
         "worst_stall_loading_ms": loading_stall,
+        "stall_sites_streaming": stream_sites,
+        "stall_sites_loading": loading_sites,
         "ui_decode_tokens_per_s": round(ui_rate, 2),
         "engine_decode_tokens_per_s": round(engine_rate, 2),
         "engine_decode_runs_tokens_per_s": [

@@ -340,3 +340,22 @@ def test_switching_chats_mid_answer_keeps_the_stream(make_gui: Any, qtbot: Any) 
         assert view.text_of(answer_id) == c._stream.text
     assert view.text_of(answer_id) == "".join(reply)
     assert gui.store.messages(first)[-1].content == "".join(reply)
+
+
+def test_long_chat_opens_with_the_last_messages_then_loads_older(make_gui: Any, qtbot: Any) -> None:
+    gui = make_gui(Script())
+    wait_ready(qtbot, gui)
+    store, view = gui.store, gui.window.chat_view
+    chat_id = store.create_chat("long")
+    ids = [
+        store.add_message(chat_id, "user" if i % 2 == 0 else "assistant", f"message {i}")
+        for i in range(40)
+    ]
+    gui.controller.open_chat(chat_id)
+    assert view.message_ids() == ids[-12:]  # shown at once
+    qtbot.waitUntil(lambda: view.message_ids() == ids, timeout=5000)  # the rest follows
+    assert [view.text_of(m) for m in ids] == [f"message {i}" for i in range(40)]
+    # revealing a message not yet loaded (search hit) loads it first
+    gui.controller.open_chat(chat_id)
+    view.reveal(ids[0])
+    assert view.message_ids() == ids
