@@ -127,6 +127,7 @@ def measure_flush(app: Any, flushes: int) -> dict[str, Any]:
             mid = gui.store.add_message(chat_id, "assistant", "", status="incomplete")
             row = next(r for r in gui.store.messages(chat_id) if r.id == mid)
             view = gui.window.chat_view
+            view.load_all()  # the whole history is in the view before measuring
             view.add_message(row)
             _settle(app)
             deltas = [" word" if i % 9 else " `x`,\n\nMore" for i in range(flushes)]
