@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
-import app.qt_compat  # noqa: F401  (must run before any signal is emitted)
 from app.docs_worker import SourceScope, passage_label, source_dicts
 from app.engine_worker import EngineFactory, EngineHost, LoadedModel, LoadSpec
 from app.errors import StoreError

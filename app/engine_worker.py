@@ -26,7 +26,6 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-import app.qt_compat  # noqa: F401  (must run before any signal is emitted)
 from engine.errors import GenerationError, HearthError, ModelLoadError
 from engine.types import ChatBackend, GenerationRequest, GenerationStats, ModelInfo
 

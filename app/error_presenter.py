@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-import app.qt_compat  # noqa: F401  (must run before any signal is emitted)
 from engine.errors import HearthError
 
 log = logging.getLogger(__name__)

@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from PySide6.QtCore import QEvent, QObject, QRunnable, QThreadPool, Signal
 
-import app.qt_compat  # noqa: F401  (must run before any signal is emitted)
 from engine.errors import HearthError, InvalidRequestError, ModelFileError
 from engine.types import ModelInfo
 
