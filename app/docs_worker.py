@@ -33,7 +33,6 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
-import app.qt_compat  # noqa: F401  (must run before any signal is emitted)
 from engine.errors import DocumentError, HearthError
 
 if TYPE_CHECKING:
