@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import ctypes
 import logging
-import os
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -31,6 +30,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from engine import runtime
 from engine.errors import GenerationError, InvalidRequestError, ModelFileError, ModelLoadError
 from engine.gguf_file import read_header
 
@@ -41,24 +41,6 @@ log = logging.getLogger(__name__)
 DEFAULT_BATCH_TOKENS = 2048
 DEFAULT_PACK_TOKENS = 512
 MAX_SEQUENCES = 64  # sequences per llama.cpp call (n_seq_max)
-
-
-def default_threads() -> int:
-    """Physical cores when psutil knows them, else all logical CPUs."""
-    try:
-        import psutil
-
-        n = psutil.cpu_count(logical=False)
-    except ImportError:
-        n = None
-    return max(1, n or os.cpu_count() or 1)
-
-
-def _quiet_llama_logs() -> None:
-    # llama-cpp-python's log callback prints everything while its logger is unconfigured.
-    lg = logging.getLogger("llama-cpp-python")
-    if lg.level == logging.NOTSET:
-        lg.setLevel(logging.ERROR)
 
 
 def pack_batches(lengths: Sequence[int], max_tokens: int, max_seqs: int) -> Iterator[list[int]]:
@@ -199,16 +181,13 @@ class Embedder:
         header = read_header(path)  # ModelFileError for missing, truncated, not-GGUF files
         self.path = path
         self.name = str(header.get("general.name") or path.name.removesuffix(".gguf"))
-        import llama_cpp
-
-        _quiet_llama_logs()
+        llama_cpp = runtime.llama()  # backend initialised once; llama.cpp logs go to logging
         self._ll: Any = llama_cpp
         self._model: Any = None
         self._runner: _Runner | None = None
         self._workers: list[_Worker] = []
         self._jobs: queue.Queue[_Job | None] = queue.Queue()
-        llama_cpp.llama_backend_init()
-        self.n_threads = n_threads if n_threads > 0 else default_threads()
+        self.n_threads = n_threads if n_threads > 0 else runtime.default_threads()
 
         mparams = llama_cpp.llama_model_default_params()
         mparams.n_gpu_layers = 0
