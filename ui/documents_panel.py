@@ -67,6 +67,8 @@ NAME, PAGES, CHUNKS, SIZE, STATUS = range(len(COLUMNS))
 ProgressRole = Qt.ItemDataRole.UserRole + 1  # float 0..1 while indexing, else None
 RowRole = Qt.ItemDataRole.UserRole + 2  # the DocRow
 FAILED_COLOR = QColor(200, 50, 50)
+DOCK_WIDTH = 430
+DOCK_MIN_WIDTH = 300
 
 # -- pure helpers ------------------------------------------------------------------------
 
@@ -284,7 +286,9 @@ class DocumentsPanel(QWidget):
         for col in (PAGES, CHUNKS, SIZE):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(STATUS, QHeaderView.ResizeMode.Interactive)
-        header.resizeSection(STATUS, 120)
+        header.resizeSection(STATUS, 110)
+        header.setMinimumSectionSize(36)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.table.doubleClicked.connect(self._open_index)
 
         self.add_button = QPushButton("Add documents…", self)
@@ -705,6 +709,8 @@ class DocumentsUi(QObject):
             Qt.DockWidgetArea.RightDockWidgetArea | Qt.DockWidgetArea.LeftDockWidgetArea
         )
         window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
+        self.dock.setMinimumWidth(DOCK_MIN_WIDTH)
+        window.resizeDocks([self.dock], [DOCK_WIDTH], Qt.Orientation.Horizontal)
         self.dock.setVisible(controller.settings.ui_state.get("documents_dock", "") == "1")
         self.dock.visibilityChanged.connect(self._remember_dock)
         self.panel.addFilesRequested.connect(self.add_files_dialog)
@@ -752,6 +758,12 @@ class DocumentsUi(QObject):
         window.installEventFilter(self.drop_filter)
         composer.edit.installEventFilter(self.drop_filter)
 
+        # Sources under answers: stored with each message, attached to its widget whenever
+        # the chat view creates one (it may create older messages later, in batches).
+        self._sources: dict[int, list[dict[str, Any]]] = {}
+        content = window.chat_view.widget()  # type: ignore[attr-defined]
+        if content is not None:
+            content.installEventFilter(self)
         controller.messageFinished.connect(self._show_sources)
         controller.chatOpened.connect(self._on_chat_opened)
         docs.failed.connect(window.presenter.present)  # type: ignore[attr-defined]
@@ -797,14 +809,34 @@ class DocumentsUi(QObject):
 
     def _show_sources(self, row: Any) -> None:
         sources = valid_sources(getattr(row, "sources", None))
-        widget = self.window.chat_view.widget_for(row.id)  # type: ignore[attr-defined]
-        if widget is not None and sources:
-            widget.set_footer(SourcesView(sources))
+        if sources:
+            self._sources[row.id] = sources
+            self._attach(row.id)
 
     def _on_chat_opened(self, _chat: Any, rows: list[Any]) -> None:
+        self._sources = {}
         for row in rows:
-            if row.role == "assistant" and row.sources:
-                self._show_sources(row)
+            sources = valid_sources(getattr(row, "sources", None))
+            if row.role == "assistant" and sources:
+                self._sources[row.id] = sources
+                self._attach(row.id)
+
+    def _attach(self, message_id: int) -> None:
+        sources = self._sources.get(message_id)
+        widget = self.window.chat_view.widget_for(message_id)  # type: ignore[attr-defined]
+        if widget is None or not sources:
+            return
+        if getattr(widget, "footer", None) is None:
+            widget.set_footer(SourcesView(sources))
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt name)
+        if event.type() == QEvent.Type.ChildAdded:
+            child = event.child()  # type: ignore[attr-defined]
+            message_id = getattr(child, "message_id", None)
+            if isinstance(message_id, int) and message_id in self._sources:
+                # The widget is still being built: attach once its content is set.
+                QTimer.singleShot(0, lambda: self._attach(message_id))
+        return False
 
     def _on_progress(self, p: Any) -> None:
         if p is None:

@@ -15,9 +15,18 @@ from typing import Any
 
 from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 TOOLTIP_CHARS = 700
+PASSAGE_MAX_HEIGHT = 160  # pixels; a longer passage scrolls
 
 
 def source_title(n: int, source: dict[str, Any]) -> str:
@@ -79,14 +88,14 @@ class SourceRow(QWidget):
         self.title.setToolTip(passage_tooltip(source))
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.LinksAccessibleByMouse)
         self.title.linkActivated.connect(lambda _link: self.activated())
-        self.passage = QLabel(self)
+        # Plain text (never HTML), selectable, at most a few lines tall: it scrolls.
+        self.passage = QPlainTextEdit(self)
         self.passage.setObjectName("sourcePassage")
-        self.passage.setTextFormat(Qt.TextFormat.PlainText)
-        self.passage.setWordWrap(True)
-        self.passage.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.passage.setText(str(source.get("text", "")).strip())
+        self.passage.setReadOnly(True)
+        self.passage.setFrameShape(QFrame.Shape.StyledPanel)
+        self.passage.setPlainText(str(source.get("text", "")).strip())
+        self.passage.setMaximumHeight(PASSAGE_MAX_HEIGHT)
         self.passage.setVisible(False)
-        self.passage.setContentsMargins(22, 0, 0, 4)
         head = QHBoxLayout()
         head.setContentsMargins(0, 0, 0, 0)
         head.setSpacing(2)
@@ -96,7 +105,10 @@ class SourceRow(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addLayout(head)
-        layout.addWidget(self.passage)
+        indent = QHBoxLayout()
+        indent.setContentsMargins(22, 0, 0, 4)
+        indent.addWidget(self.passage)
+        layout.addLayout(indent)
         self.opener: Callable[[QUrl], Any] = QDesktopServices.openUrl
 
     @property

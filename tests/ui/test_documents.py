@@ -346,8 +346,7 @@ def test_sources_view_opens_the_page_or_shows_the_passage(qapp: Any, tmp_path: P
     assert not view.rows[0].expanded
     view.rows[1].activated()  # the file is gone: the passage is shown instead
     assert view.rows[1].expanded and len(opened) == 1
-    assert view.rows[1].passage.text() == "<b>not html</b>"
-    assert view.rows[1].passage.textFormat() == Qt.TextFormat.PlainText
+    assert view.rows[1].passage.toPlainText() == "<b>not html</b>"  # plain text, not HTML
     assert source_url(sources[1]) is None
     assert source_title(1, {"file": "/x/notes.md", "page": 0}) == "[1] notes.md"
 
