@@ -597,8 +597,9 @@ class DocsHost(QObject):
         """Queue a search; the answer comes as `retrieved` or `retrieveFailed` with the id."""
         rid = next(self._ids)
         job = SearchJob(rid, query, max(1, int(k)), None if paths is None else tuple(paths))
-        if self._closed:
-            self.retrieveFailed.emit(rid, DocumentError("The document library is closed."))
+        if self._closed:  # answered later, as a real search would be, never before return
+            error = DocumentError("The document library is closed.")
+            QTimer.singleShot(0, self, lambda: self.retrieveFailed.emit(rid, error))
         else:
             self.start()
             self._requestSearch.emit(job)

@@ -376,3 +376,30 @@ def test_documents_settings_page_and_pure_helpers(docs_gui: Any, qtbot: Any) -> 
     text = overall_text(P())
     assert "100/400 chunks" in text and "50 chunks/s" in text and "113 pages" in text
     assert "~6 s left" in text and "1 failed" in text
+
+
+def test_source_scope_and_source_dicts_are_robust() -> None:
+    from app.docs_worker import passage_label, source_dicts
+
+    assert SourceScope.from_chat_settings(None).mode == "none"
+    assert SourceScope.from_chat_settings({"sources": "all"}).mode == "none"  # damaged
+    assert SourceScope.from_chat_settings({"sources": {"mode": "bogus"}}).mode == "none"
+    sel = SourceScope.from_chat_settings({"sources": {"mode": "selected", "paths": ["/a", 3]}})
+    assert sel.paths == ["/a"] and sel.enabled and sel.search_paths() == ("/a",)
+    assert not SourceScope("selected", []).enabled and SourceScope("all").search_paths() is None
+    assert SourceScope.from_chat_settings({"sources": sel.as_setting()}) == sel
+
+    class Hit:
+        file, page, page_end, score, text = "/docs/guide.pdf", 4, 5, 0.0312345678, "passage"
+
+    assert passage_label(Hit()) == "guide.pdf, pages 4-5"
+    assert source_dicts([Hit()]) == [
+        {
+            "file": "/docs/guide.pdf",
+            "name": "guide.pdf",
+            "page": 4,
+            "page_end": 5,
+            "score": 0.031235,
+            "text": "passage",
+        }
+    ]
