@@ -19,18 +19,21 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import http.client
 import json
 import logging
 import os
 import queue
 import re
 import shutil
+import socket
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 from engine.errors import DownloadError, HubError
 from engine.hub import (
@@ -47,6 +50,8 @@ log = logging.getLogger(__name__)
 CHUNK_SIZE = 1 << 20
 MAX_RETRIES = 5  # consecutive attempts without any new byte
 FREE_SPACE_MARGIN = 64 * 1024 * 1024  # keep this much free beyond the file itself
+MAX_REDIRECTS = 5
+PROGRESS_BYTES = 16 << 20  # also report at least every 16 MiB (fast links)
 PROGRESS_INTERVAL = 0.2  # seconds between progress callbacks
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _DISK_FULL = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
@@ -209,6 +214,19 @@ class _Hasher:
     def hexdigest(self) -> str:
         self.close()
         return str(self._digest.hexdigest())
+
+
+def _http_error(status: int, name: str, body: bytes) -> HubError:
+    detail = body.decode("utf-8", errors="replace")
+    if status in (401, 403):
+        return HubError(
+            f"{name}: the hub refused access (HTTP {status}); the repository may be gated or "
+            "private: accept its terms and set a hub token in Settings.",
+            detail,
+        )
+    if status == 404:
+        return HubError(f"{name}: not found on the hub (HTTP 404).", detail)
+    return HubError(f"{name}: the hub answered with an error (HTTP {status}).", detail)
 
 
 def _remove(*paths: Path) -> None:
@@ -478,68 +496,88 @@ class Downloader:
         progress: ProgressFn | None,
         ctx: tuple[float, int, int, int, str],
     ) -> str:
-        """One GET from `offset`. Returns "done", "dropped", "restart" or "cancelled"."""
-        import httpx2
-        from huggingface_hub import get_session
-        from huggingface_hub.utils import hf_raise_for_status
+        """One GET from `offset`. Returns "done", "dropped", "restart" or "cancelled".
 
+        The body is read with the standard library's http.client into one reused 1 MiB
+        buffer: httpx hands a body over in 64 KiB pieces and that alone made downloads from
+        a fast server half as fast as curl. huggingface_hub still supplies the URL, the
+        metadata and the headers; TLS certificates are verified (the default context)."""
         started, start_bytes, file_index, file_count, name = ctx
-        timeout = httpx2.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT)
         done = offset
         last_report = 0.0
+        reported = done
+        buf = bytearray(CHUNK_SIZE)
+        view = memoryview(buf)
+        conn: http.client.HTTPConnection | None = None
         try:
-            with get_session().stream(
-                "GET",
-                location,
-                headers=self._headers(location, offset),
-                timeout=timeout,
-                follow_redirects=True,
-            ) as r:
-                if r.status_code == 416 and offset:
-                    return "restart"
-                if r.status_code >= 400:
+            for _hop in range(MAX_REDIRECTS + 1):
+                u = urlsplit(location)
+                cls = (
+                    http.client.HTTPSConnection
+                    if u.scheme == "https"
+                    else http.client.HTTPConnection
+                )
+                conn = cls(u.hostname or "", u.port, timeout=CONNECT_TIMEOUT)
+                path = u.path + (f"?{u.query}" if u.query else "")
+                conn.request("GET", path or "/", headers=self._headers(location, offset))
+                if conn.sock is not None:
+                    conn.sock.settimeout(READ_TIMEOUT)
+                r = conn.getresponse()
+                if r.status in (301, 302, 303, 307, 308) and r.getheader("Location"):
+                    location = urljoin(location, r.getheader("Location", ""))
                     r.read()
-                    hf_raise_for_status(r)
-                if offset and r.status_code == 200:
-                    log.info("server ignored the Range request; starting %s again", name)
-                    return "restart"
-                if offset and not r.headers.get("Content-Range", "").startswith(f"bytes {offset}-"):
-                    return "restart"
-                with part.open("ab") as out:
-                    # iter_raw hands over the network's own pieces: re-chunking them into
-                    # fixed sizes (iter_bytes) costs more than the download itself on a fast
-                    # link. Only a body the server compressed anyway needs decoding.
-                    encoded = r.headers.get("Content-Encoding", "identity") != "identity"
-                    chunks = r.iter_bytes(CHUNK_SIZE) if encoded else r.iter_raw()
-                    for chunk in chunks:
-                        if cancel.is_set():
-                            return "cancelled"
-                        out.write(chunk)
-                        digest.update(chunk)
-                        done += len(chunk)
-                        now = time.monotonic()
-                        if progress and now - last_report >= PROGRESS_INTERVAL:
-                            last_report = now
-                            elapsed = max(now - started, 1e-6)
-                            speed = (done - start_bytes) / elapsed
-                            eta = (size - done) / speed if speed > 0 and size else None
-                            progress(
-                                DownloadProgress(
-                                    name, done, size, speed, eta, file_index, file_count
-                                )
-                            )
-        except (httpx2.TransportError, httpx2.StreamError) as exc:
-            if isinstance(exc, httpx2.ConnectError | httpx2.ConnectTimeout) and done == offset:
+                    conn.close()
+                    continue
+                break
+            else:
+                raise DownloadError(f"{name}: the server redirected too many times.")
+            if r.status == 416 and offset:
+                return "restart"
+            if r.status >= 400:
+                raise _http_error(r.status, name, r.read(2000))
+            if offset and r.status == 200:
+                log.info("server ignored the Range request; starting %s again", name)
+                return "restart"
+            if offset and not (r.getheader("Content-Range") or "").startswith(f"bytes {offset}-"):
+                return "restart"
+            if (r.getheader("Content-Encoding") or "identity") != "identity":
+                raise DownloadError(f"{name}: the server compressed the file; cannot verify it.")
+            with part.open("ab") as out:
+                while True:
+                    n = r.readinto(buf)
+                    if not n:
+                        break
+                    if cancel.is_set():
+                        return "cancelled"
+                    out.write(view[:n])
+                    digest.update(bytes(view[:n]))
+                    done += n
+                    now = time.monotonic()
+                    if progress and (
+                        now - last_report >= PROGRESS_INTERVAL or done - reported >= PROGRESS_BYTES
+                    ):
+                        last_report, reported = now, done
+                        elapsed = max(now - started, 1e-6)
+                        speed = (done - start_bytes) / elapsed
+                        eta = (size - done) / speed if speed > 0 and size else None
+                        progress(
+                            DownloadProgress(name, done, size, speed, eta, file_index, file_count)
+                        )
+        except (ConnectionRefusedError, socket.gaierror) as exc:
+            if done == offset:
                 from engine.hub import _offline_error
 
                 if not _reachable(location):
                     raise _offline_error(self.endpoint, exc) from exc
+            return "dropped"
+        except (OSError, http.client.HTTPException) as exc:
+            if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+                raise
             log.info("connection dropped at byte %d of %s: %r", done, name, exc)
             return "dropped"
-        except httpx2.HTTPError as exc:
-            from engine.hub import Hub
-
-            raise Hub(self.endpoint)._translate(exc, name) from exc
+        finally:
+            if conn is not None:
+                conn.close()
         if size and done < size:
             return "dropped"
         if progress:
