@@ -2,10 +2,11 @@
 
 Prints one JSON object. Stable keys (scripts read them): model, threads, load_s,
 prompt_tokens, prompt_tokens_per_s (a 512-token prompt), decode_tokens, decode_tokens_per_s
-(128 tokens from a near-empty context, as llama-bench's tg128; decode_tokens_per_s_after_prompt
-is the rate right after the 512-token prompt), ttft_s, turn2_ttft_s,
-turn2_prompt_tokens_evaluated. Each number is the median of --runs runs after one warm-up. With --llama-bench PATH, llama.cpp's own llama-bench runs
-side by side on the same model and threads (pp512, tg128) and the ratios are added.
+(128 tokens from a near-empty context, as llama-bench's tg128), ttft_s, turn2_ttft_s,
+turn2_prompt_tokens_evaluated. decode_tokens_per_s_after_prompt is the rate right after the
+512-token prompt. Each number is the median of --runs runs after one warm-up. With
+--llama-bench PATH, llama.cpp's own llama-bench runs side by side on the same model and
+threads (pp512, tg128) and the ratios are added.
 """
 
 from __future__ import annotations
