@@ -205,6 +205,13 @@ class DocsWorker(QObject):
             extract_workers=cfg.extract_workers or background_workers(),
             embed_threads=cfg.embed_threads or background_workers(),
         )
+        try:
+            self._lib.client  # noqa: B018 - open the vector store now: an unreadable one is rebuilt
+        except HearthError as exc:
+            self.failed.emit(exc)
+        else:
+            if self._lib.rebuilt_vectors:
+                self.notice.emit(self._lib.rebuilt_vectors)
 
     def _resolve_model(self) -> Path | None:
         """The embedding model's file; the bundled MiniLM is converted on first use."""

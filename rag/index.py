@@ -15,6 +15,7 @@ on the same thread by convention).
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 import time
@@ -418,6 +419,31 @@ def collection_name(model_name: str, dim: int) -> str:
     stem = model_name.removesuffix(".gguf")
     safe = _NAME_BAD.sub("-", stem).strip("-._") or "model"
     return f"{safe[:200]}-{dim}"
+
+
+STORE_RECORD = "hearth-store.json"
+
+
+def chroma_version() -> str:
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version("chromadb")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def chroma_version_recorded(path: Path) -> str:
+    """The chromadb version that last wrote the store (recorded by Hearth), or ""."""
+    try:
+        return str(json.loads((path / STORE_RECORD).read_text()).get("chromadb", ""))
+    except (OSError, ValueError, AttributeError):
+        return ""
+
+
+def record_chroma_version(path: Path) -> None:
+    if chroma_version_recorded(path) != chroma_version():
+        (path / STORE_RECORD).write_text(json.dumps({"chromadb": chroma_version(), "format": 1}))
 
 
 def open_chroma(path: Path) -> ClientAPI:

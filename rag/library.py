@@ -72,9 +72,12 @@ from rag.index import (
     DocRow,
     Store,
     VectorIndex,
+    chroma_version,
+    chroma_version_recorded,
     collection_name,
     delete_document_everywhere,
     open_chroma,
+    record_chroma_version,
 )
 from rag.retrieve import (
     RRF_K,
@@ -413,6 +416,7 @@ class Library:
         self._embedder: EmbedderLike | None = embedder
         self._owns_embedder = embedder is None
         self._client: ClientAPI | None = None
+        self.rebuilt_vectors = ""  # set when an unreadable vector store was rebuilt: tell the user
         self._vectors: VectorIndex | None = None
         self.batch_size = batch_size
         self.chunk_tokens = chunk_tokens
@@ -487,7 +491,29 @@ class Library:
     @property
     def client(self) -> ClientAPI:
         if self._client is None:
-            self._client = open_chroma(self.data_dir / CHROMA_DIR)
+            chroma_dir = self.data_dir / CHROMA_DIR
+            try:
+                self._client = open_chroma(chroma_dir)
+            except DocumentError as exc:
+                # A store written by another Chroma version, or damaged. Every chunk's text is
+                # in the SQLite library, so the vectors can be rebuilt: the old folder is kept
+                # beside it and every document is embedded again (no re-extraction).
+                written_by = chroma_version_recorded(chroma_dir)
+                kept = chroma_dir.with_name(f"{CHROMA_DIR}.unreadable-{int(time.time())}")
+                chroma_dir.rename(kept)
+                from chromadb.api.client import SharedSystemClient
+
+                SharedSystemClient.clear_system_cache()  # Chroma caches the failed client by path
+                log.warning("vector store unreadable (%s); rebuilding, old copy at %s", exc, kept)
+                self._client = open_chroma(chroma_dir)
+                self.store.reset_embedded()
+                self.store.set_meta("collection", "")
+                self.rebuilt_vectors = (
+                    f"The document index (written by Chroma {written_by or 'unknown'}) could not "
+                    f"be opened by Chroma {chroma_version()}, so Hearth is re-indexing your "
+                    f"documents from their stored text. The old index is kept at {kept}."
+                )
+            record_chroma_version(chroma_dir)
         return self._client
 
     @property

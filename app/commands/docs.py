@@ -86,7 +86,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def open_library(**kwargs: Any) -> Library:
     from rag.library import Library
 
-    return Library.open(**kwargs)
+    lib = Library.open(**kwargs)
+    if lib.rebuilt_vectors:
+        print(f"hearth: {lib.rebuilt_vectors}", file=sys.stderr)
+    return lib
 
 
 class ProgressPrinter:

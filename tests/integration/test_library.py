@@ -372,3 +372,40 @@ def test_big_documents_are_chunked_a_window_at_a_time_between_searches(
         assert len(pages) > 1
     finally:
         lib.close()
+
+
+def test_unreadable_vector_store_is_rebuilt_from_the_stored_text(
+    tmp_path: Path, embedder: object
+) -> None:
+    """A newer Hearth (or a damaged disk) meets a Chroma store it cannot open: the documents
+    stay listed, the old store is kept aside, and the vectors are rebuilt from SQLite."""
+    from rag.index import STORE_RECORD, chroma_version
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    pdf = pdf_factory.text_pdf(docs / "island.pdf", FACTS)
+    lib = make_library(tmp_path / "lib", embedder)
+    try:
+        lib.add([pdf])
+        lib.ingest()
+        record = tmp_path / "lib" / "chroma" / STORE_RECORD
+        assert chroma_version() in record.read_text()
+    finally:
+        lib.close()
+    chroma_db = tmp_path / "lib" / "chroma" / "chroma.sqlite3"
+    chroma_db.write_bytes(b"not a database, as if written by an incompatible version" * 100)
+
+    lib = make_library(tmp_path / "lib", embedder)
+    try:
+        assert [d.name for d in lib.documents()] == ["island.pdf"]
+        lib.vectors  # noqa: B018 - opens the store
+        assert "re-indexing" in lib.rebuilt_vectors
+        assert list((tmp_path / "lib").glob("chroma.unreadable-*"))
+        assert lib.has_work()
+        lib.ingest()
+        counts = consistent_counts(lib)
+        assert counts["chunks"] == counts["embedded"] > 0
+        hits = lib.search("In which year was the copper kettle forged?", k=3)
+        assert hits and "1887" in hits[0].text
+    finally:
+        lib.close()
