@@ -16,6 +16,7 @@ from PySide6.QtGui import (
     QDesktopServices,
     QFontDatabase,
     QGuiApplication,
+    QImage,
     QTextCursor,
     QTextDocument,
 )
@@ -88,13 +89,22 @@ class MarkdownView(QTextBrowser):
 
     def loadResource(self, kind: int, name: QUrl | str) -> object:  # noqa: N802 (Qt name)
         """Answers may quote retrieved text: images and style sheets they name are never
-        fetched or read (no http, no local files)."""
+        fetched or read (no http, no local files). An image gets a blank pixel: a null answer
+        would make Qt read a local file itself."""
+        if kind == int(QTextDocument.ResourceType.ImageResource.value):
+            return _blank_image()
         return None
 
     @staticmethod
     def _open_link(url: QUrl) -> None:
         if url.scheme() in ("http", "https", "mailto"):
             QDesktopServices.openUrl(url)
+
+
+def _blank_image() -> QImage:
+    image = QImage(1, 1, QImage.Format.Format_ARGB32)
+    image.fill(0)
+    return image
 
 
 class CodeBlock(QFrame):

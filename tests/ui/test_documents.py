@@ -15,6 +15,7 @@ from typing import Any
 import pdf_factory
 import pytest
 from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
 from test_documents_support import (  # noqa: F401  (docs_gui_fixture: the docs_gui fixture)
     FACT_PAGE,
@@ -294,7 +295,9 @@ def test_answers_never_load_remote_or_local_resources(qapp: Any, tmp_path: Path)
     try:
         port = server.server_port
         image = tmp_path / "local.png"
-        image.write_bytes(b"\x89PNG\r\n\x1a\n")
+        real = QImage(7, 5, QImage.Format.Format_ARGB32)
+        real.fill(0xFFFF0000)
+        assert real.save(str(image), "PNG")
         view = MarkdownView()
         view.resize(500, 300)
         view.show()
@@ -308,8 +311,14 @@ def test_answers_never_load_remote_or_local_resources(qapp: Any, tmp_path: Path)
             QApplication.processEvents()
             time.sleep(0.02)
         assert _Recorder.hits == []
-        assert view.loadResource(2, QUrl.fromLocalFile(str(image))) is None
-        assert view.loadResource(2, QUrl(f"http://127.0.0.1:{port}/remote.png")) is None
+        # Images named in an answer are a blank pixel: neither the local file nor the URL
+        # is read (a null answer would make Qt read local files itself).
+        local = QUrl.fromLocalFile(str(image))
+        for url in (local, QUrl(f"http://127.0.0.1:{port}/remote.png")):
+            got = view.loadResource(2, url)
+            assert isinstance(got, QImage) and (got.width(), got.height()) == (1, 1)
+        shown = view.document().resource(2, local)
+        assert shown is None or (shown.width(), shown.height()) == (1, 1)
         assert _Recorder.hits == []
         view.close()
     finally:
