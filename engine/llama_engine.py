@@ -114,6 +114,7 @@ class LlamaEngine:
             )
         self._model = model
         self._ctx = ctx
+        self._threadpool = runtime.attach_threadpool(ctx, self.threads)
         self._vocab = lc.llama_model_get_vocab(model)
         self._mem = lc.llama_get_memory(ctx)
         self._n_vocab = lc.llama_vocab_n_tokens(self._vocab)
@@ -164,6 +165,8 @@ class LlamaEngine:
         if self._ctx is not None:
             self._lc.llama_free(self._ctx)
             self._ctx = None
+            runtime.free_threadpool(self._threadpool)  # after the context that used it
+            self._threadpool = None
         if self._model is not None:
             self._lc.llama_model_free(self._model)
             self._model = None
