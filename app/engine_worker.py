@@ -75,8 +75,11 @@ ModelResolver = Callable[[str, str], ModelInfo]
 
 def default_engine_factory(model_path: str, **options: Any) -> ChatBackend:
     """LlamaEngine, imported here (on the engine thread) so llama_cpp stays out of start-up."""
+    from engine import runtime
     from engine.llama_engine import LlamaEngine
 
+    if options.get("n_threads", 0) <= 0:  # "automatic" in Settings
+        options["n_threads"] = runtime.interactive_threads()
     engine: ChatBackend = LlamaEngine(model_path, **options)
     return engine
 

@@ -64,7 +64,12 @@ def run(args: argparse.Namespace) -> int:
     app = QApplication.instance() or QApplication(["hearth-bench"])
     result.update(measure_flush(app, args.flushes))
     if not args.skip_model:
-        result.update(measure_streaming(app, args.model, args.tokens, args.threads))
+        from engine import runtime
+
+        # The window's default (one core left for the GUI), for the window and the direct run.
+        threads = args.threads if args.threads > 0 else runtime.interactive_threads()
+        result["threads"] = threads
+        result.update(measure_streaming(app, args.model, args.tokens, threads))
     sys.stdout.write(json.dumps(result, indent=2) + "\n")
     return 0
 
