@@ -242,6 +242,27 @@ def chunk_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def chunk_rows(
+    chunks: Sequence[Any], offsets: dict[int, int], first_ordinal: int = 0
+) -> list[tuple[Any, ...]]:
+    """Rows for SQLiteStore.append_chunks/replace_chunks: ordinal, page span, offsets within
+    the first page and within the document, tokens, text and content hash."""
+    return [
+        (
+            first_ordinal + i,
+            c.page_start,
+            c.page_end,
+            c.char_start,
+            c.char_end,
+            offsets.get(c.page_start, 0),
+            c.n_tokens,
+            c.text,
+            chunk_hash(c.text),
+        )
+        for i, c in enumerate(chunks)
+    ]
+
+
 def page_offsets(pages: Sequence[Any]) -> dict[int, int]:
     """Where each page's text starts in the document string that rag.chunking cuts (page
     texts joined by its PAGE_SEPARATOR)."""
@@ -872,20 +893,7 @@ class Library:
             overlap_tokens=min(self.chunk_overlap, self.chunk_tokens // 2),
             max_tokens=max_tokens,
         )
-        rows = [
-            (
-                job.next_ordinal + i,
-                c.page_start,
-                c.page_end,
-                c.char_start,
-                c.char_end,
-                job.offsets.get(c.page_start, 0),
-                c.n_tokens,
-                c.text,
-                chunk_hash(c.text),
-            )
-            for i, c in enumerate(chunks)
-        ]
+        rows = chunk_rows(chunks, job.offsets, first_ordinal=job.next_ordinal)
         if rows:
             self.store.append_chunks(job.doc_id, rows)
         job.next_page += len(window)

@@ -91,7 +91,7 @@ def _fill_synthetic(lib: Any, n_chunks: int, sources: list[Path], n_real: int) -
 
     from rag.chunking import chunk_pages
     from rag.extract import Extractor
-    from rag.library import CHUNK_OVERLAP, CHUNK_TOKENS, chunk_hash, page_offsets
+    from rag.library import CHUNK_OVERLAP, CHUNK_TOKENS, chunk_rows, page_offsets
 
     emb = lib.embedder
     pieces: list[tuple[str, list[Any], list[Any]]] = []  # (name, chunks, pages)
@@ -128,21 +128,7 @@ def _fill_synthetic(lib: Any, n_chunks: int, sources: list[Path], n_real: int) -
                 break
             take = chunks[: n_chunks - made]
             doc_id = store.insert_document(f"/synthetic/copy{copy}/{name}", name, 0, 0.0)
-            offsets = page_offsets(pages)
-            rows = [
-                (
-                    i,
-                    c.page_start,
-                    c.page_end,
-                    c.char_start,
-                    c.char_end,
-                    offsets.get(c.page_start, 0),
-                    c.n_tokens,
-                    c.text,
-                    chunk_hash(c.text),
-                )
-                for i, c in enumerate(take)
-            ]
+            rows = chunk_rows(take, page_offsets(pages))
             store.replace_chunks(doc_id, rows, status="indexing", chunks=len(rows))
             ids = store.chunk_ids(doc_id)
             stored = store.chunks_by_ids(ids)
