@@ -402,7 +402,7 @@ def run_quantize(args: argparse.Namespace) -> int:
 
     def progress(p: QuantizeProgress) -> None:
         now = time.monotonic()
-        if now - last[0] < 1.0 and p.stage == "quantizing":
+        if now - last[0] < 1.0 and p.stage == "quantizing" and p.done < p.total:
             return
         last[0] = now
         pct = f" {p.fraction * 100:.0f}%" if p.total else ""
