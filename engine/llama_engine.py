@@ -29,28 +29,20 @@ from engine import runtime
 from engine.catalog import model_info
 from engine.errors import GenerationError, InvalidRequestError, ModelFileError, ModelLoadError
 from engine.prompt import builtin_template_name, fit_prompt, render_template
-from engine.types import ChatMessage, GenerationRequest, GenerationStats, ModelInfo, SamplingParams
+from engine.types import (
+    ChatMessage,
+    GenerationRequest,
+    GenerationStats,
+    ModelInfo,
+    SamplingParams,
+    StreamedGeneration,
+)
 
 log = logging.getLogger(__name__)
 
 MIN_CTX = 256
 PENALTY_LAST_N = 64
 DEFAULT_SEED = 0xFFFFFFFF  # LLAMA_DEFAULT_SEED: random
-
-
-class LlamaGeneration:
-    """An answer being generated: iterate for text deltas; `stats` is final afterwards."""
-
-    def __init__(self, engine: LlamaEngine, request: GenerationRequest, cancel: threading.Event):
-        self.stats = GenerationStats(n_ctx=engine.n_ctx)
-        self._it = engine._run(request, cancel, self.stats)
-
-    def __iter__(self) -> Iterator[str]:
-        return self._it
-
-    def text(self) -> str:
-        """Run to the end and return the whole answer."""
-        return "".join(self._it)
 
 
 class LlamaEngine:
@@ -147,10 +139,11 @@ class LlamaEngine:
         """ "gguf" when the model's own template is used, else llama.cpp's built-in name."""
         return "gguf" if not self._builtin_template else f"builtin:{self._builtin_template}"
 
-    def generate(self, request: GenerationRequest, cancel: threading.Event) -> LlamaGeneration:
+    def generate(self, request: GenerationRequest, cancel: threading.Event) -> StreamedGeneration:
         if self._ctx is None:
             raise GenerationError("The model has been unloaded.")
-        return LlamaGeneration(self, request, cancel)
+        stats = GenerationStats(n_ctx=self._n_ctx)
+        return StreamedGeneration(stats, self._run(request, cancel, stats))
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenize(text, add_special=False, parse_special=False))

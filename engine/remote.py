@@ -20,21 +20,15 @@ from urllib.parse import urlsplit
 
 from engine.errors import BackendUnavailableError, GenerationError
 from engine.prompt import fit_prompt
-from engine.types import ChatMessage, GenerationRequest, GenerationStats, ModelInfo
+from engine.types import (
+    ChatMessage,
+    GenerationRequest,
+    GenerationStats,
+    ModelInfo,
+    StreamedGeneration,
+)
 
 PER_MESSAGE_OVERHEAD = 8  # template markers per message, when only content can be counted
-
-
-class RemoteGeneration:
-    def __init__(self, backend: RemoteEngine, request: GenerationRequest, cancel: threading.Event):
-        self.stats = GenerationStats(n_ctx=backend.n_ctx)
-        self._it = backend._run(request, cancel, self.stats)
-
-    def __iter__(self) -> Iterator[str]:
-        return self._it
-
-    def text(self) -> str:
-        return "".join(self._it)
 
 
 class RemoteEngine:
@@ -166,8 +160,9 @@ class RemoteEngine:
         n = sum(self.count_tokens(m.content) + PER_MESSAGE_OVERHEAD for m in messages)
         return [0] * n
 
-    def generate(self, request: GenerationRequest, cancel: threading.Event) -> RemoteGeneration:
-        return RemoteGeneration(self, request, cancel)
+    def generate(self, request: GenerationRequest, cancel: threading.Event) -> StreamedGeneration:
+        stats = GenerationStats(n_ctx=self._n_ctx)
+        return StreamedGeneration(stats, self._run(request, cancel, stats))
 
     def reset(self) -> None:
         """The server keeps its own cache; nothing to forget here."""

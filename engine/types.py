@@ -110,6 +110,22 @@ class ModelInfo:
     n_head_kv: int = 0
 
 
+class StreamedGeneration:
+    """A generation as both engines return it: iterate for text deltas; `stats` fills in as
+    the iterator runs and is final once it ends."""
+
+    def __init__(self, stats: GenerationStats, deltas: Iterator[str]) -> None:
+        self.stats = stats
+        self._it = deltas
+
+    def __iter__(self) -> Iterator[str]:
+        return self._it
+
+    def text(self) -> str:
+        """Run to the end and return the whole answer."""
+        return "".join(self._it)
+
+
 class Generation(Protocol):
     """Iterate to receive text deltas; `stats` is complete once iteration ends."""
 
