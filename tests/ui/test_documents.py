@@ -169,14 +169,18 @@ def test_answer_uses_the_chats_sources_and_stores_what_fitted(
     request = script.requests[-1]
     assert request.passages, "no passages reached the engine"
     assert all(p.label.startswith("varnholm.pdf, page") for p in request.passages)
-    assert "Agnethe Brusk" in request.passages[0].text  # the best passage holds the fact
+    # The fact is among the passages that fitted (the fake engine fits two). Its exact rank
+    # among this PDF's near-identical filler lines is a retrieval matter (tests/integration).
+    assert any("Agnethe Brusk" in p.text for p in request.passages[:2])
     row = gui.store.messages(c.chat_id)[-1]
     assert row.id == mid
     assert len(row.sources) == min(2, len(request.passages))  # what fitted, not all
-    first = row.sources[0]
-    assert first["page"] <= FACT_PAGE <= first["page_end"] and first["name"] == "varnholm.pdf"
-    assert first["file"] == str(pdf) and "Agnethe Brusk" in first["text"]
-    assert set(first) >= {"file", "name", "page", "page_end", "score", "text"}
+    holding = [s for s in row.sources if "Agnethe Brusk" in s["text"]]
+    assert holding, "the stored sources lost the passage with the fact"
+    fact = holding[0]
+    assert fact["page"] <= FACT_PAGE <= fact["page_end"] and fact["name"] == "varnholm.pdf"
+    assert fact["file"] == str(pdf)
+    assert all(set(s) >= {"file", "name", "page", "page_end", "score", "text"} for s in row.sources)
     view = gui.window.chat_view.widget_for(mid).footer
     assert isinstance(view, SourcesView)
     assert view.titles()[0] == "[1] " + request.passages[0].label
