@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -430,18 +431,16 @@ class ChatController(QObject):
             return False
         if self.chat_id is None and self.new_chat() is None:
             return False
-        assert self.chat_id is not None
-        try:
-            chat = self.store.get_chat(self.chat_id)
+        chat_id = self.chat_id
+        assert chat_id is not None
+
+        def write() -> int:
+            chat = self.store.get_chat(chat_id)
             if chat.title == NEW_CHAT_TITLE and not self.store.messages(chat.id):
                 self.store.rename_chat(chat.id, title_from(text))
-            mid = self.store.add_message(self.chat_id, "user", text)
-        except (StoreError, KeyError) as exc:
-            self._report(exc)
-            return False
-        self._emit_row(mid)
-        self.chatsChanged.emit()
-        return self._start_answer()
+            return self.store.add_message(chat_id, "user", text)
+
+        return self._answer_new_message(write)
 
     def regenerate(self) -> bool:
         """Answer the last user message again, replacing the last answer."""
@@ -462,12 +461,21 @@ class ChatController(QObject):
     def edit_and_resend(self, message_id: int, text: str) -> bool:
         """Replace a user message and everything after it, then answer it."""
         text = text.strip()
-        if self.busy or self.chat_id is None or not text:
+        chat_id = self.chat_id
+        if self.busy or chat_id is None or not text:
             return False
-        try:
-            self.store.delete_messages_from(self.chat_id, message_id)
+
+        def write() -> int:
+            self.store.delete_messages_from(chat_id, message_id)
             self.messagesRemoved.emit(message_id)
-            mid = self.store.add_message(self.chat_id, "user", text)
+            return self.store.add_message(chat_id, "user", text)
+
+        return self._answer_new_message(write)
+
+    def _answer_new_message(self, write: Callable[[], int]) -> bool:
+        """Store a user message (`write` returns its id), show it, and start the answer."""
+        try:
+            mid = write()
         except (StoreError, KeyError) as exc:
             self._report(exc)
             return False

@@ -61,6 +61,9 @@ class DocsConfig:
     chunk_overlap: int = 40
     extract_workers: int = 0  # 0 = background_workers()
     embed_threads: int = 0  # 0 = background_workers()
+    # "process": Hearth's own store, served by a Chroma child process (its Rust core holds
+    # the GIL while writing, which stalled the window); or the URL of a Chroma server.
+    vector_store: str = "process"
 
     @classmethod
     def from_settings(cls, paths: Paths, settings: Settings, **extra: Any) -> DocsConfig:
@@ -70,6 +73,7 @@ class DocsConfig:
             embedding_model=settings.embedding_model,
             chunk_tokens=settings.chunk_tokens,
             chunk_overlap=settings.chunk_overlap,
+            vector_store=settings.chroma_url or "process",
             **extra,
         )
 
@@ -204,6 +208,7 @@ class DocsWorker(QObject):
             chunk_overlap=cfg.chunk_overlap,
             extract_workers=cfg.extract_workers or background_workers(),
             embed_threads=cfg.embed_threads or background_workers(),
+            vector_store=cfg.vector_store,
         )
         try:
             self._lib.client  # noqa: B018 - open the vector store now: an unreadable one is rebuilt

@@ -30,6 +30,7 @@ from PySide6.QtCore import QEvent, QObject, QRunnable, QThreadPool, Signal
 
 from engine.errors import HearthError, InvalidRequestError, ModelFileError
 from engine.types import ModelInfo
+from engine.units import human_size
 
 if TYPE_CHECKING:
     from engine.download import DownloadProgress
@@ -47,20 +48,6 @@ QUANT_LEVELS = ["Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q4_0", "Q3_K_M", "Q2_K"]
 
 
 # -- formatting ------------------------------------------------------------------------------
-
-
-def human_size(n: float) -> str:
-    from engine.download import human_size as hs
-
-    return hs(n)
-
-
-def format_params(n: int) -> str:
-    if n >= 1e9:
-        return f"{n / 1e9:.1f}B"
-    if n >= 1e6:
-        return f"{n / 1e6:.0f}M"
-    return f"{n / 1e3:.0f}K" if n else "?"
 
 
 def format_eta(seconds: float | None) -> str:

@@ -264,6 +264,7 @@ class _Runner:
             embedder=self.embedder,
             chunk_tokens=settings.chunk_tokens,
             chunk_overlap=settings.chunk_overlap,
+            vector_store="process",  # as the window does: Chroma in a child process
         )
         self.library.add([pdf])
         self.library.ingest(cancel=threading.Event())

@@ -28,6 +28,7 @@ class Settings:
     chunk_tokens: int = 128  # measured best on the retrieval eval (MiniLM was trained on ≤128)
     chunk_overlap: int = 24
     embedding_model: str = ""  # "" = converted all-MiniLM-L6-v2
+    chroma_url: str = ""  # "" = Hearth's own store on this computer; else a Chroma server
     # Model hub
     hub_endpoint: str = ""  # "" = huggingface_hub's default (or HF_ENDPOINT)
     hub_token: str = ""

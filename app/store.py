@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import StoreError
+from engine.closing import Closeable
 
 log = logging.getLogger(__name__)
 
@@ -418,7 +419,7 @@ def _message_row(row: sqlite3.Row | tuple[Any, ...]) -> MessageRow:
     )
 
 
-class ChatStore:
+class ChatStore(Closeable):
     """Chats and messages in one SQLite file. See the module docstring for the contract."""
 
     def __init__(self, path: Path) -> None:
@@ -497,12 +498,6 @@ class ChatStore:
         except sqlite3.DatabaseError as exc:
             log.debug("PRAGMA optimize failed on close: %s", exc)
         conn.close()
-
-    def __enter__(self) -> ChatStore:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     # -- chats
 

@@ -44,6 +44,7 @@ from engine.hub import (
     RepoFiles,
     resolve_endpoint,
 )
+from engine.units import human_size
 
 log = logging.getLogger(__name__)
 
@@ -74,14 +75,6 @@ class DownloadProgress:
 
 
 ProgressFn = Callable[[DownloadProgress], None]
-
-
-def human_size(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if abs(n) < 1000:
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"
 
 
 @dataclass

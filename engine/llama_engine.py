@@ -27,6 +27,7 @@ from typing import Any
 
 from engine import runtime
 from engine.catalog import model_info
+from engine.closing import ClosedWhenCollected
 from engine.errors import GenerationError, InvalidRequestError, ModelFileError, ModelLoadError
 from engine.prompt import builtin_template_name, fit_prompt, render_template
 from engine.types import (
@@ -45,7 +46,7 @@ PENALTY_LAST_N = 64
 DEFAULT_SEED = 0xFFFFFFFF  # LLAMA_DEFAULT_SEED: random
 
 
-class LlamaEngine:
+class LlamaEngine(ClosedWhenCollected):
     """A chat model loaded in llama.cpp. Implements engine.types.ChatBackend."""
 
     def __init__(
@@ -163,18 +164,6 @@ class LlamaEngine:
         if self._model is not None:
             self._lc.llama_model_free(self._model)
             self._model = None
-
-    def __enter__(self) -> LlamaEngine:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:  # noqa: BLE001 - interpreter shutdown; nothing to report to
-            pass
 
     # -- Tokens and templates ------------------------------------------------------------
 

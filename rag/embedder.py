@@ -19,7 +19,6 @@ One Embedder belongs to one thread (the documents thread).
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import queue
 import threading
@@ -31,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from engine import runtime
+from engine.closing import ClosedWhenCollected
 from engine.errors import GenerationError, InvalidRequestError, ModelFileError, ModelLoadError
 from engine.gguf_file import read_header
 
@@ -161,7 +161,7 @@ class _Worker:
             runner.free()
 
 
-class Embedder:
+class Embedder(ClosedWhenCollected):
     """Embeds texts with a GGUF embedding model through llama.cpp's C API.
 
     With n_threads > 1 the work is split by data, not by operation: each thread owns its own
@@ -325,18 +325,6 @@ class Embedder:
         if self._model is not None:
             ll.llama_model_free(self._model)
             self._model = None
-
-    def __enter__(self) -> Embedder:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except (AttributeError, TypeError, OSError, ctypes.ArgumentError):
-            pass
 
 
 __all__ = ["Embedder", "ModelFileError", "ModelLoadError", "pack_batches"]

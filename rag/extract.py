@@ -31,6 +31,7 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any, Literal
 
+from engine.closing import Closeable
 from rag.normalize import normalize_pages, normalize_text
 
 logger = logging.getLogger(__name__)
@@ -476,7 +477,7 @@ class _Worker:
     started: float = 0.0  # monotonic time the current task was sent or last made progress
 
 
-class Extractor:
+class Extractor(Closeable):
     """A pool of extraction processes. Use from one thread at a time."""
 
     def __init__(
@@ -781,9 +782,3 @@ class Extractor:
             worker.process.join(max(0.0, deadline - time.monotonic()))
             self._kill(worker)
         self._workers.clear()
-
-    def __enter__(self) -> Extractor:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -4,10 +4,12 @@
 chunks and an FTS5 table (BM25 ranking, Porter stemming) over the chunk text. The chunk row is
 the source of truth: its integer id is also the chunk's id in Chroma.
 
-`VectorIndex`: one Chroma `PersistentClient` (`<data>/documents/chroma`, telemetry off) with one
-collection per embedding model, cosine space. Hearth always passes its own embeddings, and
-writes in batches under the client's maximum batch size. Writes are upserts keyed by chunk id,
-so redoing a batch after a crash never makes duplicates.
+`VectorIndex`: one Chroma client with one collection per embedding model, cosine space. The
+store is `<data>/documents/chroma`, opened in-process (`open_chroma`, a `PersistentClient`,
+telemetry off) by command-line tools, or served by a `chroma run` child process for the window
+(`rag.chroma_server`); a Chroma server elsewhere can be used instead. Hearth always passes its
+own embeddings, and writes in batches under the client's maximum batch size. Writes are upserts
+keyed by chunk id, so redoing a batch after a crash never makes duplicates.
 
 Both objects belong to the thread that made them (sqlite3 enforces it; Chroma's client is kept
 on the same thread by convention).
@@ -414,11 +416,12 @@ class Store:
 _NAME_BAD = re.compile(r"[^a-zA-Z0-9._-]+")
 
 
-def collection_name(model_name: str, dim: int) -> str:
-    """Chroma collection for an embedding model: its file name (sanitised) and dimension."""
+def collection_name(model_name: str, dim: int, prefix: str = "") -> str:
+    """Chroma collection for an embedding model: its file name (sanitised) and dimension,
+    after `prefix` (which names the library on a Chroma server that others share)."""
     stem = model_name.removesuffix(".gguf")
     safe = _NAME_BAD.sub("-", stem).strip("-._") or "model"
-    return f"{safe[:200]}-{dim}"
+    return f"{prefix}{safe[:200]}-{dim}"
 
 
 STORE_RECORD = "hearth-store.json"
@@ -463,9 +466,12 @@ def open_chroma(path: Path) -> ClientAPI:
         ) from exc
 
 
-def delete_document_everywhere(client: ClientAPI, doc_id: int) -> None:
-    """Remove a document's vectors from every collection (every embedding model used)."""
+def delete_document_everywhere(client: ClientAPI, doc_id: int, prefix: str = "") -> None:
+    """Remove a document's vectors from every collection of this library (every embedding
+    model used): all collections in Hearth's own store, those named `prefix...` on a server."""
     for col in client.list_collections():
+        if not col.name.startswith(prefix):
+            continue
         client.get_collection(col.name, embedding_function=None).delete(
             where={"doc_id": int(doc_id)}
         )
@@ -475,9 +481,9 @@ class VectorIndex:
     """One Chroma collection, used as a plain vector store (ids = chunk ids, metadata = doc
     id). The client is shared: one per data folder."""
 
-    def __init__(self, client: ClientAPI, model_name: str, dim: int) -> None:
+    def __init__(self, client: ClientAPI, model_name: str, dim: int, prefix: str = "") -> None:
         self.client = client
-        self.name = collection_name(model_name, dim)
+        self.name = collection_name(model_name, dim, prefix)
         self.dim = dim
         self.collection: Collection = client.get_or_create_collection(
             self.name,

@@ -66,6 +66,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from engine.closing import Closeable
 from engine.errors import DocumentError, InvalidRequestError
 from rag.index import (
     ChunkRow,
@@ -92,6 +93,7 @@ from rag.retrieve import (
 if TYPE_CHECKING:  # pragma: no cover
     from chromadb.api import ClientAPI
 
+    from rag.chroma_server import ChromaProcess
     from rag.extract import ExtractResult
 
 log = logging.getLogger(__name__)
@@ -110,6 +112,7 @@ CHUNK_OVERLAP = 24
 CANDIDATES = 20
 DB_NAME = "library.sqlite3"
 CHROMA_DIR = "chroma"
+VECTOR_STORE_PROCESS = "process"  # Library(vector_store=...): Chroma in a child process
 
 # Messages for extraction outcomes when the extractor gives none.
 EXTRACT_MESSAGES = {
@@ -408,7 +411,7 @@ class _Rate:
         return total / span if len(self.events) > 1 or span > 0.5 else 0.0
 
 
-class Library:
+class Library(Closeable):
     """See the module docstring. Not thread-safe: use it from the thread that made it."""
 
     def __init__(
@@ -430,6 +433,7 @@ class Library:
         step_target_s: float = 0.5,
         vector_weight: float = 1.0,
         keyword_weight: float = 1.0,
+        vector_store: str = "",  # "": in-process; "process": own server; else a server's URL
     ) -> None:
         self.data_dir = Path(data_dir)
         self.store = Store(self.data_dir / DB_NAME)
@@ -437,6 +441,8 @@ class Library:
         self._embedder: EmbedderLike | None = embedder
         self._owns_embedder = embedder is None
         self._client: ClientAPI | None = None
+        self.vector_store = vector_store
+        self._chroma_process: ChromaProcess | None = None
         self.rebuilt_vectors = ""  # set when an unreadable vector store was rebuilt: tell the user
         self._vectors: VectorIndex | None = None
         self.batch_size = batch_size
@@ -512,9 +518,14 @@ class Library:
     @property
     def client(self) -> ClientAPI:
         if self._client is None:
+            if self.vector_store not in ("", VECTOR_STORE_PROCESS):
+                from rag.chroma_server import connect
+
+                self._client = connect(self.vector_store)  # the user's Chroma server
+                return self._client
             chroma_dir = self.data_dir / CHROMA_DIR
             try:
-                self._client = open_chroma(chroma_dir)
+                self._client = self._open_local(chroma_dir)
             except DocumentError as exc:
                 # A store written by another Chroma version, or damaged. Every chunk's text is
                 # in the SQLite library, so the vectors can be rebuilt: the old folder is kept
@@ -526,7 +537,7 @@ class Library:
 
                 SharedSystemClient.clear_system_cache()  # Chroma caches the failed client by path
                 log.warning("vector store unreadable (%s); rebuilding, old copy at %s", exc, kept)
-                self._client = open_chroma(chroma_dir)
+                self._client = self._open_local(chroma_dir)
                 self.store.reset_embedded()
                 self.store.set_meta("collection", "")
                 self.rebuilt_vectors = (
@@ -537,11 +548,44 @@ class Library:
             record_chroma_version(chroma_dir)
         return self._client
 
+    def _open_local(self, chroma_dir: Path) -> ClientAPI:
+        if self.vector_store != VECTOR_STORE_PROCESS:
+            return open_chroma(chroma_dir)
+        from rag.chroma_server import ChromaProcess
+
+        self._chroma_process = ChromaProcess(chroma_dir)
+        try:
+            # A store the server cannot read shows up at the first request, not at start.
+            self._chroma_process.client.list_collections()
+        except Exception as exc:  # noqa: BLE001 - Chroma's HTTP errors have no common base
+            self._chroma_process.close()
+            self._chroma_process = None
+            raise DocumentError(
+                f"The vector index at {chroma_dir} cannot be opened: {exc}", repr(exc)
+            ) from exc
+        return self._chroma_process.client
+
+    @property
+    def collection_prefix(self) -> str:
+        """ "" for Hearth's own store; on a Chroma server shared with others, this library's
+        collections are named after its id."""
+        if self.vector_store in ("", VECTOR_STORE_PROCESS):
+            return ""
+        library_id = self.store.get_meta("library_id")
+        if not library_id:
+            import uuid
+
+            library_id = uuid.uuid4().hex[:12]
+            self.store.set_meta("library_id", library_id)
+        return f"hearth-{library_id}-"
+
     @property
     def vectors(self) -> VectorIndex:
         if self._vectors is None:
             emb = self.embedder
-            vectors = VectorIndex(self.client, _model_file_name(emb), emb.dim)
+            vectors = VectorIndex(
+                self.client, _model_file_name(emb), emb.dim, self.collection_prefix
+            )
             known = self.store.get_meta("collection")
             if known != vectors.name:
                 # A different embedding model: every chunk is embedded again into its own
@@ -565,13 +609,10 @@ class Library:
         self._embedder = None
         self._vectors = None
         self._client = None  # Chroma's PersistentClient has no close; dropping it is enough
+        if self._chroma_process is not None:
+            self._chroma_process.close()
+            self._chroma_process = None
         self.store.close()
-
-    def __enter__(self) -> Library:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- documents ---------------------------------------------------------------------------
 
@@ -620,13 +661,13 @@ class Library:
         if self._chunking is not None and self._chunking.doc_id == doc.id:
             self._chunking = None
         self.store.update_document(doc.id, status="removing")
-        delete_document_everywhere(self.client, doc.id)
+        delete_document_everywhere(self.client, doc.id, self.collection_prefix)
         self.store.delete_document_rows(doc.id)
 
     def _finish_interrupted_removals(self) -> None:
         pending = self.store.documents(["removing"])
         for doc in pending:
-            delete_document_everywhere(self.client, doc.id)
+            delete_document_everywhere(self.client, doc.id, self.collection_prefix)
             self.store.delete_document_rows(doc.id)
 
     def documents(self) -> list[DocRow]:
@@ -857,7 +898,8 @@ class Library:
         self._page_rate.add(n_pages)
         self.stats.pages += n_pages
         if doc.chunks:
-            delete_document_everywhere(self.client, doc.id)  # the old version's vectors
+            # the old version's vectors
+            delete_document_everywhere(self.client, doc.id, self.collection_prefix)
         # Old (or half-stored) chunks go; the hash is set only with the last window, so a
         # crash meanwhile leaves the document queued, to be read again.
         self.store.replace_chunks(
@@ -918,7 +960,7 @@ class Library:
 
     def _drop_chunks(self, doc: DocRow) -> None:
         if doc.chunks:
-            delete_document_everywhere(self.client, doc.id)
+            delete_document_everywhere(self.client, doc.id, self.collection_prefix)
         self.store.replace_chunks(doc.id, [])  # also rows left by an interrupted chunking
 
     def _embed_batch(self) -> list[int]:
@@ -1058,7 +1100,7 @@ class Library:
 
     def collection_name(self) -> str:
         emb = self.embedder
-        return collection_name(_model_file_name(emb), emb.dim)
+        return collection_name(_model_file_name(emb), emb.dim, self.collection_prefix)
 
 
 def _model_file_name(emb: EmbedderLike) -> str:

@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QLineEdit,
     QListWidget,
     QListWidgetItem,
     QMainWindow,
@@ -59,7 +60,9 @@ from PySide6.QtWidgets import (
 from app.docs_worker import SUPPORTED_SUFFIXES, SourceScope
 from app.settings import Settings
 from engine.errors import HearthError
-from ui.settings_dialog import SettingsContext, SettingsPage, format_size, register_page
+from engine.units import human_size
+from ui.dialogs import confirm as confirm_dialog
+from ui.settings_dialog import SettingsContext, SettingsPage, register_page
 from ui.sources_view import SourcesView, valid_sources
 
 COLUMNS = ("Name", "Pages", "Chunks", "Size", "Status")
@@ -176,7 +179,7 @@ class DocumentsModel(QAbstractTableModel):
                     return f"{row.embedded}/{row.chunks}"
                 return str(row.chunks) if row.chunks else ""
             if col == SIZE:
-                return format_size(int(row.size))
+                return human_size(int(row.size))
             if col == STATUS:
                 return status_text(row)
         elif role == Qt.ItemDataRole.ToolTipRole:
@@ -410,7 +413,7 @@ class DocumentsPanel(QWidget):
         self.pause_button.setText("Resume" if on else "Pause")
 
     def cancel_indexing(self, confirm: bool = True) -> None:
-        if confirm and not _confirm(
+        if confirm and not confirm_dialog(
             self,
             "Cancel indexing",
             "Stop indexing? Documents that are not fully indexed are removed from the library "
@@ -427,7 +430,7 @@ class DocumentsPanel(QWidget):
         if confirm:
             names = [self.model.row_at(self.model.find(i)).name for i in ids]
             shown = ", ".join(f"“{n}”" for n in names[:3]) + ("…" if len(names) > 3 else "")
-            if not _confirm(
+            if not confirm_dialog(
                 self,
                 "Remove documents",
                 f"Remove {shown} from the library? The files themselves are not deleted.",
@@ -447,16 +450,6 @@ class DocumentsPanel(QWidget):
             QMessageBox.information(self, row.name, row.message or "The file could not be read.")
             return
         QDesktopServices.openUrl(QUrl.fromLocalFile(row.path))
-
-
-def _confirm(parent: QWidget, title: str, text: str, action: str) -> bool:
-    box = QMessageBox(
-        QMessageBox.Icon.Question, title, text, QMessageBox.StandardButton.Cancel, parent
-    )
-    yes = box.addButton(action, QMessageBox.ButtonRole.DestructiveRole)
-    box.setDefaultButton(QMessageBox.StandardButton.Cancel)
-    box.exec()
-    return box.clickedButton() is yes
 
 
 # -- per-chat sources ------------------------------------------------------------------
@@ -623,16 +616,25 @@ class DocumentsSettingsPage(SettingsPage):
         for info in models:
             self.model.addItem(f"{info.name}  ({info.file_type})", info.name)
             self.model.setItemData(self.model.count() - 1, info.path, Qt.ItemDataRole.ToolTipRole)
+        self.chroma_url = QLineEdit()
+        self.chroma_url.setPlaceholderText("On this computer")
+        self.chroma_url.setToolTip(
+            "Address of a Chroma server (http://host:port) to keep document vectors on, "
+            "for libraries larger than this computer holds. Empty: on this computer."
+        )
         note = QLabel(
             "The passages that fit in the model's context are quoted in the prompt and cited "
-            "under the answer. Changing the embedding model indexes every document again."
+            "under the answer. Changing the embedding model or the vector store indexes every "
+            "document again (the text is kept on this computer)."
         )
         note.setWordWrap(True)
         form = QFormLayout(self)
         form.addRow("Passages per question", self.top_k)
         form.addRow("Embedding model", self.model)
+        form.addRow("Vector store", self.chroma_url)
         form.addRow(note)
         self._loaded_model = ""
+        self._loaded_url = ""
 
     def load(self, settings: Settings) -> None:
         self.top_k.setValue(settings.rag_top_k)
@@ -644,12 +646,19 @@ class DocumentsSettingsPage(SettingsPage):
             index = self.model.count() - 1
         self.model.setCurrentIndex(max(index, 0))
         self._loaded_model = settings.embedding_model
+        self.chroma_url.setText(settings.chroma_url)
+        self._loaded_url = settings.chroma_url
 
     def apply(self, settings: Settings) -> None:
         settings.rag_top_k = self.top_k.value()
         settings.embedding_model = str(self.model.currentData() or "")
+        settings.chroma_url = self.chroma_url.text().strip()
         controller = self._controller
-        if settings.embedding_model != self._loaded_model and controller is not None:
+        changed = (settings.embedding_model, settings.chroma_url) != (
+            self._loaded_model,
+            self._loaded_url,
+        )
+        if changed and controller is not None:
             # After the dialog's settings are applied by the controller.
             QTimer.singleShot(0, lambda: reconfigure_docs(controller))
 
@@ -665,6 +674,7 @@ def reconfigure_docs(controller: Any) -> None:
             embedding_model=s.embedding_model,
             chunk_tokens=s.chunk_tokens,
             chunk_overlap=s.chunk_overlap,
+            vector_store=s.chroma_url or "process",
         )
     )
 

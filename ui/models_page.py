@@ -34,7 +34,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
-    QMessageBox,
     QProgressBar,
     QPushButton,
     QScrollArea,
@@ -58,9 +57,7 @@ from app.model_jobs import (
     backend_summary,
     delete_refusal,
     find_group,
-    format_params,
     group_key,
-    human_size,
     installed_groups,
     job_manager,
     loaded_path,
@@ -70,6 +67,8 @@ from app.model_jobs import (
 )
 from app.settings import Settings
 from engine.errors import HearthError, HubError
+from engine.units import format_params, human_size
+from ui.dialogs import confirm
 from ui.settings_dialog import SettingsContext, SettingsPage, register_page
 
 if TYPE_CHECKING:
@@ -114,16 +113,6 @@ def _present(widget: QWidget, controller: Any, error: BaseException) -> None:
         presenter.present(error)
     elif hasattr(controller, "errorRaised"):
         controller.errorRaised.emit(error)
-
-
-def confirm(parent: QWidget, title: str, text: str, action: str) -> bool:
-    box = QMessageBox(
-        QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Cancel, parent
-    )
-    button = box.addButton(action, QMessageBox.ButtonRole.DestructiveRole)
-    box.setDefaultButton(QMessageBox.StandardButton.Cancel)
-    box.exec()
-    return box.clickedButton() is button
 
 
 # -- activity ------------------------------------------------------------------------------

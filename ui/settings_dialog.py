@@ -35,19 +35,11 @@ from PySide6.QtWidgets import (
 
 from app.settings import Settings
 from engine.types import ModelInfo, SamplingParams
-
-
-def format_size(n_bytes: int) -> str:
-    size = float(n_bytes)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit in ("B", "KB") else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GB"
+from engine.units import human_size
 
 
 def model_label(info: ModelInfo) -> str:
-    return f"{info.name}  ({info.file_type}, {format_size(info.file_size)})"
+    return f"{info.name}  ({info.file_type}, {human_size(info.file_size)})"
 
 
 @dataclass

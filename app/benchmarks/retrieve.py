@@ -40,6 +40,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--embed-all", action="store_true", help="embed every synthetic chunk")
     p.add_argument("--source", nargs="+", help="files whose text fills the synthetic library")
     p.add_argument("--keep", help="build the synthetic library in this folder and keep it")
+    p.add_argument(
+        "--vector-store", default="", metavar="WHERE",
+        help='"" (default): Chroma in this process, as the CLI; "process": a Chroma child '
+        "process, as the window; or a Chroma server's URL",
+    )  # fmt: skip
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -175,9 +180,9 @@ def run(args: argparse.Namespace) -> int:
         paths = get_paths()
         model = Catalog(paths.models).resolve("", embedding=True)
         folder = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="hearth-bench-"))
-        lib = Library(folder, embedding_model=Path(model.path))
+        lib = Library(folder, embedding_model=Path(model.path), vector_store=args.vector_store)
     else:
-        lib = Library.open()
+        lib = Library.open(vector_store=args.vector_store)
     try:
         if args.synthetic_chunks and not lib.store.counts()["embedded"]:
             sources = [Path(s) for s in args.source] if args.source else _default_sources()
@@ -210,6 +215,7 @@ def run(args: argparse.Namespace) -> int:
             "queries": len(total),
             "k": args.k,
             "mode": args.mode,
+            "vector_store": args.vector_store or "in-process",
             "median_ms": round(median, 2),
             "p95_ms": round(p95, 2),
             "max_ms": round(max(total), 2),

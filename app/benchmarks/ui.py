@@ -13,6 +13,9 @@ Prints one JSON object:
   already holds 1,000 / 20,000 characters. Flat means the view does not re-render history.
 * ``ui_decode_tokens_per_s`` vs ``engine_decode_tokens_per_s``: the same greedy request
   through the window and directly on LlamaEngine; ``ui_overhead_pct`` is the difference.
+* With ``--documents PATH...``: the window indexes those files in the background (as if
+  dropped on it) while the same 10 ms GUI timer runs: ``documents.worst_stall_ms``,
+  ``documents.stalls_over_100ms``, ``documents.p99_tick_ms``, pages, chunks, seconds.
 
 Everything runs in a temporary HEARTH_HOME: the user's chats and settings are not touched.
 """
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -30,6 +34,8 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from app.benchmarks.gaps import GapMeter
 
 STREAM_PROMPT = (
     "Write a very long and detailed story about a lighthouse keeper, at least 2000 words."
@@ -49,6 +55,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=0, help="engine threads (0 = default)")
     parser.add_argument(
         "--skip-model", action="store_true", help="only start-up and flush cost (no model needed)"
+    )
+    parser.add_argument(
+        "--documents",
+        nargs="+",
+        metavar="PATH",
+        help="also index these files in the window and measure GUI stalls meanwhile",
     )
 
 
@@ -70,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
         threads = args.threads if args.threads > 0 else runtime.interactive_threads()
         result["threads"] = threads
         result.update(measure_streaming(app, args.model, args.tokens, threads))
+    if args.documents:
+        result["documents"] = measure_documents(app, [Path(p) for p in args.documents])
     sys.stdout.write(json.dumps(result, indent=2) + "\n")
     return 0
 
@@ -168,54 +182,46 @@ def _settle(app: Any, seconds: float = 0.2) -> None:
 # -- streaming -------------------------------------------------------------------------
 
 
-class _GapMeter:
-    """A GUI-thread QTimer ticking every 10 ms records the worst gap between ticks; a
-    watchdog thread notes where the GUI thread was during gaps over 80 ms."""
+def measure_documents(app: Any, files: list[Path]) -> dict[str, Any]:
+    """Index `files` through the window's documents thread in a fresh HEARTH_HOME, with the
+    GUI-thread gap meter running from the drop to the last document's final status."""
+    from app.main import build_gui
 
-    def __init__(self) -> None:
-        from PySide6.QtCore import QTimer
+    home = tempfile.mkdtemp(prefix="hearth-bench-ui-docs-")
+    os.environ["HEARTH_HOME"] = home
+    meter = GapMeter()
+    gui = build_gui(interactive_errors=False)
+    try:
+        gui.window.show()
+        _settle(app)
+        docs = gui.controller.docs
+        meter.start()
+        t0 = time.perf_counter()
+        docs.add([p.resolve() for p in files])
 
-        self.timer = QTimer()
-        self.timer.setInterval(10)
-        self.timer.timeout.connect(self._tick)
-        self.last = 0.0
-        self.worst = 0.0
-        self.sites: list[str] = []
-        self._gui = threading.get_ident()
-        self._running = False
+        def finished() -> bool:
+            rows = list(docs.rows.values())
+            return bool(rows) and all(r.status in ("ready", "failed") for r in rows)
 
-    def start(self) -> None:
-        self.last, self.worst, self.sites = time.perf_counter(), 0.0, []
-        self._running = True
-        self.timer.start()
-        threading.Thread(target=self._watch, daemon=True).start()
-
-    def _tick(self) -> None:
-        now = time.perf_counter()
-        self.worst = max(self.worst, now - self.last)
-        self.last = now
-
-    def _watch(self) -> None:
-        import traceback
-
-        while self._running:
-            time.sleep(0.03)
-            if time.perf_counter() - self.last > 0.08:
-                frame = sys._current_frames().get(self._gui)
-                if frame is None:
-                    continue
-                stack = traceback.extract_stack(frame)[-3:]
-                site = " < ".join(
-                    f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in stack[::-1]
-                )
-                if site not in self.sites:
-                    self.sites.append(site)
-
-    def stop(self) -> float:
-        self._running = False
-        self.timer.stop()
-        self._tick()
-        return round(self.worst * 1000, 1)
+        _wait(app, finished, 7200)
+        seconds = time.perf_counter() - t0
+        worst = meter.stop()
+        rows = list(docs.rows.values())
+    finally:
+        gui.close()
+        shutil.rmtree(home, ignore_errors=True)
+    return {
+        "files": [str(p) for p in files],
+        "pages": sum(r.pages for r in rows),
+        "chunks": sum(r.chunks for r in rows),
+        "statuses": sorted({r.status for r in rows}),
+        "seconds": round(seconds, 1),
+        "worst_stall_ms": worst,
+        "stalls_over_100ms": meter.over(0.1),
+        "p99_tick_ms": meter.percentile_ms(0.99),
+        "ticks": len(meter.ticks),
+        "stall_sites": meter.sites[:5],
+    }
 
 
 def _wait(app: Any, done: Any, timeout_s: float) -> None:
@@ -273,7 +279,7 @@ def measure_streaming(app: Any, model: str, tokens: int, threads: int) -> dict[s
 
     direct_before = _direct_rate(info.path, tokens, threads)
 
-    meter = _GapMeter()
+    meter = GapMeter()
     gui = build_gui(interactive_errors=False)
     try:
         gui.window.show()

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.paths import get_paths
+from engine.units import format_params, human_size
 
 if TYPE_CHECKING:
     from engine.download import DownloadProgress
@@ -81,20 +82,6 @@ def _settings() -> Any:
     from app.settings import Settings
 
     return Settings.load(get_paths().settings_file)
-
-
-def _size(n: float) -> str:
-    from engine.download import human_size
-
-    return human_size(n)
-
-
-def _params(n: int) -> str:
-    if n >= 1e9:
-        return f"{n / 1e9:.1f}B"
-    if n >= 1e6:
-        return f"{n / 1e6:.0f}M"
-    return f"{n / 1e3:.0f}K" if n else "?"
 
 
 def _table(rows: list[list[str]], headers: list[str]) -> str:
@@ -202,18 +189,18 @@ def run_list(args: argparse.Namespace) -> int:
             [
                 m["name"] + (" *" if m["bundled"] else ""),
                 m["architecture"],
-                _params(m["parameters"]),
+                format_params(m["parameters"]),
                 m["quantization"],
-                _size(m["file_size"]),
+                human_size(m["file_size"]),
                 str(m["context_length"] or "?"),
                 kind,
-                f"{_size(m['memory']['total_bytes'])} @{m['memory']['n_ctx']}",
+                f"{human_size(m['memory']['total_bytes'])} @{m['memory']['n_ctx']}",
                 m["fit"],
             ]
         )
     headers = ["NAME", "ARCH", "PARAMS", "QUANT", "SIZE", "CTX", "CHAT", "MEMORY", "FIT"]
     print(_table(rows, headers))
-    print(f"\n* bundled with Hearth. Available memory: {_size(available_memory())}.")
+    print(f"\n* bundled with Hearth. Available memory: {human_size(available_memory())}.")
     return 0
 
 
@@ -279,9 +266,9 @@ def run_files(args: argparse.Namespace) -> int:
                 [
                     quant,
                     v.first_file.path,
-                    _size(v.size),
+                    human_size(v.size),
                     parts,
-                    f"~{_size(est.total_bytes)}",
+                    f"~{human_size(est.total_bytes)}",
                     fit(est, available),
                 ]
             )
@@ -310,8 +297,8 @@ class _Progress:
         eta = f"{p.eta_s:.0f}s" if p.eta_s is not None else "?"
         part = f" [{p.file_index}/{p.file_count}]" if p.file_count > 1 else ""
         line = (
-            f"{p.stage} {p.filename}{part}: {_size(p.done)} / {_size(p.total)} "
-            f"({p.fraction * 100:.0f}%) {_size(p.speed)}/s ETA {eta}"
+            f"{p.stage} {p.filename}{part}: {human_size(p.done)} / {human_size(p.total)} "
+            f"({p.fraction * 100:.0f}%) {human_size(p.speed)}/s ETA {eta}"
         )
         if self.tty:
             print("\r" + line.ljust(100), end="", file=sys.stderr, flush=True)
@@ -333,7 +320,8 @@ def run_pull(args: argparse.Namespace) -> int:
     repo = hub.repo_files(repo_id)
     variant = pick_variant(repo, quant=quant, filename=args.file)
     print(
-        f"pulling {repo_id}: {variant.first_file.path} ({variant.quant}, {_size(variant.size)})",
+        f"pulling {repo_id}: {variant.first_file.path} "
+        f"({variant.quant}, {human_size(variant.size)})",
         file=sys.stderr,
     )
     paths = get_paths().ensure()
@@ -372,7 +360,7 @@ def run_convert(args: argparse.Namespace) -> int:
         last[0] = now
         pct = done / total * 100 if total else 0.0
         print(
-            f"converting {src.name}: {pct:.0f}% ({_size(done)} of {_size(total)}, "
+            f"converting {src.name}: {pct:.0f}% ({human_size(done)} of {human_size(total)}, "
             f"{now - started:.0f}s)",
             file=sys.stderr,
             flush=True,
@@ -451,7 +439,7 @@ def run_rm(args: argparse.Namespace) -> int:
         if not sys.stdin.isatty():
             raise InvalidRequestError(f"Add --yes to delete {name} without a prompt.")
         total = sum(f.stat().st_size for f in files)
-        answer = input(f"Delete {name} ({_size(total)})? [y/N] ")
+        answer = input(f"Delete {name} ({human_size(total)})? [y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
             print("kept", file=sys.stderr)
             return 1

@@ -65,7 +65,10 @@ def consistent_counts(lib: Library) -> dict[str, int]:
     return counts
 
 
-def test_add_readd_change_remove_cycle(tmp_path: Path, embedder: object) -> None:
+@pytest.mark.parametrize("vector_store", ["", "process"], ids=["in-process", "chroma-server"])
+def test_add_readd_change_remove_cycle(tmp_path: Path, embedder: object, vector_store: str) -> None:
+    """The whole cycle, with Chroma in this process (the CLI) and as a child server process
+    (the window)."""
     docs = tmp_path / "docs"
     docs.mkdir()
     pdf = pdf_factory.text_pdf(docs / "island.pdf", FACTS)
@@ -75,7 +78,7 @@ def test_add_readd_change_remove_cycle(tmp_path: Path, embedder: object) -> None
     (docs / ".hidden" / "skip.txt").write_text("never indexed")
     (docs / "image.png").write_bytes(b"\x89PNG not a document")
 
-    lib = make_library(tmp_path / "lib", embedder)
+    lib = make_library(tmp_path / "lib", embedder, vector_store=vector_store)
     try:
         rows = lib.add([docs])  # a folder: .pdf/.txt/.md only, hidden folders skipped
         assert sorted(r.name for r in rows) == ["island.pdf", "notes.md"]
@@ -374,8 +377,9 @@ def test_big_documents_are_chunked_a_window_at_a_time_between_searches(
         lib.close()
 
 
+@pytest.mark.parametrize("vector_store", ["", "process"], ids=["in-process", "chroma-server"])
 def test_unreadable_vector_store_is_rebuilt_from_the_stored_text(
-    tmp_path: Path, embedder: object
+    tmp_path: Path, embedder: object, vector_store: str
 ) -> None:
     """A newer Hearth (or a damaged disk) meets a Chroma store it cannot open: the documents
     stay listed, the old store is kept aside, and the vectors are rebuilt from SQLite."""
@@ -384,7 +388,7 @@ def test_unreadable_vector_store_is_rebuilt_from_the_stored_text(
     docs = tmp_path / "docs"
     docs.mkdir()
     pdf = pdf_factory.text_pdf(docs / "island.pdf", FACTS)
-    lib = make_library(tmp_path / "lib", embedder)
+    lib = make_library(tmp_path / "lib", embedder, vector_store=vector_store)
     try:
         lib.add([pdf])
         lib.ingest()
@@ -395,7 +399,7 @@ def test_unreadable_vector_store_is_rebuilt_from_the_stored_text(
     chroma_db = tmp_path / "lib" / "chroma" / "chroma.sqlite3"
     chroma_db.write_bytes(b"not a database, as if written by an incompatible version" * 100)
 
-    lib = make_library(tmp_path / "lib", embedder)
+    lib = make_library(tmp_path / "lib", embedder, vector_store=vector_store)
     try:
         assert [d.name for d in lib.documents()] == ["island.pdf"]
         lib.vectors  # noqa: B018 - opens the store

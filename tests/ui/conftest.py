@@ -17,9 +17,13 @@ def make_gui(qapp: Any, qtbot: Any) -> Iterator[Callable[..., Any]]:
     built: list[Any] = []
 
     def make(
-        script: Script | None = None, real: bool = False, show: bool = True, start: bool = True
+        script: Script | None = None,
+        real: bool = False,
+        show: bool = True,
+        start: bool = True,
+        engine_factory: Any = None,  # any factory, instead of a scripted fake
     ) -> Any:
-        factory = None if real else fake_factory(script or Script())
+        factory = engine_factory or (None if real else fake_factory(script or Script()))
         gui = build_gui(engine_factory=factory, interactive_errors=False)
         built.append(gui)
         if show:

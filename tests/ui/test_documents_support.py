@@ -3,10 +3,7 @@ window, waiting for documents to reach a status, and a GUI-thread stall meter.""
 
 from __future__ import annotations
 
-import sys
-import threading
 import time
-import traceback
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -14,9 +11,13 @@ from typing import Any
 
 import pdf_factory
 import pytest
-from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
+
+from app.benchmarks.gaps import GapMeter
+
+__all__ = ["GapMeter"]
 
 FACT_PAGES = [
     [
@@ -95,94 +96,19 @@ def wait_statuses(
     return rows_by_name(gui)
 
 
-class GapMeter:
-    """A GUI-thread QTimer ticking every 10 ms; records the worst gap between ticks, and (from
-    a watchdog thread) where every thread was during each long gap."""
-
-    def __init__(self) -> None:
-        self.timer = QTimer()
-        self.timer.setInterval(10)
-        self.timer.timeout.connect(self._tick)
-        self.last = 0.0
-        self.worst = 0.0
-        self.ticks = 0
-        self.samples: list[dict[str, traceback.StackSummary]] = []
-        self._running = False
-
-    def start(self) -> None:
-        self.last = time.perf_counter()
-        self.worst = 0.0
-        self.ticks = 0
-        self.samples = []
-        self._running = True
-        self.timer.start()
-        threading.Thread(target=self._watch, daemon=True).start()
-
-    def _tick(self) -> None:
-        now = time.perf_counter()
-        self.worst = max(self.worst, now - self.last)
-        self.last = now
-        self.ticks += 1
-
-    def _watch(self) -> None:
-        # Cheap sampling (no source lines read while the gap lasts): the watchdog must not
-        # itself hold the GIL for long.
-        names = {t.ident: t.name for t in threading.enumerate()}
-        sampled_at = 0.0
-        while self._running:
-            time.sleep(0.03)
-            last = self.last
-            if time.perf_counter() - last > 0.08 and last != sampled_at and len(self.samples) < 5:
-                sampled_at = last
-                me = threading.get_ident()
-                self.samples.append(
-                    {
-                        names.get(ident, str(ident)): traceback.StackSummary.extract(
-                            traceback.walk_stack(frame), limit=3, lookup_lines=False
-                        )
-                        for ident, frame in sys._current_frames().items()
-                        if ident != me
-                    }
-                )
-
-    def stop(self) -> float:
-        """Stop; the worst gap in milliseconds."""
-        self._running = False
-        self.timer.stop()
-        self._tick()
-        return self.worst * 1000
-
-    def report(self) -> str:
-        out = []
-        for sample in self.samples[:3]:
-            for name, stack in sample.items():
-                where = " <- ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in stack)
-                out.append(f"[{name}] {where}")
-            out.append("=====")
-        return "\nThreads during long gaps:\n" + "\n".join(out)
-
-
 @pytest.fixture(name="docs_gui")
-def docs_gui_fixture(qapp: Any, qtbot: Any, minilm_gguf: Path) -> Iterator[Callable[..., Any]]:
-    """Like make_gui, with any engine factory (None = the real LlamaEngine). The embedding
-    model is the real converted all-MiniLM-L6-v2 in the shared models folder."""
-    from app.main import build_gui
-
-    built: list[Any] = []
+def docs_gui_fixture(
+    make_gui: Callable[..., Any], minilm_gguf: Path
+) -> Iterator[Callable[..., Any]]:
+    """make_gui with any engine factory (None = the real LlamaEngine). The embedding model is
+    the real converted all-MiniLM-L6-v2 in the shared models folder."""
 
     def make(engine_factory: Any = None, show: bool = True, start: bool = True) -> Any:
-        gui = build_gui(engine_factory=engine_factory, interactive_errors=False)
-        built.append(gui)
-        if show:
-            gui.window.show()
-            qtbot.waitExposed(gui.window)
-        if start:
-            gui.controller.start()
-        return gui
+        return make_gui(
+            real=engine_factory is None, engine_factory=engine_factory, show=show, start=start
+        )
 
     yield make
-    for gui in built:
-        gui.close()
 
 
 def close_gui(gui: Any) -> float:

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import sys
-import threading
 import time
-import traceback
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QTimer
 from ui_fakes import wait_ready
 
+from app.benchmarks.gaps import GapMeter
 from app.paths import get_paths
 from app.settings import Settings
 from engine.types import SamplingParams
@@ -28,52 +25,6 @@ def small_answers(smollm2_path: Any) -> Settings:
     )
     settings.save(get_paths().ensure().settings_file)
     return settings
-
-
-class GapMeter:
-    """A GUI-thread QTimer ticking every 10 ms; records the worst gap between ticks, and
-    (from a watchdog thread) where the GUI thread was during each long gap."""
-
-    def __init__(self) -> None:
-        self.timer = QTimer()
-        self.timer.setInterval(10)
-        self.timer.timeout.connect(self._tick)
-        self.last = 0.0
-        self.worst = 0.0
-        self.stalls: list[str] = []
-        self._gui = threading.get_ident()
-        self._running = False
-
-    def start(self) -> None:
-        self.last = time.perf_counter()
-        self.worst = 0.0
-        self.stalls = []
-        self._running = True
-        self.timer.start()
-        threading.Thread(target=self._watch, daemon=True).start()
-
-    def _tick(self) -> None:
-        now = time.perf_counter()
-        self.worst = max(self.worst, now - self.last)
-        self.last = now
-
-    def _watch(self) -> None:
-        while self._running:
-            time.sleep(0.03)
-            if time.perf_counter() - self.last > 0.08:
-                frame = sys._current_frames().get(self._gui)
-                where = "".join(traceback.format_stack(frame)[-4:]) if frame else "?"
-                if where not in self.stalls:
-                    self.stalls.append(where)
-
-    def stop(self) -> float:
-        self._running = False
-        self.timer.stop()
-        self._tick()
-        return self.worst * 1000
-
-    def report(self) -> str:
-        return "\nGUI thread during long gaps:\n" + "\n--\n".join(self.stalls[:5])
 
 
 def test_send_with_real_model_then_restart(make_gui: Any, qtbot: Any) -> None:

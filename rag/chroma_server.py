@@ -1,0 +1,238 @@
+"""Chroma in its own process, for the desktop window.
+
+Chroma's Rust core keeps Python's GIL while it writes: an upsert into an in-process
+`PersistentClient` stalled the window's event loop for up to 1.8 s while a 2,400-page manual
+was indexed. So the window runs Chroma's own server (`chroma run`, the same Rust code and the
+same files as `PersistentClient`) in a child process on 127.0.0.1 and talks to it with Chroma's
+`HttpClient`: the documents thread then waits on a socket, which releases the GIL. Command-line
+commands, which have no event loop to keep alive, open the store in-process instead
+(`rag.index.open_chroma`).
+
+The child is `python -m rag.chroma_server --path P --port N` (in the installed build the same
+`-m` is served by packaging/hearth_main.py). It exits when Hearth exits, however that happens:
+Hearth holds the write end of the child's stdin and a thread in the child leaves as soon as
+that pipe closes (a crash or a kill of Hearth closes it too); on Linux the kernel also sends
+SIGTERM when the parent dies (PR_SET_PDEATHSIG).
+
+Only vectors and document ids go to Chroma (chunk text stays in Hearth's SQLite library). The
+server listens on 127.0.0.1 only, on a port chosen at start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+from engine.closing import ClosedWhenCollected
+from engine.errors import DocumentError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from chromadb.api import ClientAPI
+
+log = logging.getLogger(__name__)
+
+LOG_NAME = "chroma-server.log"  # beside the store, rewritten at each start
+START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 10.0
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def http_client(host: str, port: int, ssl: bool = False) -> ClientAPI:
+    """Chroma's HTTP client with telemetry off."""
+    import chromadb
+    from chromadb.config import Settings
+
+    return chromadb.HttpClient(
+        host=host, port=port, ssl=ssl, settings=Settings(anonymized_telemetry=False)
+    )
+
+
+def connect(url: str) -> ClientAPI:
+    """A client for a Chroma server the user runs elsewhere (`http://host:port`)."""
+    from urllib.parse import urlsplit
+
+    u = urlsplit(url if "://" in url else f"http://{url}")
+    if u.scheme not in ("http", "https") or not u.hostname:
+        raise DocumentError(f"{url!r} is not a Chroma server address (http://host:port).")
+    port = u.port or (443 if u.scheme == "https" else 8000)
+    try:
+        client = http_client(u.hostname, port, ssl=u.scheme == "https")
+        client.heartbeat()
+    except Exception as exc:  # noqa: BLE001 - httpx, Chroma and socket errors alike
+        raise DocumentError(
+            f"The Chroma server at {url} does not answer: {exc}. Check the address in "
+            "Settings (or clear it to keep documents on this computer).",
+            repr(exc),
+        ) from exc
+    return client
+
+
+class ChromaProcess(ClosedWhenCollected):
+    """A `chroma run` child process serving one store folder; `client` talks to it."""
+
+    def __init__(self, path: Path, start_timeout_s: float = START_TIMEOUT_S) -> None:
+        self.path = Path(path)
+        self.start_timeout_s = start_timeout_s
+        self.port = 0
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+        self.client: ClientAPI = self._start()
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def log_path(self) -> Path:
+        return self.path.parent / LOG_NAME
+
+    def _start(self) -> ClientAPI:
+        self.path.mkdir(parents=True, exist_ok=True)
+        for _attempt in range(3):  # another program may take the port between pick and bind
+            self.port = _free_port()
+            self._log = self.log_path.open("wb")
+            env = dict(os.environ, RUST_LOG=os.environ.get("HEARTH_CHROMA_LOG", "warn"))
+            self._proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "rag.chroma_server",
+                    "--path",
+                    str(self.path),
+                    "--port",
+                    str(self.port),
+                ],
+                stdin=subprocess.PIPE,
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                close_fds=True,
+            )
+            client = self._wait_ready()
+            if client is not None:
+                log.info("Chroma server pid %d on port %d", self._proc.pid, self.port)
+                return client
+            tail = self._log_tail()
+            self.close()
+            if "address" not in tail.lower() or "in use" not in tail.lower():
+                last = tail.strip().splitlines()[-1] if tail.strip() else "no message"
+                raise DocumentError(
+                    f"The vector index at {self.path} cannot be opened: the Chroma server "
+                    f"stopped at start ({last}).",
+                    tail,
+                )
+        raise DocumentError("Could not start the Chroma server: no free port.", str(self.path))
+
+    def _wait_ready(self) -> ClientAPI | None:
+        assert self._proc is not None
+        deadline = time.monotonic() + self.start_timeout_s
+        client: ClientAPI | None = None
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                return None
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    pass
+                if client is None:
+                    client = http_client("127.0.0.1", self.port)
+                client.heartbeat()
+                return client
+            except Exception:  # noqa: BLE001 - not listening yet
+                time.sleep(0.05)
+        self.close()
+        raise DocumentError(
+            f"The Chroma server for {self.path} did not start within {self.start_timeout_s:.0f} s.",
+            self._log_tail(),
+        )
+
+    def _log_tail(self, n: int = 4000) -> str:
+        try:
+            data = self.log_path.read_bytes()[-n:]
+        except OSError:
+            return ""
+        return data.decode("utf-8", errors="replace")
+
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def close(self) -> None:
+        """Stop the server (it finishes its writes on SIGTERM) and wait for it."""
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            if proc.stdin is not None:
+                try:
+                    proc.stdin.close()  # the child's watchdog leaves too
+                except OSError:
+                    pass
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=STOP_TIMEOUT_S)
+                except subprocess.TimeoutExpired:
+                    log.warning("Chroma server %d did not stop; killing it", proc.pid)
+                    proc.kill()
+                    proc.wait(timeout=STOP_TIMEOUT_S)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+# -- the child ------------------------------------------------------------------------------
+
+
+def _die_with_parent() -> None:
+    """Leave as soon as the parent's end of stdin closes (the parent exited or was killed)."""
+
+    def watch() -> None:
+        try:
+            while sys.stdin.buffer.read(4096):
+                pass
+        except (OSError, ValueError):
+            pass
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            pr_set_pdeathsig = 1
+            libc.prctl(pr_set_pdeathsig, int(signal.SIGTERM), 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m rag.chroma_server")
+    p.add_argument("--path", required=True)
+    p.add_argument("--port", type=int, required=True)
+    args = p.parse_args(argv)
+    _die_with_parent()
+    import chromadb_rust_bindings  # Chroma's server, as its `chroma run` command starts it
+
+    try:
+        chromadb_rust_bindings.cli(
+            ["chroma", "run", "--path", args.path, "--host", "127.0.0.1", "--port", str(args.port)]
+        )
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

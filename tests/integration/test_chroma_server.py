@@ -1,0 +1,151 @@
+"""Chroma as a child process (the window's vector store) and as a server the user points
+Hearth at: real `chroma run` processes, real embeddings, real PDFs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pdf_factory
+import psutil
+import pytest
+
+from engine.errors import DocumentError
+from rag.chroma_server import ChromaProcess
+from rag.library import Library
+
+REPO = Path(__file__).resolve().parents[2]
+
+PAGES = [
+    ["The observatory on Mount Tarrok records exactly 211 clear nights each year."],
+    ["Its brass telescope was ground in 1902 by an optician named Ilse Varga."],
+]
+OTHER = [["The bakery on Quay Street sells 73 loaves of rye bread every morning."]]
+
+
+@pytest.fixture(scope="module")
+def embedder(minilm_gguf: Path) -> Iterator[object]:
+    from rag.embedder import Embedder
+
+    emb = Embedder(minilm_gguf, n_threads=1)
+    yield emb
+    emb.close()
+
+
+def _gone(pid: int, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_server_stops_with_close_and_keeps_the_data(tmp_path: Path, embedder: object) -> None:
+    """The window's store: vectors written through the server are the same files an
+    in-process client reads (the command line opens the store that way)."""
+    pdf = pdf_factory.text_pdf(tmp_path / "observatory.pdf", PAGES)
+    lib = Library(tmp_path / "lib", embedder=embedder, vector_store="process")  # type: ignore[arg-type]
+    try:
+        lib.add([pdf])
+        lib.ingest()
+        proc = lib._chroma_process
+        assert proc is not None and proc.alive()
+        pid = proc.pid
+        assert pid is not None and psutil.Process(pid).ppid() == os.getpid()
+        hits = lib.search("When was the telescope made?", k=2)
+        assert hits and "1902" in hits[0].text and hits[0].page <= 2 <= hits[0].page_end
+        vectors = lib.counts()["vectors"]
+        assert vectors == lib.counts()["embedded"] > 0
+    finally:
+        lib.close()
+    assert _gone(pid, 15), "the Chroma server outlived Library.close()"
+
+    lib = Library(tmp_path / "lib", embedder=embedder)  # type: ignore[arg-type]  # in-process
+    try:
+        assert not lib.has_work()
+        assert lib.counts()["vectors"] == vectors
+        hits = lib.search("When was the telescope made?", k=2)
+        assert hits and "1902" in hits[0].text
+    finally:
+        lib.close()
+
+
+CHILD = """
+import sys, time
+from pathlib import Path
+from rag.chroma_server import ChromaProcess
+p = ChromaProcess(Path(sys.argv[1]))
+print(p.pid, flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
+def test_server_exits_when_hearth_is_killed(tmp_path: Path) -> None:
+    """A crash or kill of Hearth must not leave a Chroma server running (holding the store)."""
+    parent = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(tmp_path / "chroma")],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
+    try:
+        assert parent.stdout is not None
+        server_pid = int(parent.stdout.readline())
+        assert psutil.Process(server_pid).is_running()
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(timeout=10)
+        assert _gone(server_pid, 15), "the Chroma server outlived a killed Hearth"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+
+
+def test_libraries_share_a_users_chroma_server_without_mixing(
+    tmp_path: Path, embedder: object
+) -> None:
+    """A Chroma server elsewhere (Settings › Documents › Vector store): each library keeps its
+    own collections there, and removing a document touches only its own vectors."""
+    with ChromaProcess(tmp_path / "server-store") as server:
+        url = f"http://127.0.0.1:{server.port}"
+        a = Library(tmp_path / "a", embedder=embedder, vector_store=url)  # type: ignore[arg-type]
+        b = Library(tmp_path / "b", embedder=embedder, vector_store=url)  # type: ignore[arg-type]
+        try:
+            a.add([pdf_factory.text_pdf(tmp_path / "observatory.pdf", PAGES)])
+            a.ingest()
+            b.add([pdf_factory.text_pdf(tmp_path / "bakery.pdf", OTHER)])
+            b.ingest()
+            assert a.vectors.name != b.vectors.name
+            assert a.vectors.name.startswith("hearth-") and b.vectors.name.startswith("hearth-")
+            names = {c.name for c in server.client.list_collections()}
+            assert {a.vectors.name, b.vectors.name} <= names
+            # Both libraries number their chunks from 1: same ids, different collections.
+            hits = b.search("How many loaves of rye bread?", k=3)
+            assert hits and "73 loaves" in hits[0].text
+            assert all("observatory" not in h.file for h in hits)
+            before_b = b.counts()["vectors"]
+            a.remove(a.documents()[0].id)
+            assert a.counts()["vectors"] == 0
+            assert b.counts()["vectors"] == before_b > 0
+        finally:
+            a.close()
+            b.close()
+
+
+def test_unreachable_server_is_a_clear_error(tmp_path: Path, embedder: object) -> None:
+    lib = Library(tmp_path / "lib", embedder=embedder, vector_store="http://127.0.0.1:9")  # type: ignore[arg-type]
+    try:
+        with pytest.raises(DocumentError, match="does not answer"):
+            lib.vectors  # noqa: B018
+        assert lib.documents() == []  # the library itself still opens
+    finally:
+        lib.close()
