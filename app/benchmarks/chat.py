@@ -4,9 +4,15 @@ Prints one JSON object. Stable keys (scripts read them): model, threads, load_s,
 prompt_tokens, prompt_tokens_per_s (a 512-token prompt), decode_tokens, decode_tokens_per_s
 (128 tokens from a near-empty context, as llama-bench's tg128), ttft_s, turn2_ttft_s,
 turn2_prompt_tokens_evaluated. decode_tokens_per_s_after_prompt is the rate right after the
-512-token prompt. Each number is the median of --runs runs after one warm-up. With
---llama-bench PATH, llama.cpp's own llama-bench runs side by side on the same model and
-threads (pp512, tg128) and the ratios are added.
+512-token prompt. Each number is the median of --runs runs after one warm-up.
+
+With --llama-bench PATH, llama.cpp's own llama-bench runs side by side on the same model and
+threads, one llama-bench run after each Hearth run (so both see the same machine: on a shared
+VM the speed drifts by 20 % within minutes): pp512, tg128 from an empty context, and tg128 at
+the depth Hearth's decode run starts from (`-d`): a chat turn always has a prompt (SmolLM2's
+template adds a 31-token system turn to "Hi"), and decoding after it costs about 4 % more in
+llama.cpp itself. `decode_ratio` compares like with like (same depth);
+`decode_ratio_vs_tg128_empty` compares with tg128 from an empty context.
 """
 
 from __future__ import annotations
@@ -83,6 +89,7 @@ def _one_run(engine: Any, messages: list[Any], decode_tokens: int) -> dict[str, 
         "prompt_tokens_per_s": s1.prompt_tokens_per_s,
         "decode_tokens": s3.generated_tokens,
         "decode_tokens_per_s": s3.decode_tokens_per_s,
+        "decode_depth": s3.prompt_tokens,  # tokens in the context when decoding starts
         "decode_tokens_per_s_after_prompt": s1.decode_tokens_per_s,
         "ttft_s": s1.ttft_s,
         "turn2_prompt_tokens": s2.prompt_tokens,
@@ -91,7 +98,9 @@ def _one_run(engine: Any, messages: list[Any], decode_tokens: int) -> dict[str, 
     }
 
 
-def _llama_bench(binary: Path, model: str, threads: int, runs: int) -> dict[str, float]:
+def _llama_bench(binary: Path, model: str, threads: int, depth: int) -> dict[str, float]:
+    """One llama-bench run (it warms up first): pp512 and tg128 from an empty context, and
+    tg128 at `depth` tokens already in the context."""
     out = subprocess.run(
         [
             str(binary),
@@ -103,8 +112,10 @@ def _llama_bench(binary: Path, model: str, threads: int, runs: int) -> dict[str,
             "512",
             "-n",
             "128",
+            "-d",
+            f"0,{depth}" if depth else "0",
             "-r",
-            str(max(runs, 3)),
+            "1",
             "-o",
             "json",
         ],
@@ -115,10 +126,14 @@ def _llama_bench(binary: Path, model: str, threads: int, runs: int) -> dict[str,
     rows = json.loads(out)
     result: dict[str, float] = {}
     for row in rows:
-        if row.get("n_prompt") == 512 and row.get("n_gen") == 0:
+        d = int(row.get("n_depth", 0))
+        if row.get("n_prompt") == 512 and row.get("n_gen") == 0 and d == 0:
             result["llama_bench_pp512"] = float(row["avg_ts"])
         if row.get("n_gen") == 128 and row.get("n_prompt") == 0:
-            result["llama_bench_tg128"] = float(row["avg_ts"])
+            if d == 0:
+                result["llama_bench_tg128"] = float(row["avg_ts"])
+            if d == depth:
+                result["llama_bench_tg128_at_depth"] = float(row["avg_ts"])
     return result
 
 
@@ -135,8 +150,17 @@ def run(args: argparse.Namespace) -> int:
     load_s = time.perf_counter() - t0
     try:
         messages = _prompt_messages(engine, args.prompt_tokens)
-        _one_run(engine, messages, 16)  # warm-up: page in weights, settle the thread pool
-        runs = [_one_run(engine, messages, args.decode_tokens) for _ in range(max(1, args.runs))]
+        warm = _one_run(engine, messages, 16)  # warm-up: page in weights, settle the threads
+        runs: list[dict[str, float]] = []
+        refs: list[dict[str, float]] = []
+        for _ in range(max(1, args.runs)):
+            runs.append(_one_run(engine, messages, args.decode_tokens))
+            if args.llama_bench:
+                refs.append(
+                    _llama_bench(
+                        args.llama_bench, info.path, engine.threads, int(warm["decode_depth"])
+                    )
+                )
         # Turn-2 latency with a longer conversation: should track the new turn, not the history.
         long_messages = _prompt_messages(engine, min(args.ctx - 256, 3 * args.prompt_tokens))
         long_run = _one_run(engine, long_messages, 16)
@@ -163,13 +187,24 @@ def run(args: argparse.Namespace) -> int:
         ),
         "runs": len(runs),
     }
-    if args.llama_bench:
-        ref = _llama_bench(args.llama_bench, info.path, engine.threads, args.runs)
+    result["decode_depth"] = int(med["decode_depth"])
+    if refs:
+        ref = {k: statistics.median(r[k] for r in refs if k in r) for k in refs[0]}
         result.update({k: round(v, 2) for k, v in ref.items()})
+        result["decode_runs_tokens_per_s"] = [round(r["decode_tokens_per_s"], 2) for r in runs]
+        result["llama_bench_tg128_at_depth_runs"] = [
+            round(r.get("llama_bench_tg128_at_depth", 0.0), 2) for r in refs
+        ]
         if "llama_bench_pp512" in ref:
             result["prompt_ratio"] = round(med["prompt_tokens_per_s"] / ref["llama_bench_pp512"], 3)
+        if "llama_bench_tg128_at_depth" in ref:
+            result["decode_ratio"] = round(
+                med["decode_tokens_per_s"] / ref["llama_bench_tg128_at_depth"], 3
+            )
         if "llama_bench_tg128" in ref:
-            result["decode_ratio"] = round(med["decode_tokens_per_s"] / ref["llama_bench_tg128"], 3)
+            result["decode_ratio_vs_tg128_empty"] = round(
+                med["decode_tokens_per_s"] / ref["llama_bench_tg128"], 3
+            )
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")
     return 0
