@@ -85,6 +85,7 @@ from rag.retrieve import (
     Candidate,
     Hit,
     Mode,
+    content_first,
     fts_query,
     merge_neighbours,
     reciprocal_rank_fusion,
@@ -1059,11 +1060,8 @@ class Library(Closeable):
             weights = [self.vector_weight, self.keyword_weight]
         fused = reciprocal_rank_fusion(rankings, k=self.rrf_k, weights=weights)
         rows = self.store.chunks_by_ids([cid for cid, _ in fused])
-        cands = [
-            _candidate(rows[cid], score)
-            for cid, score in fused
-            if cid in rows and rows[cid].embedded
-        ]
+        found = [(rows[cid], score) for cid, score in fused if cid in rows]
+        cands = content_first([_candidate(row, score) for row, score in found if row.embedded])
         # Merge only among the best-ranked candidates (a neighbour far down the list is not
         # worth the prompt space); widen the pool while merging leaves fewer than k passages.
         pool = 2 * k

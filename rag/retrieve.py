@@ -162,6 +162,25 @@ def reciprocal_rank_fusion(
     return sorted(scores.items(), key=lambda kv: (-kv[1], order[kv[0]]))
 
 
+# A dot leader followed by a page number: ". . . . . . 158" or "........158".
+_LEADER = re.compile(r"(?:\.\s?){4,}\s*\d+")
+
+
+def is_navigation(text: str) -> bool:
+    """Whether a chunk is mostly a table of contents (titles with dot leaders and page
+    numbers). It repeats the words of the sections it lists without their content, so it
+    matches many questions in both indexes and answers none."""
+    leaders = _LEADER.findall(text)
+    if len(leaders) < 3:
+        return False
+    return sum(len(m) for m in leaders) >= 0.25 * len(text.strip())
+
+
+def content_first(cands: Sequence[Candidate]) -> list[Candidate]:
+    """The same candidates, tables of contents after the passages with content (stable)."""
+    return sorted(cands, key=lambda c: is_navigation(c.text))
+
+
 def join_overlapping(a: str, b: str, overlap_hint: int = 0) -> str:
     """Join two consecutive pieces of text that may overlap (b starts inside a's tail).
 

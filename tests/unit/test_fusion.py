@@ -230,3 +230,27 @@ def test_merge_across_pages_uses_document_offsets() -> None:
     assert hit.text == FULL[150:450]
     assert (hit.page, hit.page_end, hit.char_start, hit.char_end) == (1, 2, 150, 450)
     assert hit.score == 0.9
+
+
+def test_tables_of_contents_go_after_passages_with_content() -> None:
+    from rag.retrieve import Candidate, content_first, is_navigation
+
+    toc = (
+        "C CPLEX LP Format 158 C.1 Prelude . . . . . . . . . . . . . . . 158 "
+        "C.2 Objective function definition . . . . . . . . . . . . . 160 "
+        "C.3 Constraints section . . . . . . . . . . . . . . . . . . 161"
+    )
+    dense_toc = "1 Intro........3\n2 Usage........7\n3 Options........12\n"
+    prose = (
+        "If the objective function has no name, the default name is used. "
+        "Version 2.1 . . . of the format (see page 12) added the section."
+    )
+    assert is_navigation(toc) and is_navigation(dense_toc)
+    assert not is_navigation(prose)
+    assert not is_navigation("Totals . . . . 12")  # one leader is not a table
+
+    def cand(i: int, text: str) -> Candidate:
+        return Candidate(i, 1, i, "/m.pdf", 1, 1, 0, len(text), text)
+
+    ranked = [cand(1, toc), cand(2, prose), cand(3, dense_toc), cand(4, "Plain text answer.")]
+    assert [c.chunk_id for c in content_first(ranked)] == [2, 4, 1, 3]
