@@ -21,6 +21,7 @@ server listens on 127.0.0.1 only, on a port chosen at start.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import socket
@@ -40,6 +41,7 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 LOG_NAME = "chroma-server.log"  # beside the store, rewritten at each start
+RUNNING_NAME = "chroma-server.json"  # beside the store while a server serves it: pid, port
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
 
@@ -80,6 +82,32 @@ def connect(url: str) -> ClientAPI:
     return client
 
 
+def running_server(path: Path) -> ClientAPI | None:
+    """A client for the server another Hearth process (the window) runs on this store, if one
+    answers: two processes must not both write the same Chroma files, so a command-line tool
+    goes through the window's server instead of opening the files itself."""
+    import psutil
+
+    record_path = Path(path).parent / RUNNING_NAME
+    try:
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+        pid, port = int(record["pid"]), int(record["port"])
+        same = Path(record["path"]) == Path(path)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not same or not psutil.pid_exists(pid):
+        return None
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1.0):
+            pass
+        client = http_client("127.0.0.1", port)
+        client.heartbeat()
+    except Exception:  # noqa: BLE001 - gone or not a Chroma server: open the files instead
+        return None
+    log.info("using the running Chroma server (pid %d, port %d) for %s", pid, port, path)
+    return client
+
+
 class ChromaProcess(ClosedWhenCollected):
     """A `chroma run` child process serving one store folder; `client` talks to it."""
 
@@ -98,6 +126,10 @@ class ChromaProcess(ClosedWhenCollected):
     @property
     def log_path(self) -> Path:
         return self.path.parent / LOG_NAME
+
+    @property
+    def running_path(self) -> Path:
+        return self.path.parent / RUNNING_NAME
 
     def _start(self) -> ClientAPI:
         self.path.mkdir(parents=True, exist_ok=True)
@@ -124,6 +156,8 @@ class ChromaProcess(ClosedWhenCollected):
             client = self._wait_ready()
             if client is not None:
                 log.info("Chroma server pid %d on port %d", self._proc.pid, self.port)
+                record = {"pid": self._proc.pid, "port": self.port, "path": str(self.path)}
+                self.running_path.write_text(json.dumps(record), encoding="utf-8")
                 return client
             tail = self._log_tail()
             self.close()
@@ -172,6 +206,7 @@ class ChromaProcess(ClosedWhenCollected):
         """Stop the server (it finishes its writes on SIGTERM) and wait for it."""
         proc, self._proc = self._proc, None
         if proc is not None:
+            self.running_path.unlink(missing_ok=True)
             if proc.stdin is not None:
                 try:
                     proc.stdin.close()  # the child's watchdog leaves too

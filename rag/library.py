@@ -443,6 +443,9 @@ class Library(Closeable):
         self._owns_embedder = embedder is None
         self._client: ClientAPI | None = None
         self.vector_store = vector_store
+        # How the Chroma store was opened: "in-process", "own server" (a child process),
+        # "shared server" (another Hearth process's child) or "remote server"; "" until used.
+        self.chroma_mode = ""
         self._chroma_process: ChromaProcess | None = None
         self.rebuilt_vectors = ""  # set when an unreadable vector store was rebuilt: tell the user
         self._vectors: VectorIndex | None = None
@@ -487,6 +490,7 @@ class Library(Closeable):
         settings = Settings.load(paths.settings_file)
         kwargs.setdefault("chunk_tokens", settings.chunk_tokens)
         kwargs.setdefault("chunk_overlap", settings.chunk_overlap)
+        kwargs.setdefault("vector_store", settings.chroma_url)  # "" = this computer
         if "embedding_model" not in kwargs and "embedder" not in kwargs:
             from engine.catalog import Catalog
 
@@ -523,6 +527,7 @@ class Library(Closeable):
                 from rag.chroma_server import connect
 
                 self._client = connect(self.vector_store)  # the user's Chroma server
+                self.chroma_mode = "remote server"
                 return self._client
             chroma_dir = self.data_dir / CHROMA_DIR
             try:
@@ -550,9 +555,16 @@ class Library(Closeable):
         return self._client
 
     def _open_local(self, chroma_dir: Path) -> ClientAPI:
+        from rag.chroma_server import ChromaProcess, running_server
+
+        shared = running_server(chroma_dir)  # the window's server, while it runs
+        if shared is not None:
+            self.chroma_mode = "shared server"
+            return shared
         if self.vector_store != VECTOR_STORE_PROCESS:
+            self.chroma_mode = "in-process"
             return open_chroma(chroma_dir)
-        from rag.chroma_server import ChromaProcess
+        self.chroma_mode = "own server"
 
         self._chroma_process = ChromaProcess(chroma_dir)
         try:
@@ -1060,8 +1072,8 @@ class Library(Closeable):
             weights = [self.vector_weight, self.keyword_weight]
         fused = reciprocal_rank_fusion(rankings, k=self.rrf_k, weights=weights)
         rows = self.store.chunks_by_ids([cid for cid, _ in fused])
-        found = [(rows[cid], score) for cid, score in fused if cid in rows]
-        cands = content_first([_candidate(row, score) for row, score in found if row.embedded])
+        scored = [(rows[cid], score) for cid, score in fused if cid in rows]
+        cands = content_first([_candidate(row, score) for row, score in scored if row.embedded])
         # Merge only among the best-ranked candidates (a neighbour far down the list is not
         # worth the prompt space); widen the pool while merging leaves fewer than k passages.
         pool = 2 * k

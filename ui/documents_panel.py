@@ -617,7 +617,9 @@ class DocumentsSettingsPage(SettingsPage):
             self.model.addItem(f"{info.name}  ({info.file_type})", info.name)
             self.model.setItemData(self.model.count() - 1, info.path, Qt.ItemDataRole.ToolTipRole)
         self.chroma_url = QLineEdit()
-        self.chroma_url.setPlaceholderText("On this computer")
+        self.chroma_url.setPlaceholderText(
+            "On this computer (or a Chroma server: http://host:8000)"
+        )
         self.chroma_url.setToolTip(
             "Address of a Chroma server (http://host:port) to keep document vectors on, "
             "for libraries larger than this computer holds. Empty: on this computer."

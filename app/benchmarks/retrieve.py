@@ -182,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
         folder = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="hearth-bench-"))
         lib = Library(folder, embedding_model=Path(model.path), vector_store=args.vector_store)
     else:
-        lib = Library.open(vector_store=args.vector_store)
+        lib = Library.open(**({"vector_store": args.vector_store} if args.vector_store else {}))
     try:
         if args.synthetic_chunks and not lib.store.counts()["embedded"]:
             sources = [Path(s) for s in args.source] if args.source else _default_sources()

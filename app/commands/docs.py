@@ -222,9 +222,12 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_rm(args: argparse.Namespace) -> int:
+    from app.settings import Settings
     from rag.library import Library
 
-    lib = Library(get_paths().documents_dir)
+    paths = get_paths()
+    # No embedding model needed; the vectors are removed where the settings keep them.
+    lib = Library(paths.documents_dir, vector_store=Settings.load(paths.settings_file).chroma_url)
     try:
         targets = [lib.resolve(r) for r in args.docs]
         for d in targets:

@@ -58,7 +58,7 @@ def test_server_stops_with_close_and_keeps_the_data(tmp_path: Path, embedder: ob
         lib.add([pdf])
         lib.ingest()
         proc = lib._chroma_process
-        assert proc is not None and proc.alive()
+        assert proc is not None and proc.alive() and lib.chroma_mode == "own server"
         pid = proc.pid
         assert pid is not None and psutil.Process(pid).ppid() == os.getpid()
         hits = lib.search("When was the telescope made?", k=2)
@@ -149,3 +149,37 @@ def test_unreachable_server_is_a_clear_error(tmp_path: Path, embedder: object) -
         assert lib.documents() == []  # the library itself still opens
     finally:
         lib.close()
+
+
+def test_command_line_uses_the_windows_server_while_it_runs(
+    tmp_path: Path, embedder: object
+) -> None:
+    """The window (Chroma in a child process) and a command on the same library: the command
+    goes through the window's server instead of writing the same files from a second process;
+    once the window is closed, the command opens the files itself."""
+    window = Library(tmp_path / "lib", embedder=embedder, vector_store="process")  # type: ignore[arg-type]
+    try:
+        window.add([pdf_factory.text_pdf(tmp_path / "observatory.pdf", PAGES)])
+        window.ingest()
+        assert (tmp_path / "lib" / "chroma-server.json").exists()
+        cli = Library(tmp_path / "lib", embedder=embedder)  # type: ignore[arg-type]
+        try:
+            cli.client  # noqa: B018
+            assert cli.chroma_mode == "shared server"
+            assert cli._chroma_process is None  # it started no server of its own
+            cli.add([pdf_factory.text_pdf(tmp_path / "bakery.pdf", OTHER)])
+            cli.ingest()
+            hits = window.search("How many loaves of rye bread?", k=2)  # written by the CLI
+            assert hits and "73 loaves" in hits[0].text
+        finally:
+            cli.close()
+    finally:
+        window.close()
+    assert not (tmp_path / "lib" / "chroma-server.json").exists()
+    cli = Library(tmp_path / "lib", embedder=embedder)  # type: ignore[arg-type]
+    try:
+        cli.client  # noqa: B018
+        assert cli.chroma_mode == "in-process"
+        assert cli.counts()["vectors"] == cli.counts()["embedded"] > 0
+    finally:
+        cli.close()
