@@ -21,6 +21,7 @@ chromadb, llama_cpp, numpy and pypdf are imported only on the documents thread.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import threading
@@ -67,14 +68,18 @@ class DocsConfig:
 
     @classmethod
     def from_settings(cls, paths: Paths, settings: Settings, **extra: Any) -> DocsConfig:
-        return cls(
-            data_dir=paths.documents_dir,
-            models_dir=paths.models,
+        return cls(data_dir=paths.documents_dir, models_dir=paths.models, **extra).with_settings(
+            settings
+        )
+
+    def with_settings(self, settings: Settings) -> DocsConfig:
+        """This configuration with the documents settings the user can change."""
+        return dataclasses.replace(
+            self,
             embedding_model=settings.embedding_model,
             chunk_tokens=settings.chunk_tokens,
             chunk_overlap=settings.chunk_overlap,
             vector_store=settings.chroma_url or "process",
-            **extra,
         )
 
 
@@ -194,6 +199,17 @@ class DocsWorker(QObject):
         self._last_progress = 0.0
         self.steps = 0  # ingestion steps run (tests, benchmarks)
 
+    def _fail(self, exc: Exception, doing: str, stop: bool = False) -> None:
+        """Report a failure to the window: a HearthError as it is, anything else as an
+        unexpected error with its traceback (also logged). `stop`: indexing stops too."""
+        if stop:
+            self._set_state(ERROR)
+        if isinstance(exc, HearthError):
+            self.failed.emit(exc)
+        else:
+            log.error("%s failed", doing, exc_info=exc)
+            self.failed.emit(_unexpected(exc, doing))
+
     # -- opening -------------------------------------------------------------------------
 
     def _open(self) -> None:
@@ -267,14 +283,8 @@ class DocsWorker(QObject):
         try:
             lib = self._library()
             self.documents.emit(lib.documents())
-        except HearthError as exc:
-            self._set_state(ERROR)
-            self.failed.emit(exc)
-            return
-        except Exception as exc:
-            log.exception("opening the document library failed")
-            self._set_state(ERROR)
-            self.failed.emit(_unexpected(exc, "opening the document library"))
+        except Exception as exc:  # noqa: BLE001 - shown to the user, never lost
+            self._fail(exc, "opening the document library", stop=True)
             return
         if lib.documents() and self._model_error is None:
             QTimer.singleShot(0, self._warm_up)
@@ -316,12 +326,8 @@ class DocsWorker(QObject):
                 return
             lib.add(wanted)
             self.documents.emit(lib.documents())
-        except HearthError as exc:
-            self.failed.emit(exc)
-            return
-        except Exception as exc:
-            log.exception("adding documents failed")
-            self.failed.emit(_unexpected(exc, "adding documents"))
+        except Exception as exc:  # noqa: BLE001 - shown to the user, never lost
+            self._fail(exc, "adding documents")
             return
         self._kick()
 
@@ -332,11 +338,8 @@ class DocsWorker(QObject):
             lib.remove(doc_id)
             self.documents.emit(lib.documents())
             self.progress.emit(lib.progress())
-        except HearthError as exc:
-            self.failed.emit(exc)
-        except Exception as exc:
-            log.exception("removing document %d failed", doc_id)
-            self.failed.emit(_unexpected(exc, "removing the document"))
+        except Exception as exc:  # noqa: BLE001 - shown to the user, never lost
+            self._fail(exc, "removing the document")
 
     @Slot(int)
     def reindex(self, doc_id: int) -> None:
@@ -344,12 +347,8 @@ class DocsWorker(QObject):
             lib = self._library()
             lib.reindex(doc_id)
             self.documents.emit(lib.documents())
-        except HearthError as exc:
-            self.failed.emit(exc)
-            return
-        except Exception as exc:
-            log.exception("re-indexing document %d failed", doc_id)
-            self.failed.emit(_unexpected(exc, "re-indexing the document"))
+        except Exception as exc:  # noqa: BLE001 - shown to the user, never lost
+            self._fail(exc, "re-indexing the document")
             return
         self._kick()
 
@@ -373,11 +372,8 @@ class DocsWorker(QObject):
             self.progress.emit(lib.progress())
             if unfinished:
                 self.notice.emit(f"Indexing cancelled: {len(unfinished)} document(s) removed.")
-        except HearthError as exc:
-            self.failed.emit(exc)
-        except Exception as exc:
-            log.exception("cancelling indexing failed")
-            self.failed.emit(_unexpected(exc, "cancelling indexing"))
+        except Exception as exc:  # noqa: BLE001 - shown to the user, never lost
+            self._fail(exc, "cancelling indexing")
         self._set_state(PAUSED if self._pause.is_set() else IDLE)
 
     @Slot(object)
@@ -456,15 +452,10 @@ class DocsWorker(QObject):
         try:
             self._needs_model()
             report = lib.ingest_step()
-        except HearthError as exc:
-            self._set_state(ERROR)
-            self.failed.emit(exc)
-            self.documents.emit(lib.documents())
-            return
-        except Exception as exc:
-            log.exception("indexing step failed")
-            self._set_state(ERROR)
-            self.failed.emit(_unexpected(exc, "indexing documents"))
+        except Exception as exc:  # noqa: BLE001 - shown to the user, never lost
+            self._fail(exc, "indexing documents", stop=True)
+            if isinstance(exc, HearthError):  # a document failed: show its status
+                self.documents.emit(lib.documents())
             return
         self.steps += 1
         self._set_state(INDEXING)

@@ -29,8 +29,9 @@ from typing import TYPE_CHECKING, Any, Literal
 from PySide6.QtCore import QEvent, QObject, QRunnable, QThreadPool, Signal
 
 from engine.errors import HearthError, InvalidRequestError, ModelFileError
+from engine.hub import shard_siblings
 from engine.types import ModelInfo
-from engine.units import human_size
+from engine.units import format_duration, human_size
 
 if TYPE_CHECKING:
     from engine.download import DownloadProgress
@@ -51,14 +52,7 @@ QUANT_LEVELS = ["Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q4_0", "Q3_K_M", "Q2_K"]
 
 
 def format_eta(seconds: float | None) -> str:
-    if seconds is None:
-        return "time left unknown"
-    s = int(round(seconds))
-    if s < 60:
-        return f"{s} s left"
-    if s < 3600:
-        return f"{s // 60} min {s % 60:02d} s left"
-    return f"{s // 3600} h {s % 3600 // 60:02d} min left"
+    return "time left unknown" if seconds is None else f"{format_duration(seconds)} left"
 
 
 def download_text(p: DownloadProgress) -> str:
@@ -117,17 +111,6 @@ def group_key(file_name: str) -> str:
     if shard:
         name = shard[0]
     return base_name(name.removesuffix(".gguf")).lower()
-
-
-def shard_siblings(first: Path) -> list[Path]:
-    from engine.hub import shard_info
-
-    info = shard_info(first.name)
-    if info is None:
-        return [first]
-    base, _, count = info
-    found = [first.parent / f"{base}-{i:05d}-of-{count:05d}.gguf" for i in range(1, count + 1)]
-    return [p for p in found if p.exists()]
 
 
 def _inside(path: Path, folder: Path) -> bool:

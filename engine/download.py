@@ -43,6 +43,7 @@ from engine.hub import (
     HubVariant,
     RepoFiles,
     resolve_endpoint,
+    shard_info,
 )
 from engine.units import human_size
 
@@ -586,8 +587,8 @@ class Downloader:
         """A .gguf file must start with the GGUF signature. (The sha256 already proved the bytes
         are the hub's; the full header check runs when the catalog lists the model, and a
         damaged file is shown there with the reason.)"""
-        shard = re.search(r"-(\d{5})-of-\d{5}\.gguf$", name)
-        if not name.lower().endswith(".gguf") or (shard and int(shard.group(1)) > 1):
+        shard = shard_info(name)
+        if not name.lower().endswith(".gguf") or (shard and shard[1] > 1):
             return  # later parts of a split model are checked with the first one
         with part.open("rb") as fh:
             magic = fh.read(4)

@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from engine.errors import HubError
@@ -140,6 +141,16 @@ def shard_info(filename: str) -> tuple[str, int, int] | None:
     if not m:
         return None
     return filename[: m.start()], int(m.group(1)), int(m.group(2))
+
+
+def shard_siblings(first: Path) -> list[Path]:
+    """The parts of a split model found beside its first part (just [first] for one file)."""
+    info = shard_info(first.name)
+    if info is None:
+        return [first]
+    base, _, count = info
+    found = [first.parent / f"{base}-{i:05d}-of-{count:05d}.gguf" for i in range(1, count + 1)]
+    return [p for p in found if p.exists()]
 
 
 def is_auxiliary(filename: str) -> bool:

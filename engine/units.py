@@ -1,5 +1,5 @@
-"""Numbers as people read them: sizes (decimal units, as disks and the hub show them) and
-parameter counts."""
+"""Numbers as people read them: sizes (decimal units, as disks and the hub show them),
+parameter counts and durations."""
 
 from __future__ import annotations
 
@@ -18,3 +18,12 @@ def format_params(n: int) -> str:
     if n >= 1e6:
         return f"{n / 1e6:.0f}M"
     return f"{n / 1e3:.0f}K" if n else "?"
+
+
+def format_duration(seconds: float) -> str:
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"

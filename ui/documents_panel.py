@@ -9,7 +9,6 @@ the work, the chat store keeps each chat's choice of sources.
 
 from __future__ import annotations
 
-import dataclasses
 import html
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,7 +34,6 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QDockWidget,
     QFileDialog,
-    QFormLayout,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -60,7 +58,7 @@ from PySide6.QtWidgets import (
 from app.docs_worker import SUPPORTED_SUFFIXES, SourceScope
 from app.settings import Settings
 from engine.errors import HearthError
-from engine.units import human_size
+from engine.units import format_duration, human_size
 from ui.dialogs import confirm as confirm_dialog
 from ui.settings_dialog import SettingsContext, SettingsPage, register_page
 from ui.sources_view import SourcesView, valid_sources
@@ -106,22 +104,13 @@ def overall_text(p: Any, state: str = "") -> str:
     if p.pages_read and busy:
         parts.append(f"{p.pages_read} pages read")
     if p.eta_s is not None and busy:
-        parts.append(f"~{_duration(p.eta_s)} left")
+        parts.append(f"~{format_duration(p.eta_s)} left")
     if not busy:
         parts.append(f"{p.ready} document{'s' if p.ready != 1 else ''} ready")
     if p.failed:
         parts.append(f"{p.failed} failed")
     text = " · ".join(parts)
     return text[:1].upper() + text[1:]
-
-
-def _duration(seconds: float) -> str:
-    s = int(round(seconds))
-    if s < 60:
-        return f"{s} s"
-    if s < 3600:
-        return f"{s // 60} min {s % 60:02d} s"
-    return f"{s // 3600} h {(s % 3600) // 60:02d} min"
 
 
 def local_paths(urls: Sequence[QUrl]) -> list[str]:
@@ -624,17 +613,16 @@ class DocumentsSettingsPage(SettingsPage):
             "Address of a Chroma server (http://host:port) to keep document vectors on, "
             "for libraries larger than this computer holds. Empty: on this computer."
         )
-        note = QLabel(
+        self.make_form(
+            [
+                ("Passages per question", self.top_k),
+                ("Embedding model", self.model),
+                ("Vector store", self.chroma_url),
+            ],
             "The passages that fit in the model's context are quoted in the prompt and cited "
             "under the answer. Changing the embedding model or the vector store indexes every "
-            "document again (the text is kept on this computer)."
+            "document again (the text is kept on this computer).",
         )
-        note.setWordWrap(True)
-        form = QFormLayout(self)
-        form.addRow("Passages per question", self.top_k)
-        form.addRow("Embedding model", self.model)
-        form.addRow("Vector store", self.chroma_url)
-        form.addRow(note)
         self._loaded_model = ""
         self._loaded_url = ""
 
@@ -669,16 +657,7 @@ def reconfigure_docs(controller: Any) -> None:
     docs = getattr(controller, "docs", None)
     if docs is None:
         return
-    s = controller.settings
-    docs.reconfigure(
-        dataclasses.replace(
-            docs.config,
-            embedding_model=s.embedding_model,
-            chunk_tokens=s.chunk_tokens,
-            chunk_overlap=s.chunk_overlap,
-            vector_store=s.chroma_url or "process",
-        )
-    )
+    docs.reconfigure(docs.config.with_settings(controller.settings))
 
 
 # -- drag and drop -----------------------------------------------------------------------

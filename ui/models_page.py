@@ -26,7 +26,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QFileDialog,
-    QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
@@ -1153,15 +1152,11 @@ class HubSettingsPage(SettingsPage):
         self.token = QLineEdit()
         self.token.setEchoMode(QLineEdit.EchoMode.Password)
         self.token.setPlaceholderText("only for gated or private repositories")
-        note = QLabel(
+        self.make_form(
+            [("Hub endpoint", self.endpoint), ("Access token", self.token)],
             "Leave the endpoint empty for the default (or HF_ENDPOINT). The token is stored in "
-            "Hearth's settings file. Installed models never need the hub."
+            "Hearth's settings file. Installed models never need the hub.",
         )
-        note.setWordWrap(True)
-        form = QFormLayout(self)
-        form.addRow("Hub endpoint", self.endpoint)
-        form.addRow("Access token", self.token)
-        form.addRow(note)
 
     def load(self, settings: Settings) -> None:
         self.endpoint.setText(settings.hub_endpoint)

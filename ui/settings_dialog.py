@@ -54,6 +54,17 @@ class SettingsContext:
 class SettingsPage(QWidget):
     title = "Page"
 
+    def make_form(self, rows: list[tuple[str, QWidget]], note: str = "") -> QFormLayout:
+        """The page's layout: labelled fields, then an explanatory note (wrapped)."""
+        form = QFormLayout(self)
+        for label, widget in rows:
+            form.addRow(label, widget)
+        if note:
+            text = QLabel(note)
+            text.setWordWrap(True)
+            form.addRow(text)
+        return form
+
     def load(self, settings: Settings) -> None:
         raise NotImplementedError
 
@@ -166,14 +177,15 @@ class ModelPage(SettingsPage):
         self.n_gpu_layers.setRange(-1, 1000)
         self.n_gpu_layers.setSpecialValueText("all")
         self.n_gpu_layers.setToolTip("Layers to offload to the GPU: 0 = none, -1 = all")
-        note = QLabel("Changing the model or these values reloads it in the background.")
-        note.setWordWrap(True)
-        form = QFormLayout(self)
-        form.addRow("Default model", self.model)
-        form.addRow("Context length", self.n_ctx)
-        form.addRow("Threads", self.n_threads)
-        form.addRow("GPU layers", self.n_gpu_layers)
-        form.addRow(note)
+        self.make_form(
+            [
+                ("Default model", self.model),
+                ("Context length", self.n_ctx),
+                ("Threads", self.n_threads),
+                ("GPU layers", self.n_gpu_layers),
+            ],
+            "Changing the model or these values reloads it in the background.",
+        )
 
     def load(self, settings: Settings) -> None:
         select_data(self.model, settings.default_model)

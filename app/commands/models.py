@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.paths import get_paths
+from engine.hub import shard_siblings
 from engine.units import format_params, human_size
 
 if TYPE_CHECKING:
@@ -116,7 +117,7 @@ def installed_models(n_ctx: int = 0) -> list[dict[str, Any]]:
         entry: dict[str, Any] = {"path": str(path), "name": path.name.removesuffix(".gguf")}
         try:
             info = model_info(path, bundled)
-            siblings = _shard_siblings(path) if shard else [path]
+            siblings = shard_siblings(path) if shard else [path]
             if shard:
                 info.file_size = sum(p.stat().st_size for p in siblings)
                 info.parameters = sum(header_cached(p).n_params for p in siblings)
@@ -151,17 +152,6 @@ def installed_models(n_ctx: int = 0) -> list[dict[str, Any]]:
         )
         out.append(entry)
     return out
-
-
-def _shard_siblings(first: Path) -> list[Path]:
-    from engine.hub import shard_info
-
-    info = shard_info(first.name)
-    if info is None:
-        return [first]
-    base, _, count = info
-    found = [first.parent / f"{base}-{i:05d}-of-{count:05d}.gguf" for i in range(1, count + 1)]
-    return [p for p in found if p.exists()]
 
 
 # -- handlers -------------------------------------------------------------------------------
@@ -434,7 +424,7 @@ def run_rm(args: argparse.Namespace) -> int:
             f"{name} is not in the models folder ({models}); Hearth only deletes files there"
             + (" (the bundled SmolLM2 model is part of the installation)." if bundled else ".")
         )
-    files = _shard_siblings(path) if _shard_index(path.name) else [path]
+    files = shard_siblings(path) if _shard_index(path.name) else [path]
     if not args.yes:
         if not sys.stdin.isatty():
             raise InvalidRequestError(f"Add --yes to delete {name} without a prompt.")
