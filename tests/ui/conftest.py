@@ -4,6 +4,7 @@ HEARTH_HOME), with the real engine or a scripted fake, and always close them."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,3 +37,13 @@ def make_gui(qapp: Any, qtbot: Any) -> Iterator[Callable[..., Any]]:
     yield make
     for gui in built:
         gui.close()
+
+
+@pytest.fixture
+def models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private models folder: downloads and new variants must not land in the shared test
+    models."""
+    folder = tmp_path / "models"
+    folder.mkdir()
+    monkeypatch.setenv("HEARTH_MODELS_DIR", str(folder))
+    return folder

@@ -44,15 +44,6 @@ def hub_env(server: HubServer, monkeypatch: pytest.MonkeyPatch) -> HubServer:
     return server
 
 
-@pytest.fixture
-def models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private models folder: downloads must not land in the shared test models."""
-    folder = tmp_path / "models"
-    folder.mkdir()
-    monkeypatch.setenv("HEARTH_MODELS_DIR", str(folder))
-    return folder
-
-
 def _open(gui: Any, tab: str = "hub") -> Any:
     from ui.models_page import open_models
 

@@ -8,7 +8,6 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import pytest
 from hubserver import BASE, smollm2_f16, smollm2_variant
 from ui_fakes import Script, wait_ready
 
@@ -42,15 +41,6 @@ def _rows(tab: Any) -> dict[str, dict[str, str]]:
 
 def _cells(row: dict[str, str], *columns: str) -> list[str]:
     return [row[c] for c in columns]
-
-
-@pytest.fixture
-def models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private models folder (new variants must not land in the shared test models)."""
-    folder = tmp_path / "models"
-    folder.mkdir()
-    monkeypatch.setenv("HEARTH_MODELS_DIR", str(folder))
-    return folder
 
 
 def _hidden(folder: Path) -> list[str]:

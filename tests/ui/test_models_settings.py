@@ -8,20 +8,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import pytest
 from hubserver import BASE, smollm2_f16, smollm2_variant
 from ui_fakes import Script, wait_ready
 
 from app.model_jobs import backend_summary, offload_text
 from app.settings import Settings
-
-
-@pytest.fixture
-def models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "models"
-    folder.mkdir()
-    monkeypatch.setenv("HEARTH_MODELS_DIR", str(folder))
-    return folder
 
 
 def test_choosing_an_installed_level_reloads_the_engine_and_remembers_its_speed(
