@@ -226,6 +226,8 @@ class DocsWorker(QObject):
             embed_threads=cfg.embed_threads or background_workers(),
             vector_store=cfg.vector_store,
         )
+        if not self._lib.documents():
+            return  # nothing indexed: the vector store (a Chroma process) starts when needed
         try:
             self._lib.client  # noqa: B018 - open the vector store now: an unreadable one is rebuilt
         except HearthError as exc:
