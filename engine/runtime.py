@@ -10,6 +10,7 @@ import collections
 import ctypes
 import logging
 import os
+import platform
 import threading
 from typing import Any
 
@@ -75,6 +76,18 @@ def interactive_threads() -> int:
     thread stalls (measured on 2 cores: worst GUI stall 185 ms and 20% fewer tokens shown
     with 2 threads, 90 ms and no loss with 1)."""
     return max(1, default_threads() - 1)
+
+
+def cpu_name() -> str:
+    """The CPU's model name, as the operating system reports it."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def system_info() -> dict[str, Any]:

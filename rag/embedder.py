@@ -11,14 +11,16 @@ every text's length is checked before anything reaches llama.cpp (a text longer 
 `max_tokens` raises InvalidRequestError; nothing is silently truncated).
 
 Attention in a packed batch is computed over the whole batch (with a mask between sequences),
-so its cost grows with the batch length: batches of a few hundred tokens are faster per token
-than very long ones (see `hearth bench embed`).
+so its cost grows with the square of the batch length, while bigger batches make the matrix
+products more efficient. Which wins depends on the CPU and the weight type, so the packing is
+measured on first use (rag.embedding_model) and read back from the model's tuning record.
 
 One Embedder belongs to one thread (the documents thread).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
@@ -43,9 +45,32 @@ DEFAULT_PACK_TOKENS = 512
 MAX_SEQUENCES = 64  # sequences per llama.cpp call (n_seq_max)
 
 
+TUNING_SUFFIX = ".tuning.json"
+
+
+def tuning_path(model: Path) -> Path:
+    """Where rag.embedding_model records which packing ran fastest for this model file."""
+    return model.with_name(model.name + TUNING_SUFFIX)
+
+
+def read_tuning(model: Path) -> dict[str, Any] | None:
+    """The tuning record of this exact file measured on this CPU, else None."""
+    try:
+        data = json.loads(tuning_path(model).read_text(encoding="utf-8"))
+        if (
+            isinstance(data, dict)
+            and data.get("file_size") == model.stat().st_size
+            and data.get("cpu") == runtime.cpu_name()
+        ):
+            return data
+    except (OSError, ValueError):
+        pass
+    return None
+
+
 def pack_batches(lengths: Sequence[int], max_tokens: int, max_seqs: int) -> Iterator[list[int]]:
     """Indices of texts grouped so each group holds at most max_tokens tokens and max_seqs
-    texts, in input order. Each length must be <= max_tokens."""
+    texts, in input order. A text longer than max_tokens forms a group of its own."""
     group: list[int] = []
     used = 0
     for i, n in enumerate(lengths):
@@ -175,7 +200,7 @@ class Embedder(ClosedWhenCollected):
         model_path: Path,
         n_threads: int = 0,
         batch_tokens: int = DEFAULT_BATCH_TOKENS,
-        pack_tokens: int = DEFAULT_PACK_TOKENS,
+        pack_tokens: int | None = None,
     ) -> None:
         path = Path(model_path)
         header = read_header(path)  # ModelFileError for missing, truncated, not-GGUF files
@@ -204,7 +229,11 @@ class Embedder(ClosedWhenCollected):
             batch_tokens = max(int(batch_tokens), 8)
             self.max_tokens = min(n_ctx_train, batch_tokens) if n_ctx_train > 0 else batch_tokens
             self.batch_tokens = batch_tokens
-            self.pack_tokens = max(self.max_tokens, min(int(pack_tokens), batch_tokens))
+            if pack_tokens is None:
+                tuned = read_tuning(path) or {}
+                pack_tokens = int(tuned.get("pack_tokens") or DEFAULT_PACK_TOKENS)
+            # Texts per call are packed up to this many tokens; a longer text goes alone.
+            self.pack_tokens = max(1, min(int(pack_tokens), batch_tokens))
 
             cparams = llama_cpp.llama_context_default_params()
             cparams.n_ctx = batch_tokens

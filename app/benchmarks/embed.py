@@ -15,15 +15,6 @@ import sys
 import time
 from pathlib import Path
 
-TEXT = (
-    "the lighthouse keeper wrote down weather every morning direction of wind height waves "
-    "colour sky before sunrise and ships that passed over forty years notebooks filled whole "
-    "shelf scientists later used them to study how storms along coast had changed, while "
-    "engineers measured 12 tides; a report (2019) compared results with satellite data. "
-    "Résumé: rainfall increased 3.5% per decade in autumn, but winter gales were fewer."
-)
-WORDS = TEXT.split(" ")
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", "-m", default="", help="embedding GGUF path (default model)")
@@ -31,50 +22,30 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tokens", type=int, default=180, help="tokens per chunk")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (default: physical)")
     p.add_argument("--batch-tokens", type=int, default=0, help="llama.cpp batch capacity")
-    p.add_argument("--pack-tokens", type=int, default=0, help="tokens packed per call")
+    p.add_argument(
+        "--pack-tokens", type=int, default=0, help="tokens packed per call (default: as tuned)"
+    )
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--dump-texts", type=Path, help="write the chunks as JSON (for comparisons)")
-
-
-def make_chunks(count_tokens, n: int, tokens: int, seed: int = 0) -> list[str]:  # noqa: ANN001
-    """n distinct texts of exactly `tokens` tokens (or one less, where a word is 2 tokens)."""
-    import random
-
-    rng = random.Random(seed)
-    out: list[str] = []
-    for _ in range(n):
-        words = [rng.choice(WORDS) for _ in range(tokens * 2)]
-        lo, hi = 1, len(words)
-        while lo < hi:  # the most words that fit
-            mid = (lo + hi + 1) // 2
-            if count_tokens(" ".join(words[:mid])) <= tokens:
-                lo = mid
-            else:
-                hi = mid - 1
-        out.append(" ".join(words[:lo]))
-    return out
 
 
 def _model_path(arg: str) -> Path:
     if arg:
         return Path(arg).expanduser()
     from app.paths import get_paths
-    from engine.catalog import MINILM_GGUF, minilm_source_dir
+    from engine.catalog import ensure_embedding_model
     from engine.errors import ModelNotFoundError
+    from rag.embedding_model import prepare_default
 
-    path = get_paths().ensure().models / MINILM_GGUF
-    if not path.exists():
-        src = minilm_source_dir()
-        if src is None:
-            raise ModelNotFoundError("No embedding model: run `hearth setup` first.")
-        from engine.convert import convert_embedding_default
-
-        convert_embedding_default(src, path)
+    path = ensure_embedding_model(get_paths().ensure().models, prepare_default)
+    if path is None:
+        raise ModelNotFoundError("No embedding model: run `hearth setup` first.")
     return path
 
 
 def run(args: argparse.Namespace) -> int:
-    from rag.embedder import DEFAULT_BATCH_TOKENS, DEFAULT_PACK_TOKENS, Embedder
+    from rag.embedder import DEFAULT_BATCH_TOKENS, Embedder, read_tuning
+    from rag.embedding_model import sample_texts
 
     path = _model_path(args.model)
     t0 = time.perf_counter()
@@ -82,12 +53,12 @@ def run(args: argparse.Namespace) -> int:
         path,
         n_threads=args.threads,
         batch_tokens=args.batch_tokens or DEFAULT_BATCH_TOKENS,
-        pack_tokens=args.pack_tokens or DEFAULT_PACK_TOKENS,
+        pack_tokens=args.pack_tokens or None,  # None: the model's tuning record
     )
     load_s = time.perf_counter() - t0
     try:
         tokens = min(args.tokens, emb.max_tokens)
-        chunks = make_chunks(emb.count_tokens, args.chunks, tokens)
+        chunks = sample_texts(emb.count_tokens, args.chunks, tokens)
         if args.dump_texts:
             args.dump_texts.write_text(json.dumps(chunks))
         n_tokens = sum(emb.count_tokens(c) for c in chunks)
@@ -108,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
             "tokens_per_s": round(cps * n_tokens / len(chunks), 1),
             "load_s": round(load_s, 3),
             "pack_tokens": emb.pack_tokens,
+            "weights": (read_tuning(path) or {}).get("outtype", ""),
             "runs_chunks_per_s": [round(r, 2) for r in rates],
         }
     finally:

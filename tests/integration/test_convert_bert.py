@@ -69,19 +69,16 @@ def test_llama_cpp_token_ids_equal_tokenizers(minilm_gguf: Path, hf_tokenizer) -
 @pytest.mark.parametrize("outtype", ["f32", "f16"])
 def test_embeddings_match_numpy_reference(
     outtype: str,
-    minilm_gguf: Path,
     src: Path,
     tmp_path: Path,
     reference: BertReference,
     hf_tokenizer,  # noqa: ANN001
 ) -> None:
-    from engine.convert import EMBEDDING_DEFAULT_OUTTYPE, convert_checkpoint
+    """Both weight types the default preparation chooses between (rag.embedding_model)."""
+    from engine.convert import convert_checkpoint
     from rag.embedder import Embedder
 
-    if outtype == EMBEDDING_DEFAULT_OUTTYPE:
-        path = minilm_gguf
-    else:
-        path = convert_checkpoint(src, tmp_path / f"minilm.{outtype}.gguf", outtype=outtype)
+    path = convert_checkpoint(src, tmp_path / f"minilm.{outtype}.gguf", outtype=outtype)
     with Embedder(path) as emb:
         got = emb.embed(SENTENCES)
     want = np.stack([reference.embed(hf_tokenizer.encode(s).ids) for s in SENTENCES])

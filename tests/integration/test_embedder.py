@@ -45,10 +45,12 @@ def test_deterministic(embedder: Embedder) -> None:
     assert np.array_equal(a, b)
 
 
-def test_batch_of_mixed_lengths_equals_one_by_one(embedder: Embedder) -> None:
+def test_batch_of_mixed_lengths_equals_one_by_one(minilm_gguf: Path, embedder: Embedder) -> None:
     texts = TEXTS * 4  # several packed batches
-    together = embedder.embed(texts)
-    alone = np.stack([embedder.embed([t])[0] for t in texts])
+    with Embedder(minilm_gguf, n_threads=2, pack_tokens=512) as packed:
+        together = packed.embed(texts)
+    with Embedder(minilm_gguf, n_threads=1, pack_tokens=1) as single:
+        alone = single.embed(texts)
     cos = (together * alone).sum(axis=1)
     assert cos.min() >= 0.9999
 
@@ -116,6 +118,9 @@ def test_pack_batches_respects_limits() -> None:
         assert sum(lengths[i] for i in g) <= 512
         assert len(g) <= 2
     assert list(pack_batches([], 512, 4)) == []
+    # A text longer than the packing limit goes alone; pack 1 = one text per call.
+    assert list(pack_batches([300, 20, 20], 256, 8)) == [[0], [1, 2]]
+    assert list(pack_batches([5, 5, 5], 1, 8)) == [[0], [1], [2]]
 
 
 def test_bench_embed_prints_one_json_object(

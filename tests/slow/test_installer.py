@@ -38,7 +38,7 @@ REPORT = re.compile(
     r"paths [\d.]+ s \(data in (?P<data>[^)]+)\); "
     r"runtime [\d.]+ s \(llama-cpp-python [\d.]+, (CPU|GPU offload)\); "
     r"chat [\d.]+ s \(SmolLM2-135M-Instruct\.Q4_1, \d+ tokens at \d+ tok/s\); "
-    r"embedding [\d.]+ s \((converted|loaded) all-MiniLM-L6-v2\.\w+, 384 dims\); "
+    r"embedding [\d.]+ s \((converted|loaded) all-MiniLM-L6-v2(\.\w+)?, 384 dims\); "
     r"index [\d.]+ s \(\d+ pages, \d+ chunks\); "
     r"ask [\d.]+ s \(source hearth-selftest\.pdf, pages? [\d-]*2[^)]*\)$"
 )

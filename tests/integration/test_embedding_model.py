@@ -1,0 +1,92 @@
+"""rag.embedding_model: the default embedding model is converted in both weight types, timed
+on this machine, and the fastest kept with its measurements (real conversion, real llama.cpp)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from engine.catalog import LEGACY_MINILM_GGUF, MINILM_GGUF, ensure_embedding_model
+from engine.gguf_file import read_header
+from engine.runtime import cpu_name
+from rag.embedder import Embedder, read_tuning, tuning_path
+from rag.embedding_model import PACKINGS, prepare_default
+
+
+def test_prepared_model_is_the_fastest_trial_and_says_so(minilm_gguf: Path) -> None:
+    record = read_tuning(minilm_gguf)
+    assert record is not None, "the session's model was prepared by prepare_default"
+    assert record["cpu"] == cpu_name()
+    assert record["file_size"] == minilm_gguf.stat().st_size
+    trials = record["trials"]
+    assert {(t["outtype"], t["pack_tokens"]) for t in trials} == {
+        (o, p) for o in ("f16", "f32") for p in PACKINGS
+    }
+    assert all(t["chunks_per_s"] > 0 for t in trials)
+    best = max(trials, key=lambda t: t["chunks_per_s"])
+    assert (record["outtype"], record["pack_tokens"]) == (best["outtype"], best["pack_tokens"])
+    # The kept file really is that weight type (F32 = file type 0, F16 = 1).
+    assert (
+        read_header(minilm_gguf).get("general.file_type") == {"f32": 0, "f16": 1}[record["outtype"]]
+    )
+    # No candidate is left behind in the models folder.
+    assert not [p for p in minilm_gguf.parent.glob(".*.gguf")]
+    with Embedder(minilm_gguf, n_threads=1) as emb:
+        assert emb.pack_tokens == max(1, record["pack_tokens"])
+
+
+def test_record_only_counts_for_the_same_file_on_the_same_cpu(
+    minilm_gguf: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / minilm_gguf.name
+    shutil.copyfile(minilm_gguf, copy)
+    record = json.loads(tuning_path(minilm_gguf).read_text())
+    record["pack_tokens"] = 7
+    tuning_path(copy).write_text(json.dumps(record))
+    with Embedder(copy, n_threads=1) as emb:
+        assert emb.pack_tokens == 7
+    for field, value in (("cpu", "another CPU"), ("file_size", 1)):
+        tuning_path(copy).write_text(json.dumps({**record, field: value}))
+        assert read_tuning(copy) is None
+        with Embedder(copy, n_threads=1) as emb:
+            assert emb.pack_tokens == 512  # the default, not the other machine's choice
+    with Embedder(copy, n_threads=1, pack_tokens=64) as emb:
+        assert emb.pack_tokens == 64  # an explicit packing wins
+
+
+def test_single_weight_type_needs_no_timing(tmp_path: Path) -> None:
+    from engine.catalog import minilm_source_dir
+
+    src = minilm_source_dir()
+    assert src is not None
+    out = prepare_default(src, tmp_path / MINILM_GGUF, outtypes=("f32",))
+    record = read_tuning(out)
+    assert record is not None and record["outtype"] == "f32" and record["trials"] == []
+    with Embedder(out, n_threads=1) as emb:
+        v = emb.embed(["a lighthouse", "a lamp that shines at night"])
+    assert v.shape == (2, 384) and np.isfinite(v).all()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [MINILM_GGUF, tuning_path(out).name]
+    )
+
+
+def test_ensure_replaces_the_older_f16_file_once(minilm_gguf: Path, tmp_path: Path) -> None:
+    legacy = tmp_path / LEGACY_MINILM_GGUF
+    shutil.copyfile(minilm_gguf, legacy)
+    calls: list[Path] = []
+
+    def prepare(src: Path, out: Path) -> Path:  # stands in for the conversion tested above
+        calls.append(out)
+        shutil.copyfile(minilm_gguf, out)
+        return out
+
+    out = ensure_embedding_model(tmp_path, prepare)
+    assert out == tmp_path / MINILM_GGUF and out.exists()
+    assert not legacy.exists()
+    assert ensure_embedding_model(tmp_path, prepare) == out
+    assert calls == [out]  # already there: not made again
+    ensure_embedding_model(tmp_path, prepare, force=True)  # `hearth setup --retune`
+    assert len(calls) == 2
