@@ -23,6 +23,7 @@ import logging
 import os
 import random
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -106,7 +107,8 @@ def prepare_default(
     trials: list[Trial] = []
     try:
         for outtype in outtypes:
-            tmp = out.with_name(f".{out.stem}.{outtype}.{os.getpid()}.gguf")
+            # unique per call: two preparations at once must not share candidates
+            tmp = out.with_name(f".{out.stem}.{outtype}.{uuid.uuid4().hex[:12]}.gguf")
             if progress:
                 progress(f"converting the embedding model ({outtype.upper()})")
             candidates[outtype] = convert_checkpoint(src_dir, tmp, outtype=outtype)
