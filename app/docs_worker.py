@@ -242,23 +242,27 @@ class DocsWorker(QObject):
         from rag.embedding_model import prepare_default
 
         self._model_error = None
-        try:
-            if not self.config.embedding_model:
+        prepare_error: HearthError | None = None
+        if not self.config.embedding_model:
 
-                def prepare(src: Path, out: Path) -> Path:
-                    self.notice.emit("Preparing the embedding model (first use)…")
-                    return prepare_default(src, out)
+            def prepare(src: Path, out: Path) -> Path:
+                self.notice.emit("Preparing the embedding model (first use)…")
+                return prepare_default(src, out)
 
+            try:
                 made = ensure_embedding_model(self.config.models_dir, prepare)
                 if made is not None:
                     return made
+            except HearthError as exc:  # e.g. a full disk: use an installed model if any
+                prepare_error = exc
+        try:
             return Path(
                 Catalog(self.config.models_dir)
                 .resolve(self.config.embedding_model, embedding=True)
                 .path
             )
         except HearthError as exc:
-            self._model_error = exc
+            self._model_error = prepare_error or exc
             return None
 
     def _library(self) -> Library:

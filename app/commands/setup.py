@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from app.paths import get_paths
 
@@ -24,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
 
     paths = get_paths().ensure()
 
-    def prepare(src, out):  # noqa: ANN001, ANN202
+    def prepare(src: Path, out: Path) -> Path:
         return prepare_default(src, out, progress=lambda m: print(m, file=sys.stderr))
 
     if getattr(args, "retune", False):
