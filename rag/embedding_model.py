@@ -39,6 +39,7 @@ PACKINGS = (1, 512)  # tokens packed per call: 1 = one chunk per call
 SAMPLE_CHUNKS = 12
 SAMPLE_TOKENS = 128  # rag.library.CHUNK_TOKENS: what the documents thread embeds
 PASSES = 2
+STALE_CANDIDATE_S = 3600.0  # a candidate this old was left by a preparation that was killed
 
 _TEXT = (
     "the lighthouse keeper wrote down weather every morning direction of wind height waves "
@@ -93,6 +94,24 @@ def time_model(path: Path, packings: Sequence[int] = PACKINGS) -> list[tuple[int
         return out
 
 
+def remove_stale_candidates(out: Path, older_than_s: float = STALE_CANDIDATE_S) -> list[Path]:
+    """Delete candidate files (`.<stem>.<type>.<id>.gguf`, and the converter's `.part` files
+    for them) that a preparation killed midway (the window closed, the power went) left
+    beside `out`. Recent ones may belong to a
+    preparation running now, in another process, and are kept."""
+    removed: list[Path] = []
+    now = time.time()
+    patterns = (f".{out.stem}.*.gguf", f"..{out.stem}.*.gguf.*.part")
+    for path in sorted({p for pattern in patterns for p in out.parent.glob(pattern)}):
+        try:
+            if now - path.stat().st_mtime > older_than_s:
+                path.unlink()
+                removed.append(path)
+        except OSError:
+            continue  # gone already, or not ours to delete
+    return removed
+
+
 def prepare_default(
     src_dir: Path,
     out_path: Path,
@@ -103,6 +122,7 @@ def prepare_default(
     record the measurements beside it. Returns out_path."""
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_candidates(out)
     candidates: dict[str, Path] = {}
     trials: list[Trial] = []
     try:
@@ -142,4 +162,10 @@ def prepare_default(
             path.unlink(missing_ok=True)
 
 
-__all__ = ["prepare_default", "read_tuning", "sample_texts", "time_model"]
+__all__ = [
+    "prepare_default",
+    "read_tuning",
+    "remove_stale_candidates",
+    "sample_texts",
+    "time_model",
+]

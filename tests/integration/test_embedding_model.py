@@ -90,3 +90,23 @@ def test_ensure_replaces_the_older_f16_file_once(minilm_gguf: Path, tmp_path: Pa
     assert calls == [out]  # already there: not made again
     ensure_embedding_model(tmp_path, prepare, force=True)  # `hearth setup --retune`
     assert len(calls) == 2
+
+
+def test_candidates_left_by_a_killed_preparation_are_removed(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from rag.embedding_model import remove_stale_candidates
+
+    out = tmp_path / MINILM_GGUF
+    old = tmp_path / f".{out.stem}.f32.0123456789ab.gguf"
+    part = tmp_path / f".{old.name}.k2j3h4.part"  # the converter's file, mid-write
+    fresh = tmp_path / f".{out.stem}.f16.ba9876543210.gguf"  # another process, preparing now
+    other = tmp_path / ".some-other-model.f16.0123456789ab.gguf"
+    for p in (old, part, fresh, other):
+        p.write_bytes(b"GGUF")
+    hours_ago = time.time() - 2 * 3600
+    for p in (old, part, other):
+        os.utime(p, (hours_ago, hours_ago))
+    assert sorted(remove_stale_candidates(out)) == sorted([old, part])
+    assert not old.exists() and not part.exists() and fresh.exists() and other.exists()

@@ -416,3 +416,36 @@ def test_source_scope_and_source_dicts_are_robust() -> None:
             "text": "passage",
         }
     ]
+
+
+def test_documents_thread_falls_back_to_an_installed_model_when_preparing_fails(
+    qapp: Any, tmp_path: Path, minilm_gguf: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk while preparing the default embedding model: the documents thread uses an
+    installed embedding model (here Hearth's older F16 file) if there is one, and otherwise
+    reports the preparation's own reason, not a vague "no model"."""
+    import shutil
+    from collections import namedtuple
+
+    import engine.convert
+    from app.docs_worker import DocsConfig, DocsWorker
+    from engine.catalog import LEGACY_MINILM_GGUF
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(engine.convert.shutil, "disk_usage", lambda _p: usage(1 << 30, 1 << 30, 0))
+    models = tmp_path / "models"
+    models.mkdir()
+    events = (threading.Event(), threading.Event(), threading.Event())
+    worker = DocsWorker(DocsConfig(data_dir=tmp_path / "docs", models_dir=models), *events)
+    notices: list[str] = []
+    worker.notice.connect(notices.append)
+
+    assert worker._resolve_model() is None
+    assert worker._model_error is not None
+    assert "Not enough disk space" in worker._model_error.user_message
+    assert notices == ["Preparing the embedding model (first use)…"]
+
+    shutil.copyfile(minilm_gguf, models / LEGACY_MINILM_GGUF)
+    assert worker._resolve_model() == models / LEGACY_MINILM_GGUF
+    assert worker._model_error is None
+    assert sorted(p.name for p in models.iterdir()) == [LEGACY_MINILM_GGUF]  # nothing left over
