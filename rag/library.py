@@ -85,10 +85,10 @@ from rag.retrieve import (
     Candidate,
     Hit,
     Mode,
-    content_first,
     fts_query,
-    merge_neighbours,
+    is_navigation,
     reciprocal_rank_fusion,
+    top_passages,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -1067,21 +1067,21 @@ class Library(Closeable):
             rankings.append([cid for cid, _ in found])
             timings["keyword_s"] = time.perf_counter() - t0
         self.last_timings = timings
+        rows = self.store.chunks_by_ids(list(dict.fromkeys(c for r in rankings for c in r)))
+        # Tables of contents go to the end of each list before fusing: a contents chunk that
+        # one index ranks first would otherwise cost the passages below it their rank.
+        navigation = {cid for cid, row in rows.items() if is_navigation(row.text)}
+        rankings = [
+            [c for c in r if c not in navigation] + [c for c in r if c in navigation]
+            for r in rankings
+        ]
         weights = None
         if mode == "hybrid":
             weights = [self.vector_weight, self.keyword_weight]
         fused = reciprocal_rank_fusion(rankings, k=self.rrf_k, weights=weights)
-        rows = self.store.chunks_by_ids([cid for cid, _ in fused])
         scored = [(rows[cid], score) for cid, score in fused if cid in rows]
-        cands = content_first([_candidate(row, score) for row, score in scored if row.embedded])
-        # Merge only among the best-ranked candidates (a neighbour far down the list is not
-        # worth the prompt space); widen the pool while merging leaves fewer than k passages.
-        pool = 2 * k
-        while True:
-            hits = merge_neighbours(cands[:pool], max_chunks=self.merge_max_chunks)
-            if len(hits) >= k or pool >= len(cands):
-                return hits[:k]
-            pool += k
+        cands = [_candidate(row, score) for row, score in scored if row.embedded]
+        return top_passages(cands, k, max_chunks=self.merge_max_chunks)
 
     def _fit_query(self, text: str) -> str:
         """The query cut (at a word) to what the embedding model takes; BM25 still gets all

@@ -166,19 +166,49 @@ def reciprocal_rank_fusion(
 _LEADER = re.compile(r"(?:\.\s?){4,}\s*\d+")
 
 
+# A run of leader dots, with or without its page number (a chunk may end inside an entry).
+_DOTS = re.compile(r"(?:\.\s?){6,}")
+
+
 def is_navigation(text: str) -> bool:
     """Whether a chunk is mostly a table of contents (titles with dot leaders and page
     numbers). It repeats the words of the sections it lists without their content, so it
-    matches many questions in both indexes and answers none."""
-    leaders = _LEADER.findall(text)
-    if len(leaders) < 3:
+    matches many questions in both indexes and answers none.
+
+    Two shapes: several entries with their page numbers, or a short piece of a contents
+    page that is mostly dots (the embedding model's tokenizer makes each dot a token, so a
+    chunk cut from dense leaders holds only two or three entries). Vectors of such chunks
+    sit close to nearly every query."""
+    size = len(text.strip())
+    if not size:
         return False
-    return sum(len(m) for m in leaders) >= 0.25 * len(text.strip())
+    leaders = _LEADER.findall(text)
+    if len(leaders) >= 3 and sum(len(m) for m in leaders) >= 0.25 * size:
+        return True
+    dots = _DOTS.findall(text)
+    return len(dots) >= 2 and sum(len(m) for m in dots) >= 0.5 * size
 
 
-def content_first(cands: Sequence[Candidate]) -> list[Candidate]:
-    """The same candidates, tables of contents after the passages with content (stable)."""
-    return sorted(cands, key=lambda c: is_navigation(c.text))
+def top_passages(ranked: Sequence[Candidate], k: int, max_chunks: int = 3) -> list[Hit]:
+    """The k best passages from fused candidates (best first): neighbours merged, passages
+    with content before tables of contents, which are never merged into them (dots and page
+    numbers are not worth the prompt space; they come last, only when nothing else is left).
+
+    Merging uses only the best-ranked candidates (a neighbour far down the list is not worth
+    the prompt space), widening the pool while merging leaves fewer than k passages."""
+    hits: list[Hit] = []
+    content = [c for c in ranked if not is_navigation(c.text)]
+    navigation = [c for c in ranked if is_navigation(c.text)]
+    for cands in (content, navigation):
+        want = k - len(hits)
+        pool = 2 * want
+        while want > 0:
+            merged = merge_neighbours(cands[:pool], max_chunks=max_chunks)
+            if len(merged) >= want or pool >= len(cands):
+                hits += merged[:want]
+                break
+            pool += want
+    return hits
 
 
 def join_overlapping(a: str, b: str, overlap_hint: int = 0) -> str:

@@ -151,3 +151,38 @@ def test_hybrid_finds_answer_pages_in_a_real_manual(tmp_path: Path, minilm_gguf:
             assert hybrid_hits >= sum(r is not None for r in ranks[mode]), ranks
     finally:
         lib.close()
+
+
+def test_a_table_of_contents_never_outranks_the_page_it_points_to(
+    tmp_path: Path, minilm_gguf: Path
+) -> None:
+    """A contents page repeats the words of every section it lists; cut into chunks of mostly
+    dots, its vectors sit near every query. It must come after passages with content, in
+    every mode, before and after fusion."""
+    leaders = " ." * 45
+    contents = [
+        "Contents",
+        f"Climbing the tower: how many steps the keeper climbs{leaders} 3",
+        f"Getting there: ferries to the mainland{leaders} 4",
+        f"Varnholm island handbook{leaders} 2",
+    ]
+    # pages between, so that the contents and the answer are not neighbours (merged)
+    filler = [
+        [f"Notes on the {topic} of the island, part {i}." for i in range(1, 14)]
+        for topic in ("seabirds", "weather", "fishing boats", "wild flowers")
+    ]
+    pdf = pdf_factory.text_pdf(tmp_path / "handbook.pdf", [contents, *filler, *PAGES])
+    lib = Library(tmp_path / "lib", embedding_model=minilm_gguf, embed_threads=1)
+    try:
+        lib.add([pdf])
+        lib.ingest()
+        for mode in ("hybrid", "vector", "keyword"):
+            hits = lib.search("How many steps does the keeper climb?", k=3, mode=mode)
+            pages = [(h.page, h.page_end, h.text[:60]) for h in hits]
+            assert hits and hits[0].covers_page(7), (mode, pages)
+            # the contents chunk that holds the query's very words comes after the passages
+            # (keyword search finds only two chunks)
+            last = 1 if mode == "keyword" else 2
+            assert all(not h.text.startswith("Contents") for h in hits[:last]), (mode, pages)
+    finally:
+        lib.close()

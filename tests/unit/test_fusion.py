@@ -233,7 +233,7 @@ def test_merge_across_pages_uses_document_offsets() -> None:
 
 
 def test_tables_of_contents_go_after_passages_with_content() -> None:
-    from rag.retrieve import Candidate, content_first, is_navigation
+    from rag.retrieve import Candidate, is_navigation, top_passages
 
     toc = (
         "C CPLEX LP Format 158 C.1 Prelude . . . . . . . . . . . . . . . 158 "
@@ -245,12 +245,24 @@ def test_tables_of_contents_go_after_passages_with_content() -> None:
         "If the objective function has no name, the default name is used. "
         "Version 2.1 . . . of the format (see page 12) added the section."
     )
-    assert is_navigation(toc) and is_navigation(dense_toc)
+    # A chunk cut from dense leaders: two entries and a third cut off before its page number
+    # (the R reference manual's contents, 128-token chunks: every dot is a token).
+    fragment = " ." * 34 + " 160\n\ndimnames" + " ." * 41 + " 161\ndo.call" + " ." * 40
+    assert is_navigation(toc) and is_navigation(dense_toc) and is_navigation(fragment)
     assert not is_navigation(prose)
+    assert not is_navigation("Wait . . . . . . and then . . . . . . it rang, twice.")
     assert not is_navigation("Totals . . . . 12")  # one leader is not a table
 
-    def cand(i: int, text: str) -> Candidate:
-        return Candidate(i, 1, i, "/m.pdf", 1, 1, 0, len(text), text)
+    def cand(i: int, text: str, ordinal: int | None = None) -> Candidate:
+        # one chunk per page, 1000 characters apart: neighbours by ordinal only
+        o = i if ordinal is None else ordinal
+        return Candidate(i, 1, o, "/m.pdf", o, o, 0, len(text), text, doc_offset=1000 * o)
 
-    ranked = [cand(1, toc), cand(2, prose), cand(3, dense_toc), cand(4, "Plain text answer.")]
-    assert [c.chunk_id for c in content_first(ranked)] == [2, 4, 1, 3]
+    answer = "Plain text answer."
+    ranked = [cand(1, toc, 1), cand(2, prose, 5), cand(3, dense_toc, 9), cand(4, answer, 20)]
+    assert [h.chunk_ids for h in top_passages(ranked, k=4)] == [(2,), (4,), (1,), (3,)]
+    assert [h.chunk_ids for h in top_passages(ranked, k=2)] == [(2,), (4,)]
+    # A contents chunk next to a passage is not merged into it.
+    ranked = [cand(1, toc, 4), cand(2, prose, 5), cand(4, answer, 6)]
+    assert [h.chunk_ids for h in top_passages(ranked, k=3)] == [(2, 4), (1,)]
+    assert top_passages([], k=3) == []
