@@ -292,21 +292,24 @@ def test_eval_questions_match_documents() -> None:
     assert len(questions) >= 40
     assert len({q["id"] for q in questions}) == len(questions)
     assert len({q["file"] for q in questions}) >= 4
-    by_file: dict[str, list[dict]] = defaultdict(list)
+    by_file: dict[str, list[dict]] = defaultdict(list)  # (file, pages, evidence) to check
     for q in questions:
         assert q["file"] in data["files"]
-        assert q["pages"] and all(isinstance(p, int) and p >= 1 for p in q["pages"])
-        assert q["evidence"] not in q["question"]
-        by_file[q["file"]].append(q)
-    for file_id, qs in by_file.items():
+        for answer in [q, *q.get("also", [])]:  # its own pages, and other files' that answer
+            assert answer["file"] in data["files"]
+            assert answer["pages"] and all(isinstance(p, int) and p >= 1 for p in answer["pages"])
+            assert answer["evidence"] not in q["question"]
+            by_file[answer["file"]].append({"id": q["id"], **answer})
+        assert all(a["file"] != q["file"] for a in q.get("also", []))
+    for file_id, answers in by_file.items():
         reader = PdfReader(data_pdf(file_id))
         assert len(reader.pages) == data["files"][file_id]["pages"]
-        for q in qs:
+        for a in answers:
             texts = []
-            for p in q["pages"]:
+            for p in a["pages"]:
                 raw = fix_control_chars(reader.pages[p - 1].extract_text())
                 texts.append(" ".join(collapse_whitespace(join_hyphenation(raw)).split()))
-            assert any(q["evidence"] in t for t in texts), (q["id"], q["evidence"])
+            assert any(a["evidence"] in t for t in texts), (a["id"], a["evidence"])
 
 
 @pytest.mark.slow

@@ -21,6 +21,10 @@ def test_first_hit_rank_needs_the_right_file_and_a_covering_page_range() -> None
     assert first_hit_rank(hits, Path("/a.pdf"), [2, 5]) == 2
     assert first_hit_rank(hits, Path("/a.pdf"), [3]) is None
     assert first_hit_rank([], Path("/a.pdf"), [1]) is None
+    # pages of another file that answer too ("also" in questions.json)
+    assert first_hit_rank(hits, Path("/a.pdf"), [9], also=[(Path("/b.pdf"), [3])]) == 1
+    assert first_hit_rank(hits, Path("/a.pdf"), [9], also=[(Path("/b.pdf"), [4])]) is None
+    assert first_hit_rank(hits, Path("/a.pdf"), [5], also=[(Path("/c.pdf"), [3])]) == 3
 
 
 def test_metrics() -> None:
@@ -35,10 +39,30 @@ def test_bundled_questions_load_with_pages() -> None:
     assert len(questions) >= 50
     assert all(q.pages and all(p >= 1 for p in q.pages) for q in questions)
     assert len({q.id for q in questions}) == len(questions)
+    files = {q.file for q in questions}
+    also = [(f, pages) for q in questions for f, pages in q.also]
+    assert also and all(f in files and pages for f, pages in also)
 
 
 def test_questions_file_formats(tmp_path: Path) -> None:
     plain = tmp_path / "q.json"
     plain.write_text(json.dumps([{"question": "Why?", "file": "/x.pdf", "page": 3}]))
     (q,) = load_questions(plain)
-    assert (q.id, q.file, q.pages) == ("1", "/x.pdf", (3,))
+    assert (q.id, q.file, q.pages, q.also) == ("1", "/x.pdf", (3,), ())
+    plain.write_text(
+        json.dumps(
+            {
+                "questions": [
+                    {
+                        "id": "a",
+                        "question": "Why?",
+                        "file": "/x.pdf",
+                        "pages": [3],
+                        "also": [{"file": "/y.pdf", "pages": [7, 8], "evidence": "because"}],
+                    }
+                ]
+            }
+        )
+    )
+    (q,) = load_questions(plain)
+    assert q.also == (("/y.pdf", (7, 8)),)
