@@ -97,8 +97,8 @@ def time_model(path: Path, packings: Sequence[int] = PACKINGS) -> list[tuple[int
 def remove_stale_candidates(out: Path, older_than_s: float = STALE_CANDIDATE_S) -> list[Path]:
     """Delete candidate files (`.<stem>.<type>.<id>.gguf`, and the converter's `.part` files
     for them) that a preparation killed midway (the window closed, the power went) left
-    beside `out`. Recent ones may belong to a
-    preparation running now, in another process, and are kept."""
+    beside `out`. Recent ones may belong to a preparation running now, in another process,
+    and are kept."""
     removed: list[Path] = []
     now = time.time()
     patterns = (f".{out.stem}.*.gguf", f"..{out.stem}.*.gguf.*.part")

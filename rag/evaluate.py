@@ -1,11 +1,12 @@
 """Retrieval quality: hit@1, hit@5 and MRR@10 for vector-only, keyword-only and hybrid search.
 
 A question hits at rank r when the r-th retrieved passage comes from the question's file and
-its page range contains one of the answer pages, or covers one of the question's `also` pages:
-pages of another file of the set that answer it as well (the R reference manual documents the
-functions that An Introduction to R teaches). Every report also gives the strict numbers, which
-count only the pages each question was written from. The questions (resources/eval/questions.json)
-name real manuals installed by Debian packages (see tests/data_files.py).
+its page range contains one of the answer pages, or covers one of the question's `also`
+pages: pages of another file of the set that answer it as well (the R reference manual
+documents the functions that An Introduction to R teaches). Every report also gives the
+strict numbers, which count only the pages each question was written from. The questions
+(resources/eval/questions.json) name real manuals installed by Debian packages (see
+tests/data_files.py).
 
 `hearth docs eval` indexes those files once into a cache folder keyed by the embedding model
 and chunking settings, then runs every question in every mode.
