@@ -226,16 +226,14 @@ class _Runner:
         from rag.embedder import Embedder
         from rag.embedding_model import prepare_default
 
-        target = self.paths.models / MINILM_GGUF
-        how = "loaded"
-        if not target.exists():
-            self.progress(f"converting the embedding model into {target}")
-            if ensure_embedding_model(
-                self.paths.models, lambda s, o: prepare_default(s, o, self.progress)
-            ):
-                how = "converted"
-        if target.exists():
-            path = target
+        existed = (self.paths.models / MINILM_GGUF).exists()
+        # prepare_default reports its own steps (converting, timing) through progress
+        made = ensure_embedding_model(
+            self.paths.models, lambda s, o: prepare_default(s, o, self.progress)
+        )
+        how = "loaded" if existed or made is None else "converted"
+        if made is not None:
+            path = made
         else:
             try:
                 path = Path(Catalog(self.paths.models).resolve("", embedding=True).path)

@@ -45,9 +45,7 @@ SUPPORTED_ARCHITECTURES: dict[str, str] = {
     "Qwen3ForCausalLM": "qwen3",
 }
 OUTTYPES = ("f16", "bf16", "f32")
-# The default embedding model is written as F16: on CPUs with F16C/AVX2 llama.cpp embeds
-# MiniLM ~1.5x faster from F16 than from F32 (half the weight traffic), and the embeddings
-# stay within cosine 0.99999 of an exact float64 forward pass (tests/integration).
+# Which type the default embedding model gets is measured per machine: rag.embedding_model.
 
 ProgressFn = Callable[[int, int], None]
 

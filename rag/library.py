@@ -1081,7 +1081,7 @@ class Library(Closeable):
         fused = reciprocal_rank_fusion(rankings, k=self.rrf_k, weights=weights)
         scored = [(rows[cid], score) for cid, score in fused if cid in rows]
         cands = [_candidate(row, score) for row, score in scored if row.embedded]
-        return top_passages(cands, k, max_chunks=self.merge_max_chunks)
+        return top_passages(cands, k, max_chunks=self.merge_max_chunks, navigation=navigation)
 
     def _fit_query(self, text: str) -> str:
         """The query cut (at a word) to what the embedding model takes; BM25 still gets all

@@ -8,7 +8,7 @@ candidates from both indexes. Retrieved text is data: it is only ever quoted to 
 from __future__ import annotations
 
 import re
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Collection, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TypeVar
@@ -189,17 +189,25 @@ def is_navigation(text: str) -> bool:
     return len(dots) >= 2 and sum(len(m) for m in dots) >= 0.5 * size
 
 
-def top_passages(ranked: Sequence[Candidate], k: int, max_chunks: int = 3) -> list[Hit]:
+def top_passages(
+    ranked: Sequence[Candidate],
+    k: int,
+    max_chunks: int = 3,
+    navigation: Collection[int] | None = None,
+) -> list[Hit]:
     """The k best passages from fused candidates (best first): neighbours merged, passages
     with content before tables of contents, which are never merged into them (dots and page
     numbers are not worth the prompt space; they come last, only when nothing else is left).
 
     Merging uses only the best-ranked candidates (a neighbour far down the list is not worth
-    the prompt space), widening the pool while merging leaves fewer than k passages."""
+    the prompt space), widening the pool while merging leaves fewer than k passages.
+    `navigation`: the chunk ids already known to be tables of contents (else detected here)."""
+    if navigation is None:
+        navigation = {c.chunk_id for c in ranked if is_navigation(c.text)}
     hits: list[Hit] = []
-    content = [c for c in ranked if not is_navigation(c.text)]
-    navigation = [c for c in ranked if is_navigation(c.text)]
-    for cands in (content, navigation):
+    content = [c for c in ranked if c.chunk_id not in navigation]
+    contents_pages = [c for c in ranked if c.chunk_id in navigation]
+    for cands in (content, contents_pages):
         want = k - len(hits)
         pool = 2 * want
         while want > 0:
