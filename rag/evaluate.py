@@ -181,6 +181,7 @@ def evaluate(
 def run_default_eval(
     questions_path: str | None = None,
     library_dir: str | None = None,
+    fusion: str | None = None,
     rrf_k: float | None = None,
     candidates: int | None = None,
     chunk_tokens: int | None = None,
@@ -209,6 +210,8 @@ def run_default_eval(
     ).hexdigest()[:12]
     folder = Path(library_dir) if library_dir else paths.cache / "eval-library" / key
     kwargs: dict[str, Any] = {"chunk_tokens": tokens, "chunk_overlap": overlap}
+    if fusion is not None:
+        kwargs["fusion"] = fusion
     if rrf_k is not None:
         kwargs["rrf_k"] = rrf_k
     if candidates is not None:
@@ -251,6 +254,7 @@ def run_default_eval(
         report["params"] = {
             "chunk_tokens": tokens,
             "chunk_overlap": overlap,
+            "fusion": lib.fusion,
             "rrf_k": lib.rrf_k,
             "candidates": lib.candidates,
             "merge_max_chunks": lib.merge_max_chunks,

@@ -1,5 +1,6 @@
-"""Hybrid retrieval, the pure parts: query sanitising for FTS5, reciprocal rank fusion, merging
-neighbouring chunks of the same document, and passages for the prompt.
+"""Hybrid retrieval, the pure parts: query sanitising for FTS5, fusion of the two indexes' results
+(relative score fusion, Hearth's default, or reciprocal rank fusion), merging neighbouring
+chunks of the same document, and passages for the prompt.
 
 Nothing here touches Chroma or SQLite; `rag.library.Library.search` feeds these functions with
 candidates from both indexes. Retrieved text is data: it is only ever quoted to the model.
@@ -16,10 +17,19 @@ from typing import Literal, TypeVar
 from engine.types import Passage
 
 Mode = Literal["hybrid", "vector", "keyword"]
+Fusion = Literal["score", "rrf"]
+FUSIONS: tuple[Fusion, ...] = ("score", "rrf")
 
 K = TypeVar("K", bound=Hashable)
 
-# Fusion constant. Cormack et al. (2009) use 60; on Hearth's eval set (two lists of 20
+# How hybrid search fuses its two lists. "score" (relative score fusion) beat reciprocal rank
+# fusion on Hearth's eval set for every candidate depth from 10 to 100 (README, `hearth docs
+# eval --fusion`): a passage that one index finds with a clearly better score than the rest
+# keeps its lead, where RRF would only see "rank 2" and let passages that both indexes rank
+# mediocrely overtake it.
+FUSION: Fusion = "score"
+
+# RRF's constant. Cormack et al. (2009) use 60; on Hearth's eval set (two lists of 20
 # candidates) every k from 1 to 60 scored within one question of each other, and 20 had the
 # best MRR (see rag/evaluate.py and `hearth docs eval`).
 RRF_K = 20.0
@@ -160,6 +170,41 @@ def reciprocal_rank_fusion(
             scores[item] = scores.get(item, 0.0) + weight / (k + rank)
     order = {item: i for i, item in enumerate(scores)}
     return sorted(scores.items(), key=lambda kv: (-kv[1], order[kv[0]]))
+
+
+def relative_score_fusion(
+    results: Sequence[Sequence[tuple[K, float]]], weights: Sequence[float] | None = None
+) -> list[tuple[K, float]]:
+    """Fuse scored lists (higher is better; each index's own scale, such as cosine similarity
+    and BM25): each list's scores are rescaled to 0..1 (its best 1, its worst 0; a list whose
+    scores are all equal gives each item 1), an item missing from a list gets 0 there, and an
+    item's fused score is the weighted mean over the lists, in 0..1.
+
+    Returns (item, score) best first; ties keep the order in which items were first seen
+    (list by list). A duplicate within one list counts once, with its best score."""
+    if weights is None:
+        weights = [1.0] * len(results)
+    if len(weights) != len(results):
+        raise ValueError("one weight per list")
+    if any(w < 0 for w in weights):
+        raise ValueError("weights must be >= 0")
+    total = sum(weights) or 1.0
+    fused: dict[K, float] = {}
+    for result, weight in zip(results, weights, strict=True):
+        best: dict[K, float] = {}
+        for item, score in result:
+            if item not in best or score > best[item]:
+                best[item] = score
+            fused.setdefault(item, 0.0)
+        if not best:
+            continue
+        lo, hi = min(best.values()), max(best.values())
+        span = hi - lo
+        for item, score in best.items():
+            norm = (score - lo) / span if span > 0 else 1.0
+            fused[item] += weight * norm / total
+    order = {item: i for i, item in enumerate(fused)}
+    return sorted(fused.items(), key=lambda kv: (-kv[1], order[kv[0]]))
 
 
 # A dot leader followed by a page number: ". . . . . . 158" or "........158".

@@ -58,7 +58,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = dsub.add_parser("eval", help="retrieval quality (hit@1, hit@5, MRR) on Hearth's eval set")
     p.add_argument("--json", action="store_true")
     p.add_argument("--questions", help="questions JSON (default: the bundled eval set)")
-    p.add_argument("--rrf-k", type=float, default=None, help="fusion constant")
+    p.add_argument(
+        "--fusion",
+        choices=["score", "rrf"],
+        default=None,
+        help="how hybrid search fuses the two indexes (default: score)",
+    )
+    p.add_argument("--rrf-k", type=float, default=None, help="RRF's constant (--fusion rrf)")
     p.add_argument("--candidates", type=int, default=None, help="candidates from each index")
     p.add_argument("--chunk-tokens", type=int, default=None)
     p.add_argument("--chunk-overlap", type=int, default=None)
@@ -274,6 +280,7 @@ def run_eval(args: argparse.Namespace) -> int:
     report = run_default_eval(
         questions_path=args.questions,
         library_dir=args.library,
+        fusion=args.fusion,
         rrf_k=args.rrf_k,
         candidates=args.candidates,
         chunk_tokens=args.chunk_tokens,

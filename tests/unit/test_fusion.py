@@ -1,4 +1,4 @@
-"""Reciprocal rank fusion, FTS5 query sanitising, neighbour merging (pure functions)."""
+"""Score and rank fusion, FTS5 query sanitising, neighbour merging (pure functions)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from rag.retrieve import (
     merge_neighbours,
     query_terms,
     reciprocal_rank_fusion,
+    relative_score_fusion,
     to_passages,
 )
 
@@ -61,6 +62,58 @@ def test_small_k_favours_top_ranks_more() -> None:
     scores_k1 = dict(reciprocal_rank_fusion([["a", "b"]], k=1))
     scores_k60 = dict(reciprocal_rank_fusion([["a", "b"]], k=60))
     assert scores_k1["a"] / scores_k1["b"] > scores_k60["a"] / scores_k60["b"]
+
+
+# -- relative score fusion -----------------------------------------------------------------
+
+
+def test_score_fusion_rescales_each_list_and_averages() -> None:
+    # Cosine similarities and BM25 scores live on different scales; each list is rescaled to
+    # 0..1 (best 1, worst 0) and an item missing from a list gets 0 there.
+    vector = [("a", 0.80), ("b", 0.60), ("c", 0.40)]
+    keyword = [("c", 12.0), ("d", 9.0), ("a", 3.0)]
+    fused = dict(relative_score_fusion([vector, keyword]))
+    assert fused["a"] == pytest.approx((1.0 + 0.0) / 2)
+    assert fused["b"] == pytest.approx((0.5 + 0.0) / 2)
+    assert fused["c"] == pytest.approx((0.0 + 1.0) / 2)
+    assert fused["d"] == pytest.approx((0.0 + (9 - 3) / (12 - 3)) / 2)
+    assert all(0.0 <= v <= 1.0 for v in fused.values())
+
+
+def test_score_fusion_keeps_a_clear_lead_that_rrf_gives_away() -> None:
+    # The answer is second in the vector list, just behind the best, and absent from the
+    # keyword list; two passages that both lists rank low (near each list's worst score)
+    # overtake it under RRF but not under score fusion, which sees how far ahead it is.
+    vector = [("v1", 0.71), ("answer", 0.70), ("x", 0.52), ("y", 0.51), ("v5", 0.50)]
+    keyword = [("k1", 20.0), ("k2", 19.0), ("x", 4.2), ("y", 4.1), ("k5", 4.0)]
+    by_score = [item for item, _ in relative_score_fusion([vector, keyword])]
+    by_rank = [
+        item
+        for item, _ in reciprocal_rank_fusion(
+            [[i for i, _ in vector], [i for i, _ in keyword]], k=20
+        )
+    ]
+    assert by_score.index("answer") < by_score.index("x")
+    assert by_rank.index("answer") > by_rank.index("x")
+
+
+def test_score_fusion_edge_cases() -> None:
+    assert relative_score_fusion([[], []]) == []
+    # A list whose scores are all equal (or a single hit) counts as a full match.
+    assert relative_score_fusion([[("a", 3.0)], []]) == [("a", 0.5)]
+    # Ties keep first-seen order; a duplicate within a list counts once, at its best score.
+    fused = relative_score_fusion([[("a", 1.0), ("b", 0.0), ("a", 0.5)], [("b", 1.0), ("a", 0.0)]])
+    assert [i for i, _ in fused] == ["a", "b"]
+    assert dict(fused)["a"] == pytest.approx(0.5)
+    # Weights: a weighted mean, so a zero weight leaves the other list's order.
+    only_keyword = relative_score_fusion(
+        [[("a", 0.9), ("b", 0.1)], [("b", 2.0), ("a", 1.0)]], [0.0, 1.0]
+    )
+    assert only_keyword == [("b", 1.0), ("a", 0.0)]
+    with pytest.raises(ValueError):
+        relative_score_fusion([[("a", 1.0)]], weights=[1.0, 2.0])
+    with pytest.raises(ValueError):
+        relative_score_fusion([[("a", 1.0)]], weights=[-1.0])
 
 
 # -- FTS5 query sanitising ------------------------------------------------------------------
