@@ -110,12 +110,12 @@ CHUNK_WINDOW_PAGES = 64
 
 # Tuned with `hearth docs eval` (see rag/evaluate.py): all-MiniLM-L6-v2 was trained on inputs
 # of up to 128 word pieces, and 128-token chunks beat 200-token ones for vector *and* keyword
-# search. 40 candidates from each index: with score fusion every depth from 10 to 100 had the
-# same hit@5 on the 51 questions, and 40 the best hit@1 and MRR on both question sets (a deeper
-# list gives each index's rescaling a steadier floor). With RRF, 20 fused better than 40.
+# search. 20 candidates from each index: with score fusion every depth from 10 to 100 had the
+# same hit@5 on the 51 questions; 40 had a better hit@1 with 128-token chunks but a worse one
+# with 200-token chunks (noise). With RRF, 20 fused better than 40.
 CHUNK_TOKENS = 128
 CHUNK_OVERLAP = 24
-CANDIDATES = 40
+CANDIDATES = 20
 DB_NAME = "library.sqlite3"
 CHROMA_DIR = "chroma"
 VECTOR_STORE_PROCESS = "process"  # Library(vector_store=...): Chroma in a child process
