@@ -9,11 +9,11 @@ Which GGUF runs fastest depends on the CPU, and by a lot (`hearth bench embed`, 
 - on an Intel VM, F16 was about 1.2 times as fast as F32.
 
 So the first preparation converts both, times each on chunks of Hearth's own chunk size with
-two packings (a few seconds, once), keeps the fastest file under the default name and records
-the measurements beside it (`<model>.gguf.tuning.json`). `Embedder` reads the recorded packing
-when it is not told one. The record is tied to the file's size and to this CPU: on another
-machine (a copied data folder) the packing falls back to the default, and `hearth setup
---retune` measures again.
+two packings (in interleaved rounds, some seconds, once), keeps the fastest file under the
+default name and records the measurements beside it (`<model>.gguf.tuning.json`). `Embedder`
+reads the recorded packing when it is not told one. The record is tied to the file's size and
+to this CPU: on another machine (a copied data folder) the packing falls back to the default,
+and `hearth setup --retune` measures again.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ import os
 import random
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -38,7 +39,7 @@ OUTTYPES = ("f16", "f32")
 PACKINGS = (1, 512)  # tokens packed per call: 1 = one chunk per call
 SAMPLE_CHUNKS = 12
 SAMPLE_TOKENS = 128  # rag.library.CHUNK_TOKENS: what the documents thread embeds
-PASSES = 2
+ROUNDS = 3  # interleaved timing rounds; each candidate keeps its best
 STALE_CANDIDATE_S = 3600.0  # a candidate this old was left by a preparation that was killed
 
 _TEXT = (
@@ -77,21 +78,33 @@ class Trial:
     chunks_per_s: float
 
 
-def time_model(path: Path, packings: Sequence[int] = PACKINGS) -> list[tuple[int, float]]:
-    """(pack_tokens, chunks/s) for each packing: the best of PASSES passes over the sample."""
-    with Embedder(path, pack_tokens=max(packings)) as emb:
-        texts = sample_texts(emb.count_tokens, SAMPLE_CHUNKS, SAMPLE_TOKENS)
-        emb.embed(texts[:2])  # warm-up: first-call allocations
-        out: list[tuple[int, float]] = []
-        for pack in packings:
-            emb.pack_tokens = pack
-            best = 0.0
-            for _ in range(PASSES):
-                t = time.perf_counter()
-                emb.embed(texts)
-                best = max(best, len(texts) / (time.perf_counter() - t))
-            out.append((pack, best))
-        return out
+def time_models(paths: Mapping[str, Path], packings: Sequence[int] = PACKINGS) -> list[Trial]:
+    """A Trial (chunks/s) for each weight type and packing: the best of ROUNDS rounds.
+
+    The rounds are interleaved (each times every type and packing once, in turn), so a burst
+    of load from another program slows every candidate a little rather than one of them a
+    lot, and the best round of each is what it can do on a quiet machine."""
+    with ExitStack() as stack:
+        embedders = {
+            outtype: stack.enter_context(Embedder(path, pack_tokens=max(packings)))
+            for outtype, path in paths.items()
+        }
+        if not embedders:
+            return []
+        first = next(iter(embedders.values()))
+        texts = sample_texts(first.count_tokens, SAMPLE_CHUNKS, SAMPLE_TOKENS)
+        for emb in embedders.values():
+            emb.embed(texts[:2])  # warm-up: first-call allocations
+        best: dict[tuple[str, int], float] = {}
+        for _ in range(ROUNDS):
+            for outtype, emb in embedders.items():
+                for pack in packings:
+                    emb.pack_tokens = pack
+                    t = time.perf_counter()
+                    emb.embed(texts)
+                    rate = len(texts) / (time.perf_counter() - t)
+                    best[(outtype, pack)] = max(best.get((outtype, pack), 0.0), rate)
+        return [Trial(t, p, round(r, 2)) for (t, p), r in best.items()]
 
 
 def remove_stale_candidates(out: Path, older_than_s: float = STALE_CANDIDATE_S) -> list[Path]:
@@ -133,10 +146,10 @@ def prepare_default(
                 progress(f"converting the embedding model ({outtype.upper()})")
             candidates[outtype] = convert_checkpoint(src_dir, tmp, outtype=outtype)
         if len(candidates) > 1:
-            for outtype, path in candidates.items():
-                if progress:
-                    progress(f"timing the {outtype.upper()} embedding model on this machine")
-                trials += [Trial(outtype, p, round(r, 2)) for p, r in time_model(path)]
+            if progress:
+                types = " and ".join(t.upper() for t in candidates)
+                progress(f"timing the {types} embedding models on this machine")
+            trials = time_models(candidates)
             best = max(trials, key=lambda t: t.chunks_per_s)
         else:
             best = Trial(next(iter(candidates)), 0, 0.0)
@@ -146,7 +159,7 @@ def prepare_default(
             "cpu": cpu_name(),
             "outtype": best.outtype,
             "pack_tokens": best.pack_tokens,
-            "sample": {"chunks": SAMPLE_CHUNKS, "tokens": SAMPLE_TOKENS},
+            "sample": {"chunks": SAMPLE_CHUNKS, "tokens": SAMPLE_TOKENS, "rounds": ROUNDS},
             "trials": [asdict(t) for t in trials],
         }
         tuning_path(out).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
@@ -167,5 +180,5 @@ __all__ = [
     "read_tuning",
     "remove_stale_candidates",
     "sample_texts",
-    "time_model",
+    "time_models",
 ]

@@ -12,6 +12,7 @@ import numpy as np
 from engine.catalog import LEGACY_MINILM_GGUF, MINILM_GGUF, ensure_embedding_model
 from engine.gguf_file import read_header
 from engine.runtime import cpu_name
+from rag import embedding_model
 from rag.embedder import Embedder, read_tuning, tuning_path
 from rag.embedding_model import PACKINGS, prepare_default
 
@@ -55,6 +56,37 @@ def test_record_only_counts_for_the_same_file_on_the_same_cpu(
             assert emb.pack_tokens == 512  # the default, not the other machine's choice
     with Embedder(copy, n_threads=1, pack_tokens=64) as emb:
         assert emb.pack_tokens == 64  # an explicit packing wins
+
+
+def test_timing_interleaves_the_candidates(tmp_path: Path, monkeypatch) -> None:
+    """Every round times every weight type and packing once, in turn: a burst of load from
+    another program then slows each candidate a little, not one of them a lot (which could
+    make the slower type win)."""
+    from engine.catalog import minilm_source_dir
+    from engine.convert import convert_checkpoint
+
+    src = minilm_source_dir()
+    assert src is not None
+    paths = {
+        t: convert_checkpoint(src, tmp_path / f"m-{t}.gguf", outtype=t) for t in ("f16", "f32")
+    }
+    monkeypatch.setattr(embedding_model, "SAMPLE_CHUNKS", 3)  # a quick sample
+    timed: list[tuple[str, int]] = []
+    real_embed = Embedder.embed
+
+    def embed(self: Embedder, texts: list[str]) -> np.ndarray:
+        if len(texts) == 3:  # a timed pass (warm-ups embed two texts)
+            timed.append((self.path.name, self.pack_tokens))
+        return real_embed(self, texts)
+
+    monkeypatch.setattr(Embedder, "embed", embed)
+    trials = embedding_model.time_models(paths)
+    one_round = [(f"m-{t}.gguf", p) for t in ("f16", "f32") for p in PACKINGS]
+    assert timed == one_round * embedding_model.ROUNDS
+    assert {(t.outtype, t.pack_tokens) for t in trials} == {
+        (t, p) for t in ("f16", "f32") for p in PACKINGS
+    }
+    assert all(t.chunks_per_s > 0 for t in trials)
 
 
 def test_single_weight_type_needs_no_timing(tmp_path: Path) -> None:
