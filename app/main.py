@@ -4,9 +4,10 @@ Start-up order keeps the window fast: Qt, the store and the settings only; the w
 shown; then the controller recovers interrupted answers and loads the model on the engine
 thread. llama_cpp and chromadb are imported later, on their own threads.
 
-Options: ``--screenshot PATH`` runs a scripted exchange with the model, saves a PNG of the
-window and exits (for the README). ``--report-startup`` prints one JSON line with the time
-of the first paint and exits (used by `hearth bench ui`).
+One window per data folder: starting Hearth again brings the running window to the front
+(app.single_instance). Options: ``--screenshot PATH`` runs a scripted exchange with the
+model, saves a PNG of the window and exits (for the README). ``--report-startup`` prints one
+JSON line with the time of the first paint and exits (used by `hearth bench ui`).
 """
 
 from __future__ import annotations
@@ -98,12 +99,35 @@ def main(argv: list[str] | None = None) -> int:
 
     from engine.errors import HearthError
 
+    guard = None
+    if not (args.screenshot or args.report_startup):  # tools that may run beside a window
+        from app.paths import get_paths
+        from app.single_instance import SingleInstance
+
+        _app = QApplication.instance() or QApplication(["hearth"])  # noqa: F841 (kept alive)
+        guard = SingleInstance(get_paths().ensure().data)
+        if not guard.acquire():
+            if guard.notify_running():
+                sys.stdout.write("Hearth is already running: its window is now in front.\n")
+                return 0
+            QMessageBox.warning(
+                None,
+                "Hearth",
+                "Hearth is already running, but its window does not answer. Close it (or end "
+                "the Hearth process) and start Hearth again.",
+            )
+            return 1
     try:
         gui = build_gui()
     except HearthError as exc:  # e.g. the chat history cannot be opened
         _app = QApplication.instance() or QApplication(["hearth"])  # noqa: F841 (kept alive)
         QMessageBox.critical(None, "Hearth", f"{exc.user_message}\n\n{exc.details}")
         return 1
+    if guard is not None:
+        from app.single_instance import bring_to_front
+
+        window = gui.window
+        guard.showRequested.connect(lambda: bring_to_front(window))
     # The model loads only once the window has painted: nothing delays the first frame.
     after_first_paint(gui.window, gui.controller.start)
     if args.report_startup:
@@ -120,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         gui.controller.shutdown()
         gui.store.close()
+        if guard is not None:
+            guard.release()
     docs = getattr(gui.controller, "docs", None)
     docs_stopped = docs is None or docs.wait_stopped(10.0)
     if not gui.controller.engine.wait_stopped(60.0) or not docs_stopped:

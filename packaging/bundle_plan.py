@@ -60,7 +60,13 @@ EXCLUDES = [
 
 # Qt modules Hearth uses; PyInstaller's PySide6 hooks then collect the plugins these need
 # (platforms incl. offscreen/xcb/wayland, imageformats, iconengines, styles, platform themes).
-QT_MODULES = ["PySide6.QtCore", "PySide6.QtGui", "PySide6.QtWidgets", "PySide6.QtSvg"]
+QT_MODULES = [
+    "PySide6.QtCore",
+    "PySide6.QtGui",
+    "PySide6.QtWidgets",
+    "PySide6.QtSvg",
+    "PySide6.QtNetwork",  # app.single_instance: the local socket a second start calls
+]
 QT_PLATFORM_PLUGINS_REQUIRED = {
     "linux": ["offscreen", "xcb"],
     "darwin": ["offscreen", "cocoa"],
