@@ -84,9 +84,14 @@ def time_models(paths: Mapping[str, Path], packings: Sequence[int] = PACKINGS) -
     The rounds are interleaved (each times every type and packing once, in turn), so a burst
     of load from another program slows every candidate a little rather than one of them a
     lot, and the best round of each is what it can do on a quiet machine."""
+    # Contexts only as large as the biggest packing: the candidates are open at once, and
+    # llama.cpp sizes its compute buffers by the batch capacity.
+    capacity = max(*packings, SAMPLE_TOKENS)
     with ExitStack() as stack:
         embedders = {
-            outtype: stack.enter_context(Embedder(path, pack_tokens=max(packings)))
+            outtype: stack.enter_context(
+                Embedder(path, batch_tokens=capacity, pack_tokens=max(packings))
+            )
             for outtype, path in paths.items()
         }
         if not embedders:
