@@ -52,10 +52,19 @@ class SingleInstance(QObject):
         self._clients: list[QLocalSocket] = []
 
     def acquire(self) -> bool:
-        """Take the lock and listen; False if another process holds it."""
+        """Take the lock and listen; False if another process holds it. True as well when
+        the lock file cannot be written at all (a full disk, a read-only folder): that is no
+        reason to refuse to start, the window then just runs without this check."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if not self._lock.tryLock(100):
-            return False
+            if self._lock.error() == QLockFile.LockError.LockFailedError:
+                return False  # held by a running window
+            log.warning(
+                "cannot write %s (%s); starting without the one-window check",
+                self.data_dir / LOCK_NAME,
+                self._lock.error().name,
+            )
+            return True
         server = QLocalServer(self)
         server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
         QLocalServer.removeServer(self.name)  # a socket file left by a crashed window

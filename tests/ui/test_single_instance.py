@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from app.single_instance import LOCK_NAME, SingleInstance, server_name
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,6 +39,16 @@ def test_each_data_folder_has_its_own_window(qapp: Any, tmp_path: Path) -> None:
     assert a.acquire() and b.acquire()
     a.release()
     b.release()
+
+
+@pytest.mark.skipif(not Path("/sys/kernel").is_dir(), reason="needs Linux's read-only /sys")
+def test_a_lock_that_cannot_be_written_does_not_stop_the_window(qapp: Any) -> None:
+    # Nobody, not even root, can create a file in /sys: like a full disk or a read-only
+    # folder, that is not "another window is running".
+    guard = SingleInstance(Path("/sys"))
+    assert guard.acquire()
+    assert not (Path("/sys") / LOCK_NAME).exists()
+    guard.release()
 
 
 def test_lock_of_a_killed_window_does_not_block_the_next_start(qapp: Any, tmp_path: Path) -> None:
