@@ -19,8 +19,9 @@ import logging
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QLockFile, QObject, Signal
+from PySide6.QtCore import QLockFile, QObject, Qt, Signal
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
+from PySide6.QtWidgets import QWidget
 
 log = logging.getLogger(__name__)
 
@@ -120,13 +121,9 @@ class SingleInstance(QObject):
         self._lock.unlock()
 
 
-def bring_to_front(window: object) -> None:
+def bring_to_front(window: QWidget) -> None:
     """Show a window that may be minimised or behind others (window managers may only flash
     it in the task bar instead of raising it)."""
-    from PySide6.QtCore import Qt
-    from PySide6.QtWidgets import QWidget
-
-    assert isinstance(window, QWidget)
     window.setWindowState(
         (window.windowState() & ~Qt.WindowState.WindowMinimized) | Qt.WindowState.WindowActive
     )
