@@ -48,6 +48,10 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:
+        # llama.cpp's own warnings (a training context shorter than an embedding batch, a
+        # tokenizer remark) are for developers; its errors still reach the user's message.
+        logging.getLogger("hearth.llama").setLevel(logging.ERROR)
     handler = getattr(args, "handler", None) or _run_gui
     try:
         return int(handler(args) or 0)

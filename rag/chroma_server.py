@@ -5,8 +5,8 @@ Chroma's Rust core keeps Python's GIL while it writes: an upsert into an in-proc
 was indexed. So the window runs Chroma's own server (`chroma run`, the same Rust code and the
 same files as `PersistentClient`) in a child process on 127.0.0.1 and talks to it with Chroma's
 `HttpClient`: the documents thread then waits on a socket, which releases the GIL. Command-line
-commands, which have no event loop to keep alive, open the store in-process instead
-(`rag.index.open_chroma`).
+commands on the user's store do the same, so that whichever starts first can serve the other
+(below); tools on folders of their own open theirs in-process (`rag.index.open_chroma`).
 
 The child is `python -m rag.chroma_server --path P --port N` (in the installed build the same
 `-m` is served by packaging/hearth_main.py). It exits when Hearth exits, however that happens:
@@ -16,6 +16,15 @@ SIGTERM when the parent dies (PR_SET_PDEATHSIG).
 
 Only vectors and document ids go to Chroma (chunk text stays in Hearth's SQLite library). The
 server listens on 127.0.0.1 only, on a port chosen at start.
+
+One server per store: two processes must never write the same Chroma files. Every Hearth
+process that opens the user's store (the window, `hearth docs add`, `hearth ask`) first looks
+for a server another one runs on it (`running_server`, from the record beside the store) and
+shares it; only if none answers does it start its own. The look and the start happen under a
+file lock (`server_lock`), so two processes starting together cannot both start one. When the
+process that owns the server exits, the others notice at their next request (the connection is
+refused: `connection_lost`), wait for that server to be gone (`wait_exit`) and take over
+(rag.library.Library._chroma).
 """
 
 from __future__ import annotations
@@ -29,6 +38,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
@@ -42,6 +54,7 @@ log = logging.getLogger(__name__)
 
 LOG_NAME = "chroma-server.log"  # beside the store, rewritten at each start
 RUNNING_NAME = "chroma-server.json"  # beside the store while a server serves it: pid, port
+LOCK_NAME = "chroma-server.lock"  # held while a process looks for a server or starts one
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
 
@@ -82,10 +95,19 @@ def connect(url: str) -> ClientAPI:
     return client
 
 
-def running_server(path: Path) -> ClientAPI | None:
-    """A client for the server another Hearth process (the window) runs on this store, if one
-    answers: two processes must not both write the same Chroma files, so a command-line tool
-    goes through the window's server instead of opening the files itself."""
+@dataclass(frozen=True)
+class RunningServer:
+    """A Chroma server another Hearth process runs on this store, and a client for it."""
+
+    client: ClientAPI
+    pid: int
+    port: int
+
+
+def running_server(path: Path) -> RunningServer | None:
+    """The server another Hearth process (the window, or a command) runs on this store, if one
+    answers: two processes must not both write the same Chroma files, so the second goes
+    through the first one's server instead of opening the files itself."""
     import psutil
 
     record_path = Path(path).parent / RUNNING_NAME
@@ -105,7 +127,61 @@ def running_server(path: Path) -> ClientAPI | None:
     except Exception:  # noqa: BLE001 - gone or not a Chroma server: open the files instead
         return None
     log.info("using the running Chroma server (pid %d, port %d) for %s", pid, port, path)
-    return client
+    return RunningServer(client, pid, port)
+
+
+@contextmanager
+def server_lock(path: Path, timeout_s: float = START_TIMEOUT_S + STOP_TIMEOUT_S) -> Iterator[None]:
+    """Held while a process looks for a running server on this store and, if there is none,
+    starts its own (a lock file beside the store; DocumentError if it waits too long)."""
+    import filelock
+
+    folder = Path(path).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = filelock.FileLock(str(folder / LOCK_NAME), timeout=timeout_s)
+    try:
+        lock.acquire()
+    except filelock.Timeout as exc:
+        raise DocumentError(
+            "Another Hearth process has been opening the document index for over "
+            f"{timeout_s:.0f} s. Try again in a moment.",
+            str(exc),
+        ) from exc
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """Whether an error from a Chroma HTTP client means its server is unreachable (refused,
+    reset, closed mid-answer), as opposed to an error in the request."""
+    import httpx
+
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        if isinstance(e, (httpx.TransportError, ConnectionError)):
+            return True
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return False
+
+
+def wait_exit(pid: int, timeout_s: float) -> bool:
+    """True once process `pid` has exited (or is a zombie), False after timeout_s."""
+    import psutil
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
 
 
 class ChromaProcess(ClosedWhenCollected):
@@ -201,6 +277,17 @@ class ChromaProcess(ClosedWhenCollected):
 
     def alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
+
+    def exited(self, timeout_s: float) -> bool:
+        """True once the server has exited, waiting up to timeout_s (a killed server with
+        many threads takes a moment before it can be reaped)."""
+        if self._proc is None:
+            return True
+        try:
+            self._proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
 
     def close(self) -> None:
         """Stop the server (it finishes its writes on SIGTERM) and wait for it."""

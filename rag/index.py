@@ -5,9 +5,10 @@ chunks and an FTS5 table (BM25 ranking, Porter stemming) over the chunk text. Th
 the source of truth: its integer id is also the chunk's id in Chroma.
 
 `VectorIndex`: one Chroma client with one collection per embedding model, cosine space. The
-store is `<data>/documents/chroma`, opened in-process (`open_chroma`, a `PersistentClient`,
-telemetry off) by command-line tools, or served by a `chroma run` child process for the window
-(`rag.chroma_server`); a Chroma server elsewhere can be used instead. Hearth always passes its
+user's store is `<data>/documents/chroma`, served by a `chroma run` child process that every
+Hearth process opening it shares (`rag.chroma_server`); tools working on folders of their own
+(evaluation, benchmarks, tests) open theirs in-process (`open_chroma`, a `PersistentClient`,
+telemetry off); a Chroma server elsewhere can be used instead. Hearth always passes its
 own embeddings, and writes in batches under the client's maximum batch size. Writes are upserts
 keyed by chunk id, so redoing a batch after a crash never makes duplicates.
 
@@ -172,6 +173,20 @@ def _placeholders(n: int) -> str:
     return ",".join("?" * n)
 
 
+def _use_wal(conn: sqlite3.Connection, timeout_s: float = 10.0) -> None:
+    """Switch the file to write-ahead logging. SQLite answers "database is locked" at once,
+    without waiting, while another connection is switching the same new file: try again."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 class Store:
     """Documents, chunks and the FTS5 keyword index in one SQLite database."""
 
@@ -179,7 +194,7 @@ class Store:
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.conn = sqlite3.connect(str(path), timeout=10.0, isolation_level=None)
-            self.conn.execute("PRAGMA journal_mode=WAL")
+            _use_wal(self.conn)
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.execute("PRAGMA foreign_keys=ON")
             self._migrate()
@@ -190,13 +205,18 @@ class Store:
         self.path = path
 
     def _migrate(self) -> None:
-        version = int(self.conn.execute("PRAGMA user_version").fetchone()[0])
-        for i, (_name, sql) in enumerate(MIGRATIONS[version:], start=version + 1):
+        """Apply the migrations this file lacks. Two processes may open a new library at the
+        same moment (the window and a command): each migration reads the version inside its
+        own write transaction, so the second opener waits and then finds it applied."""
+        while True:
             with self.transaction():
-                for statement in sql.split(";"):
+                version = int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+                if version >= len(MIGRATIONS):
+                    return
+                for statement in MIGRATIONS[version][1].split(";"):
                     if statement.strip():
                         self.conn.execute(statement)
-                self.conn.execute(f"PRAGMA user_version = {i}")
+                self.conn.execute(f"PRAGMA user_version = {version + 1}")
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

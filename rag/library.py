@@ -62,7 +62,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -103,6 +103,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 SUPPORTED_SUFFIXES = (".pdf", ".txt", ".md")
 # Pages chunked per ingestion step: a 2,400-page manual is cut over many steps, so a search
 # never waits for a whole book to be chunked. Chunks do not cross a window's last page.
@@ -119,6 +121,7 @@ CANDIDATES = 20
 DB_NAME = "library.sqlite3"
 CHROMA_DIR = "chroma"
 VECTOR_STORE_PROCESS = "process"  # Library(vector_store=...): Chroma in a child process
+SERVER_RETRIES = 2  # times a Chroma operation is tried again on a reopened store
 
 # Messages for extraction outcomes when the extractor gives none.
 EXTRACT_MESSAGES = {
@@ -453,6 +456,7 @@ class Library(Closeable):
         # "shared server" (another Hearth process's child) or "remote server"; "" until used.
         self.chroma_mode = ""
         self._chroma_process: ChromaProcess | None = None
+        self._shared_pid: int | None = None  # the process whose server we share
         self.rebuilt_vectors = ""  # set when an unreadable vector store was rebuilt: tell the user
         self._vectors: VectorIndex | None = None
         self.batch_size = batch_size
@@ -499,7 +503,9 @@ class Library(Closeable):
         settings = Settings.load(paths.settings_file)
         kwargs.setdefault("chunk_tokens", settings.chunk_tokens)
         kwargs.setdefault("chunk_overlap", settings.chunk_overlap)
-        kwargs.setdefault("vector_store", settings.chroma_url)  # "" = this computer
+        # This computer's store is served by one Chroma process, shared by every Hearth
+        # process that opens it (rag.chroma_server); else the user's server.
+        kwargs.setdefault("vector_store", settings.chroma_url or VECTOR_STORE_PROCESS)
         if "embedding_model" not in kwargs and "embedder" not in kwargs:
             from engine.catalog import Catalog
 
@@ -564,18 +570,19 @@ class Library(Closeable):
         return self._client
 
     def _open_local(self, chroma_dir: Path) -> ClientAPI:
-        from rag.chroma_server import ChromaProcess, running_server
+        from rag.chroma_server import ChromaProcess, running_server, server_lock
 
-        shared = running_server(chroma_dir)  # the window's server, while it runs
-        if shared is not None:
-            self.chroma_mode = "shared server"
-            return shared
-        if self.vector_store != VECTOR_STORE_PROCESS:
-            self.chroma_mode = "in-process"
-            return open_chroma(chroma_dir)
-        self.chroma_mode = "own server"
-
-        self._chroma_process = ChromaProcess(chroma_dir)
+        with server_lock(chroma_dir):  # no other process starts a server meanwhile
+            shared = running_server(chroma_dir)  # the window's, or a command's, server
+            if shared is not None:
+                self.chroma_mode = "shared server"
+                self._shared_pid = shared.pid
+                return shared.client
+            if self.vector_store != VECTOR_STORE_PROCESS:
+                self.chroma_mode = "in-process"  # tools on folders of their own (eval, bench)
+                return open_chroma(chroma_dir)
+            self.chroma_mode = "own server"
+            self._chroma_process = ChromaProcess(chroma_dir)
         try:
             # A store the server cannot read shows up at the first request, not at start.
             self._chroma_process.client.list_collections()
@@ -586,6 +593,46 @@ class Library(Closeable):
                 f"The vector index at {chroma_dir} cannot be opened: {exc}", repr(exc)
             ) from exc
         return self._chroma_process.client
+
+    def _chroma(self, op: Callable[[], T]) -> T:
+        """Run a Chroma operation. If the Chroma server went away (the Hearth process whose
+        server this one shared has exited, or this process's own server died), open the store
+        again (sharing another server or starting one) and run the operation again. Every
+        operation passed here can be repeated: upserts by id, deletes by document, reads."""
+        from rag.chroma_server import STOP_TIMEOUT_S, connection_lost, wait_exit
+
+        for attempt in range(SERVER_RETRIES + 1):
+            try:
+                return op()
+            except Exception as exc:
+                if attempt == SERVER_RETRIES or not connection_lost(exc):
+                    raise
+                own = self._chroma_process
+                if self.chroma_mode == "shared server":
+                    pid = self._shared_pid
+                    log.warning("the Chroma server of process %s went away; reopening", pid)
+                    if pid is not None and not wait_exit(pid, STOP_TIMEOUT_S + 5):
+                        raise DocumentError(
+                            "The document index stopped answering while another Hearth "
+                            f"process (pid {pid}) still runs. Try again in a moment.",
+                            repr(exc),
+                        ) from exc
+                elif self.chroma_mode == "own server" and own is not None and own.exited(5.0):
+                    log.warning("the Chroma server (pid %s) stopped; restarting it", own.pid)
+                    own.close()
+                    self._chroma_process = None
+                else:
+                    raise
+                self._vectors = None
+                self._client = None
+                self._shared_pid = None
+                self.chroma_mode = ""
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _delete_vectors(self, doc_id: int) -> None:
+        self._chroma(
+            lambda: delete_document_everywhere(self.client, doc_id, self.collection_prefix)
+        )
 
     @property
     def collection_prefix(self) -> str:
@@ -603,6 +650,10 @@ class Library(Closeable):
 
     @property
     def vectors(self) -> VectorIndex:
+        """This library's Chroma collection for the current embedding model."""
+        return self._chroma(self._vector_index)
+
+    def _vector_index(self) -> VectorIndex:
         if self._vectors is None:
             emb = self.embedder
             vectors = VectorIndex(
@@ -631,6 +682,7 @@ class Library(Closeable):
         self._embedder = None
         self._vectors = None
         self._client = None  # Chroma's PersistentClient has no close; dropping it is enough
+        self._shared_pid = None
         if self._chroma_process is not None:
             self._chroma_process.close()
             self._chroma_process = None
@@ -683,13 +735,13 @@ class Library(Closeable):
         if self._chunking is not None and self._chunking.doc_id == doc.id:
             self._chunking = None
         self.store.update_document(doc.id, status="removing")
-        delete_document_everywhere(self.client, doc.id, self.collection_prefix)
+        self._delete_vectors(doc.id)
         self.store.delete_document_rows(doc.id)
 
     def _finish_interrupted_removals(self) -> None:
         pending = self.store.documents(["removing"])
         for doc in pending:
-            delete_document_everywhere(self.client, doc.id, self.collection_prefix)
+            self._delete_vectors(doc.id)
             self.store.delete_document_rows(doc.id)
 
     def documents(self) -> list[DocRow]:
@@ -921,7 +973,7 @@ class Library(Closeable):
         self.stats.pages += n_pages
         if doc.chunks:
             # the old version's vectors
-            delete_document_everywhere(self.client, doc.id, self.collection_prefix)
+            self._delete_vectors(doc.id)
         # Old (or half-stored) chunks go; the hash is set only with the last window, so a
         # crash meanwhile leaves the document queued, to be read again.
         self.store.replace_chunks(
@@ -982,7 +1034,7 @@ class Library(Closeable):
 
     def _drop_chunks(self, doc: DocRow) -> None:
         if doc.chunks:
-            delete_document_everywhere(self.client, doc.id, self.collection_prefix)
+            self._delete_vectors(doc.id)
         self.store.replace_chunks(doc.id, [])  # also rows left by an interrupted chunking
 
     def _embed_batch(self) -> list[int]:
@@ -992,7 +1044,11 @@ class Library(Closeable):
             return []
         t0 = time.monotonic()
         reuse = self.store.embedded_ids_by_hash(sorted({c.content_hash for c in pending}))
-        reused = vectors.embeddings(list(reuse.values())) if reuse else {}
+        reused = (
+            self._chroma(lambda: self._vector_index().embeddings(list(reuse.values())))
+            if reuse
+            else {}
+        )
         need = [c for c in pending if reuse.get(c.content_hash) not in reused]
         matrix = np.zeros((len(pending), vectors.dim), dtype=np.float32)
         if need:
@@ -1015,7 +1071,8 @@ class Library(Closeable):
                 matrix[i] = reused[reuse[c.content_hash]]
         self.stats.chunks_reused += len(pending) - len(need)
         t_store = time.monotonic()
-        vectors.upsert([c.id for c in pending], matrix, [c.doc_id for c in pending])
+        ids, doc_ids = [c.id for c in pending], [c.doc_id for c in pending]
+        self._chroma(lambda: self._vector_index().upsert(ids, matrix, doc_ids))
         docs = sorted({c.doc_id for c in pending})
         with self.store.transaction():
             self.store.mark_embedded(pending)
@@ -1061,12 +1118,11 @@ class Library(Closeable):
         results: list[list[tuple[int, float]]] = []  # (chunk id, score), best first, per index
         timings: dict[str, float] = {}
         if mode in ("hybrid", "vector"):
-            vectors = self.vectors
-            if vectors.count():
+            if self._chroma(lambda: self._vector_index().count()):
                 t0 = time.perf_counter()
                 q = self.embedder.embed([self._fit_query(text)])[0]
                 t1 = time.perf_counter()
-                results.append(vectors.search(q, n, doc_ids))
+                results.append(self._chroma(lambda: self._vector_index().search(q, n, doc_ids)))
                 timings["embed_s"] = t1 - t0
                 timings["vector_s"] = time.perf_counter() - t1
             else:
@@ -1120,7 +1176,7 @@ class Library(Closeable):
     def counts(self) -> dict[str, int]:
         """Rows in SQLite (documents, chunks, embedded, fts_rows) and ids in Chroma."""
         out = self.store.counts()
-        out["vectors"] = self.vectors.count()
+        out["vectors"] = self._chroma(lambda: self._vector_index().count())
         return out
 
     def collection_name(self) -> str:

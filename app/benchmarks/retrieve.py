@@ -42,8 +42,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--keep", help="build the synthetic library in this folder and keep it")
     p.add_argument(
         "--vector-store", default="", metavar="WHERE",
-        help='"" (default): Chroma in this process, as the CLI; "process": a Chroma child '
-        "process, as the window; or a Chroma server's URL",
+        help='"" (default): Chroma in this process; "process": a Chroma child process, as the '
+        "window and the CLI use for your library; or a Chroma server's URL",
     )  # fmt: skip
 
 

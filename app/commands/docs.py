@@ -212,10 +212,10 @@ def run_index(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from rag.library import Library
+    from rag.library import VECTOR_STORE_PROCESS, Library
 
-    # Listing needs no model: open the store only.
-    lib = Library(get_paths().documents_dir)
+    # Listing needs no model: open the store only (Chroma only to finish an interrupted removal).
+    lib = Library(get_paths().documents_dir, vector_store=VECTOR_STORE_PROCESS)
     try:
         docs = lib.documents()
         if args.json:
@@ -229,11 +229,12 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_rm(args: argparse.Namespace) -> int:
     from app.settings import Settings
-    from rag.library import Library
+    from rag.library import VECTOR_STORE_PROCESS, Library
 
     paths = get_paths()
     # No embedding model needed; the vectors are removed where the settings keep them.
-    lib = Library(paths.documents_dir, vector_store=Settings.load(paths.settings_file).chroma_url)
+    chroma_url = Settings.load(paths.settings_file).chroma_url
+    lib = Library(paths.documents_dir, vector_store=chroma_url or VECTOR_STORE_PROCESS)
     try:
         targets = [lib.resolve(r) for r in args.docs]
         for d in targets:

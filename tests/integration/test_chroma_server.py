@@ -183,3 +183,155 @@ def test_command_line_uses_the_windows_server_while_it_runs(
         assert cli.counts()["vectors"] == cli.counts()["embedded"] > 0
     finally:
         cli.close()
+
+
+# -- one server per store, whichever Hearth process starts it ----------------------------------
+
+HOLDER = """
+import sys
+from pathlib import Path
+from rag.library import Library
+lib = Library(Path(sys.argv[1]), vector_store="process")
+lib.client
+proc = lib._chroma_process
+print(lib.chroma_mode, proc.pid if proc is not None else 0, flush=True)
+sys.stdin.read()  # until the test closes our stdin (a clean exit) or kills us
+lib.close()
+"""
+
+
+def _holder(folder: Path) -> tuple[subprocess.Popen[str], str, int]:
+    """Another Hearth process (the window, or a command) with the library's store open."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(folder)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
+    assert proc.stdout is not None
+    mode, server_pid = proc.stdout.readline().rsplit(maxsplit=1)
+    return proc, mode, int(server_pid)
+
+
+def _end(proc: subprocess.Popen[str], how: str) -> None:
+    if how == "killed":
+        proc.kill()
+    else:
+        assert proc.stdin is not None
+        proc.stdin.close()
+    proc.wait(timeout=30)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
+@pytest.mark.parametrize("how", ["closed", "killed"])
+def test_a_command_carries_on_when_the_window_closes(
+    tmp_path: Path, embedder: object, how: str
+) -> None:
+    """`hearth docs add` goes through the window's server; the window is closed (or killed)
+    half-way: the command notices, starts a server of its own and finishes, with every chunk
+    stored once."""
+    folder = tmp_path / "lib"
+    window, mode, server_pid = _holder(folder)
+    try:
+        assert mode == "own server" and server_pid > 0
+        cli = Library(folder, embedder=embedder, vector_store="process", batch_size=4)  # type: ignore[arg-type]
+        try:
+            cli.add([pdf_factory.text_pdf(tmp_path / "long.pdf", pdf_factory.lorem_pages(6))])
+            cli.add([pdf_factory.text_pdf(tmp_path / "observatory.pdf", PAGES)])
+            while cli.store.counts()["embedded"] < 8:
+                if not cli.ingest_step().did_work:
+                    cli.wait_for_extraction(0.05)
+            assert cli.chroma_mode == "shared server" and cli._chroma_process is None
+            _end(window, how)
+            assert _gone(server_pid, 15)
+            cli.ingest()  # carries on
+            assert cli.chroma_mode == "own server" and cli._chroma_process is not None
+            counts = cli.counts()
+            assert counts["vectors"] == counts["embedded"] == counts["chunks"] > 8
+            assert all(d.status == "ready" for d in cli.documents())
+            hits = cli.search("When was the telescope made?", k=2)
+            assert hits and "1902" in hits[0].text
+        finally:
+            cli.close()
+    finally:
+        if window.poll() is None:
+            window.kill()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
+def test_the_window_takes_over_a_finished_commands_server(tmp_path: Path, embedder: object) -> None:
+    """The other way round: a command started the server, the window shares it, the command
+    ends; the window's next search opens the store itself."""
+    folder = tmp_path / "lib"
+    command, mode, server_pid = _holder(folder)
+    try:
+        assert mode == "own server"
+        window = Library(folder, embedder=embedder, vector_store="process")  # type: ignore[arg-type]
+        try:
+            window.add([pdf_factory.text_pdf(tmp_path / "observatory.pdf", PAGES)])
+            window.ingest()
+            assert window.chroma_mode == "shared server"
+            _end(command, "closed")
+            assert _gone(server_pid, 15)
+            hits = window.search("When was the telescope made?", k=2)
+            assert hits and "1902" in hits[0].text
+            assert window.chroma_mode == "own server"
+        finally:
+            window.close()
+    finally:
+        if command.poll() is None:
+            command.kill()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
+def test_a_dead_server_of_our_own_is_started_again(tmp_path: Path, embedder: object) -> None:
+    lib = Library(tmp_path / "lib", embedder=embedder, vector_store="process")  # type: ignore[arg-type]
+    try:
+        lib.add([pdf_factory.text_pdf(tmp_path / "observatory.pdf", PAGES)])
+        lib.ingest()
+        first = lib._chroma_process
+        assert first is not None and first.pid is not None
+        os.kill(first.pid, signal.SIGKILL)
+        assert _gone(first.pid, 15)
+        hits = lib.search("When was the telescope made?", k=2)
+        assert hits and "1902" in hits[0].text
+        second = lib._chroma_process
+        assert second is not None and second.alive() and second.pid != first.pid
+        assert lib.counts()["vectors"] == lib.counts()["embedded"] > 0
+    finally:
+        lib.close()
+
+
+def test_processes_opening_the_store_together_start_one_server(tmp_path: Path) -> None:
+    folder = tmp_path / "lib"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", HOLDER, str(folder)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+        )
+        for _ in range(3)
+    ]
+    try:
+        modes = []
+        for p in procs:
+            assert p.stdout is not None
+            modes.append(p.stdout.readline().rsplit(maxsplit=1)[0])
+        assert sorted(modes) == ["own server", "shared server", "shared server"]
+        servers = [
+            c
+            for p in procs
+            for c in psutil.Process(p.pid).children()
+            if "rag.chroma_server" in " ".join(c.cmdline())
+        ]
+        assert len(servers) == 1
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                assert p.stdin is not None
+                p.stdin.close()
+        for p in procs:
+            p.wait(timeout=30)
