@@ -605,29 +605,43 @@ class Library(Closeable):
             try:
                 return op()
             except Exception as exc:
-                if attempt == SERVER_RETRIES or not connection_lost(exc):
-                    raise
+                if isinstance(exc, DocumentError) or not connection_lost(exc):
+                    raise  # a request error, or already explained (the store cannot open)
                 own = self._chroma_process
-                if self.chroma_mode == "shared server":
+                if attempt == SERVER_RETRIES:
+                    pass
+                elif self.chroma_mode == "shared server":
                     pid = self._shared_pid
                     log.warning("the Chroma server of process %s went away; reopening", pid)
-                    if pid is not None and not wait_exit(pid, STOP_TIMEOUT_S + 5):
-                        raise DocumentError(
-                            "The document index stopped answering while another Hearth "
-                            f"process (pid {pid}) still runs. Try again in a moment.",
-                            repr(exc),
-                        ) from exc
+                    if pid is None or wait_exit(pid, STOP_TIMEOUT_S + 5):
+                        self._forget_client()
+                        continue
                 elif self.chroma_mode == "own server" and own is not None and own.exited(5.0):
                     log.warning("the Chroma server (pid %s) stopped; restarting it", own.pid)
                     own.close()
                     self._chroma_process = None
-                else:
-                    raise
-                self._vectors = None
-                self._client = None
-                self._shared_pid = None
-                self.chroma_mode = ""
+                    self._forget_client()
+                    continue
+                if self.chroma_mode == "remote server":
+                    raise DocumentError(
+                        f"The Chroma server at {self.vector_store} stopped answering ({exc}). "
+                        "Check that it is running, or clear its address in Settings to keep "
+                        "documents on this computer.",
+                        repr(exc),
+                    ) from exc
+                raise DocumentError(
+                    f"The document index stopped answering ({exc}). Try again in a moment; "
+                    "if it keeps happening, restart Hearth.",
+                    repr(exc),
+                ) from exc
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _forget_client(self) -> None:
+        """Drop the client and collection; the next use opens the store again."""
+        self._vectors = None
+        self._client = None
+        self._shared_pid = None
+        self.chroma_mode = ""
 
     def _delete_vectors(self, doc_id: int) -> None:
         self._chroma(

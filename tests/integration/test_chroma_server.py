@@ -335,3 +335,21 @@ def test_processes_opening_the_store_together_start_one_server(tmp_path: Path) -
                 p.stdin.close()
         for p in procs:
             p.wait(timeout=30)
+
+
+def test_a_users_server_that_stops_is_a_clear_error(tmp_path: Path, embedder: object) -> None:
+    """A Chroma server elsewhere is the user's: Hearth does not take it over, it says so."""
+    server = ChromaProcess(tmp_path / "server-store")
+    url = f"http://127.0.0.1:{server.port}"
+    lib = Library(tmp_path / "lib", embedder=embedder, vector_store=url)  # type: ignore[arg-type]
+    try:
+        lib.add([pdf_factory.text_pdf(tmp_path / "observatory.pdf", PAGES)])
+        lib.ingest()
+        server.close()
+        with pytest.raises(DocumentError, match=f"The Chroma server at {url} stopped answering"):
+            lib.search("When was the telescope made?", k=2)
+        assert lib.chroma_mode == "remote server" and lib._chroma_process is None
+        assert [d.status for d in lib.documents()] == ["ready"]
+    finally:
+        lib.close()
+        server.close()
