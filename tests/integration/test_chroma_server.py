@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pdf_factory
@@ -200,8 +201,10 @@ lib.close()
 """
 
 
-def _holder(folder: Path) -> tuple[subprocess.Popen[str], str, int]:
-    """Another Hearth process (the window, or a command) with the library's store open."""
+@contextmanager
+def _holder(folder: Path) -> Iterator[tuple[subprocess.Popen[str], str, int]]:
+    """Another Hearth process (the window, or a command) with the library's store open: the
+    process, how it opened the store and its server's pid (0 when it shares one)."""
     proc = subprocess.Popen(
         [sys.executable, "-c", HOLDER, str(folder)],
         stdin=subprocess.PIPE,
@@ -209,9 +212,14 @@ def _holder(folder: Path) -> tuple[subprocess.Popen[str], str, int]:
         text=True,
         cwd=REPO,
     )
-    assert proc.stdout is not None
-    mode, server_pid = proc.stdout.readline().rsplit(maxsplit=1)
-    return proc, mode, int(server_pid)
+    try:
+        assert proc.stdout is not None
+        mode, server_pid = proc.stdout.readline().rsplit(maxsplit=1)
+        yield proc, mode, int(server_pid)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
 
 
 def _end(proc: subprocess.Popen[str], how: str) -> None:
@@ -232,8 +240,7 @@ def test_a_command_carries_on_when_the_window_closes(
     half-way: the command notices, starts a server of its own and finishes, with every chunk
     stored once."""
     folder = tmp_path / "lib"
-    window, mode, server_pid = _holder(folder)
-    try:
+    with _holder(folder) as (window, mode, server_pid):
         assert mode == "own server" and server_pid > 0
         cli = Library(folder, embedder=embedder, vector_store="process", batch_size=4)  # type: ignore[arg-type]
         try:
@@ -254,9 +261,6 @@ def test_a_command_carries_on_when_the_window_closes(
             assert hits and "1902" in hits[0].text
         finally:
             cli.close()
-    finally:
-        if window.poll() is None:
-            window.kill()
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
@@ -264,8 +268,7 @@ def test_the_window_takes_over_a_finished_commands_server(tmp_path: Path, embedd
     """The other way round: a command started the server, the window shares it, the command
     ends; the window's next search opens the store itself."""
     folder = tmp_path / "lib"
-    command, mode, server_pid = _holder(folder)
-    try:
+    with _holder(folder) as (command, mode, server_pid):
         assert mode == "own server"
         window = Library(folder, embedder=embedder, vector_store="process")  # type: ignore[arg-type]
         try:
@@ -279,9 +282,6 @@ def test_the_window_takes_over_a_finished_commands_server(tmp_path: Path, embedd
             assert window.chroma_mode == "own server"
         finally:
             window.close()
-    finally:
-        if command.poll() is None:
-            command.kill()
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
