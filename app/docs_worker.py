@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 SUPPORTED_SUFFIXES = (".pdf", ".txt", ".md")  # the same as rag.library's (kept Qt-light here)
 PROGRESS_INTERVAL_S = 0.1  # at most ten progress signals a second
 IDLE_POLL_MS = 20  # while pages are being read in other processes and nothing is to embed
+ELSEWHERE_POLL_MS = 1000  # while another Hearth process is indexing this library
 
 # Worker states (stateChanged)
 IDLE, INDEXING, PAUSED, ERROR = "idle", "indexing", "paused", "error"
@@ -471,7 +472,10 @@ class DocsWorker(QObject):
             self._last_progress = now
             self.progress.emit(report.progress)
         if report.more:
-            self._schedule(0 if report.did_work else IDLE_POLL_MS)
+            if report.elsewhere:  # `hearth docs add` is indexing: look again now and then
+                self._schedule(ELSEWHERE_POLL_MS)
+            else:
+                self._schedule(0 if report.did_work else IDLE_POLL_MS)
         else:
             self._finish_run(lib)
 

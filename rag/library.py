@@ -122,6 +122,8 @@ DB_NAME = "library.sqlite3"
 CHROMA_DIR = "chroma"
 VECTOR_STORE_PROCESS = "process"  # Library(vector_store=...): Chroma in a child process
 SERVER_RETRIES = 2  # times a Chroma operation is tried again on a reopened store
+INGEST_LOCK = "ingest.lock"  # beside the library: held by the one process that is indexing
+ELSEWHERE_POLL_S = 1.0  # how often a process waiting for another one's indexing looks again
 
 # Messages for extraction outcomes when the extractor gives none.
 EXTRACT_MESSAGES = {
@@ -171,6 +173,7 @@ class Progress:
     pages_per_s: float = 0.0
     eta_s: float | None = None
     current: str = ""  # name of the document being embedded
+    elsewhere: bool = False  # another Hearth process is indexing this library: waiting for it
     elapsed_s: float = 0.0
 
     @property
@@ -200,6 +203,7 @@ class StepReport:
     more: bool  # call again: work remains (possibly only extraction in flight)
     changed: list[int] = field(default_factory=list)  # documents whose row changed
     progress: Progress = field(default_factory=Progress)
+    elsewhere: bool = False  # nothing done: another process holds the ingest lease (poll slowly)
 
 
 @dataclass
@@ -457,6 +461,7 @@ class Library(Closeable):
         self.chroma_mode = ""
         self._chroma_process: ChromaProcess | None = None
         self._shared_pid: int | None = None  # the process whose server we share
+        self._lease: Any = None  # filelock.FileLock on INGEST_LOCK while this process indexes
         self.rebuilt_vectors = ""  # set when an unreadable vector store was rebuilt: tell the user
         self._vectors: VectorIndex | None = None
         self.batch_size = batch_size
@@ -691,6 +696,7 @@ class Library(Closeable):
             self._extraction.stop()
             self._extraction = None
         self._in_flight.clear()
+        self._drop_lease()
         if self._embedder is not None and self._owns_embedder:
             self._embedder.close()
         self._embedder = None
@@ -861,7 +867,22 @@ class Library(Closeable):
         return True
 
     def ingest_step(self) -> StepReport:
-        """One bounded piece of ingestion work (see the module docstring)."""
+        """One bounded piece of ingestion work (see the module docstring).
+
+        Only one process indexes a library at a time (the window, or `hearth docs add`): two
+        would read the same queued document and replace each other's chunks. The process
+        that finds work takes a lock beside the library and keeps it until nothing is left;
+        another one's step does nothing and reports `elsewhere` (it reports the documents in
+        work as changed, so a view shows the other process's progress)."""
+        if not self._hold_lease():
+            busy = [d.id for d in self.store.documents(["queued", "indexing"])]
+            return StepReport(
+                did_work=False,
+                more=self.has_work(),
+                changed=busy,
+                progress=replace(self.progress(), elsewhere=True),
+                elsewhere=True,
+            )
         changed: list[int] = []
         did = False
         # 1. One window of pages of a read document, or one finished extraction.
@@ -900,12 +921,35 @@ class Library(Closeable):
         if not self._in_flight and self._extraction is not None:
             self._extraction.stop()  # idle: free the worker processes
             self._extraction = None
+        more = self.has_work()
+        if not more:
+            self._drop_lease()
         return StepReport(
             did_work=did,
-            more=self.has_work(),
+            more=more,
             changed=sorted(set(changed)),
             progress=self.progress(),
         )
+
+    def _hold_lease(self) -> bool:
+        """Take (or keep) the library's ingest lock without waiting; False while another
+        process holds it."""
+        if self._lease is not None:
+            return True
+        import filelock
+
+        lease = filelock.FileLock(str(self.data_dir / INGEST_LOCK), timeout=0)
+        try:
+            lease.acquire()
+        except filelock.Timeout:
+            return False
+        self._lease = lease
+        return True
+
+    def _drop_lease(self) -> None:
+        lease, self._lease = self._lease, None
+        if lease is not None:
+            lease.release()
 
     def ingest(
         self,
@@ -928,7 +972,12 @@ class Library(Closeable):
             report = self.ingest_step()
             if on_progress is not None:
                 on_progress(report)
-            if not report.did_work and report.more:
+            if report.elsewhere:
+                if cancel is not None:
+                    cancel.wait(ELSEWHERE_POLL_S)
+                else:
+                    time.sleep(ELSEWHERE_POLL_S)
+            elif not report.did_work and report.more:
                 self.wait_for_extraction(0.05)
         self.stats.total_s = time.monotonic() - t0
         return self.stats
@@ -944,6 +993,7 @@ class Library(Closeable):
         self._in_flight.clear()
         self._outcomes.clear()
         self._chunking = None
+        self._drop_lease()  # another process may carry on meanwhile
 
     def _collect_outcomes(self) -> None:
         if self._extraction is None:

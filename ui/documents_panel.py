@@ -92,6 +92,8 @@ def overall_text(p: Any, state: str = "") -> str:
     busy = p.queued + p.reading + p.indexing
     if state == "paused" and busy:
         parts.append("Paused")
+    if getattr(p, "elsewhere", False) and busy:
+        parts.append("indexed by another Hearth process (hearth docs add)")
     if p.reading or p.queued:
         parts.append(
             f"reading {p.reading + p.queued} file{'s' if p.reading + p.queued != 1 else ''}"

@@ -115,6 +115,11 @@ class ProgressPrinter:
         self.last = now
         p = report.progress
         parts = [f"{p.ready} ready"]
+        if report.elsewhere:
+            parts.append(
+                "waiting: Hearth's window is indexing (or has paused indexing) these documents; "
+                "Ctrl+C leaves them to it"
+            )
         if p.reading or p.queued:
             parts.append(f"{p.reading + p.queued} reading")
         if p.chunks_total:

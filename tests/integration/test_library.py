@@ -233,8 +233,9 @@ from rag.library import Library
 from rag.embedder import Embedder
 
 def main():
+    store = sys.argv[4] if len(sys.argv) > 4 else ""
     lib = Library(Path(sys.argv[1]), embedder=Embedder(Path(sys.argv[2])), batch_size=4,
-                  extract_workers=1)
+                  extract_workers=1, vector_store=store)
     lib.add([Path(sys.argv[3])])
     lib.ingest()
     print("finished", flush=True)
@@ -449,3 +450,73 @@ def test_a_new_library_opened_by_several_processes_at_once(tmp_path: Path) -> No
             assert store.documents() == []
         finally:
             store.close()
+
+
+def test_one_process_indexes_a_library_at_a_time(
+    tmp_path: Path, embedder: object, minilm_gguf: Path
+) -> None:
+    """`hearth docs add` is indexing when the window opens the same library (or the other way
+    round): the second process does not read the same documents again (it would replace the
+    first one's chunks); it waits, and a file it adds meanwhile is indexed by the first."""
+    long_pdf = pdf_factory.text_pdf(tmp_path / "long.pdf", pdf_factory.lorem_pages(12))
+    lib_dir = tmp_path / "lib"
+    script = tmp_path / "child.py"
+    script.write_text(CHILD)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    child = subprocess.Popen(
+        [sys.executable, str(script), str(lib_dir), str(minilm_gguf), str(long_pdf), "process"],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        db = lib_dir / "library.sqlite3"
+        deadline = time.monotonic() + 240
+        embedded = 0
+        while embedded < 4 and time.monotonic() < deadline and child.poll() is None:
+            time.sleep(0.05)
+            if db.exists():
+                conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+                try:
+                    embedded = conn.execute(
+                        "SELECT count(*) FROM chunks WHERE embedded = 1"
+                    ).fetchone()[0]
+                except sqlite3.OperationalError:
+                    pass
+                finally:
+                    conn.close()
+        assert child.poll() is None and embedded >= 4, "the child finished too soon"
+        lib = make_library(lib_dir, embedder, vector_store="process")
+        try:
+            lib.add([pdf_factory.text_pdf(tmp_path / "island.pdf", FACTS)])
+            report = lib.ingest_step()
+            assert report.elsewhere and report.more and not report.did_work
+            assert report.progress.elsewhere
+            long_id = lib.resolve("long.pdf").id
+            assert long_id in report.changed
+            assert not lib._in_flight and lib._chunking is None  # it read nothing itself
+            assert child.stdout is not None
+            assert child.stdout.readline().strip() == b"finished"  # it indexed both files
+            assert child.wait(60) == 0
+            stats = lib.ingest()  # the lock is free again: nothing is left to do
+            assert stats.chunks == 0
+            assert [d.status for d in lib.documents()] == ["ready", "ready"]
+            counts = consistent_counts(lib)
+            assert counts["chunks"] == counts["embedded"]
+            for doc in lib.documents():
+                ordinals = [
+                    r[0]
+                    for r in lib.store.conn.execute(
+                        "SELECT ordinal FROM chunks WHERE doc_id = ? ORDER BY ordinal", (doc.id,)
+                    )
+                ]
+                assert ordinals == list(range(doc.chunks))
+            hits = lib.search("When was the copper kettle forged?", k=2)
+            assert hits and "1887" in hits[0].text
+        finally:
+            lib.close()
+    finally:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGKILL)
+        child.wait(30)

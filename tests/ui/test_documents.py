@@ -389,6 +389,9 @@ def test_documents_settings_page_and_pure_helpers(docs_gui: Any, qtbot: Any) -> 
     text = overall_text(P())
     assert "100/400 chunks" in text and "50 chunks/s" in text and "113 pages" in text
     assert "~6 s left" in text and "1 failed" in text
+    assert "another Hearth process" not in text
+    P.elsewhere = True  # type: ignore[attr-defined]  # `hearth docs add` holds the library
+    assert overall_text(P()).startswith("Indexed by another Hearth process")
 
 
 def test_source_scope_and_source_dicts_are_robust() -> None:
