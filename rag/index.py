@@ -360,10 +360,12 @@ class Store:
 
     def mark_embedded(self, chunks: Sequence[ChunkRow]) -> None:
         """Put chunks in the keyword index and flag them embedded (call in a transaction,
-        after their vectors are in Chroma)."""
+        after their vectors are in Chroma). Chunks whose rows are gone (their document was
+        removed by another process meanwhile) are skipped."""
         self.conn.executemany(
-            "INSERT OR REPLACE INTO chunks_fts (rowid, text) VALUES (?, ?)",
-            [(c.id, c.text) for c in chunks],
+            "INSERT OR REPLACE INTO chunks_fts (rowid, text) "
+            "SELECT ?, ? WHERE EXISTS (SELECT 1 FROM chunks WHERE id = ?)",
+            [(c.id, c.text, c.id) for c in chunks],
         )
         self.conn.executemany(
             "UPDATE chunks SET embedded = 1 WHERE id = ?", [(c.id,) for c in chunks]

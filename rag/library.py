@@ -1138,20 +1138,27 @@ class Library(Closeable):
         ids, doc_ids = [c.id for c in pending], [c.doc_id for c in pending]
         self._chroma(lambda: self._vector_index().upsert(ids, matrix, doc_ids))
         docs = sorted({c.doc_id for c in pending})
+        removed: list[int] = []  # by another process (the window's Cancel or Remove) meanwhile
         with self.store.transaction():
             self.store.mark_embedded(pending)
             for doc_id in docs:
-                total, done = self.store.conn.execute(
+                row = self.store.conn.execute(
                     "SELECT d.chunks, (SELECT count(*) FROM chunks c WHERE c.doc_id = d.id AND "
-                    "c.embedded = 1) FROM documents d WHERE d.id = ?",
+                    "c.embedded = 1), d.status FROM documents d WHERE d.id = ?",
                     (doc_id,),
                 ).fetchone()
-                finished = int(done) >= int(total)
+                if row is None or row[2] == "removing":
+                    removed.append(doc_id)
+                    continue
+                total, done = int(row[0]), int(row[1])
+                finished = done >= total
                 self.store.update_document(
                     doc_id,
-                    progress=1.0 if finished else int(done) / max(int(total), 1),
+                    progress=1.0 if finished else done / max(total, 1),
                     status="ready" if finished else "indexing",
                 )
+        for doc_id in removed:  # the vectors just stored would outlive the document
+            self._delete_vectors(doc_id)
         self.stats.store_s += time.monotonic() - t_store
         self.stats.chunks += len(pending)
         self._chunk_rate.add(len(pending))

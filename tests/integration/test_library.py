@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pdf_factory
 import pytest
@@ -520,3 +521,44 @@ def test_one_process_indexes_a_library_at_a_time(
         if child.poll() is None:
             os.killpg(child.pid, signal.SIGKILL)
         child.wait(30)
+
+
+def test_a_document_removed_by_another_process_during_a_batch(
+    tmp_path: Path, embedder: object
+) -> None:
+    """The window removes (or cancels) a document while `hearth docs add` is embedding a batch
+    of it: the command stores no vectors for it and does not stop."""
+    lib_dir = tmp_path / "lib"
+    window = make_library(lib_dir, embedder)
+
+    class RemovedMidBatch:
+        """The real embedder; while it embeds one batch the other process removes the file."""
+
+        def __init__(self, real: Any) -> None:
+            self.real = real
+            self.fired = False
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.real, name)
+
+        def embed(self, texts: list[str]) -> Any:
+            vectors = self.real.embed(texts)
+            if not self.fired and command.store.counts()["embedded"] >= 4:
+                self.fired = True
+                window.remove(window.resolve("long.pdf").id)
+            return vectors
+
+    emb = RemovedMidBatch(embedder)
+    command = make_library(lib_dir, emb, batch_size=4)
+    try:
+        command.add([pdf_factory.text_pdf(tmp_path / "long.pdf", pdf_factory.lorem_pages(4))])
+        command.add([pdf_factory.text_pdf(tmp_path / "island.pdf", FACTS)])
+        command.ingest()
+        assert emb.fired
+        assert [d.name for d in command.documents()] == ["island.pdf"]
+        assert command.documents()[0].status == "ready"
+        counts = consistent_counts(command)
+        assert counts["vectors"] == counts["embedded"] == counts["chunks"] > 0
+    finally:
+        command.close()
+        window.close()
