@@ -117,8 +117,8 @@ class ProgressPrinter:
         parts = [f"{p.ready} ready"]
         if report.elsewhere:
             parts.append(
-                "waiting: Hearth's window is indexing (or has paused indexing) these documents; "
-                "Ctrl+C leaves them to it"
+                "waiting: another Hearth process (the window, or another command) is indexing "
+                "these documents; Ctrl+C leaves them to it"
             )
         if p.reading or p.queued:
             parts.append(f"{p.reading + p.queued} reading")
