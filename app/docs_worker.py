@@ -459,6 +459,12 @@ class DocsWorker(QObject):
             report = lib.ingest_step()
         except Exception as exc:  # noqa: BLE001 - shown to the user, never lost
             self._fail(exc, "indexing documents", stop=True)
+            try:
+                # Start again from what is stored when indexing resumes, and let another
+                # process (`hearth docs add`) index the library meanwhile.
+                lib.cancel()
+            except Exception:  # noqa: BLE001 - the failure above is what the user sees
+                log.exception("resetting the indexing state failed")
             if isinstance(exc, HearthError):  # a document failed: show its status
                 self.documents.emit(lib.documents())
             return

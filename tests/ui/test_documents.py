@@ -452,3 +452,44 @@ def test_documents_thread_falls_back_to_an_installed_model_when_preparing_fails(
     assert worker._resolve_model() == models / LEGACY_MINILM_GGUF
     assert worker._model_error is None
     assert sorted(p.name for p in models.iterdir()) == [LEGACY_MINILM_GGUF]  # nothing left over
+
+
+def test_indexing_that_fails_gives_the_library_up(
+    docs_gui: Any, qtbot: Any, tmp_path: Path
+) -> None:
+    """Indexing stops with an error (here the user's Chroma server stops answering): the window
+    says why and lets go of the library's ingest lock, so `hearth docs add` is not left waiting
+    behind a window that has stopped."""
+    import filelock
+
+    from app.settings import Settings
+    from rag.chroma_server import ChromaProcess
+
+    server = ChromaProcess(tmp_path / "server-store")
+    try:
+        paths = get_paths().ensure()
+        settings = Settings.load(paths.settings_file)
+        settings.chroma_url = f"http://127.0.0.1:{server.port}"
+        settings.save(paths.settings_file)
+        gui = docs_gui(passage_factory(Script()))
+        failures = collect(gui.controller.docs.failed)
+        assert drop_files(gui.window, [facts_pdf(tmp_path / "in")])
+        wait_statuses(qtbot, gui, {"varnholm.pdf": "ready"})
+        server.close()
+        other = pdf_factory.text_pdf(tmp_path / "other.pdf", pdf_factory.lorem_pages(2))
+        assert drop_files(gui.window, [other])
+        qtbot.waitUntil(lambda: bool(failures), timeout=60_000)
+        assert "stopped answering" in failures[-1].user_message
+        lock = filelock.FileLock(str(get_paths().documents_dir / "ingest.lock"), timeout=0)
+
+        def lock_free() -> bool:
+            try:
+                lock.acquire()
+            except filelock.Timeout:  # the window still holds it
+                return False
+            lock.release()
+            return True
+
+        qtbot.waitUntil(lock_free, timeout=10_000)
+    finally:
+        server.close()
