@@ -47,6 +47,7 @@ SUPPORTED_SUFFIXES = (".pdf", ".txt", ".md")  # the same as rag.library's (kept 
 PROGRESS_INTERVAL_S = 0.1  # at most ten progress signals a second
 IDLE_POLL_MS = 20  # while pages are being read in other processes and nothing is to embed
 ELSEWHERE_POLL_MS = 1000  # while another Hearth process is indexing this library
+WATCH_MS = 2000  # how often an idle window looks for changes made by `hearth docs ...`
 
 # Worker states (stateChanged)
 IDLE, INDEXING, PAUSED, ERROR = "idle", "indexing", "paused", "error"
@@ -199,6 +200,8 @@ class DocsWorker(QObject):
         self._state = IDLE
         self._last_progress = 0.0
         self.steps = 0  # ingestion steps run (tests, benchmarks)
+        self._watch: QTimer | None = None  # notices the command line's changes to the library
+        self._seen_version = 0
 
     def _fail(self, exc: Exception, doing: str, stop: bool = False) -> None:
         """Report a failure to the window: a HearthError as it is, anything else as an
@@ -293,6 +296,32 @@ class DocsWorker(QObject):
             return
         if lib.documents() and self._model_error is None:
             QTimer.singleShot(0, self._warm_up)
+        self._seen_version = lib.store.data_version()
+        if self._watch is None:  # start() runs again after a reconfigure
+            self._watch = QTimer(self)
+            self._watch.setInterval(WATCH_MS)
+            self._watch.timeout.connect(self._look_for_changes)
+            self._watch.start()
+        self._kick()
+
+    @Slot()
+    def _look_for_changes(self) -> None:
+        """`hearth docs add` or `rm` changed the library while the window was idle: show its
+        documents as they are now, and carry on with work it left (a command that was
+        interrupted, or one that is still indexing: then the panel follows its progress)."""
+        lib = self._lib
+        if lib is None or self._stop.is_set() or self._state != IDLE:
+            return
+        try:
+            version = lib.store.data_version()
+            if version == self._seen_version:
+                return
+            self._seen_version = version
+            self.documents.emit(lib.documents())
+            self.progress.emit(lib.progress())
+        except Exception:  # noqa: BLE001 - the next look tries again
+            log.exception("looking for changes to the document library failed")
+            return
         self._kick()
 
     @Slot()
@@ -419,6 +448,9 @@ class DocsWorker(QObject):
 
     @Slot()
     def shutdown(self) -> None:
+        if self._watch is not None:
+            self._watch.stop()
+            self._watch = None
         self._close_library()
         self.stopped.emit()
         thread = self.thread()

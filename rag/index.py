@@ -231,6 +231,11 @@ class Store:
     def close(self) -> None:
         self.conn.close()
 
+    def data_version(self) -> int:
+        """A number that changes when another connection (another Hearth process) commits to
+        this file; this connection's own commits leave it as it is."""
+        return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
+
     # -- meta --------------------------------------------------------------------------------
 
     def get_meta(self, key: str, default: str = "") -> str:

@@ -493,3 +493,29 @@ def test_indexing_that_fails_gives_the_library_up(
         qtbot.waitUntil(lock_free, timeout=10_000)
     finally:
         server.close()
+
+
+def test_the_panel_follows_the_command_line(
+    docs_gui: Any, qtbot: Any, tmp_path: Path, minilm_gguf: Path
+) -> None:
+    """`hearth docs add` and `hearth docs rm` while the window is open and idle: the panel shows
+    the document the command indexed, then its removal, without a restart."""
+    from rag.embedder import Embedder
+    from rag.library import VECTOR_STORE_PROCESS, Library
+
+    gui = docs_gui(passage_factory(Script()))
+    assert drop_files(gui.window, [facts_pdf(tmp_path / "in")])
+    wait_statuses(qtbot, gui, {"varnholm.pdf": "ready"})
+
+    emb = Embedder(minilm_gguf, n_threads=1)
+    command = Library(get_paths().documents_dir, embedder=emb, vector_store=VECTOR_STORE_PROCESS)
+    try:
+        other = pdf_factory.text_pdf(tmp_path / "other.pdf", pdf_factory.lorem_pages(2))
+        command.add([other])
+        command.ingest()
+        wait_statuses(qtbot, gui, {"varnholm.pdf": "ready", "other.pdf": "ready"}, 15_000)
+        command.remove(command.resolve("other.pdf").id)
+        qtbot.waitUntil(lambda: set(rows_by_name(gui)) == {"varnholm.pdf"}, timeout=15_000)
+    finally:
+        command.close()
+        emb.close()
