@@ -246,40 +246,51 @@ if __name__ == "__main__":
 """
 
 
+def _index_in_child(
+    tmp_path: Path, lib_dir: Path, minilm_gguf: Path, pdf: Path, *store: str
+) -> subprocess.Popen[bytes]:
+    """Another Hearth process indexing `pdf` into the library (prints "finished" when done)."""
+    script = tmp_path / "child.py"
+    script.write_text(CHILD)
+    return subprocess.Popen(
+        [sys.executable, str(script), str(lib_dir), str(minilm_gguf), str(pdf), *store],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        start_new_session=True,  # its extraction workers are killed with it
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _wait_embedded(lib_dir: Path, child: subprocess.Popen[bytes], n: int) -> tuple[int, int]:
+    """Watch the library file (read-only) until the child has embedded n chunks, or it ended;
+    returns (embedded, total) chunks."""
+    db = lib_dir / "library.sqlite3"
+    embedded = total = 0
+    deadline = time.monotonic() + 240
+    while embedded < n and time.monotonic() < deadline and child.poll() is None:
+        time.sleep(0.05)
+        if db.exists():
+            conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+            try:
+                embedded = conn.execute(
+                    "SELECT count(*) FROM chunks WHERE embedded = 1"
+                ).fetchone()[0]
+                total = conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+            except sqlite3.OperationalError:
+                pass  # tables not created yet
+            finally:
+                conn.close()
+    return embedded, total
+
+
 def test_sigkill_mid_ingestion_resumes_without_duplicates(
     tmp_path: Path, embedder: object, minilm_gguf: Path
 ) -> None:
     pdf = pdf_factory.text_pdf(tmp_path / "long.pdf", pdf_factory.lorem_pages(20))
     lib_dir = tmp_path / "lib"
-    script = tmp_path / "child.py"
-    script.write_text(CHILD)
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    child = subprocess.Popen(
-        [sys.executable, str(script), str(lib_dir), str(minilm_gguf), str(pdf)],
-        env=env,
-        start_new_session=True,  # its extraction workers are killed with it
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
-    db = lib_dir / "library.sqlite3"
-    embedded = total = 0
-    deadline = time.monotonic() + 240
+    child = _index_in_child(tmp_path, lib_dir, minilm_gguf, pdf)
     try:
-        while time.monotonic() < deadline and child.poll() is None:
-            if db.exists():
-                conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
-                try:
-                    embedded = conn.execute(
-                        "SELECT count(*) FROM chunks WHERE embedded = 1"
-                    ).fetchone()[0]
-                    total = conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
-                except sqlite3.OperationalError:
-                    pass  # tables not created yet
-                finally:
-                    conn.close()
-            if embedded >= 8:
-                break
-            time.sleep(0.05)
+        embedded, total = _wait_embedded(lib_dir, child, 8)
     finally:
         if child.poll() is None:
             os.killpg(child.pid, signal.SIGKILL)
@@ -461,32 +472,9 @@ def test_one_process_indexes_a_library_at_a_time(
     first one's chunks); it waits, and a file it adds meanwhile is indexed by the first."""
     long_pdf = pdf_factory.text_pdf(tmp_path / "long.pdf", pdf_factory.lorem_pages(12))
     lib_dir = tmp_path / "lib"
-    script = tmp_path / "child.py"
-    script.write_text(CHILD)
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    child = subprocess.Popen(
-        [sys.executable, str(script), str(lib_dir), str(minilm_gguf), str(long_pdf), "process"],
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
+    child = _index_in_child(tmp_path, lib_dir, minilm_gguf, long_pdf, "process")
     try:
-        db = lib_dir / "library.sqlite3"
-        deadline = time.monotonic() + 240
-        embedded = 0
-        while embedded < 4 and time.monotonic() < deadline and child.poll() is None:
-            time.sleep(0.05)
-            if db.exists():
-                conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
-                try:
-                    embedded = conn.execute(
-                        "SELECT count(*) FROM chunks WHERE embedded = 1"
-                    ).fetchone()[0]
-                except sqlite3.OperationalError:
-                    pass
-                finally:
-                    conn.close()
+        embedded, _ = _wait_embedded(lib_dir, child, 4)
         assert child.poll() is None and embedded >= 4, "the child finished too soon"
         lib = make_library(lib_dir, embedder, vector_store="process")
         try:
