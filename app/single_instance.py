@@ -9,7 +9,7 @@ How: the first window holds a lock file in the data folder (QLockFile: released 
 process exits, however it exits; a lock left by a crashed process is recognised by its dead
 PID) and listens on a local socket named after the folder. A second start that cannot take the
 lock connects to that socket, says "show", and exits. Command-line commands are not affected:
-they share the window's Chroma server while it runs (rag.chroma_server.running_server).
+they share the Chroma server that runs on the store, or start one (rag.chroma_server).
 """
 
 from __future__ import annotations

@@ -604,7 +604,7 @@ class Library(Closeable):
         server this one shared has exited, or this process's own server died), open the store
         again (sharing another server or starting one) and run the operation again. Every
         operation passed here can be repeated: upserts by id, deletes by document, reads."""
-        from rag.chroma_server import STOP_TIMEOUT_S, connection_lost, wait_exit
+        from rag.chroma_server import connection_lost
 
         for attempt in range(SERVER_RETRIES + 1):
             try:
@@ -612,20 +612,7 @@ class Library(Closeable):
             except Exception as exc:
                 if isinstance(exc, DocumentError) or not connection_lost(exc):
                     raise  # a request error, or already explained (the store cannot open)
-                own = self._chroma_process
-                if attempt == SERVER_RETRIES:
-                    pass
-                elif self.chroma_mode == "shared server":
-                    pid = self._shared_pid
-                    log.warning("the Chroma server of process %s went away; reopening", pid)
-                    if pid is None or wait_exit(pid, STOP_TIMEOUT_S + 5):
-                        self._forget_client()
-                        continue
-                elif self.chroma_mode == "own server" and own is not None and own.exited(5.0):
-                    log.warning("the Chroma server (pid %s) stopped; restarting it", own.pid)
-                    own.close()
-                    self._chroma_process = None
-                    self._forget_client()
+                if attempt < SERVER_RETRIES and self._reopen_lost_server():
                     continue
                 if self.chroma_mode == "remote server":
                     raise DocumentError(
@@ -640,6 +627,27 @@ class Library(Closeable):
                     repr(exc),
                 ) from exc
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _reopen_lost_server(self) -> bool:
+        """After a refused connection: True when the next use of the store will reopen it
+        (the shared server's process has exited, or our own server died); False when the
+        server is the user's or still runs."""
+        from rag.chroma_server import STOP_TIMEOUT_S, wait_exit
+
+        own = self._chroma_process
+        if self.chroma_mode == "shared server":
+            pid = self._shared_pid
+            log.warning("the Chroma server of process %s went away; reopening", pid)
+            if pid is not None and not wait_exit(pid, STOP_TIMEOUT_S + 5):
+                return False
+        elif self.chroma_mode == "own server" and own is not None and own.exited(5.0):
+            log.warning("the Chroma server (pid %s) stopped; restarting it", own.pid)
+            own.close()
+            self._chroma_process = None
+        else:
+            return False
+        self._forget_client()
+        return True
 
     def _forget_client(self) -> None:
         """Drop the client and collection; the next use opens the store again."""
