@@ -10,7 +10,8 @@ after the current step instead of after a whole book.
 
 Pause and cancel are `threading.Event`s set directly from the GUI thread, seen at the next
 batch boundary. Cancel stops indexing and removes the documents that were not finished (the
-add is undone); pause keeps everything and goes on after resume.
+add is undone); pause keeps everything and goes on after resume. A paused window lets go of
+the library's ingest lock, so `hearth docs add` can index meanwhile (the panel follows it).
 
 Closing: `begin_shutdown` sets the stop event and queues the shutdown slot (the library is
 closed on its own thread); `finish_shutdown` waits with a timeout. A thread that outlives it
@@ -306,11 +307,11 @@ class DocsWorker(QObject):
 
     @Slot()
     def _look_for_changes(self) -> None:
-        """`hearth docs add` or `rm` changed the library while the window was idle: show its
-        documents as they are now, and carry on with work it left (a command that was
+        """`hearth docs add` or `rm` changed the library while the window was idle or paused:
+        show its documents as they are now, and carry on with work it left (a command that was
         interrupted, or one that is still indexing: then the panel follows its progress)."""
         lib = self._lib
-        if lib is None or self._stop.is_set() or self._state != IDLE:
+        if lib is None or self._stop.is_set() or self._state not in (IDLE, PAUSED):
             return
         try:
             version = lib.store.data_version()
@@ -463,6 +464,7 @@ class DocsWorker(QObject):
         if self._stop.is_set() or self._lib is None:
             return
         if self._pause.is_set():
+            self._lib.pause()
             if self._lib.has_work():
                 self._set_state(PAUSED)
             return
@@ -481,6 +483,7 @@ class DocsWorker(QObject):
         if lib is None or self._stop.is_set() or self._cancel.is_set():
             return  # cancel_indexing (queued) does the rest
         if self._pause.is_set():
+            lib.pause()  # `hearth docs add` may index meanwhile
             self._set_state(PAUSED)
             return
         if not lib.has_work():

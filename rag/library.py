@@ -462,6 +462,8 @@ class Library(Closeable):
         self._chroma_process: ChromaProcess | None = None
         self._shared_pid: int | None = None  # the process whose server we share
         self._lease: Any = None  # filelock.FileLock on INGEST_LOCK while this process indexes
+        # data_version when pause() let go of the lease with work in hand (None: not paused)
+        self._paused_at: int | None = None
         self.rebuilt_vectors = ""  # set when an unreadable vector store was rebuilt: tell the user
         self._vectors: VectorIndex | None = None
         self.batch_size = batch_size
@@ -700,10 +702,7 @@ class Library(Closeable):
         return self._vectors
 
     def close(self) -> None:
-        if self._extraction is not None:
-            self._extraction.stop()
-            self._extraction = None
-        self._in_flight.clear()
+        self._forget_work()
         self._drop_lease()
         if self._embedder is not None and self._owns_embedder:
             self._embedder.close()
@@ -824,6 +823,8 @@ class Library(Closeable):
         return row is not None
 
     def progress(self) -> Progress:
+        """Counts and rates for a view; `elsewhere` is set while another Hearth process holds
+        the ingest lock and there is work left."""
         counts = {
             str(s): int(n)
             for s, n in self.store.conn.execute(
@@ -847,7 +848,9 @@ class Library(Closeable):
         current = self.store.conn.execute(
             "SELECT name FROM documents WHERE status = 'indexing' ORDER BY id LIMIT 1"
         ).fetchone()
+        busy = queued + reading + counts.get("indexing", 0)
         return Progress(
+            elsewhere=bool(busy) and self._lease is None and self._lease_taken_elsewhere(),
             queued=queued,
             reading=reading,
             indexing=counts.get("indexing", 0),
@@ -952,12 +955,40 @@ class Library(Closeable):
         except filelock.Timeout:
             return False
         self._lease = lease
+        if self._paused_at is not None:
+            # Resuming after pause(): what this process had in hand is still right unless
+            # another process wrote to the library meanwhile (it may have indexed the same
+            # documents); then start again from what is stored.
+            if self.store.data_version() != self._paused_at:
+                self._forget_work()
+            self._paused_at = None
         return True
 
     def _drop_lease(self) -> None:
         lease, self._lease = self._lease, None
         if lease is not None:
             lease.release()
+
+    def _lease_taken_elsewhere(self) -> bool:
+        """True if another process holds the ingest lock now (a look, not a wait)."""
+        import filelock
+
+        probe = filelock.FileLock(str(self.data_dir / INGEST_LOCK), timeout=0)
+        try:
+            probe.acquire()
+        except filelock.Timeout:
+            return True
+        probe.release()
+        return False
+
+    def pause(self) -> None:
+        """Indexing pauses here: let go of the ingest lock so that another process (`hearth
+        docs add`) can index the library meanwhile. Work in hand (files being read, a document
+        half chunked) is kept and used on the next step, unless another process wrote to the
+        library in between."""
+        if self._lease is not None:
+            self._paused_at = self.store.data_version()
+            self._drop_lease()
 
     def ingest(
         self,
@@ -975,6 +1006,7 @@ class Library(Closeable):
                 self._cancel_extraction()
                 break
             if pause is not None and pause.is_set():
+                self.pause()
                 time.sleep(0.05)
                 continue
             report = self.ingest_step()
@@ -995,13 +1027,19 @@ class Library(Closeable):
         self._cancel_extraction()
 
     def _cancel_extraction(self) -> None:
+        self._forget_work()
+        self._drop_lease()  # another process may carry on meanwhile
+
+    def _forget_work(self) -> None:
+        """Drop the work in hand (files being read, a document half chunked): the stored
+        statuses say where the next step starts."""
         if self._extraction is not None:
             self._extraction.stop()
             self._extraction = None
         self._in_flight.clear()
         self._outcomes.clear()
         self._chunking = None
-        self._drop_lease()  # another process may carry on meanwhile
+        self._paused_at = None
 
     def _collect_outcomes(self) -> None:
         if self._extraction is None:

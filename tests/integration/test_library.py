@@ -511,6 +511,58 @@ def test_one_process_indexes_a_library_at_a_time(
         child.wait(30)
 
 
+def test_a_paused_library_lets_another_process_index(
+    tmp_path: Path, embedder: object, minilm_gguf: Path
+) -> None:
+    """The window is paused with a file half indexed and another being read when `hearth docs
+    add` runs: the command indexes at once instead of waiting for a resume, and on resume the
+    window neither redoes nor duplicates the command's work."""
+    long_pdf = pdf_factory.text_pdf(tmp_path / "long.pdf", pdf_factory.lorem_pages(12))
+    lib_dir = tmp_path / "lib"
+    lib = make_library(lib_dir, embedder, batch_size=4, vector_store="process")
+    child: subprocess.Popen[bytes] | None = None
+    try:
+        lib.add([long_pdf])
+        while lib.counts()["embedded"] < 4:
+            if not lib.ingest_step().did_work:
+                lib.wait_for_extraction(0.05)
+        lib.add([pdf_factory.text_pdf(tmp_path / "island.pdf", FACTS)])
+        lib.ingest_step()
+        assert lib._in_flight, "the second file is being read"
+        in_hand = dict(lib._in_flight)
+
+        # Paused and resumed with nobody else writing: the work in hand is kept.
+        lib.pause()
+        assert lib.progress().elsewhere is False
+        assert lib._hold_lease() and lib._in_flight == in_hand
+
+        lib.pause()
+        child = _index_in_child(tmp_path, lib_dir, minilm_gguf, long_pdf, "process")
+        assert child.wait(180) == 0, "the command waited for the paused library"
+        assert child.stdout is not None and child.stdout.read().strip() == b"finished"
+
+        stats = lib.ingest()  # resume: the command did everything meanwhile
+        assert stats.chunks == 0 and not lib._in_flight
+        assert [d.status for d in lib.documents()] == ["ready", "ready"]
+        counts = consistent_counts(lib)
+        assert counts["chunks"] == counts["embedded"]
+        for doc in lib.documents():
+            ordinals = [
+                r[0]
+                for r in lib.store.conn.execute(
+                    "SELECT ordinal FROM chunks WHERE doc_id = ? ORDER BY ordinal", (doc.id,)
+                )
+            ]
+            assert ordinals == list(range(doc.chunks))
+        hits = lib.search("When was the copper kettle forged?", k=2)
+        assert hits and "1887" in hits[0].text
+    finally:
+        if child is not None and child.poll() is None:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait(30)
+        lib.close()
+
+
 def test_a_document_removed_by_another_process_during_a_batch(
     tmp_path: Path, embedder: object
 ) -> None:

@@ -212,6 +212,19 @@ def test_when_nothing_is_found_the_engine_still_answers(
     assert row.content == "The documents do not cover it." and row.sources == []
 
 
+def ingest_lock_free() -> bool:
+    """True if no process holds the library's ingest lock (it is taken and given back)."""
+    import filelock
+
+    lock = filelock.FileLock(str(get_paths().documents_dir / "ingest.lock"), timeout=0)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        return False
+    lock.release()
+    return True
+
+
 def test_pause_resume_and_cancel(docs_gui: Any, qtbot: Any, tmp_path: Path) -> None:
     gui = docs_gui(passage_factory(Script()))
     docs = gui.controller.docs
@@ -230,8 +243,11 @@ def test_pause_resume_and_cancel(docs_gui: Any, qtbot: Any, tmp_path: Path) -> N
     qtbot.wait(800)
     assert docs.worker.steps == steps  # nothing runs while paused
     assert rows_by_name(gui)["long.pdf"].status in ("queued", "indexing")
+    assert ingest_lock_free()  # `hearth docs add` would index meanwhile, not wait
     panel.pause_button.click()
     qtbot.waitUntil(lambda: docs.worker.steps > steps, timeout=10_000)
+    if rows_by_name(gui)["long.pdf"].status != "ready":
+        assert not ingest_lock_free()  # the window indexes again
     assert panel.pause_button.text() == "Pause" and not docs.paused
 
     # Cancel: stops at a batch boundary and removes what was not finished
@@ -460,8 +476,6 @@ def test_indexing_that_fails_gives_the_library_up(
     """Indexing stops with an error (here the user's Chroma server stops answering): the window
     says why and lets go of the library's ingest lock, so `hearth docs add` is not left waiting
     behind a window that has stopped."""
-    import filelock
-
     from app.settings import Settings
     from rag.chroma_server import ChromaProcess
 
@@ -480,17 +494,7 @@ def test_indexing_that_fails_gives_the_library_up(
         assert drop_files(gui.window, [other])
         qtbot.waitUntil(lambda: bool(failures), timeout=60_000)
         assert "stopped answering" in failures[-1].user_message
-        lock = filelock.FileLock(str(get_paths().documents_dir / "ingest.lock"), timeout=0)
-
-        def lock_free() -> bool:
-            try:
-                lock.acquire()
-            except filelock.Timeout:  # the window still holds it
-                return False
-            lock.release()
-            return True
-
-        qtbot.waitUntil(lock_free, timeout=10_000)
+        qtbot.waitUntil(ingest_lock_free, timeout=10_000)
     finally:
         server.close()
 
