@@ -55,6 +55,7 @@ from typing import Any
 
 from app.errors import StoreError
 from engine.closing import Closeable
+from engine.sqlite_wal import use_wal
 
 log = logging.getLogger(__name__)
 
@@ -192,8 +193,8 @@ def connect(path: Path) -> sqlite3.Connection:
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
         conn.execute("PRAGMA foreign_keys = ON")
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
+        mode = use_wal(conn, BUSY_TIMEOUT_S)  # retried: two openers of a new file collide
+        if mode.lower() != "wal":
             # Some network file systems cannot share WAL memory; the rollback journal
             # still commits durably, only concurrent readers wait more.
             log.warning("chat store %s: journal mode is %s, not WAL", path, mode)

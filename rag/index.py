@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from engine.errors import DocumentError
+from engine.sqlite_wal import use_wal
 
 if TYPE_CHECKING:  # pragma: no cover
     from chromadb.api import ClientAPI
@@ -173,20 +174,6 @@ def _placeholders(n: int) -> str:
     return ",".join("?" * n)
 
 
-def _use_wal(conn: sqlite3.Connection, timeout_s: float = 10.0) -> None:
-    """Switch the file to write-ahead logging. SQLite answers "database is locked" at once,
-    without waiting, while another connection is switching the same new file: try again."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.02)
-
-
 class Store:
     """Documents, chunks and the FTS5 keyword index in one SQLite database."""
 
@@ -194,7 +181,7 @@ class Store:
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.conn = sqlite3.connect(str(path), timeout=10.0, isolation_level=None)
-            _use_wal(self.conn)
+            use_wal(self.conn)
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.execute("PRAGMA foreign_keys=ON")
             self._migrate()

@@ -428,42 +428,6 @@ def test_unreadable_vector_store_is_rebuilt_from_the_stored_text(
         lib.close()
 
 
-def test_a_new_library_opened_by_several_processes_at_once(tmp_path: Path) -> None:
-    """The window and a command may create the library file at the same moment: each schema
-    migration runs once, and every opener gets a working library."""
-    from rag.index import MIGRATIONS, Store
-
-    for attempt in range(10):
-        path = tmp_path / f"lib{attempt}" / "library.sqlite3"
-        start = threading.Barrier(4)
-        errors: list[BaseException] = []
-
-        def open_store(
-            path: Path = path,
-            start: threading.Barrier = start,
-            errors: list[BaseException] = errors,
-        ) -> None:
-            start.wait()
-            try:
-                Store(path).close()
-            except BaseException as exc:  # noqa: BLE001 - collected for the assertion
-                errors.append(exc)
-
-        threads = [threading.Thread(target=open_store) for _ in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert errors == []
-        store = Store(path)
-        try:
-            version = store.conn.execute("PRAGMA user_version").fetchone()[0]
-            assert version == len(MIGRATIONS)
-            assert store.documents() == []
-        finally:
-            store.close()
-
-
 def test_one_process_indexes_a_library_at_a_time(
     tmp_path: Path, embedder: object, minilm_gguf: Path
 ) -> None:

@@ -13,7 +13,7 @@ import tempfile
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -625,3 +625,61 @@ def test_store_is_fast_enough_for_streaming(store: ChatStore) -> None:
         store.update_message(answer, content=text)
     per_update = (time.perf_counter() - start) / 50
     assert per_update < 0.25, per_update
+
+
+def _open_library(path: Path) -> None:
+    from rag.index import MIGRATIONS as LIBRARY_MIGRATIONS
+    from rag.index import Store
+
+    store = Store(path)
+    try:
+        assert store.conn.execute("PRAGMA user_version").fetchone()[0] == len(LIBRARY_MIGRATIONS)
+        assert store.documents() == []
+    finally:
+        store.close()
+
+
+def _open_chats(path: Path) -> None:
+    store = ChatStore(path)
+    try:
+        assert store.list_chats() == []
+        conn = connect(path)
+        try:
+            assert applied_migrations(conn) == ALL_NAMES
+        finally:
+            conn.close()
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("open_file", [_open_library, _open_chats], ids=["library", "chats"])
+def test_a_new_file_opened_by_several_processes_at_once(
+    tmp_path: Path, open_file: Callable[[Path], None]
+) -> None:
+    """The window and a command may create the document library or the chat history at the
+    same moment: SQLite refuses the second switch to WAL at once ("database is locked", no
+    busy wait) and a schema could be created twice. Every opener gets a working file, and each
+    migration runs once."""
+    for attempt in range(40):
+        path = tmp_path / f"try{attempt}" / "file.sqlite3"
+        start = threading.Barrier(4)
+        errors: list[BaseException] = []
+
+        def go(
+            path: Path = path,
+            start: threading.Barrier = start,
+            errors: list[BaseException] = errors,
+        ) -> None:
+            start.wait()
+            try:
+                open_file(path)
+            except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+                errors.append(exc)
+
+        threads = [threading.Thread(target=go) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        open_file(path)
