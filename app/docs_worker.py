@@ -10,8 +10,9 @@ after the current step instead of after a whole book.
 
 Pause and cancel are `threading.Event`s set directly from the GUI thread, seen at the next
 batch boundary. Cancel stops indexing and removes the documents that were not finished (the
-add is undone); pause keeps everything and goes on after resume. A paused window lets go of
-the library's ingest lock, so `hearth docs add` can index meanwhile (the panel follows it).
+add is undone); pause keeps everything and goes on after resume. A paused window stops reading
+files and lets go of the library's ingest lock, so `hearth docs add` can index meanwhile (the
+panel follows it).
 
 Closing: `begin_shutdown` sets the stop event and queues the shutdown slot (the library is
 closed on its own thread); `finish_shutdown` waits with a timeout. A thread that outlives it
@@ -467,6 +468,11 @@ class DocsWorker(QObject):
             self._lib.pause()
             if self._lib.has_work():
                 self._set_state(PAUSED)
+            elif self._state == PAUSED:
+                # `hearth docs add` finished the work while the window was paused: there is
+                # nothing left to resume.
+                self._pause.clear()
+                self._set_state(IDLE)
             return
         self._schedule(0)
 

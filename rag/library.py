@@ -982,10 +982,17 @@ class Library(Closeable):
         return False
 
     def pause(self) -> None:
-        """Indexing pauses here: let go of the ingest lock so that another process (`hearth
-        docs add`) can index the library meanwhile. Work in hand (files being read, a document
-        half chunked) is kept and used on the next step, unless another process wrote to the
-        library in between."""
+        """Indexing pauses here: the extraction workers stop (a paused library uses no CPU;
+        files being read are read again on resume), and the ingest lock is let go so that
+        another process (`hearth docs add`) can index the library meanwhile. A document half
+        chunked is kept for the next step, unless another process wrote to the library in
+        between."""
+        if self._extraction is not None:
+            self._extraction.stop()
+            self._extraction = None
+        chunking = self._chunking.doc_id if self._chunking is not None else None
+        self._in_flight = {d: p for d, p in self._in_flight.items() if d == chunking}
+        self._outcomes.clear()
         if self._lease is not None:
             self._paused_at = self.store.data_version()
             self._drop_lease()

@@ -479,8 +479,8 @@ def test_a_paused_library_lets_another_process_index(
     tmp_path: Path, embedder: object, minilm_gguf: Path
 ) -> None:
     """The window is paused with a file half indexed and another being read when `hearth docs
-    add` runs: the command indexes at once instead of waiting for a resume, and on resume the
-    window neither redoes nor duplicates the command's work."""
+    add` runs: reading stops at once, the command indexes at once instead of waiting for a
+    resume, and on resume the window neither redoes nor duplicates the command's work."""
     long_pdf = pdf_factory.text_pdf(tmp_path / "long.pdf", pdf_factory.lorem_pages(12))
     lib_dir = tmp_path / "lib"
     lib = make_library(lib_dir, embedder, batch_size=4, vector_store="process")
@@ -493,14 +493,10 @@ def test_a_paused_library_lets_another_process_index(
         lib.add([pdf_factory.text_pdf(tmp_path / "island.pdf", FACTS)])
         lib.ingest_step()
         assert lib._in_flight, "the second file is being read"
-        in_hand = dict(lib._in_flight)
 
-        # Paused and resumed with nobody else writing: the work in hand is kept.
         lib.pause()
+        assert not lib._in_flight and lib._extraction is None  # no pypdf worker runs
         assert lib.progress().elsewhere is False
-        assert lib._hold_lease() and lib._in_flight == in_hand
-
-        lib.pause()
         child = _index_in_child(tmp_path, lib_dir, minilm_gguf, long_pdf, "process")
         assert child.wait(180) == 0, "the command waited for the paused library"
         assert child.stdout is not None and child.stdout.read().strip() == b"finished"
@@ -524,6 +520,54 @@ def test_a_paused_library_lets_another_process_index(
         if child is not None and child.poll() is None:
             os.killpg(child.pid, signal.SIGKILL)
             child.wait(30)
+        lib.close()
+
+
+def test_a_half_chunked_document_survives_a_pause_unless_another_process_wrote(
+    tmp_path: Path, embedder: object
+) -> None:
+    """Pause and resume keep a document that is half chunked (its pages are in memory); if
+    another process wrote to the library meanwhile, the next step starts again from what is
+    stored instead."""
+    from rag.index import Store
+    from rag.library import CHUNK_WINDOW_PAGES
+
+    pdf = pdf_factory.text_pdf(
+        tmp_path / "long.pdf", pdf_factory.lorem_pages(CHUNK_WINDOW_PAGES + 8, 10)
+    )
+    lib = make_library(tmp_path / "lib", embedder)
+    try:
+        lib.add([pdf])
+        deadline = time.monotonic() + 120
+        while lib._chunking is None:
+            assert time.monotonic() < deadline, "the file was never read"
+            if not lib.ingest_step().did_work:
+                lib.wait_for_extraction(0.05)
+        job = lib._chunking
+
+        lib.pause()
+        assert lib._hold_lease() and lib._chunking is job  # nobody else wrote: kept
+
+        lib.pause()
+        other = Store(lib.data_dir / "library.sqlite3")  # another process's connection
+        try:
+            other.set_meta("touched", "1")
+        finally:
+            other.close()
+        assert lib._hold_lease() and lib._chunking is None and not lib._in_flight
+
+        lib.ingest()  # starts again from the stored statuses
+        doc = lib.resolve("long.pdf")
+        assert doc.status == "ready"
+        ordinals = [
+            r[0]
+            for r in lib.store.conn.execute(
+                "SELECT ordinal FROM chunks WHERE doc_id = ? ORDER BY ordinal", (doc.id,)
+            )
+        ]
+        assert ordinals == list(range(doc.chunks))
+        consistent_counts(lib)
+    finally:
         lib.close()
 
 

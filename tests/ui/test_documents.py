@@ -523,3 +523,40 @@ def test_the_panel_follows_the_command_line(
     finally:
         command.close()
         emb.close()
+
+
+def test_a_paused_window_leaves_the_library_to_the_command_line(
+    docs_gui: Any, qtbot: Any, tmp_path: Path, minilm_gguf: Path
+) -> None:
+    """The window is paused half-way through a file when `hearth docs add` runs: the command
+    indexes at once (it does not wait for a resume), the panel follows it and says so, and
+    once the command has finished there is nothing left to resume."""
+    from rag.embedder import Embedder
+    from rag.library import VECTOR_STORE_PROCESS, Library
+
+    gui = docs_gui(passage_factory(Script()))
+    docs = gui.controller.docs
+    panel = gui.window.documents_ui.panel
+    big = pdf_factory.text_pdf(tmp_path / "long.pdf", pdf_factory.lorem_pages(24))
+    gui.window.documents_ui.add_paths([str(big)])
+    qtbot.waitUntil(lambda: docs.state == "indexing", timeout=60_000)
+    panel.pause_button.click()
+    qtbot.waitUntil(lambda: docs.state == "paused", timeout=10_000)
+    qtbot.waitUntil(ingest_lock_free, timeout=10_000)
+
+    emb = Embedder(minilm_gguf, n_threads=1)
+    command = Library(get_paths().documents_dir, embedder=emb, vector_store=VECTOR_STORE_PROCESS)
+    try:
+        command.add([pdf_factory.text_pdf(tmp_path / "other.pdf", pdf_factory.lorem_pages(2))])
+        report = command.ingest_step()
+        assert not report.elsewhere  # the paused window does not hold the library
+        qtbot.waitUntil(
+            lambda: "another Hearth process" in panel.overall_label.text(), timeout=15_000
+        )
+        assert panel.pause_button.text() == "Resume"
+        command.ingest()
+        wait_statuses(qtbot, gui, {"long.pdf": "ready", "other.pdf": "ready"}, 15_000)
+        qtbot.waitUntil(lambda: docs.state == "idle" and not docs.paused, timeout=15_000)
+    finally:
+        command.close()
+        emb.close()
