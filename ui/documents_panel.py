@@ -340,6 +340,14 @@ class DocumentsPanel(QWidget):
         layout.addWidget(self.table, 1)
         layout.addLayout(bottom)
 
+        # Qt sizes ResizeToContents columns when the view is laid out, not when rows arrive:
+        # shown before the library was read (start-up), the size column stayed at its minimum
+        # ("63…" for 632.0 KB). Not on every dataChanged: fitting asks the model for every
+        # cell, and each call waits for the GIL while the documents thread chunks (stalls).
+        self._fit_pending = False
+        self.model.rowsInserted.connect(self._fit_columns_later)
+        self.model.modelReset.connect(self._fit_columns_later)
+
         docs.documentsChanged.connect(self._on_documents)
         docs.rowsUpdated.connect(self.model.update_rows)
         docs.progress.connect(self._on_progress)
@@ -347,6 +355,20 @@ class DocumentsPanel(QWidget):
         self.table.selectionModel().selectionChanged.connect(self._update_buttons)
         self._on_documents()
         self._on_state(docs.state)
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        self._fit_columns_later()
+
+    def _fit_columns_later(self, *_: Any) -> None:
+        if not self._fit_pending:  # one fit per burst of row updates
+            self._fit_pending = True
+            QTimer.singleShot(0, self._fit_columns)
+
+    def _fit_columns(self) -> None:
+        self._fit_pending = False
+        if self.isVisible():
+            self.table.horizontalHeader().resizeSections()
 
     # -- host → panel ----------------------------------------------------------------------
 

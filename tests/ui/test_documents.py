@@ -9,12 +9,13 @@ import http.server
 import sqlite3
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pdf_factory
 import pytest
-from PySide6.QtCore import Qt, QUrl
+from PySide6.QtCore import QObject, Qt, QUrl, Signal
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
 from test_documents_support import (  # noqa: F401  (docs_gui_fixture: the docs_gui fixture)
@@ -560,3 +561,52 @@ def test_a_paused_window_leaves_the_library_to_the_command_line(
     finally:
         command.close()
         emb.close()
+
+
+class _DocsHost(QObject):
+    """Stands in for the documents thread's GUI handle: the panel only reads these."""
+
+    documentsChanged = Signal()
+    rowsUpdated = Signal(list)
+    progress = Signal(object)
+    stateChanged = Signal(str)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[Any] = []
+        self.state = "idle"
+        self.last_progress = None
+
+    def documents(self) -> list[Any]:
+        return list(self.rows)
+
+
+def test_columns_fit_their_text_when_rows_arrive(qapp: Any, qtbot: Any) -> None:
+    """The panel is shown before the library has been read (start-up), then files are added:
+    the number columns follow their text ("632.0 KB", not "63…")."""
+    from rag.index import DocRow
+    from ui.documents_panel import SIZE, DocumentsPanel
+
+    host = _DocsHost()
+    panel = DocumentsPanel(host)
+    qtbot.addWidget(panel)
+    panel.resize(420, 400)
+    panel.show()  # shown empty: the library has not been read yet
+    qtbot.waitExposed(panel)
+    host.rows = [
+        DocRow(i, f"/docs/{name}", name, size, 0.0, "", 100, 700, "ready", "", 1.0, 0.0, 0.0, 700)
+        for i, (name, size) in enumerate(
+            [("R-intro.pdf", 647_168), ("shared-mime-info-spec.pdf", 143_770)], 1
+        )
+    ]
+    host.documentsChanged.emit()
+    header = panel.table.horizontalHeader()
+    qtbot.waitUntil(
+        lambda: header.sectionSize(SIZE) >= panel.table.sizeHintForColumn(SIZE), timeout=2000
+    )
+    big = replace(host.rows[0], id=3, name="big.pdf", size=1_363_148_800)  # "1.3 GB"
+    host.rows = [*host.rows, big]
+    host.documentsChanged.emit()
+    qtbot.waitUntil(
+        lambda: header.sectionSize(SIZE) >= panel.table.sizeHintForColumn(SIZE), timeout=2000
+    )
