@@ -50,6 +50,10 @@ class Sidebar(QWidget):
         self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.list.setWordWrap(True)
         self.list.setUniformItemSizes(False)
+        # Titles wrap; a word longer than the column (a file or function name) is cut with
+        # "…" instead of giving the whole list a horizontal scroll bar.
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
         top = QHBoxLayout()
         top.addWidget(self.new_button)
         layout = QVBoxLayout(self)
