@@ -462,7 +462,7 @@ class Library(Closeable):
         self._chroma_process: ChromaProcess | None = None
         self._shared_pid: int | None = None  # the process whose server we share
         self._lease: Any = None  # filelock.FileLock on INGEST_LOCK while this process indexes
-        # data_version when pause() let go of the lease with work in hand (None: not paused)
+        # data_version when pause() let go of the lease (None: not paused while indexing)
         self._paused_at: int | None = None
         self.rebuilt_vectors = ""  # set when an unreadable vector store was rebuilt: tell the user
         self._vectors: VectorIndex | None = None

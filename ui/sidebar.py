@@ -50,8 +50,8 @@ class Sidebar(QWidget):
         self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.list.setWordWrap(True)
         self.list.setUniformItemSizes(False)
-        # Titles wrap; a word longer than the column (a file or function name) is cut with
-        # "…" instead of giving the whole list a horizontal scroll bar.
+        # A title wider than the column is cut with "…" instead of giving the whole list a
+        # horizontal scroll bar (its tooltip shows the whole title).
         self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
         top = QHBoxLayout()
