@@ -18,6 +18,7 @@ import pdf_factory
 import pytest
 
 from engine.errors import DocumentError, InvalidRequestError
+from rag.index import DocRow
 from rag.library import Library
 
 REPO = Path(__file__).resolve().parents[2]
@@ -64,6 +65,18 @@ def consistent_counts(lib: Library) -> dict[str, int]:
     fts_ids = [int(r[0]) for r in lib.store.conn.execute("SELECT rowid FROM chunks_fts")]
     assert sorted(fts_ids) == chroma_ids
     return counts
+
+
+def assert_chunked_once(lib: Library, *docs: DocRow) -> None:
+    """Each document's chunks are numbered 0..chunks-1: none is missing or stored twice."""
+    for doc in docs or tuple(lib.documents()):
+        ordinals = [
+            r[0]
+            for r in lib.store.conn.execute(
+                "SELECT ordinal FROM chunks WHERE doc_id = ? ORDER BY ordinal", (doc.id,)
+            )
+        ]
+        assert ordinals == list(range(doc.chunks)), doc.name
 
 
 @pytest.mark.parametrize("vector_store", ["", "process"], ids=["in-process", "chroma-server"])
@@ -377,13 +390,7 @@ def test_big_documents_are_chunked_a_window_at_a_time_between_searches(
         doc = lib.resolve("big.pdf")
         assert doc.status == "ready" and doc.pages == 7
         consistent_counts(lib)
-        ordinals = [
-            r[0]
-            for r in lib.store.conn.execute(
-                "SELECT ordinal FROM chunks WHERE doc_id = ? ORDER BY ordinal", (doc.id,)
-            )
-        ]
-        assert ordinals == list(range(doc.chunks))
+        assert_chunked_once(lib, doc)
         pages = {h.page for h in lib.search("river floods spring", k=10, doc_ids=[doc.id])}
         assert len(pages) > 1
     finally:
@@ -428,6 +435,17 @@ def test_unreadable_vector_store_is_rebuilt_from_the_stored_text(
         lib.close()
 
 
+def assert_long_and_island_indexed_once(lib: Library) -> None:
+    """long.pdf and island.pdf are ready, every chunk is in both indexes once, and the fact
+    on the island is found."""
+    assert [d.status for d in lib.documents()] == ["ready", "ready"]
+    counts = consistent_counts(lib)
+    assert counts["chunks"] == counts["embedded"]
+    assert_chunked_once(lib)
+    hits = lib.search("When was the copper kettle forged?", k=2)
+    assert hits and "1887" in hits[0].text
+
+
 def test_one_process_indexes_a_library_at_a_time(
     tmp_path: Path, embedder: object, minilm_gguf: Path
 ) -> None:
@@ -454,19 +472,7 @@ def test_one_process_indexes_a_library_at_a_time(
             assert child.wait(60) == 0
             stats = lib.ingest()  # the lock is free again: nothing is left to do
             assert stats.chunks == 0
-            assert [d.status for d in lib.documents()] == ["ready", "ready"]
-            counts = consistent_counts(lib)
-            assert counts["chunks"] == counts["embedded"]
-            for doc in lib.documents():
-                ordinals = [
-                    r[0]
-                    for r in lib.store.conn.execute(
-                        "SELECT ordinal FROM chunks WHERE doc_id = ? ORDER BY ordinal", (doc.id,)
-                    )
-                ]
-                assert ordinals == list(range(doc.chunks))
-            hits = lib.search("When was the copper kettle forged?", k=2)
-            assert hits and "1887" in hits[0].text
+            assert_long_and_island_indexed_once(lib)
         finally:
             lib.close()
     finally:
@@ -503,19 +509,7 @@ def test_a_paused_library_lets_another_process_index(
 
         stats = lib.ingest()  # resume: the command did everything meanwhile
         assert stats.chunks == 0 and not lib._in_flight
-        assert [d.status for d in lib.documents()] == ["ready", "ready"]
-        counts = consistent_counts(lib)
-        assert counts["chunks"] == counts["embedded"]
-        for doc in lib.documents():
-            ordinals = [
-                r[0]
-                for r in lib.store.conn.execute(
-                    "SELECT ordinal FROM chunks WHERE doc_id = ? ORDER BY ordinal", (doc.id,)
-                )
-            ]
-            assert ordinals == list(range(doc.chunks))
-        hits = lib.search("When was the copper kettle forged?", k=2)
-        assert hits and "1887" in hits[0].text
+        assert_long_and_island_indexed_once(lib)
     finally:
         if child is not None and child.poll() is None:
             os.killpg(child.pid, signal.SIGKILL)
@@ -559,13 +553,7 @@ def test_a_half_chunked_document_survives_a_pause_unless_another_process_wrote(
         lib.ingest()  # starts again from the stored statuses
         doc = lib.resolve("long.pdf")
         assert doc.status == "ready"
-        ordinals = [
-            r[0]
-            for r in lib.store.conn.execute(
-                "SELECT ordinal FROM chunks WHERE doc_id = ? ORDER BY ordinal", (doc.id,)
-            )
-        ]
-        assert ordinals == list(range(doc.chunks))
+        assert_chunked_once(lib, doc)
         consistent_counts(lib)
     finally:
         lib.close()
