@@ -83,7 +83,7 @@ class DocsConfig:
             embedding_model=settings.embedding_model,
             chunk_tokens=settings.chunk_tokens,
             chunk_overlap=settings.chunk_overlap,
-            vector_store=settings.chroma_url or "process",
+            vector_store=settings.vector_store,
         )
 
 
@@ -410,7 +410,10 @@ class DocsWorker(QObject):
                 self.notice.emit(f"Indexing cancelled: {len(unfinished)} document(s) removed.")
         except Exception as exc:  # noqa: BLE001 - shown to the user, never lost
             self._fail(exc, "cancelling indexing")
-        self._set_state(PAUSED if self._pause.is_set() else IDLE)
+        if self._pause.is_set():
+            self._stay_paused(lib)
+        else:
+            self._set_state(IDLE)
 
     @Slot(object)
     def reconfigure(self, config: DocsConfig) -> None:
@@ -465,16 +468,19 @@ class DocsWorker(QObject):
         if self._stop.is_set() or self._lib is None:
             return
         if self._pause.is_set():
-            self._lib.pause()
-            if self._lib.has_work():
-                self._set_state(PAUSED)
-            elif self._state == PAUSED:
-                # `hearth docs add` finished the work while the window was paused: there is
-                # nothing left to resume.
-                self._pause.clear()
-                self._set_state(IDLE)
+            self._stay_paused(self._lib)
             return
         self._schedule(0)
+
+    def _stay_paused(self, lib: Library) -> None:
+        """Paused: let `hearth docs add` index meanwhile (Library.pause). If nothing is left
+        to index (a command finished it), there is nothing to resume: go idle."""
+        lib.pause()
+        if lib.has_work():
+            self._set_state(PAUSED)
+        elif self._state != IDLE:
+            self._pause.clear()
+            self._set_state(IDLE)
 
     def _schedule(self, delay_ms: int) -> None:
         if self._scheduled or self._stop.is_set():
@@ -489,8 +495,7 @@ class DocsWorker(QObject):
         if lib is None or self._stop.is_set() or self._cancel.is_set():
             return  # cancel_indexing (queued) does the rest
         if self._pause.is_set():
-            lib.pause()  # `hearth docs add` may index meanwhile
-            self._set_state(PAUSED)
+            self._stay_paused(lib)
             return
         if not lib.has_work():
             self._finish_run(lib)

@@ -39,6 +39,13 @@ class Settings:
     # Window state (geometry, splitters) as opaque strings
     ui_state: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def vector_store(self) -> str:
+        """Where the library's vectors live, as `rag.library.Library(vector_store=...)` takes
+        it: the user's Chroma server, else "process" (VECTOR_STORE_PROCESS: this computer's
+        store, served by one Chroma process that every Hearth process shares)."""
+        return self.chroma_url or "process"
+
     @classmethod
     def load(cls, path: Path) -> Settings:
         """Read settings; unknown keys are ignored and bad or missing values keep defaults."""

@@ -510,9 +510,7 @@ class Library(Closeable):
         settings = Settings.load(paths.settings_file)
         kwargs.setdefault("chunk_tokens", settings.chunk_tokens)
         kwargs.setdefault("chunk_overlap", settings.chunk_overlap)
-        # This computer's store is served by one Chroma process, shared by every Hearth
-        # process that opens it (rag.chroma_server); else the user's server.
-        kwargs.setdefault("vector_store", settings.chroma_url or VECTOR_STORE_PROCESS)
+        kwargs.setdefault("vector_store", settings.vector_store)
         if "embedding_model" not in kwargs and "embedder" not in kwargs:
             from engine.catalog import Catalog
 
@@ -929,9 +927,8 @@ class Library(Closeable):
         if embedded_docs:
             did = True
             changed.extend(embedded_docs)
-        if not self._in_flight and self._extraction is not None:
-            self._extraction.stop()  # idle: free the worker processes
-            self._extraction = None
+        if not self._in_flight:
+            self._stop_extraction()  # idle: free the worker processes
         more = self.has_work()
         if not more:
             self._drop_lease()
@@ -947,14 +944,9 @@ class Library(Closeable):
         process holds it."""
         if self._lease is not None:
             return True
-        import filelock
-
-        lease = filelock.FileLock(str(self.data_dir / INGEST_LOCK), timeout=0)
-        try:
-            lease.acquire()
-        except filelock.Timeout:
+        self._lease = self._try_ingest_lock()
+        if self._lease is None:
             return False
-        self._lease = lease
         if self._paused_at is not None:
             # Resuming after pause(): what this process had in hand is still right unless
             # another process wrote to the library meanwhile (it may have indexed the same
@@ -969,14 +961,22 @@ class Library(Closeable):
         if lease is not None:
             lease.release()
 
-    def _lease_taken_elsewhere(self) -> bool:
-        """True if another process holds the ingest lock now (a look, not a wait)."""
+    def _try_ingest_lock(self) -> Any:
+        """The ingest lock (a filelock.FileLock), taken without waiting; None while another
+        process holds it."""
         import filelock
 
-        probe = filelock.FileLock(str(self.data_dir / INGEST_LOCK), timeout=0)
+        lock = filelock.FileLock(str(self.data_dir / INGEST_LOCK), timeout=0)
         try:
-            probe.acquire()
+            lock.acquire()
         except filelock.Timeout:
+            return None
+        return lock
+
+    def _lease_taken_elsewhere(self) -> bool:
+        """True if another process holds the ingest lock now (a look, not a wait)."""
+        probe = self._try_ingest_lock()
+        if probe is None:
             return True
         probe.release()
         return False
@@ -987,9 +987,7 @@ class Library(Closeable):
         another process (`hearth docs add`) can index the library meanwhile. A document half
         chunked is kept for the next step, unless another process wrote to the library in
         between."""
-        if self._extraction is not None:
-            self._extraction.stop()
-            self._extraction = None
+        self._stop_extraction()
         chunking = self._chunking.doc_id if self._chunking is not None else None
         self._in_flight = {d: p for d, p in self._in_flight.items() if d == chunking}
         self._outcomes.clear()
@@ -1040,13 +1038,17 @@ class Library(Closeable):
     def _forget_work(self) -> None:
         """Drop the work in hand (files being read, a document half chunked): the stored
         statuses say where the next step starts."""
-        if self._extraction is not None:
-            self._extraction.stop()
-            self._extraction = None
+        self._stop_extraction()
         self._in_flight.clear()
         self._outcomes.clear()
         self._chunking = None
         self._paused_at = None
+
+    def _stop_extraction(self) -> None:
+        """Stop the extraction thread and its pypdf worker processes, if they run."""
+        extraction, self._extraction = self._extraction, None
+        if extraction is not None:
+            extraction.stop()
 
     def _collect_outcomes(self) -> None:
         if self._extraction is None:

@@ -217,10 +217,14 @@ def run_index(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from rag.library import VECTOR_STORE_PROCESS, Library
+    from app.settings import Settings
+    from rag.library import Library
 
-    # Listing needs no model: open the store only (Chroma only to finish an interrupted removal).
-    lib = Library(get_paths().documents_dir, vector_store=VECTOR_STORE_PROCESS)
+    paths = get_paths()
+    # Listing needs no model: open the store only (Chroma only to finish an interrupted
+    # removal, where the settings keep the vectors).
+    settings = Settings.load(paths.settings_file)
+    lib = Library(paths.documents_dir, vector_store=settings.vector_store)
     try:
         docs = lib.documents()
         if args.json:
@@ -234,12 +238,11 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_rm(args: argparse.Namespace) -> int:
     from app.settings import Settings
-    from rag.library import VECTOR_STORE_PROCESS, Library
+    from rag.library import Library
 
     paths = get_paths()
     # No embedding model needed; the vectors are removed where the settings keep them.
-    chroma_url = Settings.load(paths.settings_file).chroma_url
-    lib = Library(paths.documents_dir, vector_store=chroma_url or VECTOR_STORE_PROCESS)
+    lib = Library(paths.documents_dir, vector_store=Settings.load(paths.settings_file).vector_store)
     try:
         targets = [lib.resolve(r) for r in args.docs]
         for d in targets:

@@ -411,6 +411,24 @@ def test_documents_settings_page_and_pure_helpers(docs_gui: Any, qtbot: Any) -> 
     assert overall_text(P()).startswith("Indexed by another Hearth process")
 
 
+def test_every_process_puts_the_vectors_where_the_settings_say(tmp_path: Path) -> None:
+    """The window, `hearth docs list/rm` and `Library.open` all take the vector store from one
+    setting: this computer's shared store, or the user's Chroma server."""
+    from app.docs_worker import DocsConfig
+    from app.settings import Settings
+    from rag.library import VECTOR_STORE_PROCESS
+
+    paths = get_paths()
+    local = Settings()
+    assert local.vector_store == VECTOR_STORE_PROCESS
+    assert DocsConfig.from_settings(paths, local).vector_store == VECTOR_STORE_PROCESS
+    remote = Settings(chroma_url="http://10.0.0.5:8000")
+    assert remote.vector_store == "http://10.0.0.5:8000"
+    assert DocsConfig.from_settings(paths, remote).vector_store == "http://10.0.0.5:8000"
+    remote.save(tmp_path / "settings.json")
+    assert "vector_store" not in (tmp_path / "settings.json").read_text()  # derived, not saved
+
+
 def test_source_scope_and_source_dicts_are_robust() -> None:
     from app.docs_worker import passage_label, source_dicts
 
