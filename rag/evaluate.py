@@ -179,36 +179,31 @@ def evaluate(
 
 
 def run_default_eval(
+    model_path: Path,
+    cache_dir: Path,
+    chunk_tokens: int,
+    chunk_overlap: int,
     questions_path: str | None = None,
     library_dir: str | None = None,
     fusion: str | None = None,
     rrf_k: float | None = None,
     candidates: int | None = None,
-    chunk_tokens: int | None = None,
-    chunk_overlap: int | None = None,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """`hearth docs eval`: index the eval files (once, cached) and evaluate."""
-    from app.paths import get_paths
-    from app.settings import Settings
-    from engine.catalog import Catalog
-
+    """`hearth docs eval`: index the eval files (once, cached in `cache_dir/eval-library`, keyed
+    by model and chunking) with the embedding model at `model_path`, and evaluate."""
     say = log or (lambda _msg: None)
-    paths = get_paths()
-    settings = Settings.load(paths.settings_file)
     questions = load_questions(Path(questions_path) if questions_path else None)
     embed_threads = 1 if (os.cpu_count() or 1) <= 2 else 0
     file_ids = sorted({q.file for q in questions})
     qpath = Path(questions_path) if questions_path else None
     declared = declared_paths(qpath)
     files = {fid: resolve_file(fid, declared.get(fid, "")) for fid in file_ids}
-    model = Catalog(paths.models).resolve(settings.embedding_model, embedding=True)
-    tokens = chunk_tokens or settings.chunk_tokens
-    overlap = chunk_overlap if chunk_overlap is not None else settings.chunk_overlap
+    tokens, overlap = chunk_tokens, chunk_overlap
     key = hashlib.sha256(
-        json.dumps([Path(model.path).name, tokens, overlap, file_ids]).encode()
+        json.dumps([Path(model_path).name, tokens, overlap, file_ids]).encode()
     ).hexdigest()[:12]
-    folder = Path(library_dir) if library_dir else paths.cache / "eval-library" / key
+    folder = Path(library_dir) if library_dir else Path(cache_dir) / "eval-library" / key
     kwargs: dict[str, Any] = {"chunk_tokens": tokens, "chunk_overlap": overlap}
     if fusion is not None:
         kwargs["fusion"] = fusion
@@ -218,7 +213,7 @@ def run_default_eval(
         kwargs["candidates"] = candidates
     lib = Library(
         folder,
-        embedding_model=Path(model.path),
+        embedding_model=Path(model_path),
         embed_threads=embed_threads,
         extract_timeout_s=3600.0,  # the 2,415-page reference manual, on a busy machine
         **kwargs,
@@ -249,7 +244,7 @@ def run_default_eval(
             "folder": str(folder),
             "documents": counts["documents"],
             "chunks": counts["chunks"],
-            "embedding_model": Path(model.path).name,
+            "embedding_model": Path(model_path).name,
         }
         report["params"] = {
             "chunk_tokens": tokens,

@@ -15,7 +15,7 @@ Incremental ingestion
 ---------------------
 Work is done in small steps so a search never waits behind a whole book::
 
-    lib = Library.open()                # or Library(data_dir, embedding_model=...)
+    lib = Library(data_dir, embedding_model=path)  # app.user_library opens the user's
     lib.add([Path("manual.pdf")])       # fast: registers documents as "queued"
     while lib.has_work():
         report = lib.ingest_step()      # one batch: ~step_target_s (0.5 s) of embedding
@@ -497,34 +497,6 @@ class Library(Closeable):
         self.stats = IngestStats()
         self.last_timings: dict[str, float] = {}  # of the last search: embed, vector, keyword
         self._finish_interrupted_removals()
-
-    @classmethod
-    def open(cls, data_dir: Path | None = None, **kwargs: Any) -> Library:
-        """The user's library (`<data>/documents`) with settings from the app's settings file.
-
-        The embedding model is resolved lazily (first ingestion or search)."""
-        from app.paths import get_paths
-        from app.settings import Settings
-
-        paths = get_paths()
-        settings = Settings.load(paths.settings_file)
-        kwargs.setdefault("chunk_tokens", settings.chunk_tokens)
-        kwargs.setdefault("chunk_overlap", settings.chunk_overlap)
-        kwargs.setdefault("vector_store", settings.vector_store)
-        if "embedding_model" not in kwargs and "embedder" not in kwargs:
-            from engine.catalog import Catalog
-
-            info = Catalog(paths.models).resolve(settings.embedding_model, embedding=True)
-            kwargs["embedding_model"] = Path(info.path)
-        lib = cls(data_dir or paths.documents_dir, **kwargs)
-        try:
-            # Loads the embedding model and Chroma now, which also notices a changed embedding
-            # model (every document then needs embedding again: has_work() becomes true).
-            lib.vectors  # noqa: B018
-        except BaseException:
-            lib.close()
-            raise
-        return lib
 
     # -- owned objects -----------------------------------------------------------------------
 

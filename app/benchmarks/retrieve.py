@@ -182,7 +182,10 @@ def run(args: argparse.Namespace) -> int:
         folder = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="hearth-bench-"))
         lib = Library(folder, embedding_model=Path(model.path), vector_store=args.vector_store)
     else:
-        lib = Library.open(**({"vector_store": args.vector_store} if args.vector_store else {}))
+        from app.user_library import open_user_library
+
+        overrides = {"vector_store": args.vector_store} if args.vector_store else {}
+        lib = open_user_library(**overrides)
     try:
         if args.synthetic_chunks and not lib.store.counts()["embedded"]:
             sources = [Path(s) for s in args.source] if args.source else _default_sources()

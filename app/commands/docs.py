@@ -90,9 +90,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def open_library(**kwargs: Any) -> Library:
-    from rag.library import Library
+    from app.user_library import open_user_library
 
-    lib = Library.open(**kwargs)
+    lib = open_user_library(**kwargs)
     if lib.rebuilt_vectors:
         print(f"hearth: {lib.rebuilt_vectors}", file=sys.stderr)
     return lib
@@ -217,14 +217,11 @@ def run_index(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from app.settings import Settings
-    from rag.library import Library
+    from app.user_library import open_user_library
 
-    paths = get_paths()
     # Listing needs no model: open the store only (Chroma only to finish an interrupted
     # removal, where the settings keep the vectors).
-    settings = Settings.load(paths.settings_file)
-    lib = Library(paths.documents_dir, vector_store=settings.vector_store)
+    lib = open_user_library(with_model=False)
     try:
         docs = lib.documents()
         if args.json:
@@ -237,12 +234,10 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_rm(args: argparse.Namespace) -> int:
-    from app.settings import Settings
-    from rag.library import Library
+    from app.user_library import open_user_library
 
-    paths = get_paths()
     # No embedding model needed; the vectors are removed where the settings keep them.
-    lib = Library(paths.documents_dir, vector_store=Settings.load(paths.settings_file).vector_store)
+    lib = open_user_library(with_model=False)
     try:
         targets = [lib.resolve(r) for r in args.docs]
         for d in targets:
@@ -284,16 +279,24 @@ def run_search(args: argparse.Namespace) -> int:
 
 
 def run_eval(args: argparse.Namespace) -> int:
+    from app.settings import Settings
+    from app.user_library import embedding_model_path
     from rag.evaluate import format_table, run_default_eval
 
+    paths = get_paths()
+    settings = Settings.load(paths.settings_file)
     report = run_default_eval(
+        embedding_model_path(settings, paths.models),
+        paths.cache,
+        chunk_tokens=args.chunk_tokens or settings.chunk_tokens,
+        chunk_overlap=(
+            args.chunk_overlap if args.chunk_overlap is not None else settings.chunk_overlap
+        ),
         questions_path=args.questions,
         library_dir=args.library,
         fusion=args.fusion,
         rrf_k=args.rrf_k,
         candidates=args.candidates,
-        chunk_tokens=args.chunk_tokens,
-        chunk_overlap=args.chunk_overlap,
         log=lambda msg: print(msg, file=sys.stderr),
     )
     if args.json:

@@ -412,10 +412,11 @@ def test_documents_settings_page_and_pure_helpers(docs_gui: Any, qtbot: Any) -> 
 
 
 def test_every_process_puts_the_vectors_where_the_settings_say(tmp_path: Path) -> None:
-    """The window, `hearth docs list/rm` and `Library.open` all take the vector store from one
-    setting: this computer's shared store, or the user's Chroma server."""
+    """The window, `hearth docs list/rm` and `hearth docs add/ask` all take the vector store
+    from one setting: this computer's shared store, or the user's Chroma server."""
     from app.docs_worker import DocsConfig
     from app.settings import Settings
+    from app.user_library import open_user_library
     from rag.library import VECTOR_STORE_PROCESS
 
     paths = get_paths()
@@ -425,6 +426,11 @@ def test_every_process_puts_the_vectors_where_the_settings_say(tmp_path: Path) -
     remote = Settings(chroma_url="http://10.0.0.5:8000")
     assert remote.vector_store == "http://10.0.0.5:8000"
     assert DocsConfig.from_settings(paths, remote).vector_store == "http://10.0.0.5:8000"
+    for settings in (local, remote):  # the command line's library, from the settings file
+        paths.config.mkdir(parents=True, exist_ok=True)
+        settings.save(paths.settings_file)
+        with open_user_library(with_model=False) as lib:
+            assert lib.vector_store == settings.vector_store
     remote.save(tmp_path / "settings.json")
     assert "vector_store" not in (tmp_path / "settings.json").read_text()  # derived, not saved
 

@@ -1,6 +1,8 @@
 """Layer rules (see ARCHITECTURE.md): ui/ never imports llama_cpp, chromadb or pypdf;
-engine/ and rag/ never import Qt. Checked twice: every import statement in the source (at
-any depth, also inside functions), and what importing the modules really pulls in."""
+engine/ and rag/ never import Qt, nor the layers above them (app/, ui/): they are plain
+libraries a script can drive; engine/ does not need rag/ either. Checked in the source (every
+import statement at any depth, also inside functions); the Qt rule also by what importing the
+modules really pulls in."""
 
 from __future__ import annotations
 
@@ -82,6 +84,14 @@ def test_ui_source_never_imports_heavy_libraries(path: Path) -> None:
 )
 def test_engine_and_rag_source_never_import_qt(path: Path) -> None:
     assert banned(imported_names(path), QT) == []
+
+
+@pytest.mark.parametrize(
+    "path", python_files("engine") + python_files("rag"), ids=lambda p: f"{p.parent.name}/{p.name}"
+)
+def test_engine_and_rag_never_import_the_layers_above(path: Path) -> None:
+    above = ("app", "ui") if path.parent.name == "rag" else ("app", "ui", "rag")
+    assert banned(imported_names(path), above) == []
 
 
 def _import_in_subprocess(modules: list[str]) -> dict:
