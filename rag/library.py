@@ -46,6 +46,13 @@ unembedded chunks. A chunk whose text was embedded before (same hash, e.g. the s
 another name) reuses that vector. Re-adding an unchanged file does nothing; a changed file (new
 sha256) has its old chunks removed from both indexes and is indexed again.
 
+Another process may remove a document while this one embeds it (the window's Remove during
+`hearth docs add`): the batch's vectors are then deleted again right after they were stored.
+For a process killed between those two moments, the document ids of the batch being stored are
+recorded in the library (meta `vectors_in_flight`) until the batch is settled; the next process
+that takes the ingest lock (or opens the library while nobody holds it) deletes the vectors of
+those that no longer exist.
+
 Statuses: queued, indexing (progress 0..1; "reading pages" while extracting), ready, failed
 (message says why).
 """
@@ -53,6 +60,7 @@ Statuses: queued, indexing (progress 0..1; "reading pages" while extracting), re
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import queue
@@ -123,6 +131,7 @@ CHROMA_DIR = "chroma"
 VECTOR_STORE_PROCESS = "process"  # Library(vector_store=...): Chroma in a child process
 SERVER_RETRIES = 2  # times a Chroma operation is tried again on a reopened store
 INGEST_LOCK = "ingest.lock"  # beside the library: held by the one process that is indexing
+IN_FLIGHT_KEY = "vectors_in_flight"  # meta: doc ids whose vectors are being stored (JSON list)
 ELSEWHERE_POLL_S = 1.0  # how often a process waiting for another one's indexing looks again
 
 # Messages for extraction outcomes when the extractor gives none.
@@ -497,6 +506,15 @@ class Library(Closeable):
         self.stats = IngestStats()
         self.last_timings: dict[str, float] = {}  # of the last search: embed, vector, keyword
         self._finish_interrupted_removals()
+        if self.store.get_meta(IN_FLIGHT_KEY):
+            # Left by a killed process, or being written by one indexing now: only the
+            # holder of the ingest lock may tell which.
+            lock = self._try_ingest_lock()
+            if lock is not None:
+                try:
+                    self._settle_interrupted_batch()
+                finally:
+                    lock.release()
 
     # -- owned objects -----------------------------------------------------------------------
 
@@ -741,6 +759,22 @@ class Library(Closeable):
             self._delete_vectors(doc.id)
             self.store.delete_document_rows(doc.id)
 
+    def _settle_interrupted_batch(self) -> None:
+        """Delete the vectors a killed process stored for documents removed meanwhile (see
+        the module docstring). Call with the ingest lock held."""
+        recorded = self.store.get_meta(IN_FLIGHT_KEY)
+        if not recorded:
+            return
+        try:
+            doc_ids = [int(d) for d in json.loads(recorded)]
+        except (ValueError, TypeError):
+            doc_ids = []  # damaged: nothing to go by
+        for doc_id in doc_ids:
+            doc = self.store.document(doc_id)
+            if doc is None or doc.status == "removing":
+                self._delete_vectors(doc_id)
+        self.store.set_meta(IN_FLIGHT_KEY, "")
+
     def documents(self) -> list[DocRow]:
         return [self._view(d) for d in self.store.documents() if d.status != "removing"]
 
@@ -919,6 +953,7 @@ class Library(Closeable):
         self._lease = self._try_ingest_lock()
         if self._lease is None:
             return False
+        self._settle_interrupted_batch()
         if self._paused_at is not None:
             # Resuming after pause(): what this process had in hand is still right unless
             # another process wrote to the library meanwhile (it may have indexed the same
@@ -1163,8 +1198,9 @@ class Library(Closeable):
         self.stats.chunks_reused += len(pending) - len(need)
         t_store = time.monotonic()
         ids, doc_ids = [c.id for c in pending], [c.doc_id for c in pending]
-        self._chroma(lambda: self._vector_index().upsert(ids, matrix, doc_ids))
         docs = sorted({c.doc_id for c in pending})
+        self.store.set_meta(IN_FLIGHT_KEY, json.dumps(docs))
+        self._chroma(lambda: self._vector_index().upsert(ids, matrix, doc_ids))
         removed: list[int] = []  # by another process (the window's Cancel or Remove) meanwhile
         with self.store.transaction():
             self.store.mark_embedded(pending)
@@ -1186,6 +1222,7 @@ class Library(Closeable):
                 )
         for doc_id in removed:  # the vectors just stored would outlive the document
             self._delete_vectors(doc_id)
+        self.store.set_meta(IN_FLIGHT_KEY, "")
         self.stats.store_s += time.monotonic() - t_store
         self.stats.chunks += len(pending)
         self._chunk_rate.add(len(pending))

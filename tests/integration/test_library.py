@@ -598,3 +598,88 @@ def test_a_document_removed_by_another_process_during_a_batch(
     finally:
         command.close()
         window.close()
+
+
+KILLED_AFTER_STORING = """
+import os, signal, sys
+from pathlib import Path
+from rag import index
+from rag.embedder import Embedder
+from rag.library import Library
+
+def main():
+    lib_dir, model, long_pdf, island = (Path(a) for a in sys.argv[1:5])
+    embedder = Embedder(model)
+    window = Library(lib_dir, embedder=embedder, extract_workers=1)
+    command = Library(lib_dir, embedder=embedder, batch_size=4, extract_workers=1)
+    removed = []
+    real_embed, real_upsert = embedder.embed, index.VectorIndex.upsert
+
+    def embed(texts):  # the window removes long.pdf while the command embeds a batch of it
+        vectors = real_embed(texts)
+        if not removed and command.store.counts()["embedded"] >= 4:
+            doc = window.resolve("long.pdf")
+            window.remove(doc.id)
+            removed.append(doc.id)
+            print(doc.id, flush=True)
+        return vectors
+
+    def upsert(self, ids, embeddings, doc_ids):  # killed right after the vectors are stored
+        real_upsert(self, ids, embeddings, doc_ids)
+        if removed:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    embedder.embed = embed
+    index.VectorIndex.upsert = upsert
+    command.add([long_pdf, island])
+    command.ingest()
+    print("finished", flush=True)
+
+if __name__ == "__main__":  # the extraction workers import this file again
+    main()
+"""
+
+
+def test_vectors_of_a_removed_document_left_by_a_killed_process_are_deleted(
+    tmp_path: Path, embedder: object, minilm_gguf: Path
+) -> None:
+    """`hearth docs add` is killed just after storing the vectors of a batch whose document the
+    window removed meanwhile, before it could delete them again: the next process to open the
+    library deletes them, and indexing goes on."""
+    from rag.index import open_chroma
+    from rag.library import IN_FLIGHT_KEY
+
+    lib_dir = tmp_path / "lib"
+    long_pdf = pdf_factory.text_pdf(tmp_path / "long.pdf", pdf_factory.lorem_pages(4))
+    island = pdf_factory.text_pdf(tmp_path / "island.pdf", FACTS)
+    script = tmp_path / "killed.py"
+    script.write_text(KILLED_AFTER_STORING)
+    child = subprocess.run(
+        [sys.executable, str(script), str(lib_dir), str(minilm_gguf), str(long_pdf), str(island)],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        timeout=300,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr.decode()[-2000:]
+    removed = int(child.stdout.split()[0])
+
+    def left_behind() -> int:  # the removed document's vectors, counted by Chroma itself
+        client = open_chroma(lib_dir / "chroma")
+        return sum(
+            len(client.get_collection(c.name).get(where={"doc_id": removed}, include=[])["ids"])
+            for c in client.list_collections()
+        )
+
+    assert left_behind() > 0  # what the killed process left
+    lib = make_library(lib_dir, embedder)
+    try:
+        assert left_behind() == 0
+        assert lib.store.get_meta(IN_FLIGHT_KEY) == ""
+        assert [d.name for d in lib.documents()] == ["island.pdf"]
+        lib.ingest()
+        assert lib.documents()[0].status == "ready"
+        assert_chunked_once(lib)
+        counts = consistent_counts(lib)
+        assert counts["vectors"] == counts["embedded"] == counts["chunks"] > 0
+    finally:
+        lib.close()
