@@ -55,7 +55,7 @@ from typing import Any
 
 from app.errors import StoreError
 from engine.closing import Closeable
-from engine.sqlite_wal import use_wal
+from engine.sqlite_util import describe_error, use_wal
 
 log = logging.getLogger(__name__)
 
@@ -296,50 +296,9 @@ def render_snippet(
     return "".join(out)
 
 
-_PRIMARY_MESSAGES = {
-    "SQLITE_FULL": "the disk is full",
-    "SQLITE_READONLY": "the file is read-only",
-    "SQLITE_PERM": "permission was denied",
-    "SQLITE_CANTOPEN": "the file or its folder cannot be opened (check the permissions)",
-    "SQLITE_CORRUPT": "the file is damaged",
-    "SQLITE_NOTADB": "the file is not a Hearth chat history (it may be damaged)",
-    "SQLITE_BUSY": "another program kept the file locked for too long",
-    "SQLITE_LOCKED": "another program kept the file locked for too long",
-    "SQLITE_IOERR": "the disk reported a read or write error",
-    "SQLITE_NOMEM": "the computer ran out of memory",
-    "SQLITE_TOOBIG": "the text is too large to save",
-}
-
-_CODE_NAMES = {
-    getattr(sqlite3, name): name
-    for name in _PRIMARY_MESSAGES  # primary result codes, all exported by sqlite3 (3.11+)
-}
-
-
 def describe_sqlite_error(exc: BaseException) -> str:
-    """A short reason, readable by a user, for a sqlite3 or OS error."""
-    if isinstance(exc, OSError) and not isinstance(exc, sqlite3.Error):
-        return exc.strerror or str(exc)
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code == sqlite3.SQLITE_READONLY_DIRECTORY:  # cannot create the -wal/-shm files
-        return "its folder is read-only"
-    if isinstance(code, int):
-        name = _CODE_NAMES.get(code & 0xFF)
-        if name:
-            return _PRIMARY_MESSAGES[name]
-    text = str(exc).lower()  # errors raised without a code (older Pythons, some paths)
-    for needle, reason in (
-        ("disk is full", "the disk is full"),
-        ("readonly", "the file is read-only"),
-        ("not a database", _PRIMARY_MESSAGES["SQLITE_NOTADB"]),
-        ("malformed", "the file is damaged"),
-        ("unable to open", _PRIMARY_MESSAGES["SQLITE_CANTOPEN"]),
-        ("locked", _PRIMARY_MESSAGES["SQLITE_BUSY"]),
-        ("disk i/o", _PRIMARY_MESSAGES["SQLITE_IOERR"]),
-    ):
-        if needle in text:
-            return reason
-    return str(exc)
+    """A short reason, readable by a user, for an error of the chat history's file."""
+    return describe_error(exc, "chat history")
 
 
 def _is_damaged(exc: BaseException) -> bool:

@@ -59,11 +59,13 @@ Statuses: queued, indexing (progress 0..1; "reading pages" while extracting), re
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
 import os
 import queue
+import sqlite3
 import threading
 import time
 from collections import deque
@@ -76,6 +78,7 @@ import numpy as np
 
 from engine.closing import Closeable
 from engine.errors import DocumentError, InvalidRequestError
+from engine.sqlite_util import describe_error
 from rag.index import (
     ChunkRow,
     DocRow,
@@ -410,6 +413,24 @@ class _ExtractionThread:
             if found is None:
                 continue
             self.results.put(_Outcome(found.doc_id, found.path, shas[found.path], result))
+
+
+_DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+def _storage_failure(exc: BaseException) -> str | None:
+    """The reason, for a user, when `exc` is a failure to write the library's files (SQLite's
+    or, through its own error, Chroma's); None for any other error."""
+    if isinstance(exc, sqlite3.Error):
+        return describe_error(exc, "document library")
+    if isinstance(exc, OSError) and exc.errno in _DISK_FULL_ERRNOS:
+        return "the disk is full"
+    if isinstance(exc, OSError) and exc.errno == errno.EROFS:
+        return "the disk is read-only"
+    text = str(exc).lower()  # Chroma reports its store's failures as text
+    if "no space left on device" in text or "database or disk is full" in text:
+        return "the disk is full"
+    return None
 
 
 class _Rate:
@@ -888,7 +909,30 @@ class Library(Closeable):
         would read the same queued document and replace each other's chunks. The process
         that finds work takes a lock beside the library and keeps it until nothing is left;
         another one's step does nothing and reports `elsewhere` (it reports the documents in
-        work as changed, so a view shows the other process's progress)."""
+        work as changed, so a view shows the other process's progress).
+
+        When the library's files cannot be written (a full disk, a read-only or damaged
+        file) it raises DocumentError saying so; every write is a transaction or an upsert,
+        so nothing indexed before is lost and the next step carries on from what is stored."""
+        try:
+            return self._ingest_step()
+        except Exception as exc:
+            reason = _storage_failure(exc)
+            if reason is None:
+                raise
+            full = reason == "the disk is full"
+            raise DocumentError(
+                f"Indexing stopped: {reason} (the document library in {self.data_dir}). "
+                "What was indexed is kept; "
+                + (
+                    "free some disk space and indexing carries on where it stopped."
+                    if full
+                    else "indexing carries on where it stopped once the files can be written."
+                ),
+                f"{type(exc).__name__}: {exc}",
+            ) from exc
+
+    def _ingest_step(self) -> StepReport:
         if not self._hold_lease():
             busy = [d.id for d in self.store.documents(["queued", "indexing"])]
             return StepReport(

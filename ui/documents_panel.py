@@ -92,6 +92,8 @@ def overall_text(p: Any, state: str = "") -> str:
     busy = p.queued + p.reading + p.indexing
     if state == "paused" and busy:
         parts.append("Paused")
+    if state == "error" and busy:
+        parts.append("Stopped by an error")
     if getattr(p, "elsewhere", False) and busy:
         parts.append("indexed by another Hearth process (hearth docs add)")
     if p.reading or p.queued:
@@ -294,6 +296,12 @@ class DocumentsPanel(QWidget):
         self.pause_button.setCheckable(True)
         self.pause_button.setToolTip("Pause indexing (the chat stays usable either way)")
         self.pause_button.toggled.connect(self._pause_toggled)
+        self.retry_button = QPushButton("Retry", self)
+        self.retry_button.setToolTip(
+            "Carry on indexing from where it stopped (what was indexed is kept)"
+        )
+        self.retry_button.clicked.connect(lambda: self.docs.resume())
+        self.retry_button.setVisible(False)
         self.cancel_button = QPushButton("Cancel", self)
         self.cancel_button.setToolTip("Stop indexing and remove the documents not yet indexed")
         self.cancel_button.clicked.connect(lambda: self.cancel_indexing())
@@ -326,6 +334,7 @@ class DocumentsPanel(QWidget):
         run = QHBoxLayout()
         run.addWidget(self.overall_label, 1)
         run.addWidget(self.pause_button)
+        run.addWidget(self.retry_button)
         run.addWidget(self.cancel_button)
         bottom = QHBoxLayout()
         bottom.addStretch(1)
@@ -390,7 +399,8 @@ class DocumentsPanel(QWidget):
     def _on_state(self, state: str) -> None:
         running = state in ("indexing", "paused")
         self.pause_button.setVisible(running)
-        self.cancel_button.setVisible(running)
+        self.retry_button.setVisible(state == "error")  # indexing stopped with an error
+        self.cancel_button.setVisible(running or state == "error")
         self.pause_button.blockSignals(True)
         self.pause_button.setChecked(state == "paused")
         self.pause_button.setText("Resume" if state == "paused" else "Pause")

@@ -600,6 +600,52 @@ def test_a_document_removed_by_another_process_during_a_batch(
         window.close()
 
 
+def test_a_full_disk_stops_indexing_with_a_reason_and_loses_nothing(
+    tmp_path: Path, embedder: object
+) -> None:
+    """The disk fills up while a manual is indexed: the step says so (not a traceback), the
+    library stays consistent, and once there is room again indexing carries on where it
+    stopped, without redoing or duplicating anything."""
+    pdf = pdf_factory.text_pdf(tmp_path / "long.pdf", pdf_factory.lorem_pages(12))
+    lib = make_library(tmp_path / "lib", embedder, batch_size=4)
+    try:
+        lib.add([pdf])
+        while lib.counts()["embedded"] < 8:
+            if not lib.ingest_step().did_work:
+                lib.wait_for_extraction(0.05)
+        before = lib.counts()
+        # A real SQLITE_FULL from SQLite: the file may not grow past its size now.
+        pages = lib.store.conn.execute("PRAGMA page_count").fetchone()[0]
+        lib.store.conn.execute(f"PRAGMA max_page_count = {pages}")
+        with pytest.raises(DocumentError) as info:
+            for _ in range(200):  # the next write that needs a new page
+                if not lib.ingest_step().did_work:
+                    lib.wait_for_extraction(0.05)
+        message = info.value.user_message
+        assert message.startswith("Indexing stopped: the disk is full")
+        assert "free some disk space" in message and str(lib.data_dir) in message
+        assert isinstance(info.value.__cause__, sqlite3.OperationalError)
+        assert not lib.store.conn.in_transaction  # the failed write was rolled back
+        counts = lib.counts()
+        assert counts["embedded"] == counts["fts_rows"] >= before["embedded"]
+        # Vectors are stored before the flags: the failed batch's vectors may be there, for
+        # chunks still pending (redoing the batch upserts the same ids). Nothing else.
+        vectors = {int(i) for i in lib.vectors.collection.get(include=[])["ids"]}
+        rows = dict(lib.store.conn.execute("SELECT id, embedded FROM chunks").fetchall())
+        assert {i for i, e in rows.items() if e} <= vectors <= set(rows)
+
+        lib.cancel()  # as the window does after a failure
+        lib.store.conn.execute("PRAGMA max_page_count = 1073741823")  # room again
+        lib.ingest()
+        doc = lib.resolve("long.pdf")
+        assert doc.status == "ready"
+        assert_chunked_once(lib, doc)
+        counts = consistent_counts(lib)
+        assert counts["embedded"] == counts["chunks"] == doc.chunks
+    finally:
+        lib.close()
+
+
 KILLED_AFTER_STORING = """
 import os, signal, sys
 from pathlib import Path

@@ -524,6 +524,66 @@ def test_indexing_that_fails_gives_the_library_up(
         server.close()
 
 
+def test_a_full_disk_stops_indexing_and_retry_carries_on(
+    docs_gui: Any, qtbot: Any, tmp_path: Path
+) -> None:
+    """The disk fills up while a manual is indexed: the window says why, keeps what was
+    indexed, offers Retry and lets go of the library; once there is room again, Retry carries
+    on where indexing stopped."""
+    from PySide6.QtCore import QTimer
+
+    gui = docs_gui(passage_factory(Script()))
+    docs = gui.controller.docs
+    panel = gui.window.documents_ui.panel
+    failures = collect(docs.failed)
+    big = pdf_factory.text_pdf(tmp_path / "long.pdf", pdf_factory.lorem_pages(40))
+    assert drop_files(gui.window, [big])
+
+    def indexing_under_way() -> bool:
+        row = rows_by_name(gui).get("long.pdf")
+        return row is not None and row.status == "indexing" and row.progress > 0.1
+
+    qtbot.waitUntil(indexing_under_way, timeout=120_000)
+
+    def on_documents_thread(sql: str) -> None:  # the library's connection belongs there
+        done: list[bool] = []
+
+        def run() -> None:
+            conn = docs.worker._lib.store.conn
+            pages = conn.execute("PRAGMA page_count").fetchone()[0]
+            conn.execute(sql.format(pages=pages))
+            done.append(True)
+
+        QTimer.singleShot(0, docs.worker, run)
+        qtbot.waitUntil(lambda: bool(done), timeout=10_000)
+
+    # A real SQLITE_FULL: the library's file may not grow any more.
+    on_documents_thread("PRAGMA max_page_count = {pages}")
+    qtbot.waitUntil(lambda: bool(failures), timeout=60_000)
+    assert failures[0].user_message.startswith("Indexing stopped: the disk is full")
+    qtbot.waitUntil(lambda: docs.state == "error", timeout=10_000)
+    assert panel.retry_button.isVisible() and not panel.pause_button.isVisible()
+    assert panel.cancel_button.isVisible()
+    assert panel.overall_label.text().startswith("Stopped by an error")
+    assert rows_by_name(gui)["long.pdf"].status in ("queued", "indexing")
+    qtbot.waitUntil(ingest_lock_free, timeout=10_000)  # `hearth docs add` is not kept waiting
+
+    on_documents_thread("PRAGMA max_page_count = 1073741823")  # room again
+    panel.retry_button.click()
+    wait_statuses(qtbot, gui, {"long.pdf": "ready"})
+    assert len(failures) == 1
+    assert not panel.retry_button.isVisible()
+    doc = rows_by_name(gui)["long.pdf"]
+    db = get_paths().documents_dir / "library.sqlite3"
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        ordinals = [r[0] for r in conn.execute("SELECT ordinal FROM chunks ORDER BY ordinal")]
+        embedded = conn.execute("SELECT count(*) FROM chunks WHERE embedded = 1").fetchone()[0]
+    finally:
+        conn.close()
+    assert ordinals == list(range(doc.chunks)) and embedded == doc.chunks  # nothing twice
+
+
 def test_the_panel_follows_the_command_line(
     docs_gui: Any, qtbot: Any, tmp_path: Path, minilm_gguf: Path
 ) -> None:
