@@ -65,6 +65,7 @@ import json
 import logging
 import os
 import queue
+import shutil
 import sqlite3
 import threading
 import time
@@ -416,6 +417,9 @@ class _ExtractionThread:
 
 
 _DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+# Indexing does not write on a disk with less free space than this: one batch needs a few
+# hundred KB in SQLite and Chroma, and Chroma's compaction more.
+LOW_DISK_BYTES = 32 * 2**20
 
 
 def _storage_failure(exc: BaseException) -> str | None:
@@ -913,24 +917,41 @@ class Library(Closeable):
 
         When the library's files cannot be written (a full disk, a read-only or damaged
         file) it raises DocumentError saying so; every write is a transaction or an upsert,
-        so nothing indexed before is lost and the next step carries on from what is stored."""
+        so nothing indexed before is lost and the next step carries on from what is stored.
+        It does not start writing on a disk with less than LOW_DISK_BYTES free: Chroma's
+        server, writing on a full disk, can fail without saying why or never answer."""
         try:
             return self._ingest_step()
+        except DocumentError:
+            raise
         except Exception as exc:
             reason = _storage_failure(exc)
+            if reason is None and self._free_bytes() < LOW_DISK_BYTES:
+                reason = "the disk is full"  # e.g. Chroma's "Error in compaction"
             if reason is None:
                 raise
-            full = reason == "the disk is full"
-            raise DocumentError(
-                f"Indexing stopped: {reason} (the document library in {self.data_dir}). "
-                "What was indexed is kept; "
-                + (
-                    "free some disk space and indexing carries on where it stopped."
-                    if full
-                    else "indexing carries on where it stopped once the files can be written."
-                ),
-                f"{type(exc).__name__}: {exc}",
-            ) from exc
+            raise self._cannot_write(reason, f"{type(exc).__name__}: {exc}") from exc
+
+    def _cannot_write(self, reason: str, details: str) -> DocumentError:
+        if reason == "the disk is full":
+            then = "free some disk space and indexing carries on where it stopped."
+        else:
+            then = "indexing carries on where it stopped once the files can be written."
+        return DocumentError(
+            f"Indexing stopped: {reason} (the document library in {self.data_dir}). "
+            f"What was indexed is kept; {then}",
+            details,
+        )
+
+    def _free_bytes(self) -> int:
+        """Free space on the disk that holds the library and, unless a Chroma server elsewhere
+        is used, its vectors (a large number where it does not matter or cannot be known)."""
+        if self.vector_store not in ("", VECTOR_STORE_PROCESS):
+            return 2**62
+        try:
+            return shutil.disk_usage(self.data_dir).free
+        except OSError:
+            return 2**62
 
     def _ingest_step(self) -> StepReport:
         if not self._hold_lease():
@@ -942,6 +963,9 @@ class Library(Closeable):
                 progress=replace(self.progress(), elsewhere=True),
                 elsewhere=True,
             )
+        free = self._free_bytes()
+        if free < LOW_DISK_BYTES:
+            raise self._cannot_write("the disk is full", f"{free} bytes free in {self.data_dir}")
         changed: list[int] = []
         did = False
         # 1. One window of pages of a read document, or one finished extraction.

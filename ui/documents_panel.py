@@ -90,6 +90,7 @@ def overall_text(p: Any, state: str = "") -> str:
         return ""
     parts: list[str] = []
     busy = p.queued + p.reading + p.indexing
+    moving = busy and state not in ("paused", "error")  # a rate or time left means something
     if state == "paused" and busy:
         parts.append("Paused")
     if state == "error" and busy:
@@ -103,11 +104,11 @@ def overall_text(p: Any, state: str = "") -> str:
     if p.chunks_total and p.indexing:
         name = f"{p.current} " if p.current else ""
         parts.append(f"indexing {name}{p.chunks_done}/{p.chunks_total} chunks")
-    if p.chunks_per_s and busy:
+    if p.chunks_per_s and moving:
         parts.append(f"{p.chunks_per_s:.0f} chunks/s")
     if p.pages_read and busy:
         parts.append(f"{p.pages_read} pages read")
-    if p.eta_s is not None and busy:
+    if p.eta_s is not None and moving:
         parts.append(f"~{format_duration(p.eta_s)} left")
     if not busy:
         parts.append(f"{p.ready} document{'s' if p.ready != 1 else ''} ready")
@@ -871,8 +872,8 @@ class DocumentsUi(QObject):
             self.status.setText("")
             return
         pct = f" {100 * p.fraction:.0f}%" if p.chunks_total else ""
-        paused = " (paused)" if self.docs.state == "paused" else ""
-        self.status.setText(f"Indexing{pct}{paused}")
+        why = {"paused": " (paused)", "error": " (stopped)"}.get(self.docs.state, "")
+        self.status.setText(f"Indexing{pct}{why}")
         self.status.setToolTip(overall_text(p, self.docs.state))
 
 

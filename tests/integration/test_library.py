@@ -646,6 +646,66 @@ def test_a_full_disk_stops_indexing_with_a_reason_and_loses_nothing(
         lib.close()
 
 
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real, small file system (a 48 MB tmpfs), to fill up. Mounting needs root; elsewhere
+    the test is skipped (the SQLITE_FULL test above still runs)."""
+    mnt = tmp_path / "small-disk"
+    mnt.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    got = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", str(mnt)], capture_output=True
+    )
+    if got.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {got.stderr.decode().strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_a_disk_filling_up_stops_indexing_before_it_is_full(
+    small_disk: Path, tmp_path: Path, embedder: object
+) -> None:
+    """The library and its Chroma server on a disk that fills up while a manual is indexed:
+    indexing stops with the reason while there is still room to write safely (Chroma's server,
+    on a really full disk, fails saying only "Error in compaction", or hangs). Once the user
+    frees space, indexing carries on and both indexes agree."""
+    import shutil
+
+    from rag.library import LOW_DISK_BYTES
+
+    pdf = pdf_factory.text_pdf(tmp_path / "long.pdf", pdf_factory.lorem_pages(80))
+    lib = make_library(small_disk / "lib", embedder, batch_size=16, vector_store="process")
+    try:
+        lib.add([pdf])
+        lib.vectors  # noqa: B018 - the Chroma server has started and written its files
+        ballast = small_disk / "other-files.bin"  # the user's other files: 3 MB left to use
+        room = shutil.disk_usage(small_disk).free - LOW_DISK_BYTES - 3 * 2**20
+        with ballast.open("wb") as f:
+            for _ in range(room // 2**20):
+                f.write(b"\0" * 2**20)
+        with pytest.raises(DocumentError) as info:
+            lib.ingest()
+        message = info.value.user_message
+        assert message.startswith("Indexing stopped: the disk is full"), info.value.details
+        assert shutil.disk_usage(small_disk).free > LOW_DISK_BYTES // 2  # stopped in time
+        doc = lib.resolve("long.pdf")
+        assert 0 < doc.progress < 1
+
+        lib.cancel()
+        ballast.unlink()  # the user frees space
+        lib.ingest()
+        doc = lib.resolve("long.pdf")
+        assert doc.status == "ready"
+        assert_chunked_once(lib, doc)
+        counts = consistent_counts(lib)
+        assert counts["embedded"] == counts["chunks"] == doc.chunks
+    finally:
+        lib.close()
+
+
 KILLED_AFTER_STORING = """
 import os, signal, sys
 from pathlib import Path

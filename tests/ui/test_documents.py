@@ -407,6 +407,10 @@ def test_documents_settings_page_and_pure_helpers(docs_gui: Any, qtbot: Any) -> 
     assert "100/400 chunks" in text and "50 chunks/s" in text and "113 pages" in text
     assert "~6 s left" in text and "1 failed" in text
     assert "another Hearth process" not in text
+    for state, first in (("paused", "Paused"), ("error", "Stopped by an error")):
+        stopped = overall_text(P(), state)  # nothing moves: no rate, no time left
+        assert stopped.startswith(first) and "100/400 chunks" in stopped
+        assert "chunks/s" not in stopped and "left" not in stopped
     P.elsewhere = True  # type: ignore[attr-defined]  # `hearth docs add` holds the library
     assert overall_text(P()).startswith("Indexed by another Hearth process")
 
