@@ -23,8 +23,10 @@ def use_wal(conn: sqlite3.Connection, timeout_s: float = 10.0) -> str:
             time.sleep(0.02)
 
 
+DISK_FULL = "the disk is full"  # the reason for every kind of full disk, as users read it
+
 _PRIMARY_MESSAGES = {
-    "SQLITE_FULL": "the disk is full",
+    "SQLITE_FULL": DISK_FULL,
     "SQLITE_READONLY": "the file is read-only",
     "SQLITE_PERM": "permission was denied",
     "SQLITE_CANTOPEN": "the file or its folder cannot be opened (check the permissions)",
@@ -57,7 +59,7 @@ def describe_error(exc: BaseException, kind: str = "database") -> str:
             return _PRIMARY_MESSAGES[name].format(kind=kind)
     text = str(exc).lower()  # errors raised without a code (older Pythons, some paths)
     for needle, reason in (
-        ("disk is full", "the disk is full"),
+        ("disk is full", DISK_FULL),
         ("readonly", "the file is read-only"),
         ("not a database", _PRIMARY_MESSAGES["SQLITE_NOTADB"]),
         ("malformed", "the file is damaged"),

@@ -79,7 +79,7 @@ import numpy as np
 
 from engine.closing import Closeable
 from engine.errors import DocumentError, InvalidRequestError
-from engine.sqlite_util import describe_error
+from engine.sqlite_util import DISK_FULL, describe_error
 from rag.index import (
     ChunkRow,
     DocRow,
@@ -428,12 +428,12 @@ def _storage_failure(exc: BaseException) -> str | None:
     if isinstance(exc, sqlite3.Error):
         return describe_error(exc, "document library")
     if isinstance(exc, OSError) and exc.errno in _DISK_FULL_ERRNOS:
-        return "the disk is full"
+        return DISK_FULL
     if isinstance(exc, OSError) and exc.errno == errno.EROFS:
         return "the disk is read-only"
     text = str(exc).lower()  # Chroma reports its store's failures as text
     if "no space left on device" in text or "database or disk is full" in text:
-        return "the disk is full"
+        return DISK_FULL
     return None
 
 
@@ -927,13 +927,13 @@ class Library(Closeable):
         except Exception as exc:
             reason = _storage_failure(exc)
             if reason is None and self._free_bytes() < LOW_DISK_BYTES:
-                reason = "the disk is full"  # e.g. Chroma's "Error in compaction"
+                reason = DISK_FULL  # e.g. Chroma's "Error in compaction"
             if reason is None:
                 raise
             raise self._cannot_write(reason, f"{type(exc).__name__}: {exc}") from exc
 
     def _cannot_write(self, reason: str, details: str) -> DocumentError:
-        if reason == "the disk is full":
+        if reason == DISK_FULL:
             then = "free some disk space and indexing carries on where it stopped."
         else:
             then = "indexing carries on where it stopped once the files can be written."
@@ -965,7 +965,7 @@ class Library(Closeable):
             )
         free = self._free_bytes()
         if free < LOW_DISK_BYTES:
-            raise self._cannot_write("the disk is full", f"{free} bytes free in {self.data_dir}")
+            raise self._cannot_write(DISK_FULL, f"{free} bytes free in {self.data_dir}")
         changed: list[int] = []
         did = False
         # 1. One window of pages of a read document, or one finished extraction.

@@ -600,6 +600,16 @@ def test_a_document_removed_by_another_process_during_a_batch(
         window.close()
 
 
+def assert_carries_on_to_the_end(lib: Library, name: str) -> None:
+    """Indexing after a stop finishes the document: each chunk stored and embedded once."""
+    lib.ingest()
+    doc = lib.resolve(name)
+    assert doc.status == "ready"
+    assert_chunked_once(lib, doc)
+    counts = consistent_counts(lib)
+    assert counts["embedded"] == counts["chunks"] == doc.chunks
+
+
 def test_a_full_disk_stops_indexing_with_a_reason_and_loses_nothing(
     tmp_path: Path, embedder: object
 ) -> None:
@@ -636,12 +646,7 @@ def test_a_full_disk_stops_indexing_with_a_reason_and_loses_nothing(
 
         lib.cancel()  # as the window does after a failure
         lib.store.conn.execute("PRAGMA max_page_count = 1073741823")  # room again
-        lib.ingest()
-        doc = lib.resolve("long.pdf")
-        assert doc.status == "ready"
-        assert_chunked_once(lib, doc)
-        counts = consistent_counts(lib)
-        assert counts["embedded"] == counts["chunks"] == doc.chunks
+        assert_carries_on_to_the_end(lib, "long.pdf")
     finally:
         lib.close()
 
@@ -696,12 +701,7 @@ def test_a_disk_filling_up_stops_indexing_before_it_is_full(
 
         lib.cancel()
         ballast.unlink()  # the user frees space
-        lib.ingest()
-        doc = lib.resolve("long.pdf")
-        assert doc.status == "ready"
-        assert_chunked_once(lib, doc)
-        counts = consistent_counts(lib)
-        assert counts["embedded"] == counts["chunks"] == doc.chunks
+        assert_carries_on_to_the_end(lib, "long.pdf")
     finally:
         lib.close()
 
