@@ -199,12 +199,11 @@ def run_default_eval(
     qpath = Path(questions_path) if questions_path else None
     declared = declared_paths(qpath)
     files = {fid: resolve_file(fid, declared.get(fid, "")) for fid in file_ids}
-    tokens, overlap = chunk_tokens, chunk_overlap
     key = hashlib.sha256(
-        json.dumps([Path(model_path).name, tokens, overlap, file_ids]).encode()
+        json.dumps([Path(model_path).name, chunk_tokens, chunk_overlap, file_ids]).encode()
     ).hexdigest()[:12]
     folder = Path(library_dir) if library_dir else Path(cache_dir) / "eval-library" / key
-    kwargs: dict[str, Any] = {"chunk_tokens": tokens, "chunk_overlap": overlap}
+    kwargs: dict[str, Any] = {"chunk_tokens": chunk_tokens, "chunk_overlap": chunk_overlap}
     if fusion is not None:
         kwargs["fusion"] = fusion
     if rrf_k is not None:
@@ -247,8 +246,8 @@ def run_default_eval(
             "embedding_model": Path(model_path).name,
         }
         report["params"] = {
-            "chunk_tokens": tokens,
-            "chunk_overlap": overlap,
+            "chunk_tokens": chunk_tokens,
+            "chunk_overlap": chunk_overlap,
             "fusion": lib.fusion,
             "rrf_k": lib.rrf_k,
             "candidates": lib.candidates,
