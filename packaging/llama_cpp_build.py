@@ -1,7 +1,7 @@
 """llama-cpp-python as Hearth installs it: the pinned release, built with Hearth's patches to
 llama.cpp's CPU kernels (packaging/llama.cpp/*.patch).
 
-Standard library only: bootstrap.py calls `ensure(python)` before anything else is installed.
+Standard library only: bootstrap.py calls `ensure` before anything else is installed.
 
 The patches make embedding on a CPU faster (GELU and a softmax sum vectorised, the flash-attention
 mask converted in one call, an encoder's K and V kept in F32 when there is no GPU); they change
@@ -67,10 +67,24 @@ def cmake_args(record: Path) -> str:
     return env if env is not None else read_record(record).get("cmake_args", "")
 
 
+def cpu_name() -> str:
+    """llama.cpp is compiled for the CPU it is built on (-march=native): a wheel cached in a
+    home folder shared with another machine must not be taken for that machine's."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith(("model name", "flags")):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def build_key(args: str) -> str:
-    """What the wheel depends on: release, patches, CMake options, Python and platform."""
+    """What the wheel depends on: release, patches, CMake options, Python, platform and CPU."""
     h = hashlib.sha256()
     h.update(f"{PATCHED_VERSION}|{sys.version}|{sys.platform}|{platform.machine()}\n".encode())
+    h.update(f"{cpu_name()}\n".encode())
     h.update(f"CMAKE_ARGS={args}\n".encode())
     for p in patches():
         h.update(p.name.encode() + b"\n" + p.read_bytes())
