@@ -185,7 +185,8 @@ def test_a_split_model_is_one_entry_and_downloads_every_part(
         pass
     for f in repo.variants[0].files:
         assert sha256_file(models / f.path) == f.sha256
-    assert hub.files.item(0, 0).child(0, 5).text() == "installed"
+    # the row is refreshed when the manager sees the job end, a queued signal after `succeeded`
+    qtbot.waitUntil(lambda: hub.files.item(0, 0).child(0, 5).text() == "installed", timeout=5000)
 
 
 def test_settings_download_a_level_from_the_models_repository_then_reload(
