@@ -130,4 +130,8 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except subprocess.CalledProcessError as exc:
+        command = " ".join(str(c) for c in exc.cmd)
+        sys.exit(f"Set-up stopped: `{command}` failed (exit code {exc.returncode}); see above.")

@@ -147,7 +147,6 @@ def build_wheel(python: Path, run: Runner, work: Path, args: str) -> Path:
     target = wheel_dir(args)
     partial = target.with_name(target.name + ".part")
     shutil.rmtree(partial, ignore_errors=True)
-    os.environ["CMAKE_ARGS"] = args  # read by llama-cpp-python's build (scikit-build-core)
     run([str(python), "-m", "pip", "wheel", "--no-deps", "-w", str(partial), str(source)])
     shutil.rmtree(target, ignore_errors=True)
     partial.rename(target)  # a killed build leaves only the .part folder
@@ -155,6 +154,18 @@ def build_wheel(python: Path, run: Runner, work: Path, args: str) -> Path:
     if wheel is None:
         raise FileNotFoundError(f"pip wheel left no wheel in {target}")
     return wheel
+
+
+def fallback_command(python: Path, installed: str | None, args: str) -> list[str]:
+    """pip's command for the unpatched release when the patched build cannot be made."""
+    cmd = [str(python), "-m", "pip", "install"]
+    if installed is not None and installed != VERSION:
+        # a patched build (0.3.36+hearth.N) satisfies the pin: without this pip keeps it,
+        # and with it whatever CMake options it was built with
+        cmd += ["--no-deps", "--force-reinstall"]
+    if args:
+        cmd.append("--no-cache-dir")  # pip's wheel cache does not know CMAKE_ARGS
+    return [*cmd, f"{DIST}=={VERSION}"]
 
 
 def ensure(python: Path, run: Runner, record: Path) -> str:
@@ -173,6 +184,7 @@ def ensure(python: Path, run: Runner, record: Path) -> str:
             + str(wheel_dir(args).parent),
             flush=True,
         )
+        os.environ["CMAKE_ARGS"] = args  # read by the release's build, patched or not
         with tempfile.TemporaryDirectory(prefix="hearth-llama-") as tmp:
             try:
                 wheel = build_wheel(python, run, Path(tmp), args)
@@ -183,7 +195,7 @@ def ensure(python: Path, run: Runner, record: Path) -> str:
                     "is slower on a CPU.",
                     flush=True,
                 )
-                run([str(python), "-m", "pip", "install", f"{DIST}=={VERSION}"])
+                run(fallback_command(python, installed_version(python), args))
                 record.unlink(missing_ok=True)
                 return VERSION
     run([str(python), "-m", "pip", "install", "--no-deps", "--force-reinstall", str(wheel)])

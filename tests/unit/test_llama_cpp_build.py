@@ -140,3 +140,19 @@ def test_cmake_options_stay_those_of_the_last_build_until_set_again(
     assert build.build_key("") != build.build_key("-DGGML_CUDA=on")
     record.write_text("not json")
     assert build.read_record(record) == {}
+
+
+def test_without_the_patched_build_the_release_replaces_whatever_build_is_there() -> None:
+    python = Path("/venv/bin/python")
+    pip = [str(python), "-m", "pip", "install"]
+    pin = f"{build.DIST}=={build.VERSION}"
+    assert build.fallback_command(python, None, "") == [*pip, pin]
+    assert build.fallback_command(python, build.VERSION, "") == [*pip, pin]
+    # the patched build satisfies the pin: pip must be told to replace it
+    assert build.fallback_command(python, build.PATCHED_VERSION, "") == [
+        *pip, "--no-deps", "--force-reinstall", pin
+    ]  # fmt: skip
+    # a GPU build asked for must not come from pip's wheel cache of a CPU build
+    assert build.fallback_command(python, build.VERSION, "-DGGML_CUDA=on") == [
+        *pip, "--no-cache-dir", pin
+    ]  # fmt: skip
