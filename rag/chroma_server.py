@@ -56,6 +56,12 @@ LOG_NAME = "chroma-server.log"  # beside the store, rewritten at each start
 RUNNING_NAME = "chroma-server.json"  # beside the store while a server serves it: pid, port
 LOCK_NAME = "chroma-server.lock"  # held while a process looks for a server or starts one
 START_TIMEOUT_S = 60.0
+# Chroma's HTTP client waits for an answer for ever (httpx timeout=None): a server that stops
+# answering without closing the connection (a hung or suspended process, a dead network path)
+# would hold the documents thread, and every chat turn that retrieves, for good. With these, such
+# a request fails like a refused one (`connection_lost`) and the user is told.
+HTTP_CONNECT_TIMEOUT_S = 10.0
+HTTP_TIMEOUT_S = 120.0  # read and write: a batch of thousands of vectors takes seconds
 STOP_TIMEOUT_S = 10.0
 
 
@@ -70,9 +76,24 @@ def http_client(host: str, port: int, ssl: bool = False) -> ClientAPI:
     import chromadb
     from chromadb.config import Settings
 
-    return chromadb.HttpClient(
+    client = chromadb.HttpClient(
         host=host, port=port, ssl=ssl, settings=Settings(anonymized_telemetry=False)
     )
+    set_timeouts(client)
+    return client
+
+
+def set_timeouts(client: ClientAPI) -> bool:
+    """Give the client's HTTP session finite timeouts (Chroma has no setting for them, so this
+    reaches its httpx session; a test checks that it still does)."""
+    import httpx
+
+    session = getattr(getattr(client, "_server", None), "_session", None)
+    if not isinstance(session, httpx.Client):
+        log.warning("Chroma's HTTP client has no httpx session here; its requests never time out")
+        return False
+    session.timeout = httpx.Timeout(HTTP_TIMEOUT_S, connect=HTTP_CONNECT_TIMEOUT_S)
+    return True
 
 
 def connect(url: str) -> ClientAPI:

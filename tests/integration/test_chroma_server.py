@@ -17,6 +17,7 @@ import psutil
 import pytest
 
 from engine.errors import DocumentError
+from rag import chroma_server
 from rag.chroma_server import ChromaProcess
 from rag.library import Library
 
@@ -83,6 +84,7 @@ def test_server_stops_with_close_and_keeps_the_data(tmp_path: Path, embedder: ob
 CHILD = """
 import sys, time
 from pathlib import Path
+from rag import chroma_server
 from rag.chroma_server import ChromaProcess
 p = ChromaProcess(Path(sys.argv[1]))
 print(p.pid, flush=True)
@@ -351,5 +353,33 @@ def test_a_users_server_that_stops_is_a_clear_error(tmp_path: Path, embedder: ob
         assert lib.chroma_mode == "remote server" and lib._chroma_process is None
         assert [d.status for d in lib.documents()] == ["ready"]
     finally:
+        lib.close()
+        server.close()
+
+
+def test_a_users_server_that_hangs_is_a_clear_error_not_a_wait_for_ever(
+    tmp_path: Path, embedder: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server that keeps the connection open and never answers (here: its process
+    suspended with SIGSTOP) ends the request after the read timeout, with the same message as
+    a server that went away; Chroma's own client would wait for ever."""
+    monkeypatch.setattr(chroma_server, "HTTP_TIMEOUT_S", 2.0)
+    server = ChromaProcess(tmp_path / "server-store")
+    url = f"http://127.0.0.1:{server.port}"
+    lib = Library(tmp_path / "lib", embedder=embedder, vector_store=url)  # type: ignore[arg-type]
+    try:
+        lib.add([pdf_factory.text_pdf(tmp_path / "observatory.pdf", PAGES)])
+        lib.ingest()
+        assert lib.search("When was the telescope made?", k=2)
+        assert server.pid is not None
+        os.kill(server.pid, signal.SIGSTOP)
+        started = time.monotonic()
+        with pytest.raises(DocumentError, match=f"The Chroma server at {url} stopped answering"):
+            lib.search("When was the telescope made?", k=2)
+        assert time.monotonic() - started < 30  # timeouts, and the retries of a lost server
+        assert [d.status for d in lib.documents()] == ["ready"]
+    finally:
+        if server.pid is not None:
+            os.kill(server.pid, signal.SIGCONT)
         lib.close()
         server.close()
