@@ -32,7 +32,8 @@ from engine.types import ChatBackend, GenerationRequest, GenerationStats, ModelI
 log = logging.getLogger(__name__)
 
 #: Builds an engine: called as ``factory(model_path, n_ctx=, n_threads=, n_gpu_layers=,
-#: n_batch=)``, like `engine.llama_engine.LlamaEngine`. Runs on the engine thread.
+#: n_batch=)``, like `engine.llama_engine.LlamaEngine` (which also takes n_threads_batch).
+#: Runs on the engine thread.
 EngineFactory = Callable[..., ChatBackend]
 
 
@@ -79,7 +80,13 @@ def default_engine_factory(model_path: str, **options: Any) -> ChatBackend:
     from engine.llama_engine import LlamaEngine
 
     if options.get("n_threads", 0) <= 0:  # "automatic" in Settings
+        # Tokens one at a time: one core is left for the GUI thread, which shows each one.
         options["n_threads"] = runtime.interactive_threads()
+        # A prompt (history and document passages, read in batches): every core. Nothing
+        # streams meanwhile, and the GUI thread still gets its turn from the scheduler; with
+        # one core fewer a 1,350-token question over documents took twice as long to answer
+        # (`hearth bench ui`: prompt_* figures).
+        options.setdefault("n_threads_batch", runtime.default_threads())
     engine: ChatBackend = LlamaEngine(model_path, **options)
     return engine
 

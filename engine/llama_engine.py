@@ -57,7 +57,11 @@ class LlamaEngine(ClosedWhenCollected):
         n_threads: int = 0,
         n_gpu_layers: int = 0,
         n_batch: int = 512,
+        n_threads_batch: int = 0,
     ) -> None:
+        """n_threads: threads for generating tokens one at a time (0 = physical cores);
+        n_threads_batch: for reading a prompt, in batches (0 = as n_threads). The window gives
+        the prompt every core and the token loop one core fewer (app.engine_worker)."""
         path = Path(model_path)
         info = model_info(path)  # validates the GGUF header and tensor sizes first
         if info.embedding:
@@ -71,6 +75,7 @@ class LlamaEngine(ClosedWhenCollected):
             raise InvalidRequestError(f"The context length must be at least {MIN_CTX} tokens.")
         n_batch = max(32, min(n_batch, n_ctx))
         self.threads = n_threads if n_threads > 0 else runtime.default_threads()
+        self.threads_batch = n_threads_batch if n_threads_batch > 0 else self.threads
         self._info = info
         self._n_ctx = n_ctx
         self.n_batch = n_batch
@@ -95,7 +100,7 @@ class LlamaEngine(ClosedWhenCollected):
         cparams.n_ubatch = n_batch
         cparams.n_seq_max = 1
         cparams.n_threads = self.threads
-        cparams.n_threads_batch = self.threads
+        cparams.n_threads_batch = self.threads_batch
         cparams.no_perf = False
         ctx = lc.llama_init_from_model(model, cparams)
         if not ctx:
@@ -107,7 +112,7 @@ class LlamaEngine(ClosedWhenCollected):
             )
         self._model = model
         self._ctx = ctx
-        self._threadpool = runtime.attach_threadpool(ctx, self.threads)
+        self._threadpool = runtime.attach_threadpool(ctx, self.threads, self.threads_batch)
         self._vocab = lc.llama_model_get_vocab(model)
         self._mem = lc.llama_get_memory(ctx)
         self._n_vocab = lc.llama_vocab_n_tokens(self._vocab)
@@ -160,7 +165,7 @@ class LlamaEngine(ClosedWhenCollected):
             self._lc.llama_free(self._ctx)
             self._ctx = None
             runtime.free_threadpool(self._threadpool)  # after the context that used it
-            self._threadpool = None
+            self._threadpool = []
         if self._model is not None:
             self._lc.llama_model_free(self._model)
             self._model = None

@@ -161,21 +161,27 @@ def _threadpool_api() -> dict[str, Any]:
     return api
 
 
-def attach_threadpool(ctx: Any, n_threads: int) -> int | None:
-    """Give a context its own persistent thread pool; returns it (free with free_threadpool
-    after the context), or None when unavailable."""
+def attach_threadpool(ctx: Any, n_threads: int, n_threads_batch: int = 0) -> list[int]:
+    """Give a context its own persistent thread pools: one of n_threads for generating tokens
+    one at a time, and one of n_threads_batch for prompts (the same pool when equal or 0).
+    llama.cpp pauses the pool it is not using, so the two never spin together. Returns the
+    pools (free them with free_threadpool after the context); [] when unavailable."""
     api = _threadpool_api()
     if not api:
-        return None
-    params = _ThreadpoolParams()
-    api["init"](ctypes.byref(params), n_threads)
-    pool = api["new"](ctypes.byref(params))
-    if not pool:
-        return None
-    api["attach"](ctx, pool, pool)
-    return int(pool)
+        return []
+    pools: list[int] = []
+    for n in dict.fromkeys((n_threads, n_threads_batch or n_threads)):
+        params = _ThreadpoolParams()
+        api["init"](ctypes.byref(params), n)
+        pool = api["new"](ctypes.byref(params))
+        if not pool:
+            free_threadpool(pools)
+            return []
+        pools.append(int(pool))
+    api["attach"](ctx, pools[0], pools[-1])
+    return pools
 
 
-def free_threadpool(pool: int | None) -> None:
-    if pool:
+def free_threadpool(pools: list[int]) -> None:
+    for pool in pools:
         _threadpool_api()["free"](pool)

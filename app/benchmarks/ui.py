@@ -11,6 +11,9 @@ Prints one JSON object:
 * ``flush_ms_at_1k`` / ``flush_ms_at_20k``: median time of one flush (append the buffered
   tokens to the streaming message, then let Qt lay out and paint) when the conversation
   already holds 1,000 / 20,000 characters. Flat means the view does not re-render history.
+* ``prompt_ttft_s``, ``prompt_tokens_per_s``, ``worst_stall_prompt_ms``: a ~1,500-token
+  prompt in a new chat, stopped at its first token: how long the window takes to read it
+  and the longest GUI-thread gap meanwhile.
 * ``ui_decode_tokens_per_s`` vs ``engine_decode_tokens_per_s``: the same greedy request
   through the window and directly on LlamaEngine; ``ui_overhead_pct`` is the difference.
 * With ``--documents PATH...``: the window indexes those files in the background (as if
@@ -39,6 +42,15 @@ from app.benchmarks.gaps import GapMeter
 
 STREAM_PROMPT = (
     "Write a very long and detailed story about a lighthouse keeper, at least 2000 words."
+)
+# About 1,500 tokens, as long as a question with six document passages and some history.
+LONG_PROMPT = (
+    " ".join(
+        f"Entry {i}: the keeper logged the wind from the north-west, a falling tide and "
+        f"{i % 7 + 2} litres of lamp oil burned before dawn."
+        for i in range(1, 61)
+    )
+    + "\n\nSummarise the keeper's log in one sentence."
 )
 SAMPLE_BLOCK = (
     "## Notes\n\nHere is a short paragraph with **bold** text and `inline code`, followed by "
@@ -78,10 +90,12 @@ def run(args: argparse.Namespace) -> int:
     if not args.skip_model:
         from engine import runtime
 
-        # The window's default (one core left for the GUI), for the window and the direct run.
+        # The direct run decodes with the window's thread count (by default one core left
+        # for the GUI; prompts get every core: app.engine_worker.default_engine_factory).
         threads = args.threads if args.threads > 0 else runtime.interactive_threads()
         result["threads"] = threads
-        result.update(measure_streaming(app, args.model, args.tokens, threads))
+        result["prompt_threads"] = args.threads if args.threads > 0 else runtime.default_threads()
+        result.update(measure_streaming(app, args.model, args.tokens, args.threads, threads))
     if args.documents:
         result["documents"] = measure_documents(app, [Path(p) for p in args.documents])
     sys.stdout.write(json.dumps(result, indent=2) + "\n")
@@ -258,7 +272,11 @@ def _direct_rate(model_path: str, tokens: int, threads: int) -> dict[str, Any]:
         engine.close()
 
 
-def measure_streaming(app: Any, model: str, tokens: int, threads: int) -> dict[str, Any]:
+def measure_streaming(
+    app: Any, model: str, tokens: int, setting: int, threads: int
+) -> dict[str, Any]:
+    """setting: Settings.n_threads for the window (0 = automatic); threads: for the direct
+    run, the window's decoding threads."""
     from app.main import build_gui
     from app.paths import get_paths
     from app.settings import Settings
@@ -271,7 +289,7 @@ def measure_streaming(app: Any, model: str, tokens: int, threads: int) -> dict[s
     settings = Settings(
         default_model=info.path,
         n_ctx=4096,
-        n_threads=threads,
+        n_threads=setting,
         system_prompt="",
         sampling=SamplingParams(temperature=0.0, max_tokens=tokens, seed=1),
     )
@@ -300,6 +318,20 @@ def measure_streaming(app: Any, model: str, tokens: int, threads: int) -> dict[s
         stream_sites = meter.sites[:5]
         row = next(r for r in gui.store.messages(gui.controller.chat_id) if r.id == finished[0])
         ui_stats = row.stats
+
+        # A long prompt in a new chat (nothing cached), stopped at its first token: how long
+        # the window reads it, and how the GUI thread fares meanwhile.
+        gui.controller.new_chat()
+        finished.clear()
+        first_token = gui.controller.streamDelta.connect(lambda *_: gui.controller.stop())
+        meter.start()
+        gui.controller.send(LONG_PROMPT)
+        _wait(app, lambda: bool(finished), 600)
+        prompt_stall = meter.stop()
+        prompt_sites = meter.sites[:5]
+        gui.controller.streamDelta.disconnect(first_token)
+        chat = gui.controller.chat_id
+        prompt_stats = next(r for r in gui.store.messages(chat) if r.id == finished[0]).stats
     finally:
         gui.close()
 
@@ -323,4 +355,9 @@ def measure_streaming(app: Any, model: str, tokens: int, threads: int) -> dict[s
         if engine_rate
         else None,
         "ui_ttft_s": ui_stats.get("ttft_s"),
+        "prompt_tokens": prompt_stats.get("prompt_tokens_evaluated"),
+        "prompt_ttft_s": prompt_stats.get("ttft_s"),
+        "prompt_tokens_per_s": prompt_stats.get("prompt_tokens_per_s"),
+        "worst_stall_prompt_ms": prompt_stall,
+        "stall_sites_prompt": prompt_sites,
     }

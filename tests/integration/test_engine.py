@@ -91,6 +91,40 @@ def test_cancel_while_a_long_prompt_is_processed(smol: LlamaEngine) -> None:
     assert text.strip() and stats2.stop_reason in ("stop", "length")
 
 
+def test_the_windows_engine_reads_prompts_on_every_core_and_answers_the_same(
+    smol: LlamaEngine, smollm2_path: Path
+) -> None:
+    """The window's engine (Settings' automatic threads) decodes on one core fewer than the
+    machine has and reads prompts on all of them, with a thread pool for each; the answer is
+    the one a single pool gives, and Stop still ends a prompt at once."""
+    from app.engine_worker import default_engine_factory
+    from engine import runtime
+
+    engine = default_engine_factory(str(smollm2_path), n_ctx=4096, n_threads=0)
+    try:
+        assert isinstance(engine, LlamaEngine)
+        assert engine.threads == runtime.interactive_threads()
+        assert engine.threads_batch == runtime.default_threads()
+        assert len(engine._threadpool) == (2 if engine.threads_batch != engine.threads else 1)
+        text = " ".join(f"Shelf {i} holds {i % 5 + 1} jars of honey." for i in range(60))
+        msgs = [ChatMessage("user", text + "\nWhich shelf holds the most jars?")]
+        assert len(engine.tokenize_chat(msgs)) > 700  # two prompt batches of 512
+        smol.reset()
+        assert ask(engine, msgs)[0] == ask(smol, msgs)[0]
+
+        cancel = threading.Event()
+        long_msgs = [ChatMessage("user", text * 4)]  # about 2,900 tokens
+        worker = threading.Thread(target=lambda: ask(engine, long_msgs, GREEDY, cancel))
+        worker.start()
+        time.sleep(0.5)
+        assert worker.is_alive()
+        cancel.set()
+        worker.join(timeout=1)
+        assert not worker.is_alive()
+    finally:
+        engine.close()  # type: ignore[attr-defined]
+
+
 def test_cancel_between_tokens(smol: LlamaEngine) -> None:
     cancel = threading.Event()
     gen = smol.generate(
