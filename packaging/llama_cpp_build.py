@@ -3,13 +3,14 @@ llama.cpp's CPU kernels (packaging/llama.cpp/*.patch).
 
 Standard library only: bootstrap.py calls `ensure` before anything else is installed.
 
-The patches make embedding on a CPU faster (GELU and a softmax sum vectorised, the flash-attention
-mask converted in one call, an encoder's K and V kept in F32 when there is no GPU); they change
-no API. They are applied to the source release from PyPI, and the wheel is built once per
-combination of release, patches, CMake options, Python and platform and kept in Hearth's cache
-folder (pip does not cache wheels built from a local folder), so a new virtual environment
-installs it in seconds. When a patch does not apply or git is missing, the unpatched release is
-installed instead, with a message: Hearth works the same, its embedding is slower.
+The patches make embedding on a CPU faster (GELU and a softmax sum vectorised, the
+flash-attention mask converted in one call, an encoder's K and V kept in F32 when there is no
+GPU) and generating over a long context faster (flash attention over blocks of cache rows); they
+change no API. They are applied to the source release from PyPI, and the wheel is built once
+per combination of release, patches, CMake options, Python and platform and kept in Hearth's
+cache folder (pip does not cache wheels built from a local folder), so a new virtual
+environment installs it in seconds. When a patch does not apply or git is missing, the
+unpatched release is installed instead, with a message: Hearth works the same, only slower.
 
 CMake options (a GPU build: CMAKE_ARGS="-DGGML_CUDA=on") come from CMAKE_ARGS when it is set,
 otherwise from the last build in this environment, so a GPU build stays one until CMAKE_ARGS
@@ -31,7 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 VERSION = "0.3.36"  # the same pin as in pyproject.toml (a test checks)
-LOCAL = "hearth.1"  # raise when the patches change
+LOCAL = "hearth.2"  # raise when the patches change
 PATCHED_VERSION = f"{VERSION}+{LOCAL}"
 PATCH_DIR = Path(__file__).resolve().parent / "llama.cpp"
 DIST = "llama-cpp-python"
@@ -192,7 +193,7 @@ def ensure(python: Path, run: Runner, record: Path) -> str:
                 print(
                     f"Could not build the patched llama.cpp ({exc}); installing the unpatched "
                     f"release {VERSION} instead. Hearth works the same; embedding documents "
-                    "is slower on a CPU.",
+                    "and long replies are slower on a CPU.",
                     flush=True,
                 )
                 run(fallback_command(python, installed_version(python), args))

@@ -36,7 +36,7 @@ def test_the_build_is_the_release_pyproject_pins() -> None:
     ]
     assert pins and all(d.endswith(f"=={build.VERSION}") for d in pins), pins
     assert f"{build.VERSION}+{build.LOCAL}" == build.PATCHED_VERSION
-    assert len(build.patches()) == 3
+    assert len(build.patches()) == 4
     assert _touched_files() == {
         "ggml/src/ggml-cpu/vec.h",
         "ggml/src/ggml-cpu/vec.cpp",
