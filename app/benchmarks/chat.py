@@ -4,7 +4,10 @@ Prints one JSON object. Stable keys (scripts read them): model, threads, load_s,
 prompt_tokens, prompt_tokens_per_s (a 512-token prompt), decode_tokens, decode_tokens_per_s
 (128 tokens from a near-empty context, as llama-bench's tg128), ttft_s, turn2_ttft_s,
 turn2_prompt_tokens_evaluated. decode_tokens_per_s_after_prompt is the rate right after the
-512-token prompt. Each number is the median of --runs runs after one warm-up.
+512-token prompt; decode_tokens_per_s_after_long_prompt the rate right after a prompt three
+times as long (long_prompt_tokens), where attention over the cache weighs more (a document
+question's prompt is about that long). Each number is the median of --runs runs after one
+warm-up.
 
 With --llama-bench PATH, llama.cpp's own llama-bench runs side by side on the same model and
 threads, one llama-bench run after each Hearth run (so both see the same machine: on a shared
@@ -163,10 +166,11 @@ def run(args: argparse.Namespace) -> int:
                 )
         # Turn-2 latency with a longer conversation: should track the new turn, not the history.
         long_messages = _prompt_messages(engine, min(args.ctx - 256, 3 * args.prompt_tokens))
-        long_run = _one_run(engine, long_messages, 16)
+        long_runs = [_one_run(engine, long_messages, 64) for _ in range(max(1, args.runs))]
     finally:
         engine.close()
     med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+    long_run = {k: statistics.median(r[k] for r in long_runs) for k in long_runs[0]}
     result: dict[str, Any] = {
         "model": info.path,
         "threads": engine.threads,
@@ -184,6 +188,10 @@ def run(args: argparse.Namespace) -> int:
         "turn2_long_history_ttft_s": round(long_run["turn2_ttft_s"], 4),
         "turn2_long_history_prompt_tokens_evaluated": int(
             long_run["turn2_prompt_tokens_evaluated"]
+        ),
+        "long_prompt_tokens": int(long_run["prompt_tokens"]),
+        "decode_tokens_per_s_after_long_prompt": round(
+            long_run["decode_tokens_per_s_after_prompt"], 2
         ),
         "runs": len(runs),
     }
