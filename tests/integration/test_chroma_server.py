@@ -339,14 +339,28 @@ def test_processes_opening_the_store_together_start_one_server(tmp_path: Path) -
             p.wait(timeout=30)
 
 
-def test_a_users_server_that_stops_is_a_clear_error(tmp_path: Path, embedder: object) -> None:
-    """A Chroma server elsewhere is the user's: Hearth does not take it over, it says so."""
+def _library_on_a_users_server(
+    tmp_path: Path, embedder: object
+) -> tuple[ChromaProcess, str, Library]:
+    """A Chroma server started apart from Hearth (as a user runs one), and a library on it
+    with one document indexed."""
     server = ChromaProcess(tmp_path / "server-store")
     url = f"http://127.0.0.1:{server.port}"
     lib = Library(tmp_path / "lib", embedder=embedder, vector_store=url)  # type: ignore[arg-type]
     try:
         lib.add([pdf_factory.text_pdf(tmp_path / "observatory.pdf", PAGES)])
         lib.ingest()
+    except BaseException:
+        lib.close()
+        server.close()
+        raise
+    return server, url, lib
+
+
+def test_a_users_server_that_stops_is_a_clear_error(tmp_path: Path, embedder: object) -> None:
+    """A Chroma server elsewhere is the user's: Hearth does not take it over, it says so."""
+    server, url, lib = _library_on_a_users_server(tmp_path, embedder)
+    try:
         server.close()
         with pytest.raises(DocumentError, match=f"The Chroma server at {url} stopped answering"):
             lib.search("When was the telescope made?", k=2)
@@ -364,12 +378,8 @@ def test_a_users_server_that_hangs_is_a_clear_error_not_a_wait_for_ever(
     suspended with SIGSTOP) ends the request after the read timeout, with the same message as
     a server that went away; Chroma's own client would wait for ever."""
     monkeypatch.setattr(chroma_server, "HTTP_TIMEOUT_S", 2.0)
-    server = ChromaProcess(tmp_path / "server-store")
-    url = f"http://127.0.0.1:{server.port}"
-    lib = Library(tmp_path / "lib", embedder=embedder, vector_store=url)  # type: ignore[arg-type]
+    server, url, lib = _library_on_a_users_server(tmp_path, embedder)
     try:
-        lib.add([pdf_factory.text_pdf(tmp_path / "observatory.pdf", PAGES)])
-        lib.ingest()
         assert lib.search("When was the telescope made?", k=2)
         assert server.pid is not None
         os.kill(server.pid, signal.SIGSTOP)
