@@ -18,7 +18,7 @@ import pytest
 
 GGML_TYPE_F32 = 0
 GGML_TYPE_F16 = 1
-N_HEAD, N_HEAD_KV, D = 9, 3, 64
+N_HEAD, N_HEAD_KV = 9, 3
 
 
 class _InitParams(ctypes.Structure):
@@ -61,24 +61,24 @@ def _put(base: ctypes.CDLL, tensor: int, values: np.ndarray) -> None:
 
 def _flash_attention(
     ggml: tuple[ctypes.CDLL, ctypes.CDLL],
-    q: np.ndarray,  # [n_head, n_batch, D] float32
-    k: np.ndarray,  # [n_head_kv, n_kv, D] float16 or float32
+    q: np.ndarray,  # [n_head, n_batch, d] float32
+    k: np.ndarray,  # [n_head_kv, n_kv, d] float16 or float32
     v: np.ndarray,
     mask: np.ndarray,  # [n_batch, n_kv] float16, 0 or -inf
     scale: float,
     threads: int,
 ) -> np.ndarray:
-    """ggml_flash_attn_ext on the CPU; returns [n_batch, n_head, D] (ggml's permuted result)."""
+    """ggml_flash_attn_ext on the CPU; returns [n_batch, n_head, d] (ggml's permuted result)."""
     base, cpu = ggml
-    n_head, n_batch, _ = q.shape
+    n_head, n_batch, d = q.shape
     n_kv = k.shape[1]
     ctx = base.ggml_init(_InitParams(64 * 2**20 + 4 * (k.size + v.size + q.size), None, False))
     assert ctx
     try:
         kv_type = GGML_TYPE_F16 if k.dtype == np.float16 else GGML_TYPE_F32
-        tq = base.ggml_new_tensor_4d(ctx, GGML_TYPE_F32, D, n_batch, n_head, 1)
-        tk = base.ggml_new_tensor_4d(ctx, kv_type, D, n_kv, N_HEAD_KV, 1)
-        tv = base.ggml_new_tensor_4d(ctx, kv_type, D, n_kv, N_HEAD_KV, 1)
+        tq = base.ggml_new_tensor_4d(ctx, GGML_TYPE_F32, d, n_batch, n_head, 1)
+        tk = base.ggml_new_tensor_4d(ctx, kv_type, d, n_kv, N_HEAD_KV, 1)
+        tv = base.ggml_new_tensor_4d(ctx, kv_type, d, n_kv, N_HEAD_KV, 1)
         tm = base.ggml_new_tensor_4d(ctx, GGML_TYPE_F16, n_kv, n_batch, 1, 1)
         for t, a in ((tq, q), (tk, k), (tv, v), (tm, mask)):
             _put(base, t, a)
@@ -88,7 +88,7 @@ def _flash_attention(
         assert cpu.ggml_graph_compute_with_ctx(ctx, graph, threads) == 0
         result = np.ctypeslib.as_array(
             ctypes.cast(base.ggml_get_data(out), ctypes.POINTER(ctypes.c_float)),
-            shape=(n_batch, n_head, D),
+            shape=(n_batch, n_head, d),
         )
         return result.copy()
     finally:
@@ -97,7 +97,7 @@ def _flash_attention(
 
 def _reference(q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray, scale: float):
     group = N_HEAD // N_HEAD_KV
-    k64 = np.repeat(k.astype(np.float64), group, axis=0)  # [n_head, n_kv, D]
+    k64 = np.repeat(k.astype(np.float64), group, axis=0)  # [n_head, n_kv, d]
     v64 = np.repeat(v.astype(np.float64), group, axis=0)
     s = np.einsum("hbd,hkd->hbk", q.astype(np.float64), k64) * scale + mask.astype(np.float64)
     s -= s.max(axis=-1, keepdims=True)
@@ -126,14 +126,37 @@ def test_flash_attention_matches_a_double_precision_reference(
     n_batch: int,
     threads: int,
 ) -> None:
-    rng = np.random.default_rng(n_kv * 10 + n_batch)
-    q = rng.uniform(-2, 2, (N_HEAD, n_batch, D)).astype(np.float32)
-    k = rng.uniform(-2, 2, (N_HEAD_KV, n_kv, D)).astype(kv_type)
-    v = rng.uniform(-1, 1, (N_HEAD_KV, n_kv, D)).astype(kv_type)
+    _check(ggml, kv_type, 64, n_kv, n_valid, n_batch, threads)  # SmolLM2's head size
+
+
+@pytest.mark.parametrize("kv_type", [np.float16, np.float32], ids=["f16", "f32"])
+@pytest.mark.parametrize("head_size", [68, 72, 256])
+def test_other_head_sizes_match_the_reference_too(
+    ggml: tuple[ctypes.CDLL, ctypes.CDLL], kv_type: type, head_size: int
+) -> None:
+    """72 and 68 end in a part of a 32-value step (68: in single values), 256 is Gemma 3's.
+    A token late in a conversation, both on one thread and on two."""
+    for threads in (1, 2):
+        _check(ggml, kv_type, head_size, 1280, 1203, 1, threads)
+
+
+def _check(
+    ggml: tuple[ctypes.CDLL, ctypes.CDLL],
+    kv_type: type,
+    d: int,
+    n_kv: int,
+    n_valid: int,
+    n_batch: int,
+    threads: int,
+) -> None:
+    rng = np.random.default_rng(n_kv * 10 + n_batch + d)
+    q = rng.uniform(-2, 2, (N_HEAD, n_batch, d)).astype(np.float32)
+    k = rng.uniform(-2, 2, (N_HEAD_KV, n_kv, d)).astype(kv_type)
+    v = rng.uniform(-1, 1, (N_HEAD_KV, n_kv, d)).astype(kv_type)
     # causal: the last batch row sees n_valid positions, each earlier row one fewer
     visible = n_valid - (n_batch - 1 - np.arange(n_batch))[:, None]
     mask = np.where(np.arange(n_kv)[None, :] < visible, 0.0, -np.inf).astype(np.float16)
-    scale = 1.0 / np.sqrt(D)
+    scale = 1.0 / np.sqrt(d)
 
     got = _flash_attention(ggml, q, k, v, mask, scale, threads)
     want = _reference(q, k, v, mask, scale)
