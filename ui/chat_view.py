@@ -66,6 +66,7 @@ class ChatView(QScrollArea):
         self._older.clear()
         for widget in self._widgets.values():
             self._layout.removeWidget(widget)
+            widget.hide()  # not painted over the next chat until Qt deletes it
             widget.deleteLater()
         self._widgets.clear()
         self._order.clear()
@@ -146,6 +147,7 @@ class ChatView(QScrollArea):
         for mid in self._order[len(keep) :]:
             widget = self._widgets.pop(mid)
             self._layout.removeWidget(widget)
+            widget.hide()
             widget.deleteLater()
         self._order = keep
         self._empty.setVisible(not keep)

@@ -342,6 +342,29 @@ def test_switching_chats_mid_answer_keeps_the_stream(make_gui: Any, qtbot: Any) 
     assert gui.store.messages(first)[-1].content == "".join(reply)
 
 
+def test_removed_messages_are_hidden_at_once_not_when_qt_deletes_them(
+    make_gui: Any, qtbot: Any
+) -> None:
+    """Qt deletes a removed widget only when control is back in the event loop; until then
+    the old chat's messages must not be painted under the new one's (seen under Xvfb with a
+    script that drove the window without an event loop: two answers on top of each other)."""
+    gui = make_gui(Script(replies=[["first answer"], ["again"]]))
+    wait_ready(qtbot, gui)
+    c, view = gui.controller, gui.window.chat_view
+    with qtbot.waitSignal(c.generationFinished, timeout=5000):
+        assert c.send("hello")
+    first = c.chat_id
+    old = [view.widget_for(mid) for mid in view.message_ids()]
+    assert len(old) == 2 and all(w.isVisibleTo(gui.window) for w in old)
+    c.new_chat()  # no event processed in between
+    assert not any(w.isVisibleTo(gui.window) for w in old)
+    c.open_chat(first)
+    answer = view.widget_for(view.message_ids()[-1])
+    assert c.regenerate()  # the answer is removed (and answered again)
+    assert not answer.isVisibleTo(gui.window)
+    qtbot.waitUntil(lambda: view.text_of(view.message_ids()[-1]) == "again", timeout=5000)
+
+
 def test_long_chat_opens_with_the_last_messages_then_loads_older(make_gui: Any, qtbot: Any) -> None:
     gui = make_gui(Script())
     wait_ready(qtbot, gui)
