@@ -21,6 +21,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="hearth", description="Chat with local models and your documents, offline."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
+    parser.add_argument(
+        "--version", action="store_true", help="Hearth's version and the llama.cpp build it runs"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     gui = sub.add_parser("gui", help="open the desktop window (the default)")
     gui.set_defaults(handler=_run_gui)
@@ -41,9 +44,26 @@ def _run_gui(args: argparse.Namespace) -> int:
     return gui_main([])
 
 
+def version_text() -> str:
+    """'Hearth 0.1.0' and the llama.cpp build on a second line (patched, or the release and
+    why); `hearth --version` and the installed program's `--version` print it."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from engine.runtime import llama_cpp_build
+
+    try:
+        hearth = f"Hearth {version('hearth')}"
+    except PackageNotFoundError:
+        hearth = "Hearth (version unknown)"
+    return f"{hearth}\nllama.cpp build: {llama_cpp_build()}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    if args.version:
+        print(version_text())
+        return 0
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",

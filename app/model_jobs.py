@@ -1032,7 +1032,7 @@ _FEATURES = ("AVX512", "AVX2", "AVX", "NEON", "FMA", "F16C", "SVE", "AMX_INT8", 
 
 
 def backend_summary(info: dict[str, Any]) -> str:
-    """'llama.cpp CPU backend (AVX2, FMA, F16C, OPENMP) · llama-cpp-python 0.3.36' from
+    """'llama.cpp CPU backend (AVX2, FMA, F16C, OPENMP) · build 0.3.36+hearth.5' from
     engine.runtime.system_info()."""
     text = str(info.get("system_info", ""))
     backends: list[str] = []
@@ -1049,9 +1049,7 @@ def backend_summary(info: dict[str, Any]) -> str:
     names = " + ".join(dict.fromkeys(backends)) or "unknown"
     feats = f" ({', '.join(features)})" if features else ""
     version = info.get("llama_cpp_python", "")
-    return f"llama.cpp {names} backend{feats}" + (
-        f" · llama-cpp-python {version}" if version else ""
-    )
+    return f"llama.cpp {names} backend{feats}" + (f" · build {version}" if version else "")
 
 
 def offload_text(gpu_offload: bool | None, n_gpu_layers: int, n_layer: int) -> str:

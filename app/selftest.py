@@ -194,7 +194,7 @@ class _Runner:
 
         info = runtime.system_info()
         kind = "GPU offload" if info["gpu_offload"] else "CPU"
-        return f"llama-cpp-python {info['llama_cpp_python']}, {kind}"
+        return f"llama.cpp build {info['llama_cpp_python']}, {kind}"
 
     def check_chat(self) -> str:
         from engine.catalog import Catalog

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import collections
 import ctypes
+import importlib.metadata
+import json
 import logging
 import os
 import platform
+import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -60,6 +64,35 @@ def take_recent_errors() -> str:
     return text
 
 
+# Written beside the virtual environment by packaging/llama_cpp_build.py (the bootstrap): which
+# build it installed and, when the patched one failed, why and where the compiler's log is.
+BUILD_RECORD = ".hearth-llama-build"
+
+
+def llama_cpp_build() -> str:
+    """The llama.cpp build this environment runs, in one line, without loading it:
+    '0.3.36+hearth.5' (Hearth's patched build), '0.3.36 (release; patched build failed: see
+    LOG)' or '0.3.36 (release)'. `hearth --version`, the self-test and Settings show it."""
+    try:
+        version = importlib.metadata.version("llama_cpp_python")
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+    if "+hearth." in version:
+        return version
+    try:
+        record = json.loads((Path(sys.prefix) / BUILD_RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        record = {}
+    if isinstance(record, dict) and record.get("build") == "release" and record.get("log"):
+        return f"{version} (release; patched build failed: see {record['log']})"
+    return f"{version} (release)"
+
+
+def patched_build() -> bool:
+    """True when the environment runs Hearth's patched llama.cpp (its kernels are exact)."""
+    return "+hearth." in llama_cpp_build()
+
+
 def default_threads() -> int:
     """Physical cores: llama.cpp gets no faster with hyper-threads and slows with too many."""
     n = psutil.cpu_count(logical=False) or os.cpu_count() or 4
@@ -94,7 +127,7 @@ def system_info() -> dict[str, Any]:
     """Which backend this llama.cpp build has (CPU features, Metal, CUDA, ...)."""
     lc = llama()
     return {
-        "llama_cpp_python": lc.__version__,
+        "llama_cpp_python": llama_cpp_build(),
         "gpu_offload": bool(lc.llama_supports_gpu_offload()),
         "system_info": lc.llama_print_system_info().decode("utf-8", errors="replace").strip(),
     }

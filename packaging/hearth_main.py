@@ -42,12 +42,9 @@ def main(argv: list[str]) -> int:
 
         return self_test(argv[1:])
     if argv[:1] == ["--version"]:
-        from importlib.metadata import PackageNotFoundError, version
+        from app.cli import version_text
 
-        try:
-            sys.stdout.write(f"Hearth {version('hearth')}\n")
-        except PackageNotFoundError:
-            sys.stdout.write("Hearth (version unknown)\n")
+        sys.stdout.write(version_text() + "\n")
         return 0
     if argv[:1] and argv[0].split("=")[0] in GUI_OPTIONS:
         from app.main import main as gui

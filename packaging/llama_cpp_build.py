@@ -32,7 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 VERSION = "0.3.36"  # the same pin as in pyproject.toml (a test checks)
-LOCAL = "hearth.4"  # raise when the patches change
+LOCAL = "hearth.5"  # raise when the patches change
 PATCHED_VERSION = f"{VERSION}+{LOCAL}"
 PATCH_DIR = Path(__file__).resolve().parent / "llama.cpp"
 DIST = "llama-cpp-python"
@@ -130,8 +130,8 @@ def set_version(source: Path) -> None:
     init.write_text(text.replace(old, f'__version__ = "{PATCHED_VERSION}"'), encoding="utf-8")
 
 
-def build_wheel(python: Path, run: Runner, work: Path, args: str) -> Path:
-    """Download the source release, patch it, build the wheel into the cache; its path."""
+def fetch_source(python: Path, run: Runner, work: Path) -> Path:
+    """Download the pinned source release with pip and unpack it into `work`; its folder."""
     run(
         [str(python), "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
          f"{DIST}=={VERSION}", "-d", str(work)]
@@ -142,7 +142,12 @@ def build_wheel(python: Path, run: Runner, work: Path, args: str) -> Path:
     safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}  # Python >= 3.11.4
     with tarfile.open(sdists[0]) as tar:
         tar.extractall(work, **safe)  # type: ignore[arg-type]
-    source = work / sdists[0].name.removesuffix(".tar.gz")
+    return work / sdists[0].name.removesuffix(".tar.gz")
+
+
+def build_wheel(python: Path, run: Runner, work: Path, args: str) -> Path:
+    """Download the source release, patch it, build the wheel into the cache; its path."""
+    source = fetch_source(python, run, work)
     apply_patches(source, run)
     set_version(source)
     target = wheel_dir(args)
@@ -169,36 +174,110 @@ def fallback_command(python: Path, installed: str | None, args: str) -> list[str
     return [*cmd, f"{DIST}=={VERSION}"]
 
 
+def build_log(args: str) -> Path:
+    """Where the compiler's output of a patched build goes (it is long; the terminal gets one
+    line)."""
+    return cache_root() / "wheels" / f"llama-cpp-python-{build_key(args)}.log"
+
+
+def logged(log: Path) -> Runner:
+    """A runner that prints each command on one line and sends its output to `log`."""
+
+    def run_logged(cmd: list[str]) -> None:
+        print("+", " ".join(cmd[:5]), "...", flush=True)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("a", encoding="utf-8") as f:
+            f.write("+ " + " ".join(cmd) + "\n")
+            f.flush()
+            subprocess.run(cmd, check=True, stdout=f, stderr=subprocess.STDOUT)
+
+    return run_logged
+
+
+def first_error(log: Path) -> str:
+    """The first compiler or CMake error in a build log, shortened: the one line to show."""
+    try:
+        lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return ""
+    for line in lines:
+        if line.startswith("+ "):
+            continue  # the command, as logged()
+        if " error: " in line or line.startswith(("CMake Error", "error:")):
+            text = line.strip()
+            if "/vendor/llama.cpp/" in text:
+                text = text.split("/vendor/llama.cpp/", 1)[1]
+            return text[:200]
+    return ""
+
+
+def failure_reason(exc: BaseException, log: Path) -> str:
+    error = first_error(log)
+    if error:
+        return error
+    if isinstance(exc, subprocess.CalledProcessError):
+        return f"`{' '.join(str(c) for c in exc.cmd[:4])} ...` exited with {exc.returncode}"
+    return str(exc)
+
+
 def ensure(python: Path, run: Runner, record: Path) -> str:
     """Install the patched build into the environment of `python` unless that very build
-    (`record` holds its key) is there. Returns the version installed."""
+    (`record` holds its key) is there. Returns the version installed.
+
+    When the patched build fails, the compiler's output stays in a log file, one line says
+    why, and the unpatched release is installed; the record remembers that, so the same
+    build is not tried again for the same patches, options and CPU (HEARTH_LLAMA_REBUILD=1
+    tries again)."""
     args = cmake_args(record)
     key = build_key(args)
-    if installed_version(python) == PATCHED_VERSION and read_record(record).get("key") == key:
+    rec = read_record(record)
+    installed = installed_version(python)
+    if installed == PATCHED_VERSION and rec.get("key") == key:
         return PATCHED_VERSION
+    if (
+        rec.get("key") == key
+        and rec.get("build") == "release"
+        and installed == VERSION
+        and not os.environ.get("HEARTH_LLAMA_REBUILD")
+    ):
+        print(
+            f"llama.cpp: the unpatched release {VERSION}; the patched build failed on this "
+            f"machine ({rec.get('reason', '')}; log: {rec.get('log', '')}). "
+            "HEARTH_LLAMA_REBUILD=1 tries it again.",
+            flush=True,
+        )
+        return VERSION
     wheel = cached_wheel(args)
     if wheel is None:
+        log = build_log(args)
+        log.unlink(missing_ok=True)
         print(
             f"Building llama.cpp {VERSION} with Hearth's CPU patches"
             + (f" (CMAKE_ARGS={args})" if args else "")
-            + ", about 10 minutes on two cores, once; the wheel is kept in "
-            + str(wheel_dir(args).parent),
+            + f", about 10 minutes on two cores, once; the wheel is kept in {log.parent}, "
+            + f"the compiler's output in {log.name}",
             flush=True,
         )
         os.environ["CMAKE_ARGS"] = args  # read by the release's build, patched or not
         with tempfile.TemporaryDirectory(prefix="hearth-llama-") as tmp:
             try:
-                wheel = build_wheel(python, run, Path(tmp), args)
+                wheel = build_wheel(python, logged(log), Path(tmp), args)
             except (subprocess.CalledProcessError, OSError, ValueError) as exc:
+                reason = failure_reason(exc, log)
                 print(
-                    f"Could not build the patched llama.cpp ({exc}); installing the unpatched "
-                    f"release {VERSION} instead. Hearth works the same; embedding documents "
-                    "and long replies are slower on a CPU.",
+                    f"The patched llama.cpp did not build ({reason}; full log: {log}). "
+                    f"Installing the unpatched release {VERSION} instead: Hearth works the "
+                    "same, only embedding and long replies are slower on a CPU.",
                     flush=True,
                 )
                 run(fallback_command(python, installed_version(python), args))
-                record.unlink(missing_ok=True)
+                record.write_text(
+                    json.dumps(
+                        {"key": key, "cmake_args": args, "build": "release",
+                         "reason": reason, "log": str(log)}
+                    ) + "\n"
+                )  # fmt: skip
                 return VERSION
     run([str(python), "-m", "pip", "install", "--no-deps", "--force-reinstall", str(wheel)])
-    record.write_text(json.dumps({"key": key, "cmake_args": args}) + "\n")
+    record.write_text(json.dumps({"key": key, "cmake_args": args, "build": "patched"}) + "\n")
     return PATCHED_VERSION

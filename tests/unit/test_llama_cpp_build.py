@@ -45,9 +45,10 @@ def test_the_build_is_the_release_pyproject_pins() -> None:
     }
 
 
-def test_the_environment_runs_the_patched_llama_cpp() -> None:
+def test_the_environment_runs_the_patched_llama_cpp(patched_llama_cpp: str) -> None:
     """What the bootstrap installed: the patched version, and the patched library is the one
-    llama_cpp loads (it exports the vectorised GELU the first patch adds)."""
+    llama_cpp loads (it exports the vectorised GELU the first patch adds). Skipped, with the
+    reason, where the patched build failed and the release runs."""
     import importlib.metadata as md
 
     import llama_cpp
@@ -120,7 +121,9 @@ def test_an_installed_build_is_not_built_or_installed_again(
     assert ran == [
         [str(python), "-m", "pip", "install", "--no-deps", "--force-reinstall", str(wheel)]
     ]
-    assert build.read_record(record) == {"key": build.build_key(""), "cmake_args": ""}
+    assert build.read_record(record) == {
+        "key": build.build_key(""), "cmake_args": "", "build": "patched"
+    }  # fmt: skip
     # Recorded and installed (this environment runs the patched build): nothing to do.
     ran.clear()
     assert build.ensure(python, ran.append, record) == build.PATCHED_VERSION
@@ -155,4 +158,86 @@ def test_without_the_patched_build_the_release_replaces_whatever_build_is_there(
     # a GPU build asked for must not come from pip's wheel cache of a CPU build
     assert build.fallback_command(python, build.VERSION, "-DGGML_CUDA=on") == [
         *pip, "--no-cache-dir", pin
+    ]  # fmt: skip
+
+
+def test_a_failed_patched_build_says_why_in_one_line_and_is_remembered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The compiler's output goes to a log file; the terminal gets one line with the first
+    error and the log's name; the release is installed; the next set-up does not compile the
+    same failing build again (HEARTH_LLAMA_REBUILD=1 does)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("CMAKE_ARGS", raising=False)
+    monkeypatch.delenv("HEARTH_LLAMA_REBUILD", raising=False)
+    log = build.build_log("")
+    error = (
+        "/tmp/hearth-llama-x/llama_cpp_python-0.3.36/vendor/llama.cpp/ggml/src/ggml-cpu/"
+        "vec.cpp:391:52: error: cannot convert '__m256' to '__m512'"
+    )
+
+    compiler = tmp_path / "compiler.py"
+    compiler.write_text(f"print('compiling')\nprint({error!r})\nraise SystemExit(1)\n")
+
+    def failing_build(python: Path, run: build.Runner, work: Path, args: str) -> Path:
+        run([sys.executable, str(compiler)])
+        raise AssertionError("the runner raises for a failed command")
+
+    monkeypatch.setattr(build, "build_wheel", failing_build)
+    installed: list[str | None] = [build.PATCHED_VERSION]  # an older patched build is there
+    monkeypatch.setattr(build, "installed_version", lambda python: installed[0])
+    ran: list[list[str]] = []
+
+    def run(cmd: list[str]) -> None:
+        ran.append(cmd)
+        installed[0] = build.VERSION
+
+    record = tmp_path / "record"
+    python = Path(sys.executable)
+    assert build.ensure(python, run, record) == build.VERSION
+    out = capsys.readouterr().out
+    assert "compiling" not in out  # the compiler's output is in the log, not the terminal
+    line = next(x for x in out.splitlines() if "did not build" in x)
+    assert "ggml/src/ggml-cpu/vec.cpp:391:52: error: cannot convert" in line
+    assert str(log) in line and "compiling" in log.read_text()
+    assert ran == [build.fallback_command(python, build.PATCHED_VERSION, "")]
+    rec = build.read_record(record)
+    assert rec["build"] == "release" and rec["log"] == str(log) and "vec.cpp" in rec["reason"]
+
+    ran.clear()
+    assert build.ensure(python, run, record) == build.VERSION  # remembered: no second compile
+    assert ran == [] and "HEARTH_LLAMA_REBUILD=1" in capsys.readouterr().out
+    monkeypatch.setenv("HEARTH_LLAMA_REBUILD", "1")
+    assert build.ensure(python, run, record) == build.VERSION  # tried again on request
+    assert len(ran) == 1
+
+
+def test_the_app_names_the_build_it_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """engine.runtime.llama_cpp_build reads the version and, for the release, the record the
+    bootstrap left beside the environment."""
+    import importlib.metadata as md
+
+    from engine import runtime
+
+    monkeypatch.setattr(runtime.sys, "prefix", str(tmp_path))
+    monkeypatch.setattr(md, "version", lambda dist: build.PATCHED_VERSION)
+    assert runtime.llama_cpp_build() == build.PATCHED_VERSION and runtime.patched_build()
+    monkeypatch.setattr(md, "version", lambda dist: build.VERSION)
+    assert runtime.llama_cpp_build() == f"{build.VERSION} (release)"
+    (tmp_path / runtime.BUILD_RECORD).write_text(
+        '{"build": "release", "log": "/cache/llama.log", "reason": "x"}'
+    )
+    assert runtime.llama_cpp_build() == (
+        f"{build.VERSION} (release; patched build failed: see /cache/llama.log)"
+    )
+    assert not runtime.patched_build()
+
+
+def test_hearth_version_names_the_llama_cpp_build(capsys: pytest.CaptureFixture[str]) -> None:
+    from app.cli import main
+    from engine.runtime import llama_cpp_build
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "Hearth 0.1.0", f"llama.cpp build: {llama_cpp_build()}"
     ]  # fmt: skip
