@@ -75,16 +75,18 @@ def ensure_environment() -> None:
     STAMP.write_text(fingerprint + "\n")
 
 
-def ensure_test_data() -> None:
+def ensure_test_packages() -> None:
     """The real-world PDFs the tests use come from Debian documentation packages
-    (tests/data-packages.txt). Installed here when missing and we may (root with apt-get);
+    (tests/data-packages.txt), the cross compiler and emulator for the ARM kernel checks from
+    tests/tool-packages.txt. Installed here when missing and we may (root with apt-get);
     otherwise the command to run is printed and the tests that need them say so."""
-    listing = ROOT / "tests" / "data-packages.txt"
-    if not listing.exists() or shutil.which("dpkg-query") is None:
+    if shutil.which("dpkg-query") is None:
         return
     wanted = [
         line.strip()
-        for line in listing.read_text().splitlines()
+        for listing in ("data-packages.txt", "tool-packages.txt")
+        if (ROOT / "tests" / listing).exists()
+        for line in (ROOT / "tests" / listing).read_text().splitlines()
         if line.strip() and not line.startswith("#")
     ]
     missing = [
@@ -99,14 +101,14 @@ def ensure_test_data() -> None:
         return
     command = ["apt-get", "install", "-y", "--no-install-recommends", *missing]
     if hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get"):
-        print("Installing test documents (Debian packages):", " ".join(missing), flush=True)
+        print("Installing what the tests use (Debian packages):", " ".join(missing), flush=True)
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
         subprocess.run(["apt-get", "update", "-q"], check=True, env=env)
         subprocess.run(command, check=True, env=env)
     else:
         print(
-            "Some tests need real PDFs from Debian packages; install them with:\n  sudo "
-            + " ".join(command),
+            "Some tests need Debian packages (real PDFs, an ARM cross compiler); install "
+            "them with:\n  sudo " + " ".join(command),
             flush=True,
         )
 
@@ -119,7 +121,7 @@ def main(argv: list[str]) -> int:
     command, rest = argv[0], argv[1:]
     env = dict(os.environ)
     if command == "test":
-        ensure_test_data()
+        ensure_test_packages()
         cmd = [str(_venv_bin("python")), "-m", "pytest", *rest]
     else:
         # First run: put the default models in place (assemble, verify, convert).
