@@ -95,6 +95,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from app.qt_deps import check_window_libraries
+
+    problem = check_window_libraries()  # before Qt aborts with a list of plugin names
+    if problem:
+        sys.stderr.write(problem + "\n")
+        return 1
     from PySide6.QtWidgets import QApplication, QMessageBox
 
     from engine.errors import HearthError
