@@ -256,7 +256,8 @@ def run_checks(target: Target, exe: Path, result: Result) -> None:
     failed = [line for line in output.splitlines() if "FAILED" in line]
     if done.returncode != 0:
         last = output.strip().splitlines()[-1:] or [f"exit status {done.returncode}"]
-        result.reason = "; ".join(failed) or last[0]
+        more = f" and {len(failed) - 2} more" if len(failed) > 2 else ""
+        result.reason = "; ".join(" ".join(f.split()) for f in failed[:2]) + more or last[0]
     elif emulated:
         result.reason = "ran under qemu-aarch64 -cpu " + prefix[2]
 
