@@ -40,6 +40,7 @@ class Gui:
     controller: Any
     presenter: Any
     store: Any
+    services: Any = None
 
     def close(self) -> None:
         self.window.close()
@@ -86,9 +87,13 @@ def build_gui(engine_factory: Any = None, interactive_errors: bool = True) -> Gu
     docs = DocsHost(DocsConfig.from_settings(paths, settings))
     controller = ChatController(store, settings, paths, engine_factory=engine_factory, docs=docs)
     presenter = ErrorPresenter(None, interactive=interactive_errors)
-    window = MainWindow(controller, presenter)
+    from app.model_jobs import job_manager
+    from app.services import Services
+
+    services = Services(paths, store, controller, presenter, job_manager(controller))
+    window = MainWindow(services)
     presenter.set_parent_widget(window)
-    return Gui(app, window, controller, presenter, store)
+    return Gui(app, window, controller, presenter, store, services)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -56,6 +56,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.docs_worker import SUPPORTED_SUFFIXES, SourceScope
+from app.services import Services
 from app.settings import Settings
 from engine.errors import HearthError
 from engine.units import format_duration, human_size
@@ -877,8 +878,8 @@ class DocumentsUi(QObject):
         self.status.setToolTip(overall_text(p, self.docs.state))
 
 
-def install_documents_ui(window: QMainWindow) -> DocumentsUi | None:
-    """Add the documents features if the window's controller has a documents thread."""
-    if getattr(getattr(window, "controller", None), "docs", None) is None:
+def install_documents_ui(window: QMainWindow, services: Services) -> DocumentsUi | None:
+    """Add the documents features if the window has a documents thread."""
+    if services.docs is None:
         return None
     return DocumentsUi(window)

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.services import Services
 from engine.errors import HearthError
 from ui.chat_view import ChatView
 from ui.composer import Composer
@@ -45,10 +46,11 @@ def format_stats(stats: dict) -> tuple[str, str]:
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, controller: Any, presenter: Any) -> None:
+    def __init__(self, services: Services) -> None:
         super().__init__()
-        self.controller = controller
-        self.presenter = presenter
+        self.services = services
+        self.controller = services.controller
+        self.presenter = services.presenter
         self.setWindowTitle("Hearth")
         self.setObjectName("mainWindow")
         self.resize(1100, 760)
@@ -81,7 +83,7 @@ class MainWindow(QMainWindow):
 
         self._build_menus()
         self._wire()
-        install_models_ui(self)  # Models menu, model pages in Settings, model jobs
+        install_models_ui(self, services)  # Models menu, model pages in Settings, model jobs
         self._restore_state()
         self._palette_key = self.palette().color(self.palette().ColorRole.Window).name()
         self.setStyleSheet(style_sheet())
@@ -89,7 +91,7 @@ class MainWindow(QMainWindow):
         # Documents panel, sources selector, drag and drop, citations (ui/documents_panel.py)
         from ui.documents_panel import install_documents_ui
 
-        self.documents_ui = install_documents_ui(self)
+        self.documents_ui = install_documents_ui(self, services)
 
     # -- construction ------------------------------------------------------------------
 

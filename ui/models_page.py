@@ -64,6 +64,7 @@ from app.model_jobs import (
     offload_text,
     partial_bytes,
 )
+from app.services import Services
 from app.settings import Settings
 from engine.errors import HearthError, HubError
 from engine.units import format_params, human_size
@@ -1170,7 +1171,7 @@ class HubSettingsPage(SettingsPage):
 # -- wiring into the window ------------------------------------------------------------------
 
 
-def install(window: Any) -> None:
+def install(window: Any, services: Services) -> None:
     """Add Models → Manage models… (Ctrl+M) to the window, the model pages to Settings, and
     start the job manager (it records measured speeds and stops jobs when the window
     closes). Idempotent."""
