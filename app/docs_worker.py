@@ -34,8 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
+from app.worker_thread import ThreadHost
 from engine.errors import DocumentError, HearthError
 
 if TYPE_CHECKING:
@@ -458,9 +459,7 @@ class DocsWorker(QObject):
             self._watch = None
         self._close_library()
         self.stopped.emit()
-        thread = self.thread()
-        if thread is not None:
-            thread.quit()
+        ThreadHost.quit_current(self)
 
     # -- ingestion loop ------------------------------------------------------------------
 
@@ -552,7 +551,7 @@ class DocsWorker(QObject):
             log.exception("closing the document library failed")
 
 
-class DocsHost(QObject):
+class DocsHost(ThreadHost):
     """GUI-thread handle on the documents thread: starts it, sends it work, pauses, cancels,
     stops it. Keeps the latest list of documents for the views (`rows`)."""
 
@@ -562,7 +561,6 @@ class DocsHost(QObject):
     stateChanged = Signal(str)
     retrieved = Signal(int, list)  # request id, hits
     retrieveFailed = Signal(int, object)  # request id, HearthError
-    failed = Signal(object)
     notice = Signal(str)
 
     _requestStart = Signal()
@@ -576,21 +574,17 @@ class DocsHost(QObject):
     _requestShutdown = Signal()
 
     def __init__(self, config: DocsConfig, parent: QObject | None = None) -> None:
-        super().__init__(parent)
+        pause_event, cancel_event, stop_event = (threading.Event() for _ in range(3))
+        worker = DocsWorker(config, pause_event, cancel_event, stop_event)
+        super().__init__(worker, "hearth-documents", parent)
+        self.worker: DocsWorker = worker
         self.config = config
-        self.pause_event = threading.Event()
-        self.cancel_event = threading.Event()
-        self.stop_event = threading.Event()
+        self.pause_event, self.cancel_event, self.stop_event = pause_event, cancel_event, stop_event
         self._ids = itertools.count(1)
-        self._closed = False
         self._started = False
         self.rows: dict[int, Any] = {}  # doc id -> DocRow, in the library's order
         self.state = IDLE
         self.last_progress: Any = None
-        self.thread_ = QThread()
-        self.thread_.setObjectName("hearth-documents")
-        self.worker = DocsWorker(config, self.pause_event, self.cancel_event, self.stop_event)
-        self.worker.moveToThread(self.thread_)
         self._requestStart.connect(self.worker.start)
         self._requestAdd.connect(self.worker.add)
         self._requestRemove.connect(self.worker.remove)
@@ -606,13 +600,9 @@ class DocsHost(QObject):
         self.worker.stateChanged.connect(self._on_state)
         self.worker.searchDone.connect(self.retrieved)
         self.worker.searchFailed.connect(self.retrieveFailed)
-        self.worker.failed.connect(self.failed)
+        self.worker.failed.connect(self.errorRaised)
         self.worker.notice.connect(self.notice)
-        self.thread_.start()
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
+        self.start_thread()
 
     def documents(self) -> list[Any]:
         return list(self.rows.values())
@@ -675,33 +665,10 @@ class DocsHost(QObject):
 
     # -- shutdown ------------------------------------------------------------------------
 
-    def begin_shutdown(self) -> None:
-        """Stop at the next batch boundary and close the library on its thread (no wait)."""
-        if self._closed:
-            return
-        self._closed = True
+    def _request_shutdown(self) -> None:
+        """Stop at the next batch boundary and close the library on its thread."""
         self.stop_event.set()
         self._requestShutdown.emit()
-
-    def finish_shutdown(self, timeout_s: float) -> bool:
-        """Wait for the thread to end. False if it did not within the timeout (it is then
-        kept referenced and left to finish on its own)."""
-        self.begin_shutdown()
-        ok = bool(self.thread_.wait(max(0, int(timeout_s * 1000))))
-        if not ok:
-            log.warning("the documents thread did not stop within %.1f s", timeout_s)
-            if self.thread_ not in _LINGERING:
-                _LINGERING.append(self.thread_)
-        return ok
-
-    def shutdown(self, timeout_s: float = 1.5) -> bool:
-        self.begin_shutdown()
-        return self.finish_shutdown(timeout_s)
-
-    def wait_stopped(self, timeout_s: float) -> bool:
-        if not self.thread_.isRunning():
-            return True
-        return bool(self.thread_.wait(int(timeout_s * 1000)))
 
     # -- worker → host -------------------------------------------------------------------
 
@@ -725,7 +692,3 @@ class DocsHost(QObject):
     def _on_state(self, state: str) -> None:
         self.state = state
         self.stateChanged.emit(state)
-
-
-# Threads that outlived their shutdown timeout: referenced so they are never destroyed running.
-_LINGERING: list[QThread] = []

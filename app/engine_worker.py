@@ -24,8 +24,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Signal, Slot
 
+from app.worker_thread import ThreadHost
 from engine.errors import GenerationError, HearthError, ModelLoadError
 from engine.types import ChatBackend, GenerationRequest, GenerationStats, ModelInfo
 
@@ -75,9 +76,9 @@ ModelResolver = Callable[[str, str], ModelInfo]
 
 
 def default_engine_factory(model_path: str, **options: Any) -> ChatBackend:
-    """LlamaEngine, imported here (on the engine thread) so llama_cpp stays out of start-up."""
-    from engine import runtime
-    from engine.llama_engine import LlamaEngine
+    """A local llama.cpp engine from the backend registry (engine/backends.py), imported here
+    (on the engine thread) so llama_cpp stays out of start-up."""
+    from engine import backends, runtime
 
     if options.get("n_threads", 0) <= 0:  # "automatic" in Settings
         # Tokens one at a time: one core is left for the GUI thread, which shows each one.
@@ -87,8 +88,7 @@ def default_engine_factory(model_path: str, **options: Any) -> ChatBackend:
         # one core fewer a 1,350-token question over documents took twice as long to answer
         # (`hearth bench ui`: prompt_* figures).
         options.setdefault("n_threads_batch", runtime.default_threads())
-    engine: ChatBackend = LlamaEngine(model_path, **options)
-    return engine
+    return backends.create(backends.LOCAL, model_path, **options)
 
 
 def catalog_resolver(model: str, models_dir: str) -> ModelInfo:
@@ -217,9 +217,7 @@ class EngineWorker(QObject):
     def shutdown(self) -> None:
         self._close_engine()
         self.stopped.emit()
-        thread = self.thread()
-        if thread is not None:
-            thread.quit()
+        ThreadHost.quit_current(self)
 
     def _close_engine(self) -> None:
         engine, self._engine, self._loaded_key = self._engine, None, None
@@ -231,7 +229,7 @@ class EngineWorker(QObject):
             log.exception("closing the engine failed")
 
 
-class EngineHost(QObject):
+class EngineHost(ThreadHost):
     """GUI-thread handle on the engine thread: starts it, sends it work, cancels, stops it.
 
     Worker signals are re-emitted here unchanged (they arrive queued on the GUI thread)."""
@@ -256,18 +254,15 @@ class EngineHost(QObject):
         parent: QObject | None = None,
         resolver: ModelResolver | None = None,
     ) -> None:
-        super().__init__(parent)
+        worker = EngineWorker(
+            engine_factory, latest_load=lambda: self._latest_load_id, resolver=resolver
+        )
+        super().__init__(worker, "hearth-engine", parent)
+        self.worker: EngineWorker = worker
         self._ids = itertools.count(1)
         self._load_ids = itertools.count(1)
         self._latest_load_id = 0
         self._cancels: dict[int, threading.Event] = {}
-        self._closed = False
-        self.thread_ = QThread()
-        self.thread_.setObjectName("hearth-engine")
-        self.worker = EngineWorker(
-            engine_factory, latest_load=lambda: self._latest_load_id, resolver=resolver
-        )
-        self.worker.moveToThread(self.thread_)
         self._requestLoad.connect(self.worker.load)
         self._requestGenerate.connect(self.worker.generate)
         self._requestUnload.connect(self.worker.unload)
@@ -280,11 +275,7 @@ class EngineHost(QObject):
         self.worker.tokens.connect(self.tokens)
         self.worker.finished.connect(self._on_finished)
         self.worker.failed.connect(self._on_failed)
-        self.thread_.start()
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
+        self.start_thread()
 
     def load(self, spec: LoadSpec) -> LoadSpec:
         """Queue a load; a later load supersedes an earlier one not yet started."""
@@ -316,27 +307,10 @@ class EngineHost(QObject):
         if not self._closed:
             self._requestUnload.emit()
 
-    def shutdown(self, timeout_s: float = 2.0) -> bool:
-        """Cancel everything, close the engine on its thread, stop the thread.
-
-        Returns False if the thread did not stop in time (it is then left to finish on its
-        own; the QThread object is kept alive so Qt never destroys a running thread)."""
-        if self._closed:
-            return True
-        self._closed = True
+    def _request_shutdown(self) -> None:
+        """Cancel everything; the worker closes the engine on its thread and stops it."""
         self.cancel()
         self._requestShutdown.emit()
-        ok = self.thread_.wait(int(timeout_s * 1000))
-        if not ok:
-            log.warning("the engine thread did not stop within %.1f s", timeout_s)
-            _LINGERING.append(self.thread_)
-        return bool(ok)
-
-    def wait_stopped(self, timeout_s: float) -> bool:
-        """After `shutdown`: wait for a thread that outlived its timeout (e.g. mid-load)."""
-        if not self.thread_.isRunning():
-            return True
-        return bool(self.thread_.wait(int(timeout_s * 1000)))
 
     @Slot(int, object)
     def _on_finished(self, rid: int, stats: GenerationStats) -> None:
@@ -347,7 +321,3 @@ class EngineHost(QObject):
     def _on_failed(self, rid: int, error: HearthError) -> None:
         self._cancels.pop(rid, None)
         self.failed.emit(rid, error)
-
-
-# Threads that outlived their shutdown timeout: referenced so they are never destroyed running.
-_LINGERING: list[QThread] = []

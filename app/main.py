@@ -91,6 +91,9 @@ def build_gui(engine_factory: Any = None, interactive_errors: bool = True) -> Gu
     from app.services import Services
 
     services = Services(paths, store, controller, presenter, job_manager(controller))
+    # One relay to the presenter for every error that belongs to no request.
+    for source in (controller, docs):
+        source.errorRaised.connect(presenter.present)
     window = MainWindow(services)
     presenter.set_parent_widget(window)
     return Gui(app, window, controller, presenter, store, services)

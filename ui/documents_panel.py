@@ -793,7 +793,6 @@ class DocumentsUi(QObject):
             content.installEventFilter(self)
         controller.messageFinished.connect(self._show_sources)
         controller.chatOpened.connect(self._on_chat_opened)
-        docs.failed.connect(window.presenter.present)  # type: ignore[attr-defined]
         docs.notice.connect(lambda text: window.statusBar().showMessage(text, 10000))
         docs.progress.connect(self._on_progress)
         docs.stateChanged.connect(lambda _s: self._on_progress(docs.last_progress))

@@ -134,7 +134,6 @@ class MainWindow(QMainWindow):
         c.busyChanged.connect(self._on_busy)
         c.modelStateChanged.connect(self._on_model_state)
         c.statsChanged.connect(self._on_stats)
-        c.errorRaised.connect(self.presenter.present)
         c.notice.connect(lambda text: self.statusBar().showMessage(text, 10000))
         self.composer.sendRequested.connect(self._send)
         self.composer.stopRequested.connect(c.stop)

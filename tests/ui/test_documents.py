@@ -515,7 +515,7 @@ def test_indexing_that_fails_gives_the_library_up(
         settings.chroma_url = f"http://127.0.0.1:{server.port}"
         settings.save(paths.settings_file)
         gui = docs_gui(passage_factory(Script()))
-        failures = collect(gui.controller.docs.failed)
+        failures = collect(gui.controller.docs.errorRaised)
         assert drop_files(gui.window, [facts_pdf(tmp_path / "in")])
         wait_statuses(qtbot, gui, {"varnholm.pdf": "ready"})
         server.close()
@@ -539,7 +539,7 @@ def test_a_full_disk_stops_indexing_and_retry_carries_on(
     gui = docs_gui(passage_factory(Script()))
     docs = gui.controller.docs
     panel = gui.window.documents_ui.panel
-    failures = collect(docs.failed)
+    failures = collect(docs.errorRaised)
     big = pdf_factory.text_pdf(tmp_path / "long.pdf", pdf_factory.lorem_pages(40))
     assert drop_files(gui.window, [big])
 
