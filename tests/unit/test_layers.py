@@ -1,6 +1,7 @@
-"""Layer rules (see ARCHITECTURE.md): ui/ never imports llama_cpp, chromadb or pypdf;
-engine/ and rag/ never import Qt, nor the layers above them (app/, ui/): they are plain
-libraries a script can drive; engine/ does not need rag/ either. Checked in the source (every
+"""Layer rules (see ARCHITECTURE.md): ui/ never imports llama_cpp, chromadb or pypdf, and of
+app/ only the modules meant for it; app/ imports ui/ only from the composition root
+(app/main.py); engine/ and rag/ never import Qt, nor the layers above them (app/, ui/): they
+are plain libraries a script can drive; engine/ does not need rag/ either. Checked in the source (every
 import statement at any depth, also inside functions); the Qt rule also by what importing the
 modules really pulls in."""
 
@@ -92,6 +93,37 @@ def test_engine_and_rag_source_never_import_qt(path: Path) -> None:
 def test_engine_and_rag_never_import_the_layers_above(path: Path) -> None:
     above = ("app", "ui") if path.parent.name == "rag" else ("app", "ui", "rag")
     assert banned(imported_names(path), above) == []
+
+
+# The composition root: the one module of app/ that builds the window, so the one that may
+# import ui/ (otherwise app/ and ui/ would depend on each other).
+COMPOSITION_ROOT = "app/main.py"
+# What ui/ may use of app/: the window's services and the Qt bridges it draws, settings and
+# stored rows it shows. Not the workers' internals, the CLI, the benchmarks or the store's SQL.
+APP_MODULES_FOR_UI = {
+    "app.about",
+    "app.controller",
+    "app.docs_worker",
+    "app.errors",
+    "app.model_jobs",
+    "app.paths",
+    "app.services",
+    "app.settings",
+    "app.store",
+}
+
+
+@pytest.mark.parametrize("path", python_files("app"), ids=lambda p: module_name(p))
+def test_only_the_composition_root_imports_ui(path: Path) -> None:
+    if path.relative_to(REPO).as_posix() == COMPOSITION_ROOT:
+        return
+    assert banned(imported_names(path), ("ui",)) == []
+
+
+@pytest.mark.parametrize("path", python_files("ui"), ids=lambda p: p.name)
+def test_ui_imports_only_the_app_modules_meant_for_it(path: Path) -> None:
+    used = {n for n in imported_names(path) if n.split(".")[0] == "app"}
+    assert sorted(used - APP_MODULES_FOR_UI) == []
 
 
 def _import_in_subprocess(modules: list[str]) -> dict:
