@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
-from app.docs_worker import SourceScope, passage_label, source_dicts
+from app.docs_worker import DocsHost, SourceScope, passage_label, source_dicts
 from app.engine_worker import EngineFactory, EngineHost, LoadedModel, LoadSpec
 from app.errors import StoreError
 from app.paths import Paths
@@ -155,7 +155,7 @@ class ChatController(QObject):
         paths: Paths,
         engine_factory: EngineFactory | None = None,
         parent: QObject | None = None,
-        docs: Any = None,
+        docs: DocsHost | None = None,
     ) -> None:
         super().__init__(parent)
         self.store = store

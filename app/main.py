@@ -20,7 +20,17 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover - the window's modules are imported when it is built
+    from PySide6.QtWidgets import QApplication
+
+    from app.controller import ChatController
+    from app.engine_worker import EngineFactory
+    from app.error_presenter import ErrorPresenter
+    from app.services import Services
+    from app.store import ChatStore
+    from ui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +45,12 @@ SCREENSHOT_TIMEOUT_S = 120.0
 class Gui:
     """Everything the window needs, built by `build_gui` (tests and benchmarks use it too)."""
 
-    app: Any
-    window: Any
-    controller: Any
-    presenter: Any
-    store: Any
-    services: Any = None
+    app: QApplication
+    window: MainWindow
+    controller: ChatController
+    presenter: ErrorPresenter
+    store: ChatStore
+    services: Services
 
     def close(self) -> None:
         self.window.close()
@@ -61,7 +71,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def build_gui(engine_factory: Any = None, interactive_errors: bool = True) -> Gui:
+def build_gui(engine_factory: EngineFactory | None = None, interactive_errors: bool = True) -> Gui:
     """Create (or reuse) the QApplication, open the store, build the window (not shown)."""
     from PySide6.QtWidgets import QApplication
 

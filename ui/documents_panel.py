@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
     QAbstractTableModel,
@@ -63,6 +63,10 @@ from engine.units import format_duration, human_size
 from ui.dialogs import confirm as confirm_dialog
 from ui.settings_dialog import SettingsContext, SettingsPage, register_page
 from ui.sources_view import SourcesView, valid_sources
+
+if TYPE_CHECKING:  # pragma: no cover
+    from app.controller import ChatController
+    from app.docs_worker import DocsHost
 
 COLUMNS = ("Name", "Pages", "Chunks", "Size", "Status")
 NAME, PAGES, CHUNKS, SIZE, STATUS = range(len(COLUMNS))
@@ -263,7 +267,7 @@ class DocumentsPanel(QWidget):
     addFilesRequested = Signal()
     addFolderRequested = Signal()
 
-    def __init__(self, docs: Any, parent: QWidget | None = None) -> None:
+    def __init__(self, docs: DocsHost, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("documentsPanel")
         self.docs = docs
@@ -538,7 +542,9 @@ class SourcesBar(QWidget):
         ("selected", "Selected documents…"),
     )
 
-    def __init__(self, controller: Any, docs: Any, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, controller: ChatController, docs: DocsHost, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.setObjectName("sourcesBar")
         self.controller = controller
@@ -689,7 +695,7 @@ class DocumentsSettingsPage(SettingsPage):
             QTimer.singleShot(0, lambda: reconfigure_docs(controller))
 
 
-def reconfigure_docs(controller: Any) -> None:
+def reconfigure_docs(controller: ChatController) -> None:
     docs = getattr(controller, "docs", None)
     if docs is None:
         return

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -33,6 +33,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+if TYPE_CHECKING:  # pragma: no cover
+    from app.controller import ChatController
+
 from app.settings import Settings
 from engine.types import ModelInfo, SamplingParams
 from engine.units import human_size
@@ -48,7 +51,7 @@ class SettingsContext:
     act (download, index documents). Pages must not keep a reference past the dialog."""
 
     models: list[ModelInfo] = field(default_factory=list)
-    controller: Any = None
+    controller: ChatController | None = None
 
 
 class SettingsPage(QWidget):

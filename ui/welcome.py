@@ -7,10 +7,14 @@ text follows the model's state.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QVBoxLayout, QWidget
+
+if TYPE_CHECKING:  # pragma: no cover
+    from app.controller import ChatController
+    from app.settings import Settings
 
 WELCOME_KEY = "welcome_shown"
 
@@ -38,7 +42,7 @@ indexes them on this computer and answers with the page it found the answer on.<
 
 
 class WelcomeDialog(QDialog):
-    def __init__(self, controller: Any, parent: QWidget | None = None) -> None:
+    def __init__(self, controller: ChatController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("welcomeDialog")
         self.setWindowTitle("Welcome to Hearth")
@@ -68,11 +72,11 @@ class WelcomeDialog(QDialog):
         self.model_label.setText(model_sentence(state, text))
 
 
-def should_show(settings: Any) -> bool:
+def should_show(settings: Settings) -> bool:
     return settings.ui_state.get(WELCOME_KEY) != "1"
 
 
-def show_welcome_once(window: Any, controller: Any) -> WelcomeDialog | None:
+def show_welcome_once(window: QWidget, controller: ChatController) -> WelcomeDialog | None:
     """Show the welcome if it was never shown; remember that it was (saved at once)."""
     if not should_show(controller.settings):
         return None
