@@ -1,6 +1,7 @@
 """Test PDFs made with pypdf, good and bad: text pages, encrypted (AES with a user password,
 RC4/AES with only an owner password), image-only (a "scan"), zero pages, truncated bytes, a
-text file named .pdf, an empty file. Each helper writes one file and returns its path."""
+text file named .pdf, an empty file, a page that keeps pypdf busy for a minute. Each helper
+writes one file and returns its path."""
 
 from __future__ import annotations
 
@@ -161,4 +162,22 @@ def text_file_named_pdf(path: Path) -> Path:
 
 def empty_file(path: Path) -> Path:
     path.write_bytes(b"")
+    return path
+
+
+def slow_page_pdf(path: Path, operators: int = 1_000_000) -> Path:
+    """One page whose (compressed) content stream shows `operators` short strings: pypdf
+    takes about 5 s per 100,000 of them to extract the text on a 2-core laptop, so the
+    default is about a minute there, and far more than a few seconds on any machine. For
+    the extraction pool's "no progress" time limit, which then does not depend on how fast
+    the machine happens to be."""
+    writer = PdfWriter()
+    page = text_page(writer, ["A page that takes long to read."])
+    ops = b"BT /F1 11 Tf 56 700 Td " + b"(lighthouse keeper) Tj 0 -1 Td " * operators + b"ET"
+    stream = StreamObject()
+    stream._data = zlib.compress(ops)
+    stream[NameObject("/Filter")] = NameObject("/FlateDecode")
+    page[NameObject("/Contents")] = writer._add_object(stream)
+    with path.open("wb") as f:
+        writer.write(f)
     return path
