@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from reference.decoder_numpy import forward, random_checkpoint
 from reference.fixtures import smollm2_hf_checkpoint_fixture  # noqa: F401 - a fixture
+from reference.ties import near_tie
 
 from engine.gguf_file import read_header
 
@@ -44,7 +45,12 @@ def test_logits_match_numpy_reference(
     finally:
         llm.close()
     want = forward(weights, cfg, IDS)
-    err = np.abs(got - want).max() / np.abs(want).max()
+    scale = np.abs(want).max()
+    err = np.abs(got - want).max() / scale
     print(f"{arch}: max relative logit error {err:.2e}")
     assert err < 2e-3
-    assert (got.argmax(-1) == want.argmax(-1)).all()
+    # Greedy picks the reference's best token, or one tied with it within what that error
+    # allows (random weights can put two tokens that close; which one wins is rounding).
+    tie = 2 * 2e-3 * scale
+    for pos, logits in enumerate(want):
+        assert near_tie(logits, int(got[pos].argmax()), tie), pos

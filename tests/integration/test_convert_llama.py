@@ -10,9 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from reference.fixtures import smollm2_hf_checkpoint_fixture  # noqa: F401 - a fixture
+from reference.ties import first_divergence, near_tie, ranking_differences
 
 from engine.gguf_file import read_header
 
+# Logits this close count as tied. Against the Q4_1 original, the F16 copy moves the gap
+# between two of the ten likeliest tokens by up to 1.03 (16 greedy steps, measured on an AMD
+# EPYC); other CPUs' kernels round the same sums in another order, which moves it far less.
+TIE = 1.5
 PROMPT = "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n"
 
 
@@ -29,20 +34,23 @@ def converted_smollm2(
     return out
 
 
-def _greedy(path: Path, n: int = 16) -> tuple[list[int], np.ndarray, list[int]]:
+def _greedy(path: Path, n: int = 16) -> tuple[list[int], list[np.ndarray], list[int]]:
+    """The prompt's tokens, the next-token logits before each of `n` greedy steps, and the
+    tokens chosen."""
     from llama_cpp import Llama
 
     llm = Llama(str(path), n_ctx=256, n_threads=2, logits_all=True, verbose=False, seed=0)
     try:
         prompt = llm.tokenize(PROMPT.encode(), add_bos=False, special=True)
         llm.eval(prompt)
-        first = np.array(llm.scores[len(prompt) - 1], dtype=np.float32)
+        steps: list[np.ndarray] = []
         out: list[int] = []
         for _ in range(n):
-            tok = int(np.argmax(llm.scores[llm.n_tokens - 1]))
-            out.append(tok)
-            llm.eval([tok])
-        return prompt, first, out
+            logits = np.array(llm.scores[llm.n_tokens - 1], dtype=np.float64)
+            steps.append(logits)
+            out.append(int(np.argmax(logits)))
+            llm.eval([out[-1]])
+        return prompt, steps, out
     finally:
         llm.close()
 
@@ -66,14 +74,30 @@ def test_metadata_round_trips(smollm2_path: Path, converted_smollm2: Path) -> No
 def test_same_greedy_continuation_and_close_logits(
     smollm2_path: Path, converted_smollm2: Path
 ) -> None:
-    p_a, logits_a, out_a = _greedy(smollm2_path)
-    p_b, logits_b, out_b = _greedy(converted_smollm2)
+    """The copy continues as the original does, and ranks the likely next tokens as it does,
+    up to ties: the original is Q4_1 (llama.cpp rounds its activations to 8 bits), the copy
+    F16, so two tokens a fraction of a logit apart may swap (a CI machine put 38634 before 60
+    in the top 5, this one after). A wrong converter moves logits by far more than TIE."""
+    p_a, steps_a, out_a = _greedy(smollm2_path)
+    p_b, steps_b, out_b = _greedy(converted_smollm2)
     assert p_a == p_b
-    assert out_a == out_b
-    cos = float(logits_a @ logits_b / np.linalg.norm(logits_a) / np.linalg.norm(logits_b))
-    max_diff = float(np.abs(logits_a - logits_b).max())
+    a, b = steps_a[0], steps_b[0]
+    cos = float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+    max_diff = float(np.abs(a - b).max())
     print(f"first-token logits: cosine {cos:.6f}, max |diff| {max_diff:.3f}")
-    # The original is Q4_1 (llama.cpp quantizes activations to Q8 for it); the copy is F16.
     assert cos >= 0.9995
     assert max_diff <= 1.0
-    assert np.argsort(logits_a)[-5:].tolist() == np.argsort(logits_b)[-5:].tolist()
+    # While the two continuations agree, both models see the same tokens: their rankings of
+    # the next token must agree up to ties. Where they part, it must be at a near-tie in
+    # both models; after that they continue different texts and are not compared.
+    part = first_divergence(out_a, out_b)
+    print(f"greedy continuations agree for {part} of {len(out_a)} tokens")
+    for step in range(min(part + 1, len(out_a))):
+        problems = ranking_differences(steps_a[step], steps_b[step], 5, TIE)
+        assert not problems, f"step {step}: " + "; ".join(problems)
+    if part < len(out_a):
+        for logits in (steps_a[part], steps_b[part]):
+            assert near_tie(logits, out_a[part], TIE) and near_tie(logits, out_b[part], TIE), (
+                f"the continuations part at step {part} ({out_a[part]} / {out_b[part]}) "
+                "where neither model sees a near-tie"
+            )
