@@ -29,8 +29,8 @@ Other rules:
   processes may use the same file at once: WAL lets readers and one writer work together,
   and the busy timeout makes a second writer wait instead of failing.
 * The schema is built by an append-only list of named migrations (`MIGRATIONS`), recorded
-  in ``schema_migrations``. Never edit or reorder a migration that has shipped: add a new
-  one at the end.
+  in ``schema_migrations`` (`engine.migrations`, shared with the document library). Never
+  edit or reorder a migration that has shipped: add a new one at the end.
 * Any SQLite failure (disk full, read-only file, corrupt file, locked too long) is raised as
   `app.errors.StoreError` with a message written for the user. Asking for a chat or message
   that does not exist raises `KeyError`; an invalid role or status raises `ValueError`.
@@ -55,6 +55,9 @@ from typing import Any
 
 from app.errors import StoreError
 from engine.closing import Closeable
+from engine.migrations import Migration
+from engine.migrations import applied_migrations as applied_migrations  # re-exported
+from engine.migrations import migrate as run_migrations
 from engine.sqlite_util import describe_error, use_wal
 
 log = logging.getLogger(__name__)
@@ -103,14 +106,6 @@ class SearchHit:
 
 
 # --------------------------------------------------------------------------- migrations
-
-
-@dataclass(frozen=True)
-class Migration:
-    """A named schema step. `statements` run in order inside one transaction."""
-
-    name: str
-    statements: tuple[str, ...]
 
 
 # Append-only. Never edit, rename or reorder an entry once it has been committed.
@@ -205,62 +200,11 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def applied_migrations(conn: sqlite3.Connection) -> list[str]:
-    """Names recorded in schema_migrations, in the order they were applied."""
-    exists = conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
-    ).fetchone()
-    if not exists:
-        return []
-    rows = conn.execute("SELECT name FROM schema_migrations ORDER BY rowid").fetchall()
-    return [str(r[0]) for r in rows]
-
-
 def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS) -> list[str]:
-    """Apply the migrations not yet recorded, in order, in one write transaction.
-
-    Returns the names applied now (empty when the file was already up to date). Raises
-    StoreError when the file was written by a newer Hearth (it records migrations this
-    list does not have) or its history does not match this list."""
-    known = [m.name for m in migrations]
-    if len(set(known)) != len(known):
-        raise ValueError("migration names must be unique")
-    if applied_migrations(conn) == known:
-        return []  # the common case: no write lock needed
-    conn.execute("BEGIN IMMEDIATE")  # re-read under the lock: another process may migrate
-    try:
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations ("
-            " name TEXT PRIMARY KEY, applied_at REAL NOT NULL)"
-        )
-        done = applied_migrations(conn)
-        if done != known[: len(done)]:
-            unknown = [name for name in done if name not in known]
-            if unknown:
-                message = (
-                    "The chat history was saved by a newer version of Hearth. "
-                    "Update Hearth to open it."
-                )
-            else:
-                message = "The chat history file has an unexpected schema history."
-            raise StoreError(message, f"applied: {done}; known: {known}")
-        applied: list[str] = []
-        for migration in migrations[len(done) :]:
-            for statement in migration.statements:
-                conn.execute(statement)
-            conn.execute(
-                "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)",
-                (migration.name, time.time()),
-            )
-            applied.append(migration.name)
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    if applied:
-        log.info("chat store migrated: %s", ", ".join(applied))
-    return applied
+    """Apply the migrations not yet recorded (`engine.migrations.migrate`); returns the names
+    applied now. Raises StoreError when the file was written by a newer Hearth or its history
+    does not match this list."""
+    return run_migrations(conn, migrations, kind="chat history", error=StoreError)
 
 
 # --------------------------------------------------------------------------- pure helpers

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from engine.errors import DocumentError
+from engine.migrations import Migration, migrate
 from engine.sqlite_util import use_wal
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -39,50 +40,60 @@ if TYPE_CHECKING:  # pragma: no cover
 
 STATUSES = ("queued", "indexing", "ready", "failed", "removing")
 
-# Append-only: each entry runs once, in order; `PRAGMA user_version` counts those applied.
-MIGRATIONS: list[tuple[str, str]] = [
-    (
-        "initial",
-        """
-        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-        CREATE TABLE documents (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            path TEXT NOT NULL UNIQUE,
-            name TEXT NOT NULL,
-            size INTEGER NOT NULL DEFAULT 0,
-            mtime REAL NOT NULL DEFAULT 0,
-            sha256 TEXT NOT NULL DEFAULT '',
-            pages INTEGER NOT NULL DEFAULT 0,
-            chunks INTEGER NOT NULL DEFAULT 0,
-            status TEXT NOT NULL DEFAULT 'queued',
-            message TEXT NOT NULL DEFAULT '',
-            progress REAL NOT NULL DEFAULT 0,
-            added_at REAL NOT NULL DEFAULT 0,
-            updated_at REAL NOT NULL DEFAULT 0
-        );
-        CREATE TABLE chunks (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            doc_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
-            ordinal INTEGER NOT NULL,
-            page_start INTEGER NOT NULL,
-            page_end INTEGER NOT NULL,
-            char_start INTEGER NOT NULL,
-            char_end INTEGER NOT NULL,
-            doc_offset INTEGER NOT NULL DEFAULT 0,
-            n_tokens INTEGER NOT NULL DEFAULT 0,
-            text TEXT NOT NULL,
-            content_hash TEXT NOT NULL,
-            embedded INTEGER NOT NULL DEFAULT 0,
-            UNIQUE (doc_id, ordinal)
-        );
-        CREATE INDEX chunks_pending ON chunks (embedded, doc_id, ordinal);
-        CREATE INDEX chunks_hash ON chunks (content_hash);
-        CREATE VIRTUAL TABLE chunks_fts USING fts5 (
-            text, tokenize = 'porter unicode61 remove_diacritics 2'
-        );
-        """,
+# Append-only, named (`engine.migrations`): never edit, rename or reorder an entry once it has
+# shipped. The library counted its migrations in `PRAGMA user_version` before names were
+# recorded; the first COUNTED_MIGRATIONS entries are those, so a library written then opens
+# with them recorded as applied.
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        "0001_documents_chunks_keywords",
+        (
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+            """
+            CREATE TABLE documents (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                path TEXT NOT NULL UNIQUE,
+                name TEXT NOT NULL,
+                size INTEGER NOT NULL DEFAULT 0,
+                mtime REAL NOT NULL DEFAULT 0,
+                sha256 TEXT NOT NULL DEFAULT '',
+                pages INTEGER NOT NULL DEFAULT 0,
+                chunks INTEGER NOT NULL DEFAULT 0,
+                status TEXT NOT NULL DEFAULT 'queued',
+                message TEXT NOT NULL DEFAULT '',
+                progress REAL NOT NULL DEFAULT 0,
+                added_at REAL NOT NULL DEFAULT 0,
+                updated_at REAL NOT NULL DEFAULT 0
+            )
+            """,
+            """
+            CREATE TABLE chunks (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                doc_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+                ordinal INTEGER NOT NULL,
+                page_start INTEGER NOT NULL,
+                page_end INTEGER NOT NULL,
+                char_start INTEGER NOT NULL,
+                char_end INTEGER NOT NULL,
+                doc_offset INTEGER NOT NULL DEFAULT 0,
+                n_tokens INTEGER NOT NULL DEFAULT 0,
+                text TEXT NOT NULL,
+                content_hash TEXT NOT NULL,
+                embedded INTEGER NOT NULL DEFAULT 0,
+                UNIQUE (doc_id, ordinal)
+            )
+            """,
+            "CREATE INDEX chunks_pending ON chunks (embedded, doc_id, ordinal)",
+            "CREATE INDEX chunks_hash ON chunks (content_hash)",
+            """
+            CREATE VIRTUAL TABLE chunks_fts USING fts5 (
+                text, tokenize = 'porter unicode61 remove_diacritics 2'
+            )
+            """,
+        ),
     ),
-]
+)
+COUNTED_MIGRATIONS = 1
 
 
 @dataclass
@@ -193,17 +204,15 @@ class Store:
 
     def _migrate(self) -> None:
         """Apply the migrations this file lacks. Two processes may open a new library at the
-        same moment (the window and a command): each migration reads the version inside its
-        own write transaction, so the second opener waits and then finds it applied."""
-        while True:
-            with self.transaction():
-                version = int(self.conn.execute("PRAGMA user_version").fetchone()[0])
-                if version >= len(MIGRATIONS):
-                    return
-                for statement in MIGRATIONS[version][1].split(";"):
-                    if statement.strip():
-                        self.conn.execute(statement)
-                self.conn.execute(f"PRAGMA user_version = {version + 1}")
+        same moment (the window and a command): `migrate` re-reads what is applied inside its
+        write transaction, so the second opener waits and then finds them applied."""
+        migrate(
+            self.conn,
+            MIGRATIONS,
+            kind="document library",
+            error=DocumentError,
+            counted=COUNTED_MIGRATIONS,
+        )
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

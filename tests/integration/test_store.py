@@ -628,12 +628,13 @@ def test_store_is_fast_enough_for_streaming(store: ChatStore) -> None:
 
 
 def _open_library(path: Path) -> None:
+    from rag.index import COUNTED_MIGRATIONS, Store
     from rag.index import MIGRATIONS as LIBRARY_MIGRATIONS
-    from rag.index import Store
 
     store = Store(path)
     try:
-        assert store.conn.execute("PRAGMA user_version").fetchone()[0] == len(LIBRARY_MIGRATIONS)
+        assert applied_migrations(store.conn) == [m.name for m in LIBRARY_MIGRATIONS]
+        assert store.conn.execute("PRAGMA user_version").fetchone()[0] == COUNTED_MIGRATIONS
         assert store.documents() == []
     finally:
         store.close()
