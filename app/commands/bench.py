@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+from collections.abc import Callable
 
 BENCHMARKS = {
     "chat": ("app.benchmarks.chat", "decode and prompt tokens/s, time to first token, KV reuse"),
@@ -28,7 +29,20 @@ def register(sub: argparse._SubParsersAction) -> None:
             p.set_defaults(handler=_missing(name))
             continue
         module.add_arguments(p)
-        p.set_defaults(handler=module.run)
+        p.set_defaults(handler=_with_models(module.run))
+
+
+def _with_models(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Every benchmark measures a model: the default models are prepared first (on first
+    use), so that their preparation is never part of a measurement."""
+
+    def handler(args: argparse.Namespace) -> int:
+        from app.user_library import first_use
+
+        first_use()
+        return run(args)
+
+    return handler
 
 
 def _missing(name: str):  # type: ignore[no-untyped-def]

@@ -47,10 +47,12 @@ def sampling_from(args: argparse.Namespace, settings: Settings) -> SamplingParam
 
 
 def open_engine(args: argparse.Namespace, settings: Settings) -> LlamaEngine:
+    from app.user_library import first_use
     from engine.catalog import Catalog
     from engine.llama_engine import LlamaEngine
 
     paths = get_paths()
+    first_use(paths.models)
     info = Catalog(paths.models).resolve(args.model or settings.default_model)
     return LlamaEngine(
         info.path,

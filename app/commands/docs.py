@@ -90,8 +90,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def open_library(**kwargs: Any) -> Library:
-    from app.user_library import open_user_library
+    """The user's library with its embedding model (the default models are prepared on
+    first use)."""
+    from app.user_library import first_use, open_user_library
 
+    first_use()
     lib = open_user_library(**kwargs)
     if lib.rebuilt_vectors:
         print(f"hearth: {lib.rebuilt_vectors}", file=sys.stderr)
@@ -280,11 +283,12 @@ def run_search(args: argparse.Namespace) -> int:
 
 def run_eval(args: argparse.Namespace) -> int:
     from app.settings import Settings
-    from app.user_library import embedding_model_path
+    from app.user_library import embedding_model_path, first_use
     from rag.evaluate import format_table, run_default_eval
 
     paths = get_paths()
     settings = Settings.load(paths.settings_file)
+    first_use(paths.models)
     report = run_default_eval(
         embedding_model_path(settings, paths.models),
         paths.cache,

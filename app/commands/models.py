@@ -101,13 +101,16 @@ def _shard_index(name: str) -> tuple[int, int] | None:
 
 
 def installed_models(n_ctx: int = 0) -> list[dict[str, Any]]:
-    """Every installed model as a dict, damaged files included (with their error)."""
+    """Every installed model as a dict, damaged files included (with their error). The
+    default models are prepared first on first use, so the list shows them."""
+    from app.user_library import first_use
     from engine.catalog import Catalog, header_cached, model_info
     from engine.errors import ModelFileError
     from engine.memory import available_memory, estimate_for, fit
 
     settings = _settings()
     paths = get_paths()
+    first_use(paths.models)
     available = available_memory()
     out: list[dict[str, Any]] = []
     for path, bundled in Catalog(paths.models).paths():
@@ -166,7 +169,9 @@ def run_list(args: argparse.Namespace) -> int:
         return 0
     if not models:
         print(
-            f"No models installed. Run `hearth setup`, or add GGUF files to {get_paths().models}."
+            "No models installed. Install Hearth's default models (`python3 bootstrap.py run` "
+            f"does), download one with `hearth models pull`, or add GGUF files to "
+            f"{get_paths().models}."
         )
         return 0
     rows = []
@@ -369,10 +374,12 @@ def run_convert(args: argparse.Namespace) -> int:
 
 
 def run_quantize(args: argparse.Namespace) -> int:
+    from app.user_library import first_use
     from engine.catalog import Catalog
     from engine.quantize import QuantizeProgress, quantize
 
     paths = get_paths().ensure()
+    first_use(paths.models)
     info: ModelInfo = Catalog(paths.models).resolve(args.model)
     src = Path(info.path)
     out = Path(args.out).expanduser() if args.out else None

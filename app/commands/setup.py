@@ -1,10 +1,12 @@
-"""`hearth setup`: put the default models in place (idempotent, quick when already done)."""
+"""`hearth setup`: put the default models in place (idempotent, quick when already done).
+
+Every command that needs a model does the same on first use (app.user_library.first_use);
+setup also puts back a default model deleted since then, and --retune measures again."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from app.paths import get_paths
 
@@ -20,16 +22,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.catalog import ensure_default_models, ensure_embedding_model
-    from rag.embedding_model import prepare_default
+    from app.user_library import prepare_default_models
 
     paths = get_paths().ensure()
-
-    def prepare(src: Path, out: Path) -> Path:
-        return prepare_default(src, out, progress=lambda m: print(m, file=sys.stderr))
-
-    if getattr(args, "retune", False):
-        ensure_embedding_model(paths.models, prepare, force=True)
-    for path in ensure_default_models(paths.models, prepare):
+    made = prepare_default_models(
+        paths.models,
+        lambda message: print(message, file=sys.stderr),
+        retune=getattr(args, "retune", False),
+        restore=True,  # also what was deleted since the first use
+    )
+    for path in made:
         print(f"ready: {path}", file=sys.stderr)
     return 0

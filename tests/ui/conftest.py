@@ -3,8 +3,6 @@ HEARTH_HOME), with the real engine or a scripted fake, and always close them."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -42,20 +40,16 @@ def make_gui(qapp: Any, qtbot: Any) -> Iterator[Callable[..., Any]]:
 
 
 @pytest.fixture
-def models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, minilm_gguf: Path) -> Path:
+def models(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, minilm_gguf: Path, gemma_path: Path
+) -> Path:
     """A private models folder: downloads and new variants must not land in the shared test
-    models."""
-    folder = tmp_path / "models"
-    folder.mkdir()
-    # The embedding model as first use would prepare it (made once per session by the
-    # minilm_gguf fixture), so the window's documents thread does not convert and time it
-    # again for every test.
-    from rag.embedder import tuning_path
+    models. It holds the default models as first use prepares them (made once per session
+    by the minilm_gguf and gemma_path fixtures), so the window's documents thread does not
+    convert and time the embedding model again, nor its engine thread join Gemma, for every
+    test."""
+    from prepared_models import like_first_use
 
-    for src in (minilm_gguf, tuning_path(minilm_gguf)):
-        try:
-            os.link(src, folder / src.name)
-        except OSError:
-            shutil.copyfile(src, folder / src.name)
+    folder = like_first_use(tmp_path / "models", minilm_gguf, gemma_path)
     monkeypatch.setenv("HEARTH_MODELS_DIR", str(folder))
     return folder

@@ -44,7 +44,12 @@ def _cells(row: dict[str, str], *columns: str) -> list[str]:
 
 
 def _hidden(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+    """Hidden files (partial downloads, quantizer output) other than first use's record."""
+    from app.user_library import FIRST_USE_RECORD
+
+    return sorted(
+        p.name for p in folder.iterdir() if p.name.startswith(".") and p.name != FIRST_USE_RECORD
+    )
 
 
 def test_bundled_models_are_listed_with_fit_and_the_model_in_use_is_not_deleted(
