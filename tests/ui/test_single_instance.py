@@ -98,7 +98,6 @@ def test_starting_hearth_twice_keeps_one_window(tmp_path: Path) -> None:
         while not lock.exists() and first.poll() is None and time.monotonic() < deadline:
             time.sleep(0.1)
         assert lock.exists(), "the first window took no lock"
-        t0 = time.monotonic()
         second = subprocess.run(
             [sys.executable, "-m", "app.main"],
             cwd=REPO,
@@ -111,7 +110,6 @@ def test_starting_hearth_twice_keeps_one_window(tmp_path: Path) -> None:
         assert second.returncode == 0, second.stderr
         assert "already running" in second.stdout
         assert first.poll() is None, "the first window must keep running"
-        assert time.monotonic() - t0 < 30
     finally:
         first.terminate()
         try:
