@@ -3,6 +3,7 @@ model's state and is remembered in the settings file."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from ui_fakes import Script, wait_ready
@@ -12,10 +13,14 @@ from ui.welcome import WELCOME_KEY, show_welcome_once
 
 
 def test_welcome_shows_once_and_is_remembered(make_gui: Any, qtbot: Any) -> None:
-    gui = make_gui(Script(load_delay_s=0.3))
-    dialog = show_welcome_once(gui.window, gui.controller)
-    assert dialog is not None and dialog.isVisible() and not dialog.isModal()
-    assert "is loading; you can start typing already" in dialog.model_label.text()
+    loading = threading.Event()  # the model loads until the welcome has said so
+    gui = make_gui(Script(load_gate=loading))
+    try:
+        dialog = show_welcome_once(gui.window, gui.controller)
+        assert dialog is not None and dialog.isVisible() and not dialog.isModal()
+        assert "is loading; you can start typing already" in dialog.model_label.text()
+    finally:
+        loading.set()
     # the window stays usable behind it: the model loads and a message can be sent
     wait_ready(qtbot, gui)
     qtbot.waitUntil(lambda: "is loaded and ready" in dialog.model_label.text(), timeout=5000)

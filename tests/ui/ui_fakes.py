@@ -21,7 +21,13 @@ class Script:
     token_delay_s: float = 0.0
     prompt_delay_s: float = 0.0
     load_delay_s: float = 0.0
+    # A load that waits until the test sets this: "still loading" for as long as the test
+    # needs, on any machine (a test that sets it must also set it when it fails: the engine
+    # thread is stopped at the end of every test).
+    load_gate: threading.Event | None = None
     ignore_cancel_tokens: int = 0  # tokens still produced after cancel (a stubborn engine)
+    # A stubborn engine that goes on producing tokens after cancel until the test sets this.
+    stubborn_until: threading.Event | None = None
     fail_load: str = ""
     requests: list[GenerationRequest] = field(default_factory=list)
     loads: list[dict] = field(default_factory=list)
@@ -42,8 +48,9 @@ class FakeGeneration:
                 return
             time.sleep(0.005)
         extra = self.script.ignore_cancel_tokens
+        stubborn = self.script.stubborn_until
         for i, piece in enumerate(self.pieces):
-            if self.cancel.is_set():
+            if self.cancel.is_set() and (stubborn is None or stubborn.is_set()):
                 if extra <= 0:
                     self.stats.stop_reason = "cancelled"
                     break
@@ -64,6 +71,8 @@ class FakeEngine:
         script.loads.append({"model_path": model_path, "n_ctx": n_ctx, **options})
         if script.load_delay_s:
             time.sleep(script.load_delay_s)
+        if script.load_gate is not None:
+            script.load_gate.wait()
         if script.fail_load:
             raise ModelLoadError(script.fail_load, "details of the failure")
         self.script = script
