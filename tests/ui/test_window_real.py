@@ -1,14 +1,16 @@
-"""The window with the real default model (SmolLM2-135M through LlamaEngine)."""
+"""The window with the real default model (SmolLM2-135M through LlamaEngine).
+
+How smooth the window stays while the model loads and streams (the longest the GUI thread
+goes without running its event loop) is a speed, not behaviour: `hearth bench ui` measures
+it (worst_stall_loading_ms, worst_stall_ms; 100 ms is the limit a user notices)."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
 from ui_fakes import wait_ready
 
-from app.benchmarks.gaps import GapMeter
 from app.paths import get_paths
 from app.settings import Settings
 from engine.types import SamplingParams
@@ -61,28 +63,26 @@ def test_send_with_real_model_then_restart(make_gui: Any, qtbot: Any) -> None:
 
 
 def test_stop_during_a_long_prompt(make_gui: Any, qtbot: Any) -> None:
+    """Stop, pressed as soon as the engine starts on a prompt of thousands of tokens, ends it
+    inside the prompt: no token generated, the prompt not read to its end."""
     gui = make_gui(real=True)
     wait_ready(qtbot, gui, LOAD_TIMEOUT_MS)
     c = gui.controller
     started: list[int] = []
-    engine_done: dict[int, tuple[float, str]] = {}
+    engine_done: dict[int, Any] = {}
     c.engine.started.connect(started.append)
-    c.engine.finished.connect(
-        lambda rid, s: engine_done.setdefault(rid, (time.perf_counter(), s.stop_reason))
-    )
+    c.engine.finished.connect(lambda rid, stats: engine_done.setdefault(rid, stats))
     long_prompt = "Summarize this list: " + ", ".join(f"item {i}" for i in range(550))
-    assert c.send(long_prompt)
-    qtbot.waitUntil(lambda: bool(started), timeout=10_000)
-    qtbot.wait(300)  # well inside prompt processing (thousands of tokens)
+    with qtbot.waitSignal(c.engine.started, timeout=10_000):
+        assert c.send(long_prompt)
     assert c.busy and not c._stream.text
-    t0 = time.perf_counter()
-    with qtbot.waitSignal(c.generationFinished, timeout=2000) as blocker:
+    with qtbot.waitSignal(c.generationFinished, timeout=10_000) as blocker:
         c.stop()
     assert blocker.args[1] == "cancelled"
-    qtbot.waitUntil(lambda: started[0] in engine_done, timeout=2000)
-    done_at, reason = engine_done[started[0]]
-    assert reason == "cancelled"
-    assert done_at - t0 < 0.5, f"the engine took {done_at - t0:.2f} s to stop"
+    qtbot.waitUntil(lambda: started[0] in engine_done, timeout=60_000)
+    stats = engine_done[started[0]]
+    assert stats.stop_reason == "cancelled" and stats.generated_tokens == 0
+    assert stats.context_used < stats.prompt_tokens  # stopped inside the prompt
     # The window takes the next message, and the engine still works.
     assert gui.window.composer.send_button.isEnabled()
     with qtbot.waitSignal(c.generationFinished, timeout=ANSWER_TIMEOUT_MS) as blocker:
@@ -103,31 +103,8 @@ def test_close_mid_answer_saves_partial(make_gui: Any, qtbot: Any) -> None:
         lambda: c._stream is not None and len(c._stream.text) > 10, timeout=ANSWER_TIMEOUT_MS
     )
     chat_id = c.chat_id
-    t0 = time.perf_counter()
-    gui.window.close()
-    assert time.perf_counter() - t0 < 2.0
+    gui.window.close()  # 400 tokens were asked for: closing stops them
     assert not c.engine.thread_.isRunning()
     answer = gui.store.messages(chat_id)[-1]
     assert answer.role == "assistant" and answer.status == "incomplete"
     assert len(answer.content) > 10
-
-
-def test_gui_stays_responsive_while_loading_and_streaming(make_gui: Any, qtbot: Any) -> None:
-    Settings(n_threads=1, sampling=SamplingParams(max_tokens=64, seed=5)).save(
-        get_paths().settings_file
-    )
-    meter = GapMeter()
-    gui = make_gui(real=True, start=False)
-    qtbot.wait(200)  # let the window settle after its first paint
-    meter.start()
-    gui.controller.start()  # queues the load on the engine thread
-    wait_ready(qtbot, gui, LOAD_TIMEOUT_MS)
-    loading_worst = meter.stop()
-    load_report = meter.report()
-    meter.start()
-    with qtbot.waitSignal(gui.controller.generationFinished, timeout=ANSWER_TIMEOUT_MS):
-        assert gui.controller.send("Tell me about the sea.")
-    streaming_worst = meter.stop()
-    print(f"worst GUI stall: loading {loading_worst:.0f} ms, streaming {streaming_worst:.0f} ms")
-    assert loading_worst < 100, f"while loading: {loading_worst:.0f} ms" + load_report
-    assert streaming_worst < 100, f"while streaming: {streaming_worst:.0f} ms" + meter.report()
