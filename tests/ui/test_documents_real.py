@@ -1,9 +1,8 @@
 """Documents in the window with the real chat model (SmolLM2-135M through LlamaEngine) and
-the real document library; and the GUI thread's responsiveness while a real manual indexes."""
+the real document library; and searches answered while a real manual indexes."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,6 @@ from data_files import MissingTestData, data_pdf
 from test_documents_support import (  # noqa: F401  (docs_gui_fixture: the docs_gui fixture)
     FACT_PAGE,
     FACT_QUESTION,
-    GapMeter,
     docs_gui_fixture,
     drop_files,
     facts_pdf,
@@ -76,63 +74,43 @@ def test_answer_with_all_documents_cites_the_page_and_sources_survive_a_restart(
     assert any(covers_fact(r.source) for r in widget.footer.rows)
 
 
-def test_gui_thread_never_stalls_while_a_real_manual_indexes(
+def test_searches_are_answered_while_a_real_manual_indexes(
     docs_gui: Any, qtbot: Any, tmp_path: Path
 ) -> None:
-    """A 10 ms GUI timer never waits more than 100 ms while a real manual (libtasn1.pdf, 36
-    pages) is read, chunked and embedded; searches queued meanwhile are answered between two
-    ingestion steps. The chat engine is the scripted fake: this test is about the documents
-    thread."""
+    """Searches asked while a real manual (libtasn1.pdf, 36 pages) is read, chunked and
+    embedded are answered between two ingestion steps, not after the manual is done. The
+    chat engine is the scripted fake: this test is about the documents thread. How long a
+    search waits, and the GUI thread's worst gap meanwhile, are speeds: `hearth bench ui
+    --documents PATH` measures them (documents.search_latency_worst_s, worst_stall_ms)."""
     try:
         manual = data_pdf("libtasn1-doc/libtasn1.pdf")
     except MissingTestData as exc:
         pytest.skip(str(exc))
     gui = docs_gui(fake_factory(Script()))
     docs = gui.controller.docs
-    # A first document opens Chroma (a one-time stall: its Rust bindings hold the GIL while
-    # the client starts) and loads the embedding model; the manual is measured after it.
+    # A first document opens Chroma and loads the embedding model before the manual.
     gui.window.documents_ui.add_paths([str(facts_pdf(tmp_path / "first"))])
     wait_statuses(qtbot, gui, {"varnholm.pdf": "ready"})
     qtbot.waitUntil(lambda: docs.state == "idle", timeout=30_000)
-    meter = GapMeter()
-    meter.start()  # the machine's own noise, for the report
-    qtbot.wait(3000)
-    baseline_ms = meter.stop()
-    latencies: list[float] = []
-    asked: dict[int, float] = {}
 
-    def on_result(rid: int, _hits: list) -> None:
+    def manual_row() -> Any:
+        return next((r for r in docs.documents() if r.name == manual.name), None)
+
+    asked: set[int] = set()
+    answered_while: list[str] = []  # the manual's status when each answer arrived
+
+    def on_result(rid: int, hits: list) -> None:
         if rid in asked:
-            latencies.append(time.perf_counter() - asked.pop(rid))
+            asked.discard(rid)
+            answered_while.append(manual_row().status if hits else "no hits")
 
     docs.retrieved.connect(on_result)
-    meter.start()
-    t0 = time.perf_counter()
     gui.window.documents_ui.add_paths([str(manual)])
-    next_search = t0
-    while True:
-        qtbot.wait(50)
-        row = next((r for r in docs.documents() if r.name == manual.name), None)
-        if row is not None and row.status in ("ready", "failed"):
-            break
-        assert time.perf_counter() - t0 < 600, "indexing did not finish in 10 minutes"
-        now = time.perf_counter()
-        if now >= next_search and not asked and row is not None and row.embedded:
-            asked[docs.retrieve("How do I read a DER encoded structure?", 6)] = now
-            next_search = now + 1.0
-    elapsed = time.perf_counter() - t0
-    worst_ms = meter.stop()
+    while (row := manual_row()) is None or row.status not in ("ready", "failed"):
+        qtbot.wait(50)  # pytest-timeout ends a run that never finishes
+        if not asked and row is not None and row.embedded:
+            asked.add(docs.retrieve("How do I read a DER encoded structure?", 6))
     assert row.status == "ready", row.message
-    print(
-        f"\n{manual.name}: {row.pages} pages, {row.chunks} chunks in {elapsed:.1f} s; "
-        f"worst GUI gap {worst_ms:.1f} ms over {len(meter.ticks)} ticks (idle before: "
-        f"{baseline_ms:.1f} ms); {len(latencies)} searches while indexing, worst "
-        f"{max(latencies, default=0):.2f} s"
-    )
     assert row.pages == 36
-    assert latencies, "no search ran while indexing"
-    assert max(latencies) < 3.0
-    assert worst_ms < 100, (
-        f"the GUI thread stalled for {worst_ms:.0f} ms (idle before: {baseline_ms:.0f} ms)"
-        + meter.report()
-    )
+    print(f"\n{manual.name}: {row.chunks} chunks; answers while: {answered_while}")
+    assert "indexing" in answered_while, answered_while

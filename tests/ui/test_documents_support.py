@@ -15,10 +15,6 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
-from app.benchmarks.gaps import GapMeter
-
-__all__ = ["GapMeter"]
-
 FACT_PAGES = [
     [
         "Chapter one. The lighthouse keeper of Varnholm island counts exactly 412 steps",
