@@ -11,6 +11,8 @@ Prints one JSON object:
 * ``flush_ms_at_1k`` / ``flush_ms_at_20k``: median time of one flush (append the buffered
   tokens to the streaming message, then let Qt lay out and paint) when the conversation
   already holds 1,000 / 20,000 characters. Flat means the view does not re-render history.
+  ``store_update_ms_at_1k`` / ``_20k``: median time of one save of the streaming answer to
+  the chat history (done about once a second; well under 250 ms is the need).
 * ``prompt_ttft_s``, ``prompt_tokens_per_s``, ``worst_stall_prompt_ms``: a ~1,500-token
   prompt in a new chat, stopped at its first token: how long the window takes to read it
   and the longest GUI-thread gap meanwhile.
@@ -148,6 +150,20 @@ def _history_rows(store: Any, chat_id: int, chars: int) -> None:
         turn += 1
 
 
+def _store_update_ms(store: Any, chat_id: int, updates: int = 50) -> float:
+    """Median milliseconds of one save of an answer that grows as it streams (the window
+    saves it about once a second), in a chat that already holds the history."""
+    mid = store.add_message(chat_id, "assistant", "", status="incomplete")
+    text = ""
+    costs: list[float] = []
+    for i in range(updates):
+        text += f" token{i}" * 20
+        t0 = time.perf_counter()
+        store.update_message(mid, content=text)
+        costs.append((time.perf_counter() - t0) * 1000)
+    return round(statistics.median(costs), 3)
+
+
 def measure_flush(app: Any, flushes: int) -> dict[str, Any]:
     from app.main import build_gui
 
@@ -177,6 +193,7 @@ def measure_flush(app: Any, flushes: int) -> dict[str, Any]:
             out[f"flush_ms_at_{label}"] = round(statistics.median(costs), 3)
             out[f"flush_p95_ms_at_{label}"] = round(sorted(costs)[int(0.95 * len(costs))], 3)
             out[f"history_chars_{label}"] = sum(len(r.content) for r in gui.store.messages(chat_id))
+            out[f"store_update_ms_at_{label}"] = _store_update_ms(gui.store, chat_id)
         finally:
             gui.close()
             _settle(app)

@@ -12,7 +12,6 @@ import sys
 import tempfile
 import textwrap
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -614,17 +613,19 @@ def test_unwritable_file_fails_at_open_for_another_user() -> None:
         shutil.rmtree(folder)
 
 
-def test_store_is_fast_enough_for_streaming(store: ChatStore) -> None:
-    """update_message runs about once a second while streaming; it must stay well under that."""
+def test_an_answer_saved_while_it_streams_keeps_its_last_text(store: ChatStore) -> None:
+    """update_message runs about once a second while an answer streams: each save replaces
+    the text (one message, the search index follows it). How long a save takes is a speed:
+    `hearth bench ui` measures it (store_update_ms_at_1k, store_update_ms_at_20k)."""
     chat = store.create_chat()
     answer = store.add_message(chat, "assistant", "", status="incomplete")
     text = ""
-    start = time.perf_counter()
     for i in range(50):
         text += f" token{i}" * 20
         store.update_message(answer, content=text)
-    per_update = (time.perf_counter() - start) / 50
-    assert per_update < 0.25, per_update
+    [row] = store.messages(chat)
+    assert row.id == answer and row.content == text and row.status == "incomplete"
+    assert [h.message_id for h in store.search("token49")] == [answer]
 
 
 def _open_library(path: Path) -> None:
