@@ -1,4 +1,5 @@
-"""`hearth bench chat|ui|ingest|retrieve|embed`: benchmarks that print one JSON object each.
+"""`hearth bench chat|ui|ingest|retrieve|embed|download`: benchmarks that print one JSON
+object each.
 
 Each benchmark lives in app/benchmarks/<name>.py with `add_arguments(parser)` and `run(args)`;
 they are imported only when asked for, so `hearth --help` stays fast."""
@@ -15,7 +16,9 @@ BENCHMARKS = {
     "ingest": ("app.benchmarks.ingest", "document indexing throughput and memory"),
     "retrieve": ("app.benchmarks.retrieve", "query latency at the current library size"),
     "embed": ("app.benchmarks.embed", "embedding throughput (chunks/s, tokens/s)"),
+    "download": ("app.benchmarks.download", "download speed against curl (same file)"),
 }
+NEEDS_NO_MODEL = {"download"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,11 +32,11 @@ def register(sub: argparse._SubParsersAction) -> None:
             p.set_defaults(handler=_missing(name))
             continue
         module.add_arguments(p)
-        p.set_defaults(handler=_with_models(module.run))
+        p.set_defaults(handler=module.run if name in NEEDS_NO_MODEL else _with_models(module.run))
 
 
 def _with_models(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Every benchmark measures a model: the default models are prepared first (on first
+    """A benchmark that measures a model: the default models are prepared first (on first
     use), so that their preparation is never part of a measurement."""
 
     def handler(args: argparse.Namespace) -> int:

@@ -1,25 +1,17 @@
-"""Download throughput against plain curl, from a hub server in its own process (so the
-server and the client do not share a GIL): same file, same machine, median of several runs."""
+"""`hearth bench download` against a hub server in its own process (so the server and the
+client do not share a GIL): Hearth's downloader and plain curl on the same file."""
 
 from __future__ import annotations
 
 import os
 import shutil
-import statistics
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from hubserver import BASE, REPO_ROOT, smollm2_f16
-
-from engine.catalog import sha256_file
-from engine.download import Downloader
-from engine.hub import Hub
-
-RUNS = 5
 
 
 @pytest.fixture(scope="module")
@@ -48,33 +40,25 @@ def _same_fs(a: Path, b: Path) -> bool:
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
-def test_download_keeps_up_with_curl(served: tuple[str, Path], tmp_path: Path) -> None:
+def test_bench_download_compares_with_curl(
+    served: tuple[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`hearth bench download` fetches the same file with curl and with Hearth's downloader
+    (which checks its sha256) and reports both speeds. How they compare is a measurement,
+    not asserted here (0.9 of curl's speed or better is the goal on an idle machine)."""
+    import argparse
+    import json
+
+    from app.benchmarks import download as bench
+
     url, src = served
-    repo_id = f"local/{src.parent.name}"
-    repo = Hub(endpoint=url).repo_files(repo_id)
-    variant = repo.variants[0]
-    file_url = f"{url}/{repo_id}/resolve/main/{src.name}"
-    curl_s, hearth_s = [], []
-    for i in range(RUNS):
-        out = tmp_path / "curl.bin"
-        t = time.perf_counter()
-        subprocess.run(["curl", "-sSf", "-o", str(out), file_url], check=True)
-        curl_s.append(time.perf_counter() - t)
-        out.unlink()
-        models = tmp_path / f"models{i}"
-        t = time.perf_counter()
-        path = Downloader(models, endpoint=url).download_variant(repo, variant)
-        hearth_s.append(time.perf_counter() - t)
-        assert path is not None
-        if i == 0:
-            assert sha256_file(path) == variant.first_file.sha256
-        shutil.rmtree(models)
-    size = src.stat().st_size
-    c, h = statistics.median(curl_s), statistics.median(hearth_s)
-    ratio = c / h
-    print(
-        f"\n{size / 1e6:.0f} MB: curl {size / c / 1e6:.0f} MB/s, hearth {size / h / 1e6:.0f} MB/s "
-        f"(metadata + download + sha256 + rename), ratio {ratio:.2f}"
-    )
-    # 0.9 is the goal on an idle machine; the bound here leaves room for a busy CI machine
-    assert ratio > 0.5, (curl_s, hearth_s)
+    parser = argparse.ArgumentParser()
+    bench.add_arguments(parser)
+    args = parser.parse_args([f"local/{src.parent.name}", "--endpoint", url, "--runs", "1"])
+    assert bench.run(args) == 0
+    result = json.loads(capsys.readouterr().out)
+    print(result)
+    assert result["file"] == src.name and result["bytes"] == src.stat().st_size
+    assert result["verified"] is True and result["runs"] == 1
+    assert result["curl_mb_per_s"] > 0 and result["hearth_mb_per_s"] > 0
+    assert result["hearth_vs_curl"] > 0
