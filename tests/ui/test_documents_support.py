@@ -1,9 +1,8 @@
 """Helpers for the documents window tests (no tests here): test PDFs, dropping files on the
-window, waiting for documents to reach a status, and a GUI-thread stall meter."""
+window, waiting for documents to reach a status."""
 
 from __future__ import annotations
 
-import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -105,13 +104,6 @@ def docs_gui_fixture(
         )
 
     yield make
-
-
-def close_gui(gui: Any) -> float:
-    """Close the window as the user does; seconds until every thread has stopped."""
-    t0 = time.perf_counter()
-    gui.close()
-    return time.perf_counter() - t0
 
 
 def collect(signal: Any) -> list[Any]:
