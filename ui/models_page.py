@@ -11,7 +11,8 @@ Settings gets two pages: "Quantization" (switch the current model to another lev
 downloadable or makeable; llama.cpp's backend and GPU offload) and "Model hub" (endpoint,
 token).
 
-Everything slow runs as a job (app.model_jobs) on a worker thread; this module only draws.
+Everything slow runs as a job (app.model_jobs) on a worker thread; what is installed comes
+from engine.model_inventory; this module only draws.
 """
 
 from __future__ import annotations
@@ -44,31 +45,27 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.model_jobs import (
-    QUANT_LEVELS,
-    Job,
-    JobManager,
-    JobProgress,
+from app.model_jobs import Job, JobManager, JobProgress, job_manager, loaded_path
+from app.services import Services
+from app.settings import Settings
+from engine.errors import HearthError, HubError
+from engine.model_inventory import (
     ModelGroup,
     PendingDownload,
     QuantChoice,
     Variant,
-    backend_summary,
     delete_refusal,
     find_group,
     group_key,
     installed_groups,
-    job_manager,
-    loaded_path,
     memory_fit,
-    offload_text,
     partial_bytes,
+    quant_choices,
 )
-from app.services import Services
-from app.settings import Settings
-from engine.errors import HearthError, HubError
+from engine.quantize import RECOMMENDED
 from engine.units import format_params, human_size
 from ui.dialogs import confirm
+from ui.model_wording import backend_summary, choice_status, offload_text
 from ui.settings_dialog import SettingsContext, SettingsPage, register_page
 
 if TYPE_CHECKING:
@@ -258,7 +255,7 @@ class InstalledTab(QWidget):
         self.delete_button = QPushButton("Delete…")
         self.delete_button.clicked.connect(lambda: self.delete_selected())
         self.quant_combo = QComboBox()
-        self.quant_combo.addItems(QUANT_LEVELS)
+        self.quant_combo.addItems(RECOMMENDED)
         self.quant_combo.setToolTip("Quantization level for the new variant")
         self.quantize_button = QPushButton("Make variant")
         self.quantize_button.setToolTip(
@@ -1045,8 +1042,6 @@ class VariantsPage(SettingsPage):
             return ""
 
     def refresh_choices(self) -> None:
-        from app.model_jobs import quant_choices
-
         if self.group is None or self.manager is None:
             return
         self.choices = quant_choices(
@@ -1062,7 +1057,7 @@ class VariantsPage(SettingsPage):
             is_current = c.status == "installed" and _same(c.path, self.current_path)
             if is_current:
                 current_row = i
-            status = c.status_text + ("  (current)" if is_current else "")
+            status = choice_status(c) + ("  (current)" if is_current else "")
             speed = f"{c.tokens_per_s:.1f} tok/s" if c.tokens_per_s else "—"
             self.model.appendRow(
                 _ro(

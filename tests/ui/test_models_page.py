@@ -11,14 +11,7 @@ from typing import Any
 from hubserver import BASE, smollm2_f16, smollm2_variant
 from ui_fakes import Script, wait_ready
 
-from app.model_jobs import (
-    JobProgress,
-    delete_refusal,
-    installed_groups,
-    memory_fit,
-    quant_choices,
-)
-from app.settings import Settings
+from app.model_jobs import JobProgress
 from engine.gguf_file import read_header
 
 FIT_TEXTS = ("✔ fits", "⚠ tight", "✖ does not fit")
@@ -82,26 +75,6 @@ def test_bundled_models_are_listed_with_fit_and_the_model_in_use_is_not_deleted(
     assert smollm2_path.exists()
 
 
-def test_fit_says_when_a_model_does_not_fit(gemma_path: Path) -> None:
-    from engine.catalog import model_info
-
-    info = model_info(gemma_path)
-    est, fit = memory_fit(info, 4096, available=10**12)
-    assert fit == "fits" and est.kv_bytes > 0 and est.compute_bytes > 0
-    assert memory_fit(info, 4096, available=est.total_bytes)[1] == "tight"
-    assert memory_fit(info, 4096, available=est.total_bytes // 2)[1] == "does not fit"
-    # a longer context needs more: the KV cache grows with it
-    assert memory_fit(info, 32768, available=10**12)[0].kv_bytes > 4 * est.kv_bytes
-
-
-def test_bundled_file_inside_the_installation_is_never_deleted(
-    smollm2_path: Path, tmp_path: Path
-) -> None:
-    group = next(g for g in installed_groups(tmp_path) if g.key == BASE.lower())
-    bundled = group.variants[0]
-    assert "part of the Hearth installation" in delete_refusal(bundled, tmp_path, in_use=[])
-
-
 def test_delete_a_downloaded_variant_after_confirmation(
     make_gui: Any, qtbot: Any, models: Path
 ) -> None:
@@ -155,20 +128,6 @@ def test_quantize_from_the_page_makes_a_variant_and_cancel_leaves_no_file(
     assert not (models / f"{BASE}.Q4_K_M.gguf").exists()
     assert _hidden(models) == []
     qtbot.waitUntil(lambda: dialog.jobs.rows[id(job2)].detail.text() == "Cancelled", timeout=5000)
-
-
-def test_settings_offers_levels_made_from_a_higher_precision_variant(
-    smollm2_path: Path, tmp_path: Path
-) -> None:
-    f16 = tmp_path / f"{BASE}.F16.gguf"
-    shutil.copyfile(smollm2_f16(), f16)
-    group = next(g for g in installed_groups(tmp_path) if g.key == BASE.lower())
-    choices = {c.quant: c for c in quant_choices(group, Settings(), models_dir=tmp_path)}
-    assert choices["F16"].status == "installed" and choices["Q4_1"].status == "installed"
-    assert choices["Q8_0"].status == "make" and choices["Q8_0"].source == str(f16)
-    assert not choices["Q8_0"].requantize
-    assert choices["Q8_0"].name == f"{BASE}.Q8_0"
-    assert choices["Q2_K"].size < choices["Q8_0"].size < choices["F16"].size
 
 
 def test_convert_a_checkpoint_folder_from_the_page(make_gui: Any, qtbot: Any, models: Path) -> None:

@@ -11,7 +11,6 @@ from typing import Any
 from hubserver import BASE, smollm2_f16, smollm2_variant
 from ui_fakes import Script, wait_ready
 
-from app.model_jobs import backend_summary, offload_text
 from app.settings import Settings
 
 
@@ -111,20 +110,6 @@ def test_about_names_the_llama_cpp_build(make_gui: Any, qtbot: Any) -> None:
     page = dialog.page("About")
     assert page.rows["llama.cpp build"].text() == llama_cpp_build()
     assert page.rows["Hearth"].text() == "0.1.0"
-
-
-def test_backend_and_offload_texts() -> None:
-    info = {
-        "llama_cpp_python": "0.3.36",
-        "gpu_offload": True,
-        "system_info": "CUDA : ARCHS = 890 | USE_GRAPHS = 1 | CPU : SSE3 = 1 | AVX2 = 1 | FMA = 1",
-    }
-    assert backend_summary(info) == ("llama.cpp CUDA + CPU backend (AVX2, FMA) · build 0.3.36")
-    assert offload_text(False, -1, 30) == "CPU only (this llama.cpp build has no GPU backend)"
-    assert offload_text(True, 0, 30).startswith("CPU only (GPU layers is 0")
-    assert offload_text(True, -1, 30) == "all 30 layers on the GPU"
-    assert offload_text(True, 12, 30) == "12 of 30 layers on the GPU"
-    assert offload_text(True, 99, 30) == "all 30 layers on the GPU"
 
 
 def test_hub_endpoint_and_token_are_settings(make_gui: Any) -> None:
