@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from PySide6.QtCore import QEvent, QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 from engine.errors import HearthError, InvalidRequestError
 from engine.model_inventory import (
@@ -287,14 +287,18 @@ class _Runner(QRunnable):
 class JobManager(QObject):
     """Runs jobs on its own thread pool and keeps them listed until dismissed.
 
-    One per controller (see `job_manager`): jobs outlive the dialog that started them."""
+    One per controller, made by the composition root (`JobManager(controller)`, handed to
+    the window as `Services.model_jobs`): jobs outlive the dialog that started them. It is
+    the controller's child (it goes with it) and records the decode speed of every answer
+    the controller's engine finishes. Whoever owns the window calls `shutdown` when it
+    closes."""
 
     jobAdded = Signal(object)  # Job
     jobEnded = Signal(object)  # Job
     modelsChanged = Signal()  # a model file was added or removed
 
     def __init__(self, controller: ChatController, parent: QObject | None = None) -> None:
-        super().__init__(parent)
+        super().__init__(parent if parent is not None else controller)
         self.controller = controller
         self.paths = controller.paths
         self.records = ModelRecords(self.paths.config / RECORDS_FILE)
@@ -303,6 +307,7 @@ class JobManager(QObject):
         self.jobs: list[Job] = []
         self._runners: dict[int, _Runner] = {}
         self._closed = False
+        controller.engine.finished.connect(self.record_speed)
 
     @property
     def models_dir(self) -> Path:
@@ -525,11 +530,6 @@ class JobManager(QObject):
             r.job.cancel()
         return bool(self.pool.waitForDone(int(timeout_s * 1000)))
 
-    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt name)
-        if event.type() == QEvent.Type.Close:
-            self.shutdown()
-        return False
-
 
 def loaded_path(controller: ChatController) -> str:
     """The file of the model the engine holds now ("" if none)."""
@@ -539,17 +539,6 @@ def loaded_path(controller: ChatController) -> str:
     return str(loaded.info.path or "")
 
 
-def job_manager(controller: Any, window: QObject | None = None) -> JobManager:
-    """The controller's JobManager, created on first use. With a window, the manager stops its
-    jobs when that window closes."""
-    mgr = getattr(controller, "_hearth_model_jobs", None)
-    if mgr is None:
-        mgr = JobManager(controller, controller)
-        controller._hearth_model_jobs = mgr
-        engine = getattr(controller, "engine", None)
-        if engine is not None:
-            engine.finished.connect(mgr.record_speed)
-    if window is not None and not getattr(window, "_hearth_jobs_filter", False):
-        window.installEventFilter(mgr)
-        window._hearth_jobs_filter = True  # type: ignore[attr-defined]
-    return mgr
+def job_manager(controller: ChatController) -> JobManager:
+    """A new JobManager for `controller` (the composition root makes one; see JobManager)."""
+    return JobManager(controller)

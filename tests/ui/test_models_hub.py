@@ -45,9 +45,9 @@ def hub_env(server: HubServer, monkeypatch: pytest.MonkeyPatch) -> HubServer:
 
 
 def _open(gui: Any, tab: str = "hub") -> Any:
-    from ui.models_page import open_models
+    from ui.models_page import ModelsUi
 
-    return open_models(gui.window, tab=tab)
+    return gui.window.findChild(ModelsUi).open(tab=tab)
 
 
 def _open_repo(qtbot: Any, hub: Any, repo_id: str) -> Any:

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hubserver import BASE, smollm2_f16, smollm2_variant
 from ui_fakes import Script, wait_ready
 
@@ -18,14 +19,14 @@ FIT_TEXTS = ("✔ fits", "⚠ tight", "✖ does not fit")
 
 
 def _open(gui: Any) -> Any:
-    from ui.models_page import open_models
+    from ui.models_page import ModelsUi
 
-    return open_models(gui.window)
+    return gui.window.findChild(ModelsUi).open()
 
 
 def _rows(tab: Any) -> dict[str, dict[str, str]]:
     """Variant rows by model name, each as {column title: text}."""
-    from ui.models_page import INSTALLED_COLUMNS
+    from ui.models_installed import INSTALLED_COLUMNS
 
     return {
         r[0].split("  [")[0]: dict(zip(INSTALLED_COLUMNS, r, strict=True)) for r in tab.row_texts()
@@ -150,3 +151,31 @@ def test_convert_a_checkpoint_folder_from_the_page(make_gui: Any, qtbot: Any, mo
     qtbot.waitUntil(lambda: "all-MiniLM-L6-v2.F16" in _rows(tab), timeout=5000)
     converted = _rows(tab)["all-MiniLM-L6-v2.F16"]
     assert _cells(converted, "Quant", "Architecture") == ["F16", "bert"]
+
+
+def test_the_models_feature_is_one_object_and_closing_the_window_stops_its_jobs(
+    make_gui: Any, qtbot: Any
+) -> None:
+    from app.model_jobs import Job
+    from engine.errors import InvalidRequestError
+    from ui.models_page import ModelsUi, install
+
+    class WaitsForCancel(Job):  # stands in for a long download: the work is not the point
+        def work(self) -> None:
+            self.cancel_event.wait(60)
+
+    gui = make_gui(Script())
+    models_ui = gui.window.findChild(ModelsUi)
+    assert models_ui is not None and install(gui.window, gui.services) is models_ui
+    assert models_ui.action.shortcut().toString() == "Ctrl+M"
+    models_ui.action.trigger()
+    dialog = models_ui.dialog
+    assert dialog is not None and dialog.isVisible() and models_ui.open() is dialog
+
+    manager = gui.services.model_jobs
+    job = manager.start(WaitsForCancel("wait"))
+    qtbot.waitUntil(lambda: job.state == "running", timeout=5000)
+    gui.window.close()
+    assert job.state == "cancelled"  # the window's close waited for the pool
+    with pytest.raises(InvalidRequestError):
+        manager.start(WaitsForCancel("too late"))

@@ -123,6 +123,4 @@ def test_hub_endpoint_and_token_are_settings(make_gui: Any) -> None:
     gui.controller.apply_settings(new)
     saved = Settings.load(gui.controller.paths.settings_file)
     assert saved.hub_endpoint == "https://mirror.example/" and saved.hub_token == "hf_secret"
-    from app.model_jobs import job_manager
-
-    assert job_manager(gui.controller).hub().endpoint == "https://mirror.example"
+    assert gui.services.model_jobs.hub().endpoint == "https://mirror.example"
