@@ -96,7 +96,12 @@ def _record_first_use(models_dir: Path, names: set[str]) -> None:
 
 def first_use(models_dir: Path | None = None) -> list[Path]:
     """What a command that needs a model does first: `prepare_default_models` with its
-    progress on stderr (nothing is written when the models are in place)."""
+    progress on stderr (nothing is written when the models are in place). A preparation
+    that fails (a full disk) is reported and the command goes on with the models there
+    are: `hearth chat` needs no embedding model, and a command that needs the missing one
+    fails with the reason when it resolves it."""
+    from engine.errors import HearthError
+
     folder = models_dir or get_paths().ensure().models
     said: list[str] = []
 
@@ -107,7 +112,12 @@ def first_use(models_dir: Path | None = None) -> list[Path]:
         sys.stderr.write(f"hearth:   {message}\n")
         sys.stderr.flush()
 
-    made = prepare_default_models(folder, progress)
+    try:
+        made = prepare_default_models(folder, progress)
+    except (HearthError, OSError) as exc:
+        reason = exc.user_message if isinstance(exc, HearthError) else str(exc)
+        sys.stderr.write(f"hearth: the default models could not all be prepared: {reason}\n")
+        return []
     if said:
         sys.stderr.write(f"hearth: ready: {', '.join(p.name for p in made)}\n")
     return made

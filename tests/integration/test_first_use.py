@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from data_files import MissingTestData, data_pdf
-from prepared_models import like_first_use
+from prepared_models import like_first_use, link_or_copy
 
 from engine.catalog import GEMMA_FILE, GEMMA_SHA256, MINILM_GGUF, Catalog, sha256_file
 from engine.errors import ModelNotFoundError
@@ -85,6 +85,37 @@ def test_chat_prepares_gemma_on_first_use_and_lists_it(tmp_path: Path, minilm_gg
     setup = hearth("setup", home=home, models=models)
     assert setup.returncode == 0, setup.stderr
     assert GEMMA in listed(home, models)
+
+
+def test_a_preparation_that_fails_is_reported_and_the_command_goes_on(
+    tmp_path: Path,
+    gemma_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A full disk while the embedding model is converted on first use: the command says so
+    and goes on (a chat needs no embedding model); a command that needs it gets the reason
+    when it asks for it."""
+    from collections import namedtuple
+
+    import engine.convert
+    from app.settings import Settings
+    from app.user_library import embedding_model_path, first_use
+    from engine.errors import HearthError
+
+    models = tmp_path / "models"
+    models.mkdir()
+    link_or_copy(gemma_path, models / gemma_path.name)  # joined already: only MiniLM to make
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(engine.convert.shutil, "disk_usage", lambda _p: usage(1 << 30, 1 << 30, 0))
+
+    assert first_use(models) == []
+    err = capsys.readouterr().err
+    assert "the default models could not all be prepared: Not enough disk space" in err
+    assert Catalog(models).resolve("").name == "SmolLM2-135M-Instruct.Q4_1"  # chat goes on
+    with pytest.raises(HearthError, match="Not enough disk space"):
+        embedding_model_path(Settings(), models)
+    assert sorted(p.name for p in models.glob("*.gguf")) == [gemma_path.name]  # no leftovers
 
 
 def test_a_missing_embedding_model_is_named(tmp_path: Path) -> None:
