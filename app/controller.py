@@ -643,6 +643,11 @@ class ChatController(QObject):
         self.busyChanged.emit(False)
         self.generationFinished.emit(stream.message_id, reason)
 
+    @property
+    def model_info(self) -> ModelInfo | None:
+        """The model requested last (being loaded, or loaded), from its file's header."""
+        return self._model_info
+
     # -- shutdown ------------------------------------------------------------------------
 
     def shutdown(self, timeout_s: float = 1.5) -> bool:

@@ -97,10 +97,10 @@ def build_gui(engine_factory: EngineFactory | None = None, interactive_errors: b
     docs = DocsHost(DocsConfig.from_settings(paths, settings))
     controller = ChatController(store, settings, paths, engine_factory=engine_factory, docs=docs)
     presenter = ErrorPresenter(None, interactive=interactive_errors)
-    from app.model_jobs import job_manager
+    from app.model_jobs import JobManager
     from app.services import Services
 
-    services = Services(paths, store, controller, presenter, job_manager(controller))
+    services = Services(paths, store, controller, presenter, JobManager(controller))
     # One relay to the presenter for every error that belongs to no request.
     for source in (controller, docs):
         source.errorRaised.connect(presenter.present)

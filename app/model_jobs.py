@@ -467,8 +467,7 @@ class JobManager(QObject):
         """The loaded model, the one being loaded, and files that running jobs read."""
         c = self.controller
         out = [loaded_path(c)]
-        # The model being loaded (or loaded): the controller has no public name for it yet.
-        loading = c._model_info
+        loading = c.model_info  # the model being loaded (or loaded)
         if loading is not None:
             out.append(str(loading.path))
         return [p for p in out if p] + self.job_sources()
@@ -537,8 +536,3 @@ def loaded_path(controller: ChatController) -> str:
     if loaded is None or loaded.info is None:
         return ""
     return str(loaded.info.path or "")
-
-
-def job_manager(controller: ChatController) -> JobManager:
-    """A new JobManager for `controller` (the composition root makes one; see JobManager)."""
-    return JobManager(controller)

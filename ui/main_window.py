@@ -83,7 +83,7 @@ class MainWindow(QMainWindow):
 
         self._build_menus()
         self._wire()
-        install_models_ui(self, services)  # Models menu, model pages in Settings, model jobs
+        self.models_ui = install_models_ui(self, services)  # menu, Settings pages, jobs
         self._restore_state()
         self._palette_key = self.palette().color(self.palette().ColorRole.Window).name()
         self.setStyleSheet(style_sheet())
@@ -236,7 +236,9 @@ class MainWindow(QMainWindow):
         self.controller.delete_chat(chat_id)
 
     def settings_dialog(self) -> SettingsDialog:
-        context = SettingsContext(models=self._models(), controller=self.controller)
+        context = SettingsContext(
+            models=self._models(), controller=self.controller, services=self.services
+        )
         return SettingsDialog(self.controller.settings, context, self)
 
     def open_settings(self) -> None:

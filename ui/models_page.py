@@ -25,7 +25,7 @@ from app.services import Services
 from ui.models_activity import JobsPanel
 from ui.models_hub import HubTab
 from ui.models_installed import InstalledTab
-from ui.models_settings import HubSettingsPage, VariantsPage, serve_settings_pages
+from ui.models_settings import HubSettingsPage, VariantsPage
 from ui.settings_dialog import register_page
 
 if TYPE_CHECKING:
@@ -77,7 +77,6 @@ class ModelsUi(QObject):
         self.dialog: ModelsDialog | None = None
         register_page(VariantsPage)
         register_page(HubSettingsPage)
-        serve_settings_pages(services)
         menu = window.menuBar().addMenu("&Models")
         self.action = menu.addAction("&Manage models…")
         self.action.setShortcut(QKeySequence("Ctrl+M"))

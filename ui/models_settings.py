@@ -2,15 +2,12 @@
 installed, downloadable from its repository or made by quantizing; llama.cpp's backend and
 GPU offload) and "Model hub" (endpoint, token).
 
-Settings builds its pages from factories that get only a SettingsContext (the installed
-models and the controller). The models feature records, for each window it is installed in,
-that window's Services by its controller (`serve_settings_pages`), and the Quantization page
-takes the job manager and the error presenter from there.
+Settings builds its pages from factories that get a SettingsContext; the Quantization page
+takes the job manager and the error presenter from its window's services.
 """
 
 from __future__ import annotations
 
-import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +24,6 @@ from PySide6.QtWidgets import (
 )
 
 from app.model_jobs import Job, JobManager, loaded_path
-from app.services import Services
 from app.settings import Settings
 from engine.errors import HearthError, HubError
 from engine.model_inventory import (
@@ -44,26 +40,7 @@ from ui.models_items import Present, fit_item, item, read_only
 from ui.settings_dialog import SettingsContext, SettingsPage
 
 if TYPE_CHECKING:
-    from app.controller import ChatController
     from engine.hub import RepoFiles
-
-# id(controller) -> the Services holding that controller. Weak values: an entry goes with the
-# window's Services, and holds neither it nor the controller alive.
-_SERVICES: weakref.WeakValueDictionary[int, Services] = weakref.WeakValueDictionary()
-
-
-def serve_settings_pages(services: Services) -> None:
-    """Give the Settings pages of the window that `services` belongs to its collaborators."""
-    _SERVICES[id(services.controller)] = services
-
-
-def services_for(controller: ChatController | None) -> Services | None:
-    if controller is None:
-        return None
-    services = _SERVICES.get(id(controller))
-    # An id can be reused once its controller is gone: check it is the same one.
-    return services if services is not None and services.controller is controller else None
-
 
 CHOICE_COLUMNS = ["Level", "Status", "Size", "Memory", "Fit", "Speed"]
 
@@ -78,7 +55,7 @@ class VariantsPage(SettingsPage):
     def __init__(self, context: SettingsContext) -> None:
         super().__init__()
         self.controller = context.controller
-        services = services_for(context.controller)
+        services = context.services
         self.manager: JobManager | None = services.model_jobs if services else None
         self.present: Present | None = services.presenter.present if services else None
         self.group: ModelGroup | None = None

@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 
 if TYPE_CHECKING:  # pragma: no cover
     from app.controller import ChatController
+    from app.services import Services
 
 from app.settings import Settings
 from engine.types import ModelInfo, SamplingParams
@@ -47,11 +48,13 @@ def model_label(info: ModelInfo) -> str:
 
 @dataclass
 class SettingsContext:
-    """What pages may need: the installed chat models, and the controller for pages that
-    act (download, index documents). Pages must not keep a reference past the dialog."""
+    """What pages may need: the installed chat models, the controller for pages that act
+    (download, index documents), and the window's services (job manager, presenter). Pages
+    must not keep a reference past the dialog."""
 
     models: list[ModelInfo] = field(default_factory=list)
     controller: ChatController | None = None
+    services: Services | None = None
 
 
 class SettingsPage(QWidget):

@@ -1,9 +1,9 @@
 """Layer rules (see ARCHITECTURE.md): ui/ never imports llama_cpp, chromadb or pypdf, and of
 app/ only the modules meant for it; app/ imports ui/ only from the composition root
-(app/main.py); engine/ and rag/ never import Qt, nor the layers above them (app/, ui/): they
-are plain libraries a script can drive; engine/ does not need rag/ either. Checked in the source (every
-import statement at any depth, also inside functions); the Qt rule also by what importing the
-modules really pulls in."""
+(app/main.py); engine/ and rag/ never import Qt, nor the layers above them (app/, ui/):
+they are plain libraries a script can drive; engine/ does not need rag/ either. Checked in
+the source (every import statement at any depth, also inside functions); the Qt rule also by
+what importing the modules really pulls in."""
 
 from __future__ import annotations
 
