@@ -38,6 +38,7 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from app.worker_thread import ThreadHost
 from engine.errors import DocumentError, HearthError
+from rag.config import LibraryConfig
 
 if TYPE_CHECKING:
     from app.paths import Paths
@@ -75,6 +76,18 @@ class DocsConfig:
     def from_settings(cls, paths: Paths, settings: Settings, **extra: Any) -> DocsConfig:
         return cls(data_dir=paths.documents_dir, models_dir=paths.models, **extra).with_settings(
             settings
+        )
+
+    def library_config(self, embedding_model: Path | None) -> LibraryConfig:
+        """The library's configuration: this one, with background_workers() for the threads
+        and processes left at 0."""
+        return LibraryConfig(
+            embedding_model=embedding_model,
+            chunk_tokens=self.chunk_tokens,
+            chunk_overlap=self.chunk_overlap,
+            extract_workers=self.extract_workers or background_workers(),
+            embed_threads=self.embed_threads or background_workers(),
+            vector_store=self.vector_store,
         )
 
     def with_settings(self, settings: Settings) -> DocsConfig:
@@ -177,7 +190,7 @@ class DocsWorker(QObject):
 
     documents = Signal(list)  # every document (rag.index.DocRow), after add/remove/start
     documentsUpdated = Signal(list)  # rows that changed in one ingestion step
-    progress = Signal(object)  # rag.library.Progress
+    progress = Signal(object)  # rag.progress.Progress
     stateChanged = Signal(str)  # idle | indexing | paused | error
     searchDone = Signal(int, list)  # request id, hits (rag.retrieve.Hit), best first
     searchFailed = Signal(int, object)  # request id, HearthError
@@ -223,16 +236,7 @@ class DocsWorker(QObject):
         from rag.library import Library
 
         model = self._resolve_model()
-        cfg = self.config
-        self._lib = Library(
-            cfg.data_dir,
-            embedding_model=model,
-            chunk_tokens=cfg.chunk_tokens,
-            chunk_overlap=cfg.chunk_overlap,
-            extract_workers=cfg.extract_workers or background_workers(),
-            embed_threads=cfg.embed_threads or background_workers(),
-            vector_store=cfg.vector_store,
-        )
+        self._lib = Library(self.config.data_dir, self.config.library_config(model))
         if not self._lib.documents():
             return  # nothing indexed: the vector store (a Chroma process) starts when needed
         try:
@@ -557,7 +561,7 @@ class DocsHost(ThreadHost):
 
     documentsChanged = Signal()  # `rows` changed (any row added, removed or updated)
     rowsUpdated = Signal(list)  # rows updated in place (per-file progress)
-    progress = Signal(object)  # rag.library.Progress
+    progress = Signal(object)  # rag.progress.Progress
     stateChanged = Signal(str)
     retrieved = Signal(int, list)  # request id, hits
     retrieveFailed = Signal(int, object)  # request id, HearthError

@@ -249,6 +249,7 @@ class _Runner:
 
     def check_index(self) -> str:
         from app.settings import Settings
+        from rag.config import VECTOR_STORE_PROCESS, LibraryConfig
         from rag.library import Library
 
         settings = Settings.load(self.paths.settings_file)
@@ -256,13 +257,12 @@ class _Runner:
         with selftest_pdf() as bundled:
             pdf = self.workdir / PDF_NAME
             shutil.copyfile(bundled, pdf)
-        self.library = Library(
-            self.workdir / "documents",
-            embedder=self.embedder,
+        config = LibraryConfig(
             chunk_tokens=settings.chunk_tokens,
             chunk_overlap=settings.chunk_overlap,
-            vector_store="process",  # as the window does: Chroma in a child process
+            vector_store=VECTOR_STORE_PROCESS,  # as the window does: Chroma in a child process
         )
+        self.library = Library(self.workdir / "documents", config, embedder=self.embedder)
         self.library.add([pdf])
         self.library.ingest(cancel=threading.Event())
         docs = self.library.documents()

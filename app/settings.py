@@ -41,7 +41,7 @@ class Settings:
 
     @property
     def vector_store(self) -> str:
-        """Where the library's vectors live, as `rag.library.Library(vector_store=...)` takes
+        """Where the library's vectors live, as `rag.config.LibraryConfig.vector_store` takes
         it: the user's Chroma server, else "process" (VECTOR_STORE_PROCESS: this computer's
         store, served by one Chroma process that every Hearth process shares)."""
         return self.chroma_url or "process"

@@ -6,7 +6,7 @@ was indexed. So the window runs Chroma's own server (`chroma run`, the same Rust
 same files as `PersistentClient`) in a child process on 127.0.0.1 and talks to it with Chroma's
 `HttpClient`: the documents thread then waits on a socket, which releases the GIL. Command-line
 commands on the user's store do the same, so that whichever starts first can serve the other
-(below); tools on folders of their own open theirs in-process (`rag.index.open_chroma`).
+(below); tools on folders of their own open theirs in-process (`rag.vector_store.open_chroma`).
 
 The child is `python -m rag.chroma_server --path P --port N` (in the installed build the same
 `-m` is served by packaging/hearth_main.py). It exits when Hearth exits, however that happens:
@@ -24,7 +24,7 @@ shares it; only if none answers does it start its own. The look and the start ha
 file lock (`server_lock`), so two processes starting together cannot both start one. When the
 process that owns the server exits, the others notice at their next request (the connection is
 refused: `connection_lost`), wait for that server to be gone (`wait_exit`) and take over
-(rag.library.Library._chroma).
+(`rag.vector_store.VectorStore.run`).
 """
 
 from __future__ import annotations

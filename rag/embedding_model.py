@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 OUTTYPES = ("f16", "f32")
 PACKINGS = (1, 512)  # tokens packed per call: 1 = one chunk per call
 SAMPLE_CHUNKS = 12
-SAMPLE_TOKENS = 128  # rag.library.CHUNK_TOKENS: what the documents thread embeds
+SAMPLE_TOKENS = 128  # rag.config.CHUNK_TOKENS: what the documents thread embeds
 ROUNDS = 3  # interleaved timing rounds; each candidate keeps its best
 STALE_CANDIDATE_S = 3600.0  # a candidate this old was left by a preparation that was killed
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import DocumentError
+from rag.config import LibraryConfig
 from rag.library import Library
 from rag.retrieve import Hit, Mode
 
@@ -210,13 +211,13 @@ def run_default_eval(
         kwargs["rrf_k"] = rrf_k
     if candidates is not None:
         kwargs["candidates"] = candidates
-    lib = Library(
-        folder,
+    config = LibraryConfig(
         embedding_model=Path(model_path),
         embed_threads=embed_threads,
         extract_timeout_s=3600.0,  # the 2,415-page reference manual, on a busy machine
         **kwargs,
     )
+    lib = Library(folder, config)
     try:
         lib.add(list(files.values()))
         if lib.has_work():
@@ -248,10 +249,10 @@ def run_default_eval(
         report["params"] = {
             "chunk_tokens": chunk_tokens,
             "chunk_overlap": chunk_overlap,
-            "fusion": lib.fusion,
-            "rrf_k": lib.rrf_k,
-            "candidates": lib.candidates,
-            "merge_max_chunks": lib.merge_max_chunks,
+            "fusion": config.fusion,
+            "rrf_k": config.rrf_k,
+            "candidates": config.candidates,
+            "merge_max_chunks": config.merge_max_chunks,
         }
         return report
     finally:

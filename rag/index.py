@@ -1,42 +1,26 @@
-"""The two indexes of the document library.
+"""The document library's SQLite side (the vectors are `rag.vector_store`'s).
 
 `Store`: one SQLite file (`<data>/documents/library.sqlite3`, WAL) with the documents, their
 chunks and an FTS5 table (BM25 ranking, Porter stemming) over the chunk text. The chunk row is
-the source of truth: its integer id is also the chunk's id in Chroma.
+the source of truth: its integer id is also the chunk's id in Chroma. Every SQL statement of
+the library is here; the schema is built by named migrations (`engine.migrations`).
 
-`VectorIndex`: one Chroma client with one collection per embedding model, cosine space. The
-user's store is `<data>/documents/chroma`, served by a `chroma run` child process that every
-Hearth process opening it shares (`rag.chroma_server`); tools working on folders of their own
-(evaluation, benchmarks, tests) open theirs in-process (`open_chroma`, a `PersistentClient`,
-telemetry off); a Chroma server elsewhere can be used instead. Hearth always passes its
-own embeddings, and writes in batches under the client's maximum batch size. Writes are upserts
-keyed by chunk id, so redoing a batch after a crash never makes duplicates.
-
-Both objects belong to the thread that made them (sqlite3 enforces it; Chroma's client is kept
-on the same thread by convention).
+A `Store` belongs to the thread that made it (sqlite3 enforces it).
 """
 
 from __future__ import annotations
 
-import json
-import re
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import numpy as np
+from typing import Any
 
 from engine.errors import DocumentError
 from engine.migrations import Migration, migrate
 from engine.sqlite_util import use_wal
-
-if TYPE_CHECKING:  # pragma: no cover
-    from chromadb.api import ClientAPI
-    from chromadb.api.models.Collection import Collection
 
 STATUSES = ("queued", "indexing", "ready", "failed", "removing")
 
@@ -287,6 +271,34 @@ class Store:
         cols = ", ".join(f"{k} = ?" for k in fields)
         self.conn.execute(f"UPDATE documents SET {cols} WHERE id = ?", [*fields.values(), doc_id])
 
+    def has_unfinished_documents(self) -> bool:
+        """Any document queued or being indexed."""
+        row = self.conn.execute(
+            "SELECT 1 FROM documents WHERE status IN ('queued', 'indexing') LIMIT 1"
+        ).fetchone()
+        return row is not None
+
+    def status_counts(self) -> dict[str, int]:
+        """Documents per status."""
+        rows = self.conn.execute("SELECT status, count(*) FROM documents GROUP BY status")
+        return {str(s): int(n) for s, n in rows}
+
+    def indexing_chunk_counts(self) -> tuple[int, int]:
+        """(chunks, of those embedded) of the documents being indexed."""
+        total, done = self.conn.execute(
+            "SELECT coalesce(sum(d.chunks), 0), (SELECT count(*) FROM chunks c JOIN documents "
+            "d2 ON d2.id = c.doc_id WHERE d2.status = 'indexing' AND c.embedded = 1) "
+            "FROM documents d WHERE d.status = 'indexing'"
+        ).fetchone()
+        return int(total), int(done)
+
+    def first_indexing_name(self) -> str:
+        """The name of the document being indexed first ("" when none is)."""
+        row = self.conn.execute(
+            "SELECT name FROM documents WHERE status = 'indexing' ORDER BY id LIMIT 1"
+        ).fetchone()
+        return str(row[0]) if row else ""
+
     def delete_document_rows(self, doc_id: int) -> None:
         """Chunks, their FTS rows and the document row, in one transaction."""
         with self.transaction() as conn:
@@ -394,6 +406,13 @@ class Store:
             for r in self.conn.execute("SELECT id FROM chunks WHERE doc_id = ?", (doc_id,))
         ]
 
+    def sample_embedded_texts(self, n: int) -> list[str]:
+        """The texts of up to n embedded chunks, chosen at random (benchmark queries)."""
+        rows = self.conn.execute(
+            "SELECT text FROM chunks WHERE embedded = 1 ORDER BY random() LIMIT ?", (n,)
+        )
+        return [str(r[0]) for r in rows]
+
     def reset_embedded(self) -> None:
         """Forget every embedding (the embedding model changed): empty the keyword index too,
         so the next ingestion fills both again together."""
@@ -437,134 +456,3 @@ class Store:
         except sqlite3.OperationalError as exc:  # a query FTS5 cannot parse
             raise DocumentError(f"The search text cannot be used: {exc}", repr(exc)) from exc
         return [(int(r[0]), -float(r[1])) for r in rows]
-
-
-_NAME_BAD = re.compile(r"[^a-zA-Z0-9._-]+")
-
-
-def collection_name(model_name: str, dim: int, prefix: str = "") -> str:
-    """Chroma collection for an embedding model: its file name (sanitised) and dimension,
-    after `prefix` (which names the library on a Chroma server that others share)."""
-    stem = model_name.removesuffix(".gguf")
-    safe = _NAME_BAD.sub("-", stem).strip("-._") or "model"
-    return f"{prefix}{safe[:200]}-{dim}"
-
-
-STORE_RECORD = "hearth-store.json"
-
-
-def chroma_version() -> str:
-    import importlib.metadata
-
-    try:
-        return importlib.metadata.version("chromadb")
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
-
-
-def chroma_version_recorded(path: Path) -> str:
-    """The chromadb version that last wrote the store (recorded by Hearth), or ""."""
-    try:
-        return str(json.loads((path / STORE_RECORD).read_text()).get("chromadb", ""))
-    except (OSError, ValueError, AttributeError):
-        return ""
-
-
-def record_chroma_version(path: Path) -> None:
-    if chroma_version_recorded(path) != chroma_version():
-        (path / STORE_RECORD).write_text(json.dumps({"chromadb": chroma_version(), "format": 1}))
-
-
-def open_chroma(path: Path) -> ClientAPI:
-    """The data folder's one Chroma client, telemetry off."""
-    import chromadb
-    from chromadb.config import Settings
-    from chromadb.errors import ChromaError
-
-    path.mkdir(parents=True, exist_ok=True)
-    try:
-        return chromadb.PersistentClient(
-            path=str(path), settings=Settings(anonymized_telemetry=False, allow_reset=False)
-        )
-    except (ChromaError, ValueError, RuntimeError, OSError) as exc:
-        raise DocumentError(
-            f"The vector index at {path} cannot be opened: {exc}", repr(exc)
-        ) from exc
-
-
-def delete_document_everywhere(client: ClientAPI, doc_id: int, prefix: str = "") -> None:
-    """Remove a document's vectors from every collection of this library (every embedding
-    model used): all collections in Hearth's own store, those named `prefix...` on a server."""
-    for col in client.list_collections():
-        if not col.name.startswith(prefix):
-            continue
-        client.get_collection(col.name, embedding_function=None).delete(
-            where={"doc_id": int(doc_id)}
-        )
-
-
-class VectorIndex:
-    """One Chroma collection, used as a plain vector store (ids = chunk ids, metadata = doc
-    id). The client is shared: one per data folder."""
-
-    def __init__(self, client: ClientAPI, model_name: str, dim: int, prefix: str = "") -> None:
-        self.client = client
-        self.name = collection_name(model_name, dim, prefix)
-        self.dim = dim
-        self.collection: Collection = client.get_or_create_collection(
-            self.name,
-            configuration={"hnsw": {"space": "cosine"}},
-            metadata={"model": model_name, "dim": dim},
-            embedding_function=None,
-        )
-        self.max_batch = max(1, int(client.get_max_batch_size()))
-
-    def count(self) -> int:
-        return int(self.collection.count())
-
-    def upsert(self, ids: Sequence[int], embeddings: np.ndarray, doc_ids: Sequence[int]) -> None:
-        for start in range(0, len(ids), self.max_batch):
-            end = start + self.max_batch
-            self.collection.upsert(
-                ids=[str(i) for i in ids[start:end]],
-                embeddings=np.ascontiguousarray(embeddings[start:end], dtype=np.float32),
-                metadatas=[{"doc_id": int(d)} for d in doc_ids[start:end]],
-            )
-
-    def embeddings(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
-        if not ids:
-            return {}
-        got = self.collection.get(ids=[str(i) for i in ids], include=["embeddings"])
-        vectors = got.get("embeddings")
-        if vectors is None:
-            return {}
-        return {
-            int(i): np.asarray(v, dtype=np.float32)
-            for i, v in zip(got["ids"], vectors, strict=True)
-        }
-
-    def delete_document(self, doc_id: int) -> None:
-        self.collection.delete(where={"doc_id": int(doc_id)})
-
-    def search(
-        self, embedding: np.ndarray, n: int, doc_ids: Sequence[int] | None = None
-    ) -> list[tuple[int, float]]:
-        """(chunk id, cosine similarity) best first."""
-        if doc_ids is not None and not doc_ids:
-            return []
-        total = self.count()
-        if total == 0:
-            return []
-        where: dict[str, Any] | None = None
-        if doc_ids is not None:
-            ids = [int(d) for d in doc_ids]
-            where = {"doc_id": ids[0]} if len(ids) == 1 else {"doc_id": {"$in": ids}}
-        res = self.collection.query(
-            query_embeddings=np.asarray(embedding, dtype=np.float32).reshape(1, -1),
-            n_results=min(n, total),
-            where=where,
-            include=["distances"],
-        )
-        ids_out = res["ids"][0]
-        dists = (res.get("distances") or [[0.0] * len(ids_out)])[0]
-        return [(int(i), 1.0 - float(d)) for i, d in zip(ids_out, dists, strict=True)]

@@ -84,6 +84,7 @@ def pool_cpu_ratio(paths: list[Path], workers: int = 0) -> dict[str, object]:
 def run(args: argparse.Namespace) -> int:
     from app.paths import get_paths
     from engine.catalog import Catalog
+    from rag.config import LibraryConfig
     from rag.library import Library
 
     paths = get_paths()
@@ -98,10 +99,12 @@ def run(args: argparse.Namespace) -> int:
         chunking["chunk_overlap"] = args.chunk_overlap
     lib = Library(
         folder,
-        embedding_model=Path(model.path),
-        batch_size=args.batch,
-        extract_workers=args.workers,
-        **chunking,
+        LibraryConfig(
+            embedding_model=Path(model.path),
+            batch_size=args.batch,
+            extract_workers=args.workers,
+            **chunking,
+        ),
     )
     try:
         rows = lib.add(args.paths)
@@ -141,8 +144,8 @@ def run(args: argparse.Namespace) -> int:
             "peak_child_rss_mb": round(_rss_mb(resource.RUSAGE_CHILDREN), 1),
             "embedding_model": Path(model.path).name,
             "batch": args.batch,
-            "chunk_tokens": lib.chunk_tokens,
-            "chunk_overlap": lib.chunk_overlap,
+            "chunk_tokens": lib.config.chunk_tokens,
+            "chunk_overlap": lib.config.chunk_overlap,
             "cpu_count": os.cpu_count(),
             "load_avg": [round(load_start, 2), round(os.getloadavg()[0], 2)],
             "library": str(folder) if args.library else None,

@@ -63,10 +63,7 @@ def _queries(n: int, lib: Any) -> list[str]:
     except (OSError, ValueError, KeyError):
         texts = []
     if not texts:  # the start of some chunks, as pseudo-questions
-        rows = lib.store.conn.execute(
-            "SELECT text FROM chunks WHERE embedded = 1 ORDER BY random() LIMIT ?", (n,)
-        ).fetchall()
-        texts = [" ".join(str(r[0]).split()[:10]) for r in rows]
+        texts = [" ".join(t.split()[:10]) for t in lib.store.sample_embedded_texts(n)]
     if not texts:
         return []
     return [texts[i % len(texts)] for i in range(n)]
@@ -95,8 +92,9 @@ def _fill_synthetic(lib: Any, n_chunks: int, sources: list[Path], n_real: int) -
     import numpy as np
 
     from rag.chunking import chunk_pages
+    from rag.config import CHUNK_OVERLAP, CHUNK_TOKENS
     from rag.extract import Extractor
-    from rag.library import CHUNK_OVERLAP, CHUNK_TOKENS, chunk_rows, page_offsets
+    from rag.reading import chunk_rows, page_offsets
 
     emb = lib.embedder
     pieces: list[tuple[str, list[Any], list[Any]]] = []  # (name, chunks, pages)
@@ -172,6 +170,7 @@ def _fill_synthetic(lib: Any, n_chunks: int, sources: list[Path], n_real: int) -
 def run(args: argparse.Namespace) -> int:
     from app.paths import get_paths
     from engine.catalog import Catalog
+    from rag.config import LibraryConfig
     from rag.library import Library
 
     synthetic: dict[str, Any] | None = None
@@ -180,7 +179,8 @@ def run(args: argparse.Namespace) -> int:
         paths = get_paths()
         model = Catalog(paths.models).resolve("", embedding=True)
         folder = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="hearth-bench-"))
-        lib = Library(folder, embedding_model=Path(model.path), vector_store=args.vector_store)
+        config = LibraryConfig(embedding_model=Path(model.path), vector_store=args.vector_store)
+        lib = Library(folder, config)
     else:
         from app.user_library import open_user_library
 

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pdf_factory
 import psutil
@@ -19,6 +20,7 @@ import pytest
 from engine.errors import DocumentError
 from rag import chroma_server
 from rag.chroma_server import ChromaProcess
+from rag.config import LibraryConfig
 from rag.library import Library
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,6 +41,10 @@ def embedder(minilm_gguf: Path) -> Iterator[object]:
     emb.close()
 
 
+def make_library(path: Path, embedder: object, **config: Any) -> Library:
+    return Library(path, LibraryConfig(**config), embedder=embedder)  # type: ignore[arg-type]
+
+
 def _gone(pid: int, timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -55,12 +61,12 @@ def test_server_stops_with_close_and_keeps_the_data(tmp_path: Path, embedder: ob
     """The window's store: vectors written through the server are the same files an
     in-process client reads (the command line opens the store that way)."""
     pdf = pdf_factory.text_pdf(tmp_path / "observatory.pdf", PAGES)
-    lib = Library(tmp_path / "lib", embedder=embedder, vector_store="process")  # type: ignore[arg-type]
+    lib = make_library(tmp_path / "lib", embedder, vector_store="process")
     try:
         lib.add([pdf])
         lib.ingest()
-        proc = lib._chroma_process
-        assert proc is not None and proc.alive() and lib.chroma_mode == "own server"
+        proc = lib.vector_store.process
+        assert proc is not None and proc.alive() and lib.vector_store.mode == "own server"
         pid = proc.pid
         assert pid is not None and psutil.Process(pid).ppid() == os.getpid()
         hits = lib.search("When was the telescope made?", k=2)
@@ -71,7 +77,7 @@ def test_server_stops_with_close_and_keeps_the_data(tmp_path: Path, embedder: ob
         lib.close()
     assert _gone(pid, 15), "the Chroma server outlived Library.close()"
 
-    lib = Library(tmp_path / "lib", embedder=embedder)  # type: ignore[arg-type]  # in-process
+    lib = make_library(tmp_path / "lib", embedder)  # in-process
     try:
         assert not lib.has_work()
         assert lib.counts()["vectors"] == vectors
@@ -120,8 +126,8 @@ def test_libraries_share_a_users_chroma_server_without_mixing(
     own collections there, and removing a document touches only its own vectors."""
     with ChromaProcess(tmp_path / "server-store") as server:
         url = f"http://127.0.0.1:{server.port}"
-        a = Library(tmp_path / "a", embedder=embedder, vector_store=url)  # type: ignore[arg-type]
-        b = Library(tmp_path / "b", embedder=embedder, vector_store=url)  # type: ignore[arg-type]
+        a = make_library(tmp_path / "a", embedder, vector_store=url)
+        b = make_library(tmp_path / "b", embedder, vector_store=url)
         try:
             a.add([pdf_factory.text_pdf(tmp_path / "observatory.pdf", PAGES)])
             a.ingest()
@@ -145,7 +151,7 @@ def test_libraries_share_a_users_chroma_server_without_mixing(
 
 
 def test_unreachable_server_is_a_clear_error(tmp_path: Path, embedder: object) -> None:
-    lib = Library(tmp_path / "lib", embedder=embedder, vector_store="http://127.0.0.1:9")  # type: ignore[arg-type]
+    lib = make_library(tmp_path / "lib", embedder, vector_store="http://127.0.0.1:9")
     try:
         with pytest.raises(DocumentError, match="does not answer"):
             lib.vectors  # noqa: B018
@@ -160,16 +166,16 @@ def test_command_line_uses_the_windows_server_while_it_runs(
     """The window (Chroma in a child process) and a command on the same library: the command
     goes through the window's server instead of writing the same files from a second process;
     once the window is closed, the command opens the files itself."""
-    window = Library(tmp_path / "lib", embedder=embedder, vector_store="process")  # type: ignore[arg-type]
+    window = make_library(tmp_path / "lib", embedder, vector_store="process")
     try:
         window.add([pdf_factory.text_pdf(tmp_path / "observatory.pdf", PAGES)])
         window.ingest()
         assert (tmp_path / "lib" / "chroma-server.json").exists()
-        cli = Library(tmp_path / "lib", embedder=embedder)  # type: ignore[arg-type]
+        cli = make_library(tmp_path / "lib", embedder)
         try:
             cli.client  # noqa: B018
-            assert cli.chroma_mode == "shared server"
-            assert cli._chroma_process is None  # it started no server of its own
+            assert cli.vector_store.mode == "shared server"
+            assert cli.vector_store.process is None  # it started no server of its own
             cli.add([pdf_factory.text_pdf(tmp_path / "bakery.pdf", OTHER)])
             cli.ingest()
             hits = window.search("How many loaves of rye bread?", k=2)  # written by the CLI
@@ -179,10 +185,10 @@ def test_command_line_uses_the_windows_server_while_it_runs(
     finally:
         window.close()
     assert not (tmp_path / "lib" / "chroma-server.json").exists()
-    cli = Library(tmp_path / "lib", embedder=embedder)  # type: ignore[arg-type]
+    cli = make_library(tmp_path / "lib", embedder)
     try:
         cli.client  # noqa: B018
-        assert cli.chroma_mode == "in-process"
+        assert cli.vector_store.mode == "in-process"
         assert cli.counts()["vectors"] == cli.counts()["embedded"] > 0
     finally:
         cli.close()
@@ -193,11 +199,12 @@ def test_command_line_uses_the_windows_server_while_it_runs(
 HOLDER = """
 import sys
 from pathlib import Path
+from rag.config import LibraryConfig
 from rag.library import Library
-lib = Library(Path(sys.argv[1]), vector_store="process")
+lib = Library(Path(sys.argv[1]), LibraryConfig(vector_store="process"))
 lib.client
-proc = lib._chroma_process
-print(lib.chroma_mode, proc.pid if proc is not None else 0, flush=True)
+proc = lib.vector_store.process
+print(lib.vector_store.mode, proc.pid if proc is not None else 0, flush=True)
 sys.stdin.read()  # until the test closes our stdin (a clean exit) or kills us
 lib.close()
 """
@@ -244,18 +251,18 @@ def test_a_command_carries_on_when_the_window_closes(
     folder = tmp_path / "lib"
     with _holder(folder) as (window, mode, server_pid):
         assert mode == "own server" and server_pid > 0
-        cli = Library(folder, embedder=embedder, vector_store="process", batch_size=4)  # type: ignore[arg-type]
+        cli = make_library(folder, embedder, vector_store="process", batch_size=4)
         try:
             cli.add([pdf_factory.text_pdf(tmp_path / "long.pdf", pdf_factory.lorem_pages(6))])
             cli.add([pdf_factory.text_pdf(tmp_path / "observatory.pdf", PAGES)])
             while cli.store.counts()["embedded"] < 8:
                 if not cli.ingest_step().did_work:
                     cli.wait_for_extraction(0.05)
-            assert cli.chroma_mode == "shared server" and cli._chroma_process is None
+            assert cli.vector_store.mode == "shared server" and cli.vector_store.process is None
             _end(window, how)
             assert _gone(server_pid, 15)
             cli.ingest()  # carries on
-            assert cli.chroma_mode == "own server" and cli._chroma_process is not None
+            assert cli.vector_store.mode == "own server" and cli.vector_store.process is not None
             counts = cli.counts()
             assert counts["vectors"] == counts["embedded"] == counts["chunks"] > 8
             assert all(d.status == "ready" for d in cli.documents())
@@ -272,33 +279,33 @@ def test_the_window_takes_over_a_finished_commands_server(tmp_path: Path, embedd
     folder = tmp_path / "lib"
     with _holder(folder) as (command, mode, server_pid):
         assert mode == "own server"
-        window = Library(folder, embedder=embedder, vector_store="process")  # type: ignore[arg-type]
+        window = make_library(folder, embedder, vector_store="process")
         try:
             window.add([pdf_factory.text_pdf(tmp_path / "observatory.pdf", PAGES)])
             window.ingest()
-            assert window.chroma_mode == "shared server"
+            assert window.vector_store.mode == "shared server"
             _end(command, "closed")
             assert _gone(server_pid, 15)
             hits = window.search("When was the telescope made?", k=2)
             assert hits and "1902" in hits[0].text
-            assert window.chroma_mode == "own server"
+            assert window.vector_store.mode == "own server"
         finally:
             window.close()
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
 def test_a_dead_server_of_our_own_is_started_again(tmp_path: Path, embedder: object) -> None:
-    lib = Library(tmp_path / "lib", embedder=embedder, vector_store="process")  # type: ignore[arg-type]
+    lib = make_library(tmp_path / "lib", embedder, vector_store="process")
     try:
         lib.add([pdf_factory.text_pdf(tmp_path / "observatory.pdf", PAGES)])
         lib.ingest()
-        first = lib._chroma_process
+        first = lib.vector_store.process
         assert first is not None and first.pid is not None
         os.kill(first.pid, signal.SIGKILL)
         assert _gone(first.pid, 15)
         hits = lib.search("When was the telescope made?", k=2)
         assert hits and "1902" in hits[0].text
-        second = lib._chroma_process
+        second = lib.vector_store.process
         assert second is not None and second.alive() and second.pid != first.pid
         assert lib.counts()["vectors"] == lib.counts()["embedded"] > 0
     finally:
@@ -346,7 +353,7 @@ def _library_on_a_users_server(
     with one document indexed."""
     server = ChromaProcess(tmp_path / "server-store")
     url = f"http://127.0.0.1:{server.port}"
-    lib = Library(tmp_path / "lib", embedder=embedder, vector_store=url)  # type: ignore[arg-type]
+    lib = make_library(tmp_path / "lib", embedder, vector_store=url)
     try:
         lib.add([pdf_factory.text_pdf(tmp_path / "observatory.pdf", PAGES)])
         lib.ingest()
@@ -364,7 +371,7 @@ def test_a_users_server_that_stops_is_a_clear_error(tmp_path: Path, embedder: ob
         server.close()
         with pytest.raises(DocumentError, match=f"The Chroma server at {url} stopped answering"):
             lib.search("When was the telescope made?", k=2)
-        assert lib.chroma_mode == "remote server" and lib._chroma_process is None
+        assert lib.vector_store.mode == "remote server" and lib.vector_store.process is None
         assert [d.status for d in lib.documents()] == ["ready"]
     finally:
         lib.close()

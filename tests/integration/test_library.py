@@ -18,6 +18,7 @@ import pdf_factory
 import pytest
 
 from engine.errors import DocumentError, InvalidRequestError
+from rag.config import LibraryConfig
 from rag.index import DocRow
 from rag.library import Library
 
@@ -48,10 +49,21 @@ def embedder(minilm_gguf: Path) -> Iterator[object]:
     emb.close()
 
 
-def make_library(path: Path, embedder: object, **kwargs: object) -> Library:
-    kwargs.setdefault("batch_size", 8)
-    kwargs.setdefault("extract_workers", 1)
-    return Library(path, embedder=embedder, **kwargs)  # type: ignore[arg-type]
+def make_library(path: Path, embedder: object, **config: Any) -> Library:
+    config.setdefault("batch_size", 8)
+    config.setdefault("extract_workers", 1)
+    return Library(path, LibraryConfig(**config), embedder=embedder)  # type: ignore[arg-type]
+
+
+def query(lib: Library, sql: str, *params: object) -> list[Any]:
+    """Rows of the library's file, read as another process would (the library's own
+    connection is its store's)."""
+    db = lib.data_dir / "library.sqlite3"
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
 
 
 def consistent_counts(lib: Library) -> dict[str, int]:
@@ -60,9 +72,9 @@ def consistent_counts(lib: Library) -> dict[str, int]:
     assert counts["embedded"] == counts["fts_rows"] == counts["vectors"], counts
     got = lib.vectors.collection.get(include=[])
     chroma_ids = sorted(int(i) for i in got["ids"])
-    rows = lib.store.conn.execute("SELECT id FROM chunks WHERE embedded = 1 ORDER BY id")
+    rows = query(lib, "SELECT id FROM chunks WHERE embedded = 1 ORDER BY id")
     assert chroma_ids == [int(r[0]) for r in rows]
-    fts_ids = [int(r[0]) for r in lib.store.conn.execute("SELECT rowid FROM chunks_fts")]
+    fts_ids = [int(r[0]) for r in query(lib, "SELECT rowid FROM chunks_fts")]
     assert sorted(fts_ids) == chroma_ids
     return counts
 
@@ -72,8 +84,8 @@ def assert_chunked_once(lib: Library, *docs: DocRow) -> None:
     for doc in docs or tuple(lib.documents()):
         ordinals = [
             r[0]
-            for r in lib.store.conn.execute(
-                "SELECT ordinal FROM chunks WHERE doc_id = ? ORDER BY ordinal", (doc.id,)
+            for r in query(
+                lib, "SELECT ordinal FROM chunks WHERE doc_id = ? ORDER BY ordinal", doc.id
             )
         ]
         assert ordinals == list(range(doc.chunks)), doc.name
@@ -243,13 +255,14 @@ def test_source_filter_and_bad_queries(tmp_path: Path, embedder: object) -> None
 CHILD = """
 import sys
 from pathlib import Path
+from rag.config import LibraryConfig
 from rag.library import Library
 from rag.embedder import Embedder
 
 def main():
     store = sys.argv[4] if len(sys.argv) > 4 else ""
-    lib = Library(Path(sys.argv[1]), embedder=Embedder(Path(sys.argv[2])), batch_size=4,
-                  extract_workers=1, vector_store=store)
+    config = LibraryConfig(batch_size=4, extract_workers=1, vector_store=store)
+    lib = Library(Path(sys.argv[1]), config, embedder=Embedder(Path(sys.argv[2])))
     lib.add([Path(sys.argv[3])])
     lib.ingest()
     print("finished", flush=True)
@@ -320,9 +333,7 @@ def test_sigkill_mid_ingestion_resumes_without_duplicates(
         counts = consistent_counts(lib)
         assert counts["chunks"] == counts["embedded"] == total
         assert lib.resolve("long.pdf").status == "ready"
-        ordinals = [
-            r[0] for r in lib.store.conn.execute("SELECT ordinal FROM chunks ORDER BY ordinal")
-        ]
+        ordinals = [r[0] for r in query(lib, "SELECT ordinal FROM chunks ORDER BY ordinal")]
         assert ordinals == list(range(total))
     finally:
         lib.close()
@@ -365,9 +376,9 @@ def test_another_embedding_model_file_reembeds_into_its_own_collection(
 def test_big_documents_are_chunked_a_window_at_a_time_between_searches(
     tmp_path: Path, embedder: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import rag.library
+    import rag.reading
 
-    monkeypatch.setattr(rag.library, "CHUNK_WINDOW_PAGES", 2)
+    monkeypatch.setattr(rag.reading, "CHUNK_WINDOW_PAGES", 2)
     ready = tmp_path / "ready.txt"
     ready.write_text("The lighthouse on Korsholm has 98 steps and a red lamp.\n")
     big = pdf_factory.text_pdf(tmp_path / "big.pdf", pdf_factory.lorem_pages(7, 12))
@@ -379,7 +390,7 @@ def test_big_documents_are_chunked_a_window_at_a_time_between_searches(
         windows = 0
         while lib.has_work():
             report = lib.ingest_step()
-            if lib._chunking is not None:  # between two windows: searches are served
+            if lib.ingestor.reader.chunking is not None:  # between two windows: searches are served
                 windows += 1
                 doc = lib.resolve("big.pdf")
                 assert doc.status == "indexing" and doc.message == "reading pages"
@@ -403,7 +414,7 @@ def test_unreadable_vector_store_is_rebuilt_from_the_stored_text(
 ) -> None:
     """A newer Hearth (or a damaged disk) meets a Chroma store it cannot open: the documents
     stay listed, the old store is kept aside, and the vectors are rebuilt from SQLite."""
-    from rag.index import STORE_RECORD, chroma_version
+    from rag.vector_store import STORE_RECORD, chroma_version
 
     docs = tmp_path / "docs"
     docs.mkdir()
@@ -466,7 +477,8 @@ def test_one_process_indexes_a_library_at_a_time(
             assert report.progress.elsewhere
             long_id = lib.resolve("long.pdf").id
             assert long_id in report.changed
-            assert not lib._in_flight and lib._chunking is None  # it read nothing itself
+            reader = lib.ingestor.reader
+            assert not reader.in_flight and reader.chunking is None  # it read nothing itself
             assert child.stdout is not None
             assert child.stdout.readline().strip() == b"finished"  # it indexed both files
             assert child.wait(60) == 0
@@ -498,17 +510,18 @@ def test_a_paused_library_lets_another_process_index(
                 lib.wait_for_extraction(0.05)
         lib.add([pdf_factory.text_pdf(tmp_path / "island.pdf", FACTS)])
         lib.ingest_step()
-        assert lib._in_flight, "the second file is being read"
+        reader = lib.ingestor.reader
+        assert reader.in_flight, "the second file is being read"
 
         lib.pause()
-        assert not lib._in_flight and lib._extraction is None  # no pypdf worker runs
+        assert not reader.in_flight and reader.extraction is None  # no pypdf worker runs
         assert lib.progress().elsewhere is False
         child = _index_in_child(tmp_path, lib_dir, minilm_gguf, long_pdf, "process")
         assert child.wait(180) == 0, "the command waited for the paused library"
         assert child.stdout is not None and child.stdout.read().strip() == b"finished"
 
         stats = lib.ingest()  # resume: the command did everything meanwhile
-        assert stats.chunks == 0 and not lib._in_flight
+        assert stats.chunks == 0 and not reader.in_flight
         assert_long_and_island_indexed_once(lib)
     finally:
         if child is not None and child.poll() is None:
@@ -524,7 +537,7 @@ def test_a_half_chunked_document_survives_a_pause_unless_another_process_wrote(
     another process wrote to the library meanwhile, the next step starts again from what is
     stored instead."""
     from rag.index import Store
-    from rag.library import CHUNK_WINDOW_PAGES
+    from rag.reading import CHUNK_WINDOW_PAGES
 
     pdf = pdf_factory.text_pdf(
         tmp_path / "long.pdf", pdf_factory.lorem_pages(CHUNK_WINDOW_PAGES + 8, 10)
@@ -533,14 +546,15 @@ def test_a_half_chunked_document_survives_a_pause_unless_another_process_wrote(
     try:
         lib.add([pdf])
         deadline = time.monotonic() + 120
-        while lib._chunking is None:
+        reader = lib.ingestor.reader
+        while reader.chunking is None:
             assert time.monotonic() < deadline, "the file was never read"
             if not lib.ingest_step().did_work:
                 lib.wait_for_extraction(0.05)
-        job = lib._chunking
+        job = reader.chunking
 
         lib.pause()
-        assert lib._hold_lease() and lib._chunking is job  # nobody else wrote: kept
+        assert lib.ingestor.hold_lease() and reader.chunking is job  # nobody else wrote: kept
 
         lib.pause()
         other = Store(lib.data_dir / "library.sqlite3")  # another process's connection
@@ -548,7 +562,7 @@ def test_a_half_chunked_document_survives_a_pause_unless_another_process_wrote(
             other.set_meta("touched", "1")
         finally:
             other.close()
-        assert lib._hold_lease() and lib._chunking is None and not lib._in_flight
+        assert lib.ingestor.hold_lease() and reader.chunking is None and not reader.in_flight
 
         lib.ingest()  # starts again from the stored statuses
         doc = lib.resolve("long.pdf")
@@ -624,7 +638,8 @@ def test_a_full_disk_stops_indexing_with_a_reason_and_loses_nothing(
             if not lib.ingest_step().did_work:
                 lib.wait_for_extraction(0.05)
         before = lib.counts()
-        # A real SQLITE_FULL from SQLite: the file may not grow past its size now.
+        # A real SQLITE_FULL from SQLite: the file may not grow past its size now (a limit of
+        # the library's own connection).
         pages = lib.store.conn.execute("PRAGMA page_count").fetchone()[0]
         lib.store.conn.execute(f"PRAGMA max_page_count = {pages}")
         with pytest.raises(DocumentError) as info:
@@ -641,7 +656,7 @@ def test_a_full_disk_stops_indexing_with_a_reason_and_loses_nothing(
         # Vectors are stored before the flags: the failed batch's vectors may be there, for
         # chunks still pending (redoing the batch upserts the same ids). Nothing else.
         vectors = {int(i) for i in lib.vectors.collection.get(include=[])["ids"]}
-        rows = dict(lib.store.conn.execute("SELECT id, embedded FROM chunks").fetchall())
+        rows = dict(query(lib, "SELECT id, embedded FROM chunks"))
         assert {i for i, e in rows.items() if e} <= vectors <= set(rows)
 
         lib.cancel()  # as the window does after a failure
@@ -679,7 +694,7 @@ def test_a_disk_filling_up_stops_indexing_before_it_is_full(
     frees space, indexing carries on and both indexes agree."""
     import shutil
 
-    from rag.library import LOW_DISK_BYTES
+    from rag.ingest import LOW_DISK_BYTES
 
     pdf = pdf_factory.text_pdf(tmp_path / "long.pdf", pdf_factory.lorem_pages(80))
     lib = make_library(small_disk / "lib", embedder, batch_size=16, vector_store="process")
@@ -709,17 +724,18 @@ def test_a_disk_filling_up_stops_indexing_before_it_is_full(
 KILLED_AFTER_STORING = """
 import os, signal, sys
 from pathlib import Path
-from rag import index
+from rag import vector_store
+from rag.config import LibraryConfig
 from rag.embedder import Embedder
 from rag.library import Library
 
 def main():
     lib_dir, model, long_pdf, island = (Path(a) for a in sys.argv[1:5])
     embedder = Embedder(model)
-    window = Library(lib_dir, embedder=embedder, extract_workers=1)
-    command = Library(lib_dir, embedder=embedder, batch_size=4, extract_workers=1)
+    window = Library(lib_dir, LibraryConfig(extract_workers=1), embedder=embedder)
+    command = Library(lib_dir, LibraryConfig(batch_size=4, extract_workers=1), embedder=embedder)
     removed = []
-    real_embed, real_upsert = embedder.embed, index.VectorIndex.upsert
+    real_embed, real_upsert = embedder.embed, vector_store.VectorIndex.upsert
 
     def embed(texts):  # the window removes long.pdf while the command embeds a batch of it
         vectors = real_embed(texts)
@@ -736,7 +752,7 @@ def main():
             os.kill(os.getpid(), signal.SIGKILL)
 
     embedder.embed = embed
-    index.VectorIndex.upsert = upsert
+    vector_store.VectorIndex.upsert = upsert
     command.add([long_pdf, island])
     command.ingest()
     print("finished", flush=True)
@@ -752,8 +768,8 @@ def test_vectors_of_a_removed_document_left_by_a_killed_process_are_deleted(
     """`hearth docs add` is killed just after storing the vectors of a batch whose document the
     window removed meanwhile, before it could delete them again: the next process to open the
     library deletes them, and indexing goes on."""
-    from rag.index import open_chroma
-    from rag.library import IN_FLIGHT_KEY
+    from rag.batches import IN_FLIGHT_KEY
+    from rag.vector_store import open_chroma
 
     lib_dir = tmp_path / "lib"
     long_pdf = pdf_factory.text_pdf(tmp_path / "long.pdf", pdf_factory.lorem_pages(4))

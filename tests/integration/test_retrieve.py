@@ -7,12 +7,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pdf_factory
 import pytest
 from data_files import MissingTestData, data_pdf
 
+from rag.config import LibraryConfig
 from rag.evaluate import first_hit_rank, load_questions
 from rag.library import Library
 
@@ -133,7 +135,7 @@ def test_hybrid_finds_answer_pages_in_a_real_manual(tmp_path: Path, minilm_gguf:
         pytest.skip(str(exc))
     questions = [q for q in load_questions() if q.file.startswith("shared-mime-info/")]
     assert len(questions) >= 5
-    lib = Library(tmp_path / "lib", embedding_model=minilm_gguf, embed_threads=1)
+    lib = Library(tmp_path / "lib", LibraryConfig(embedding_model=minilm_gguf, embed_threads=1))
     try:
         lib.add([pdf])
         lib.ingest()
@@ -146,7 +148,7 @@ def test_hybrid_finds_answer_pages_in_a_real_manual(tmp_path: Path, minilm_gguf:
             for mode in ("vector", "keyword")
         }
         for fusion in ("score", "rrf"):  # Hearth's default, and the alternative setting
-            lib.fusion = fusion
+            lib.searcher.config = replace(lib.config, fusion=fusion)
             hits = [lib.search(q.question, k=5) for q in questions]
             ranks[fusion] = [
                 first_hit_rank(h, pdf, q.pages) for h, q in zip(hits, questions, strict=True)
@@ -183,7 +185,7 @@ def test_a_table_of_contents_never_outranks_the_page_it_points_to(
         for topic in ("seabirds", "weather", "fishing boats", "wild flowers")
     ]
     pdf = pdf_factory.text_pdf(tmp_path / "handbook.pdf", [contents, *filler, *PAGES])
-    lib = Library(tmp_path / "lib", embedding_model=minilm_gguf, embed_threads=1)
+    lib = Library(tmp_path / "lib", LibraryConfig(embedding_model=minilm_gguf, embed_threads=1))
     try:
         lib.add([pdf])
         lib.ingest()

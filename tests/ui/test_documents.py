@@ -421,7 +421,7 @@ def test_every_process_puts_the_vectors_where_the_settings_say(tmp_path: Path) -
     from app.docs_worker import DocsConfig
     from app.settings import Settings
     from app.user_library import open_user_library
-    from rag.library import VECTOR_STORE_PROCESS
+    from rag.config import VECTOR_STORE_PROCESS
 
     paths = get_paths()
     local = Settings()
@@ -434,7 +434,7 @@ def test_every_process_puts_the_vectors_where_the_settings_say(tmp_path: Path) -
         paths.config.mkdir(parents=True, exist_ok=True)
         settings.save(paths.settings_file)
         with open_user_library(with_model=False) as lib:
-            assert lib.vector_store == settings.vector_store
+            assert lib.config.vector_store == settings.vector_store
     remote.save(tmp_path / "settings.json")
     assert "vector_store" not in (tmp_path / "settings.json").read_text()  # derived, not saved
 
@@ -593,15 +593,17 @@ def test_the_panel_follows_the_command_line(
 ) -> None:
     """`hearth docs add` and `hearth docs rm` while the window is open and idle: the panel shows
     the document the command indexed, then its removal, without a restart."""
+    from rag.config import VECTOR_STORE_PROCESS, LibraryConfig
     from rag.embedder import Embedder
-    from rag.library import VECTOR_STORE_PROCESS, Library
+    from rag.library import Library
 
     gui = docs_gui(passage_factory(Script()))
     assert drop_files(gui.window, [facts_pdf(tmp_path / "in")])
     wait_statuses(qtbot, gui, {"varnholm.pdf": "ready"})
 
     emb = Embedder(minilm_gguf, n_threads=1)
-    command = Library(get_paths().documents_dir, embedder=emb, vector_store=VECTOR_STORE_PROCESS)
+    config = LibraryConfig(vector_store=VECTOR_STORE_PROCESS)
+    command = Library(get_paths().documents_dir, config, embedder=emb)
     try:
         other = pdf_factory.text_pdf(tmp_path / "other.pdf", pdf_factory.lorem_pages(2))
         command.add([other])
@@ -620,8 +622,9 @@ def test_a_paused_window_leaves_the_library_to_the_command_line(
     """The window is paused half-way through a file when `hearth docs add` runs: the command
     indexes at once (it does not wait for a resume), the panel follows it and says so, and
     once the command has finished there is nothing left to resume."""
+    from rag.config import VECTOR_STORE_PROCESS, LibraryConfig
     from rag.embedder import Embedder
-    from rag.library import VECTOR_STORE_PROCESS, Library
+    from rag.library import Library
 
     gui = docs_gui(passage_factory(Script()))
     docs = gui.controller.docs
@@ -634,7 +637,8 @@ def test_a_paused_window_leaves_the_library_to_the_command_line(
     qtbot.waitUntil(ingest_lock_free, timeout=10_000)
 
     emb = Embedder(minilm_gguf, n_threads=1)
-    command = Library(get_paths().documents_dir, embedder=emb, vector_store=VECTOR_STORE_PROCESS)
+    config = LibraryConfig(vector_store=VECTOR_STORE_PROCESS)
+    command = Library(get_paths().documents_dir, config, embedder=emb)
     try:
         command.add([pdf_factory.text_pdf(tmp_path / "other.pdf", pdf_factory.lorem_pages(2))])
         report = command.ingest_step()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.index import Store, collection_name
+from rag.index import Store
 from rag.retrieve import (
     Candidate,
     Hit,
@@ -19,6 +19,7 @@ from rag.retrieve import (
     relative_score_fusion,
     to_passages,
 )
+from rag.vector_store import collection_name
 
 # -- reciprocal rank fusion ----------------------------------------------------------------
 

@@ -1,0 +1,139 @@
+"""Hybrid search over a library's two indexes: the query's vector against Chroma, its words
+against SQLite FTS5 (BM25), the two candidate lists fused (relative score fusion, or
+reciprocal rank fusion: `LibraryConfig.fusion`), then neighbouring chunks of one document
+merged into passages (`rag.retrieve`, the pure parts)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from engine.errors import InvalidRequestError
+from rag.config import LibraryContext
+from rag.index import ChunkRow
+from rag.retrieve import (
+    Candidate,
+    Hit,
+    Mode,
+    fts_query,
+    is_navigation,
+    reciprocal_rank_fusion,
+    relative_score_fusion,
+    top_passages,
+)
+
+Scored = list[tuple[int, float]]  # (chunk id, score), best first
+
+
+class Searcher:
+    """Searches one library; belongs to the library's thread. `config` may be replaced
+    between searches (an evaluation tries both fusions on one index)."""
+
+    def __init__(self, ctx: LibraryContext) -> None:
+        self.ctx = ctx
+        self.config = ctx.config
+        self.last_timings: dict[str, float] = {}  # of the last search: embed, vector, keyword
+
+    def search(
+        self,
+        query: str,
+        k: int = 6,
+        doc_ids: Sequence[int] | None = None,
+        mode: Mode = "hybrid",
+        candidates: int | None = None,
+    ) -> list[Hit]:
+        """Top-k passages for a query. `doc_ids` limits the search to those documents (None:
+        all). Hybrid mode fuses the vector and keyword candidates (`fusion`: relative scores
+        or reciprocal ranks); then neighbouring chunks of the same document are merged into one
+        passage. A passage's score: the fused score in hybrid mode (0..1 with score fusion),
+        else the index's own (cosine similarity, or BM25 with higher better)."""
+        text = query.strip()
+        if not text:
+            raise InvalidRequestError("Type something to search for.")
+        if k < 1:
+            raise InvalidRequestError("The number of passages (k) must be at least 1.")
+        n = max(candidates or self.config.candidates, k)
+        results: list[Scored] = []  # per index
+        timings: dict[str, float] = {}
+        if mode in ("hybrid", "vector"):
+            results.append(self._vector_candidates(text, n, doc_ids, timings))
+        if mode in ("hybrid", "keyword"):
+            t0 = time.perf_counter()
+            match = fts_query(text)
+            results.append(self.ctx.store.keyword_search(match, n, doc_ids) if match else [])
+            timings["keyword_s"] = time.perf_counter() - t0
+        self.last_timings = timings
+        return self._passages(results, k, mode)
+
+    def _vector_candidates(
+        self, text: str, n: int, doc_ids: Sequence[int] | None, timings: dict[str, float]
+    ) -> Scored:
+        if not self.ctx.vector_store.count():
+            return []
+        t0 = time.perf_counter()
+        q = self.ctx.embedder().embed([self._fit_query(text)])[0]
+        t1 = time.perf_counter()
+        found = self.ctx.vector_store.search(q, n, doc_ids)
+        timings["embed_s"] = t1 - t0
+        timings["vector_s"] = time.perf_counter() - t1
+        return found
+
+    def _passages(self, results: list[Scored], k: int, mode: Mode) -> list[Hit]:
+        rows = self.ctx.store.chunks_by_ids(list(dict.fromkeys(c for r in results for c, _ in r)))
+        # Tables of contents are set aside before fusing: a contents chunk that one index ranks
+        # first would otherwise cost the passages below it their rank (RRF) or squeeze their
+        # scores (score fusion). They come after every passage with content.
+        navigation = {cid for cid, row in rows.items() if is_navigation(row.text)}
+        content = [[(c, s) for c, s in r if c not in navigation] for r in results]
+        contents_pages = list(dict.fromkeys(c for r in results for c, _ in r if c in navigation))
+        fused = self._fuse(content) if mode == "hybrid" else content[0]
+        fused = fused + [(c, 0.0) for c in contents_pages]
+        scored = [(rows[cid], score) for cid, score in fused if cid in rows]
+        cands = [_candidate(row, score) for row, score in scored if row.embedded]
+        return top_passages(
+            cands, k, max_chunks=self.config.merge_max_chunks, navigation=navigation
+        )
+
+    def _fuse(self, results: list[Scored]) -> Scored:
+        """Vector and keyword results fused into one list, best first."""
+        cfg = self.config
+        weights = [cfg.vector_weight, cfg.keyword_weight]
+        if cfg.fusion == "rrf":
+            rankings = [[cid for cid, _ in r] for r in results]
+            return reciprocal_rank_fusion(rankings, k=cfg.rrf_k, weights=weights)
+        return relative_score_fusion(results, weights=weights)
+
+    def _fit_query(self, text: str) -> str:
+        """The query cut (at a word) to what the embedding model takes; BM25 still gets all
+        of it."""
+        emb = self.ctx.embedder()
+        if emb.count_tokens(text) <= emb.max_tokens:
+            return text
+        words = text.split()
+        lo, hi = 1, len(words)
+        while lo < hi:  # longest prefix of words that fits
+            mid = (lo + hi + 1) // 2
+            if emb.count_tokens(" ".join(words[:mid])) <= emb.max_tokens:
+                lo = mid
+            else:
+                hi = mid - 1
+        fitted = " ".join(words[:lo])
+        while fitted and emb.count_tokens(fitted) > emb.max_tokens:
+            fitted = fitted[: len(fitted) * 3 // 4]  # one enormous "word"
+        return fitted or text[:100]
+
+
+def _candidate(row: ChunkRow, score: float) -> Candidate:
+    return Candidate(
+        chunk_id=row.id,
+        doc_id=row.doc_id,
+        ordinal=row.ordinal,
+        file=row.path,
+        page_start=row.page_start,
+        page_end=row.page_end,
+        char_start=row.char_start,
+        char_end=row.char_end,
+        text=row.text,
+        score=score,
+        doc_offset=row.doc_offset,
+    )
