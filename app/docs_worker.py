@@ -39,6 +39,9 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 from app.worker_thread import ThreadHost
 from engine.errors import DocumentError, HearthError
 from rag.config import LibraryConfig
+from rag.formats import SUPPORTED_SUFFIXES, discover
+from rag.retrieve import Hit
+from rag.retrieve import source_dicts as source_dicts  # re-exported for app.controller
 
 if TYPE_CHECKING:
     from app.paths import Paths
@@ -47,7 +50,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SUPPORTED_SUFFIXES = (".pdf", ".txt", ".md")  # the same as rag.library's (kept Qt-light here)
 PROGRESS_INTERVAL_S = 0.1  # at most ten progress signals a second
 IDLE_POLL_MS = 20  # while pages are being read in other processes and nothing is to embed
 ELSEWHERE_POLL_MS = 1000  # while another Hearth process is indexing this library
@@ -139,29 +141,10 @@ class SourceScope:
         return None if self.mode == "all" else tuple(self.paths)
 
 
-def source_dicts(hits: Sequence[Any]) -> list[dict[str, Any]]:
-    """What is stored as a message's sources: one dict per passage in the prompt, in order."""
-    out = []
-    for h in hits:
-        out.append(
-            {
-                "file": str(h.file),
-                "name": Path(str(h.file)).name,
-                "page": int(h.page),
-                "page_end": int(h.page_end),
-                "score": round(float(h.score), 6),
-                "text": str(h.text),
-            }
-        )
-    return out
-
-
-def passage_label(hit: Any) -> str:
-    """ "file.pdf, page N" (or "pages N-M"), as the engine shows it to the model."""
-    name = Path(str(hit.file)).name
-    if int(hit.page_end) > int(hit.page):
-        return f"{name}, pages {hit.page}-{hit.page_end}"
-    return f"{name}, page {hit.page}"
+def passage_label(hit: Hit) -> str:
+    """ "file.pdf, page N" (or "pages N-M"), as the engine shows it to the model
+    (`rag.retrieve.to_passages` labels passages the same way)."""
+    return hit.label()
 
 
 def background_workers() -> int:
@@ -348,8 +331,6 @@ class DocsWorker(QObject):
 
     @Slot(list)
     def add(self, paths: list[str]) -> None:
-        from rag.library import discover
-
         try:
             lib = self._library()
             files = discover(paths)

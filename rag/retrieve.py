@@ -2,7 +2,7 @@
 (relative score fusion, Hearth's default, or reciprocal rank fusion), merging neighbouring
 chunks of the same document, and passages for the prompt.
 
-Nothing here touches Chroma or SQLite; `rag.library.Library.search` feeds these functions with
+Nothing here touches Chroma or SQLite; `rag.search.Searcher.search` feeds these functions with
 candidates from both indexes. Retrieved text is data: it is only ever quoted to the model.
 """
 
@@ -107,15 +107,21 @@ class Hit:
     def covers_page(self, page: int) -> bool:
         return self.page <= page <= self.page_end
 
-    def as_dict(self) -> dict[str, object]:
+    def source_dict(self) -> dict[str, object]:
+        """What a chat stores as one source of an answer (see `source_dicts`)."""
         return {
-            "doc_id": self.doc_id,
             "file": self.file,
             "name": self.name,
             "page": self.page,
             "page_end": self.page_end,
             "score": round(self.score, 6),
             "text": self.text,
+        }
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "doc_id": self.doc_id,
+            **self.source_dict(),
             "char_start": self.char_start,
             "char_end": self.char_end,
         }
@@ -350,6 +356,11 @@ def merge_neighbours(ranked: Iterable[Candidate], max_chunks: int = 3) -> list[H
 def to_passages(hits: Sequence[Hit]) -> list[Passage]:
     """Passages for the engine, in rank order; it numbers them [1], [2] and fences them."""
     return [Passage(label=h.label(), text=h.text) for h in hits]
+
+
+def source_dicts(hits: Sequence[Hit]) -> list[dict[str, object]]:
+    """What is stored as a message's sources: one dict per passage in the prompt, in order."""
+    return [h.source_dict() for h in hits]
 
 
 def format_sources(hits: Sequence[Hit]) -> list[str]:

@@ -441,6 +441,7 @@ def test_every_process_puts_the_vectors_where_the_settings_say(tmp_path: Path) -
 
 def test_source_scope_and_source_dicts_are_robust() -> None:
     from app.docs_worker import passage_label, source_dicts
+    from rag.retrieve import Hit
 
     assert SourceScope.from_chat_settings(None).mode == "none"
     assert SourceScope.from_chat_settings({"sources": "all"}).mode == "none"  # damaged
@@ -450,11 +451,9 @@ def test_source_scope_and_source_dicts_are_robust() -> None:
     assert not SourceScope("selected", []).enabled and SourceScope("all").search_paths() is None
     assert SourceScope.from_chat_settings({"sources": sel.as_setting()}) == sel
 
-    class Hit:
-        file, page, page_end, score, text = "/docs/guide.pdf", 4, 5, 0.0312345678, "passage"
-
-    assert passage_label(Hit()) == "guide.pdf, pages 4-5"
-    assert source_dicts([Hit()]) == [
+    hit = Hit(1, "/docs/guide.pdf", 4, 5, 0.0312345678, "passage", char_start=0, char_end=7)
+    assert passage_label(hit) == "guide.pdf, pages 4-5"
+    assert source_dicts([hit]) == [
         {
             "file": "/docs/guide.pdf",
             "name": "guide.pdf",
