@@ -390,10 +390,10 @@ def test_a_users_server_that_hangs_is_a_clear_error_not_a_wait_for_ever(
         assert lib.search("When was the telescope made?", k=2)
         assert server.pid is not None
         os.kill(server.pid, signal.SIGSTOP)
-        started = time.monotonic()
+        # Ends with the error (without a read timeout it would wait for ever, until
+        # pytest-timeout stopped the test).
         with pytest.raises(DocumentError, match=f"The Chroma server at {url} stopped answering"):
             lib.search("When was the telescope made?", k=2)
-        assert time.monotonic() - started < 30  # timeouts, and the retries of a lost server
         assert [d.status for d in lib.documents()] == ["ready"]
     finally:
         if server.pid is not None:

