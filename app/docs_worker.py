@@ -231,22 +231,25 @@ class DocsWorker(QObject):
                 self.notice.emit(self._lib.rebuilt_vectors)
 
     def _resolve_model(self) -> Path | None:
-        """The embedding model's file; the bundled MiniLM is prepared on first use."""
-        from engine.catalog import Catalog, ensure_embedding_model
-        from rag.embedding_model import prepare_default
+        """The embedding model's file; the bundled MiniLM is prepared on first use, as by
+        every command that needs it (app.user_library.prepare_default_models)."""
+        from app.user_library import prepare_default_models
+        from engine.catalog import Catalog
 
         self._model_error = None
         prepare_error: HearthError | None = None
         if not self.config.embedding_model:
+            said: list[str] = []
 
-            def prepare(src: Path, out: Path) -> Path:
-                self.notice.emit("Preparing the embedding model (first use)…")
-                return prepare_default(src, out)
+            def progress(message: str) -> None:
+                if not said:
+                    self.notice.emit("Preparing the embedding model (first use)…")
+                said.append(message)
 
             try:
-                made = ensure_embedding_model(self.config.models_dir, prepare)
-                if made is not None:
-                    return made
+                made = prepare_default_models(self.config.models_dir, progress, chat=False)
+                if made:
+                    return made[0]
             except HearthError as exc:  # e.g. a full disk: use an installed model if any
                 prepare_error = exc
         try:
