@@ -231,23 +231,18 @@ class DocsWorker(QObject):
                 self.notice.emit(self._lib.rebuilt_vectors)
 
     def _resolve_model(self) -> Path | None:
-        """The embedding model's file; the bundled MiniLM is prepared on first use, as by
-        every command that needs it (app.user_library.prepare_default_models)."""
-        from app.user_library import prepare_default_models
+        """The embedding model's file; the bundled MiniLM is prepared on first use."""
+        from app.user_library import on_first_step, prepare_default_models
         from engine.catalog import Catalog
 
         self._model_error = None
         prepare_error: HearthError | None = None
         if not self.config.embedding_model:
-            said: list[str] = []
-
-            def progress(message: str) -> None:
-                if not said:
-                    self.notice.emit("Preparing the embedding model (first use)…")
-                said.append(message)
-
+            first_step = on_first_step(
+                lambda: self.notice.emit("Preparing the embedding model (first use)…")
+            )
             try:
-                made = prepare_default_models(self.config.models_dir, progress, chat=False)
+                made = prepare_default_models(self.config.models_dir, first_step, chat=False)
                 if made:
                     return made[0]
             except HearthError as exc:  # e.g. a full disk: use an installed model if any

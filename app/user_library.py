@@ -76,6 +76,19 @@ def prepare_default_models(
     return kept + made
 
 
+def on_first_step(callback: Callable[[], None]) -> Progress:
+    """A progress function for `prepare_default_models` that calls `callback` once, at the
+    first step that does work (the window's documents thread shows one notice)."""
+    said: list[str] = []
+
+    def progress(message: str) -> None:
+        if not said:
+            said.append(message)
+            callback()
+
+    return progress
+
+
 def _first_use_record(models_dir: Path) -> set[str]:
     try:
         data = json.loads((models_dir / FIRST_USE_RECORD).read_text(encoding="utf-8"))
