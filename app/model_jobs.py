@@ -481,9 +481,11 @@ class JobManager(QObject):
 
     # -- switching the current model's variant -------------------------------------------
 
-    def switch_to(self, choice: QuantChoice) -> Job | None:
+    def switch_to(self, choice: QuantChoice, allow_requantize: bool = False) -> Job | None:
         """Make `choice` the default model: at once if installed, else after fetching or
-        making it. The controller reloads the engine in the background."""
+        making it. The controller reloads the engine in the background. A level made from an
+        already-quantized file (choice.requantize) needs allow_requantize, which the window
+        passes only after the user confirmed the warning; without it the quantizer refuses."""
         if choice.status == "installed":
             self._apply_default(choice.name)
             return None
@@ -491,7 +493,9 @@ class JobManager(QObject):
         if choice.status == "download" and choice.hub is not None:
             job = self.download(*choice.hub)
         elif choice.status == "make":
-            job = self.quantize(Path(choice.source), choice.quant, allow_requantize=True)
+            job = self.quantize(
+                Path(choice.source), choice.quant, allow_requantize=allow_requantize
+            )
         else:
             raise InvalidRequestError(f"{choice.quant} cannot be installed from here.")
         job.succeeded.connect(

@@ -510,11 +510,19 @@ def _download_choices(
     return out
 
 
+# A level made from an already-quantized file is offered only when it is clearly smaller than
+# its source: each quantization loses quality, so a re-quantized file that is about as large
+# (Q4_1 -> "Q4_K_M" gave 105.5 MB from 98.4 MB) is worse than both its source and a real one.
+REQUANT_MAX_FRACTION = 0.8
+
+
 def _made_choices(
     group: ModelGroup, estimate: Estimate, have: set[str], models_dir: Path | None
 ) -> list[QuantChoice]:
     """Recommended levels not installed nor downloadable that a variant of higher precision
-    can be quantized to."""
+    can be quantized to: from an unquantized file (F16/BF16/F32) when there is one; from a
+    quantized one only when the result is clearly smaller, marked `requantize` (the user is
+    asked first, with the warning)."""
     sources = [v for v in group.variants if not v.error]
     out: list[QuantChoice] = []
     for q in RECOMMENDED:
@@ -530,6 +538,9 @@ def _made_choices(
             key=lambda v: (v.quant.upper() not in UNQUANTIZED, -QUANT_BITS[v.quant.upper()]),
         )[0]
         size = estimated_size(src.info.parameters, q)
+        requantize = src.quant.upper() not in UNQUANTIZED
+        if requantize and size > REQUANT_MAX_FRACTION * src.info.file_size:
+            continue
         mem, f = estimate(size, src.info)
         target = default_output(src.path, q, models_dir)
         out.append(
@@ -541,7 +552,7 @@ def _made_choices(
                 f,
                 mem,
                 source=src.info.path,
-                requantize=src.quant.upper() not in UNQUANTIZED,
+                requantize=requantize,
                 source_quant=src.quant,
             )
         )

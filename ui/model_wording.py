@@ -61,6 +61,17 @@ def choice_status(choice: QuantChoice) -> str:
     return f"make from {choice.source_quant}" + (" (re-quantize)" if choice.requantize else "")
 
 
+def requantize_warning(choice: QuantChoice, source_size: int) -> str:
+    """What the user reads before a level is made from an already-quantized file."""
+    return (
+        f"The only source for {choice.quant} here is already quantized ({choice.source_quant}, "
+        f"{human_size(source_size)}). Quantizing it again gives a file of about "
+        f"{human_size(choice.size)} with lower quality than its source and than a {choice.quant} "
+        "made from the original F16 model (download that from the model's repository, or "
+        "convert the original checkpoint, for the best result). Re-quantize anyway?"
+    )
+
+
 def memory_summary(available: int, total: int, n_ctx: int, n_gpu_layers: int) -> str:
     """The Installed tab's line under the table: free memory and what the estimates assume."""
     gpu = ""

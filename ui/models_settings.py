@@ -35,7 +35,8 @@ from engine.model_inventory import (
     same_path,
 )
 from engine.units import human_size
-from ui.model_wording import backend_summary, choice_status, offload_text
+from ui.dialogs import confirm
+from ui.model_wording import backend_summary, choice_status, offload_text, requantize_warning
 from ui.models_items import Present, fit_item, item, read_only
 from ui.settings_dialog import SettingsContext, SettingsPage
 
@@ -64,6 +65,7 @@ class VariantsPage(SettingsPage):
         self.choices: list[QuantChoice] = []
         self.gpu_offload: bool | None = None
         self._jobs: list[Job] = []  # keep the page's calls referenced
+        self.confirm = confirm  # asks before re-quantizing (a test answers it)
 
         self.heading = QLabel("")
         self.heading.setWordWrap(True)
@@ -143,8 +145,15 @@ class VariantsPage(SettingsPage):
         if choice.status == "installed":
             settings.default_model = choice.name
             return
+        if choice.requantize and not self.confirm(
+            self,
+            "Re-quantize",
+            requantize_warning(choice, self._source_size(choice)),
+            "Re-quantize",
+        ):
+            return
         try:
-            job = self.manager.switch_to(choice)
+            job = self.manager.switch_to(choice, allow_requantize=choice.requantize)
         except HearthError as exc:
             if self.present is not None:
                 self.present(exc)
@@ -153,6 +162,10 @@ class VariantsPage(SettingsPage):
             self._jobs.append(job)
 
     # -- data ------------------------------------------------------------------------------
+
+    def _source_size(self, choice: QuantChoice) -> int:
+        variants = self.group.variants if self.group is not None else []
+        return next((v.info.file_size for v in variants if same_path(v.path, choice.source)), 0)
 
     def _current_path(self, settings: Settings) -> str:
         if self.controller is None:

@@ -86,6 +86,50 @@ def test_choosing_a_level_to_make_quantizes_then_reloads(
     assert gui.controller.settings.default_model == f"{BASE}.Q8_0"
 
 
+def test_a_q4_1_only_model_is_never_requantized_without_the_explicit_confirm(
+    make_gui: Any, qtbot: Any, models: Path
+) -> None:
+    """The bundled SmolLM2 exists only as Q4_1. Settings ▸ Quantization does not offer a
+    Q4_K_M made from it (it would be larger and worse), asks before a level that needs
+    re-quantizing, and makes nothing when the answer is no; the job manager itself refuses
+    to re-quantize unless told so."""
+    from engine.errors import InvalidRequestError
+
+    gui = make_gui(Script())
+    wait_ready(qtbot, gui)
+    page = gui.window.settings_dialog().page("Quantization")
+    assert {c.quant for c in page.choices} == {"Q4_1", "Q3_K_M", "Q2_K"}
+    asked: list[str] = []
+
+    def answer(yes: bool) -> Any:
+        def ask(parent: Any, title: str, text: str, action: str) -> bool:
+            asked.append(text)
+            return yes
+
+        return ask
+
+    before = sorted(p.name for p in models.iterdir())
+    page.confirm = answer(False)
+    assert page.select_quant("Q2_K")
+    page.apply(Settings())
+    assert len(asked) == 1 and "already quantized (Q4_1" in asked[0]
+    assert "lower quality" in asked[0]
+    assert gui.services.model_jobs.active_jobs() == []
+    assert sorted(p.name for p in models.iterdir()) == before  # nothing made
+    choice = next(c for c in page.choices if c.quant == "Q2_K")
+    try:
+        gui.services.model_jobs.switch_to(choice)  # no explicit permission
+        raise AssertionError("re-quantized without permission")
+    except InvalidRequestError as exc:
+        assert "already quantized" in exc.user_message
+    page.confirm = answer(True)
+    page.apply(Settings())
+    jobs = gui.services.model_jobs.active_jobs()
+    assert len(jobs) == 1 and jobs[0].allow_requantize and jobs[0].quant == "Q2_K"
+    with qtbot.waitSignal(jobs[0].ended, timeout=120000):
+        jobs[0].cancel()
+
+
 def test_backend_and_offload_are_shown_without_blocking(make_gui: Any, qtbot: Any) -> None:
     gui = make_gui(Script())
     wait_ready(qtbot, gui)
