@@ -33,6 +33,10 @@ class BackendKind:
     module: str  # imported when a backend of this kind is made
     attribute: str  # the class (or factory) in it: called as (target, **options)
     target: str  # what the target names, for messages
+    # True: the target is a model file on this computer, found by name in the models folder
+    # (engine.catalog); False: the target is given as it is (a server address).
+    local: bool
+    options: frozenset[str]  # the options it takes; others given to `create` are left out
 
 
 _REGISTRY: dict[str, BackendKind] = {}
@@ -43,9 +47,12 @@ def register(kind: BackendKind) -> None:
 
 
 register(BackendKind(LOCAL, "This computer (llama.cpp)", "engine.llama_engine", "LlamaEngine",
-                     "model file"))  # fmt: skip
+                     "model file", local=True,
+                     options=frozenset({"n_ctx", "n_threads", "n_gpu_layers", "n_batch",
+                                        "n_threads_batch"})))  # fmt: skip
 register(BackendKind(OPENAI, "An OpenAI-compatible server", "engine.remote", "RemoteEngine",
-                     "server address"))  # fmt: skip
+                     "server address", local=False,
+                     options=frozenset({"api_key", "model", "n_ctx", "timeout_s"})))  # fmt: skip
 
 
 def kinds() -> list[BackendKind]:
@@ -68,5 +75,7 @@ def factory(name: str) -> BackendFactory:
 
 
 def create(name: str, target: str, **options: Any) -> ChatBackend:
-    """A backend of kind `name` for `target` (a model path or a server URL)."""
-    return factory(name)(target, **options)
+    """A backend of kind `name` for `target` (a model path or a server URL). Callers may pass
+    every option they know (threads, an API key, ...): each kind takes only its own."""
+    taken = kind(name).options
+    return factory(name)(target, **{k: v for k, v in options.items() if k in taken})

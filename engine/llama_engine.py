@@ -30,6 +30,8 @@ from engine.catalog import model_info
 from engine.closing import ClosedWhenCollected
 from engine.errors import GenerationError, InvalidRequestError, ModelFileError, ModelLoadError
 from engine.prompt import builtin_template_name, fit_prompt, render_template
+from engine.stop_strings import cut_at_stops
+from engine.structured import grammar_for
 from engine.types import (
     ChatMessage,
     GenerationRequest,
@@ -148,8 +150,11 @@ class LlamaEngine(ClosedWhenCollected):
     def generate(self, request: GenerationRequest, cancel: threading.Event) -> StreamedGeneration:
         if self._ctx is None:
             raise GenerationError("The model has been unloaded.")
+        # A schema or grammar that cannot be used is refused here, before any work.
+        grammar = grammar_for(request.output) if request.output is not None else ""
         stats = GenerationStats(n_ctx=self._n_ctx)
-        return StreamedGeneration(stats, self._run(request, cancel, stats))
+        deltas = self._run(request, cancel, stats, grammar)
+        return StreamedGeneration(stats, cut_at_stops(deltas, request.stop, stats))
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenize(text, add_special=False, parse_special=False))
@@ -240,16 +245,31 @@ class LlamaEngine(ClosedWhenCollected):
         ev = self._active_cancel
         return ev is not None and ev.is_set()
 
-    def _make_sampler(self, s: SamplingParams) -> Any:
+    def _make_sampler(self, s: SamplingParams, grammar: str, prompt: list[int]) -> Any:
+        """llama.cpp's sampler chain. A grammar comes first, so every later step (penalties,
+        top-k, the final pick) only sees tokens the grammar allows."""
         lc = self._lc
         chain = lc.llama_sampler_chain_init(lc.llama_sampler_chain_default_params())
+        if grammar:
+            runtime.take_recent_errors()
+            constrained = lc.llama_sampler_init_grammar(self._vocab, grammar.encode(), b"root")
+            if not constrained:  # llama.cpp logs the parse error and returns NULL
+                lc.llama_sampler_free(chain)
+                raise InvalidRequestError(
+                    "The grammar for this output format is not valid GBNF.",
+                    runtime.take_recent_errors() or grammar[:2000],
+                )
+            lc.llama_sampler_chain_add(chain, constrained)
         if s.repeat_penalty > 0 and abs(s.repeat_penalty - 1.0) > 1e-6:
-            lc.llama_sampler_chain_add(
-                chain,
-                lc.llama_sampler_init_penalties(
-                    self._n_vocab, PENALTY_LAST_N, s.repeat_penalty, 0.0, 0.0
-                ),
+            penalties = lc.llama_sampler_init_penalties(
+                self._n_vocab, PENALTY_LAST_N, s.repeat_penalty, 0.0, 0.0
             )
+            # The penalty remembers the end of the prompt. Fed before it joins the chain:
+            # the grammar must only ever see generated tokens (llama.cpp aborts the process
+            # when a grammar is given a token it does not allow).
+            for tok in prompt[-PENALTY_LAST_N:]:
+                lc.llama_sampler_accept(penalties, tok)
+            lc.llama_sampler_chain_add(chain, penalties)
         if s.temperature <= 0:
             lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_greedy())
             return chain
@@ -318,39 +338,69 @@ class LlamaEngine(ClosedWhenCollected):
         n_single = int(perf.n_eval) if perf.t_eval_ms > 0 else 0
         return n_prompt + n_single
 
+    def _prompt_tokens(
+        self, request: GenerationRequest, max_tokens: int, stats: GenerationStats
+    ) -> list[int]:
+        """The prompt: the conversation fitted to the context with the chat template, or a
+        raw completion prompt as it is (refused when it does not fit: nothing is cut)."""
+        budget = self._n_ctx - max_tokens
+        if request.prompt:
+            tokens = self.tokenize(request.prompt, add_special=True, parse_special=True)
+            if len(tokens) > budget:
+                raise InvalidRequestError(
+                    f"The prompt is too long for the model's context: it needs {len(tokens)} "
+                    f"tokens and {budget} are left beside the {max_tokens} to generate."
+                )
+        else:
+            fitted = fit_prompt(request.messages, request.passages, self.tokenize_chat, budget)
+            tokens = fitted.tokens
+            stats.turns_dropped = fitted.turns_dropped
+            stats.passages_used = fitted.passages_used
+            if fitted.turns_dropped:
+                log.info("dropped %d old turns to fit the context", fitted.turns_dropped)
+        stats.prompt_tokens = len(tokens)
+        return tokens
+
     def _run(
-        self, request: GenerationRequest, cancel: threading.Event, stats: GenerationStats
+        self,
+        request: GenerationRequest,
+        cancel: threading.Event,
+        stats: GenerationStats,
+        grammar: str,
     ) -> Iterator[str]:
         lc = self._lc
         t_start = time.perf_counter()
-        s = request.sampling
-        max_tokens = max(1, min(s.max_tokens, self._n_ctx // 2))
-        fitted = fit_prompt(
-            request.messages, request.passages, self.tokenize_chat, self._n_ctx - max_tokens
-        )
-        prompt = fitted.tokens
-        stats.prompt_tokens = len(prompt)
-        stats.turns_dropped = fitted.turns_dropped
-        stats.passages_used = fitted.passages_used
-        if fitted.turns_dropped:
-            log.info("dropped %d old turns to fit the context", fitted.turns_dropped)
-        lc.llama_perf_context_reset(self._ctx)
-        stats.stop_reason = "cancelled"
-        ok = self._evaluate_prompt(prompt, cancel)
-        stats.prompt_tokens_evaluated = self._evaluated_since_reset()
-        t_prompt = time.perf_counter()
-        stats.prompt_s = t_prompt - t_start
-        if not ok:
-            stats.total_s = stats.prompt_s
-            stats.context_used = len(self._cached)
-            return
-        sampler = self._make_sampler(s)
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        max_tokens = max(1, min(request.sampling.max_tokens, self._n_ctx // 2))
+        prompt = self._prompt_tokens(request, max_tokens, stats)
+        sampler = self._make_sampler(request.sampling, grammar, prompt)  # before the prompt
         try:
-            for tok in prompt[-PENALTY_LAST_N:]:
-                lc.llama_sampler_accept(sampler, tok)
-            stats.stop_reason = "length"
-            t_first = t_prompt
+            lc.llama_perf_context_reset(self._ctx)
+            stats.stop_reason = "cancelled"
+            ok = self._evaluate_prompt(prompt, cancel)
+            stats.prompt_tokens_evaluated = self._evaluated_since_reset()
+            stats.prompt_s = time.perf_counter() - t_start
+            if ok:
+                yield from self._tokens(sampler, request, cancel, stats, max_tokens, t_start)
+        finally:
+            lc.llama_sampler_free(sampler)
+            stats.total_s = time.perf_counter() - t_start
+            stats.context_used = len(self._cached)
+
+    def _tokens(
+        self,
+        sampler: Any,
+        request: GenerationRequest,
+        cancel: threading.Event,
+        stats: GenerationStats,
+        max_tokens: int,
+        t_start: float,
+    ) -> Iterator[str]:
+        """The token loop, after the prompt: sample, show, decode, until a stop."""
+        lc = self._lc
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        stats.stop_reason = "length"
+        t_first = time.perf_counter()
+        try:
             for i in range(max_tokens):
                 if cancel.is_set():
                     stats.stop_reason = "cancelled"
@@ -385,8 +435,4 @@ class LlamaEngine(ClosedWhenCollected):
             if tail:
                 yield tail
         finally:
-            lc.llama_sampler_free(sampler)
-            t_end = time.perf_counter()
-            stats.decode_s = t_end - t_first if stats.generated_tokens else 0.0
-            stats.total_s = t_end - t_start
-            stats.context_used = len(self._cached)
+            stats.decode_s = time.perf_counter() - t_first if stats.generated_tokens else 0.0

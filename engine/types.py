@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 Role = Literal["system", "user", "assistant"]
 StopReason = Literal["stop", "length", "cancelled"]
@@ -36,13 +36,29 @@ class Passage:
     text: str
 
 
+@dataclass(frozen=True)
+class OutputFormat:
+    """Output constrained while sampling (engine.structured turns it into a grammar):
+    "json" any JSON object, "json_schema" a JSON value that validates against `schema`,
+    "grammar" text in llama.cpp's GBNF (`grammar`)."""
+
+    kind: Literal["json", "json_schema", "grammar"]
+    schema: dict[str, Any] | None = None
+    grammar: str = ""
+
+
 @dataclass
 class GenerationRequest:
     messages: list[ChatMessage]  # system (optional, first) + alternating turns, last is the user's
     sampling: SamplingParams = field(default_factory=SamplingParams)
     passages: list[Passage] = field(default_factory=list)
     request_id: int = 0
-    ignore_eos: bool = False  # benchmarks only: always generate max_tokens
+    ignore_eos: bool = False  # benchmarks (and the API's llama.cpp extension): max_tokens always
+    # A raw completion (the API's /v1/completions): this text as it is, no chat template;
+    # `messages` is then ignored.
+    prompt: str = ""
+    stop: list[str] = field(default_factory=list)  # the answer ends before any of these
+    output: OutputFormat | None = None  # constrained output (JSON, a schema, a grammar)
 
 
 @dataclass

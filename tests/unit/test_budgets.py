@@ -32,9 +32,6 @@ EXCEPTIONS: dict[tuple[str, str, str], tuple[int, str]] = {
     ("module", "engine/download.py", ""): (620, "resumable download; split with its rewrite"),
     ("function", "engine/download.py", "_fetch"): (109, "retry loop with every HTTP case"),
     ("function", "engine/download.py", "_stream"): (103, "resume/verify loop"),
-    ("function", "engine/remote.py", "_run"): (
-        114, "the server client's request loop; remote backends (issue 21) rework it"
-    ),
     ("module", "rag/extract.py", ""): (784, "the extraction pool; hostile PDFs (issue 23)"),
     ("function", "rag/extract.py", "extract_many"): (123, "as rag/extract.py"),
     ("module", "ui/documents_panel.py", ""): (

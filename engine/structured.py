@@ -1,0 +1,112 @@
+"""Structured output: a JSON schema (or a GBNF grammar) that constrains sampling.
+
+llama.cpp's grammar sampler masks every token that would leave the grammar, so even a 135M
+model can only produce text the grammar accepts: JSON that parses and, for a schema, has its
+required keys, types and bounds. The schema is turned into GBNF by llama-cpp-python's own
+converter (`llama_cpp.llama_grammar.json_schema_to_gbnf`, a port of llama.cpp's
+json-schema-to-grammar), never fetched from anywhere (`$ref` must point inside the schema).
+
+Everything here is checked before any generation starts: a schema the converter cannot
+handle, a remote `$ref`, or bounds so large that the grammar would explode (the converter
+spells out `maxLength: n` as n nested optional rules) are refused with InvalidRequestError.
+Whether llama.cpp accepts the grammar is checked when the engine builds its sampler, also
+before the first token (engine.llama_engine).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from engine.errors import InvalidRequestError
+from engine.types import OutputFormat
+
+# The converter writes `maxLength: n` (and the other counts) as n nested optional rules, and
+# llama.cpp parses nested rules recursively: bounded here so a request cannot make a grammar
+# of megabytes or a parser recursion that overflows the engine thread's stack.
+MAX_REPEAT = 1000
+MAX_GRAMMAR_CHARS = 256 * 1024
+MAX_SCHEMA_DEPTH = 64
+_COUNT_KEYS = ("minLength", "maxLength", "minItems", "maxItems", "minProperties", "maxProperties")
+
+
+def output_from_schema(schema: Any) -> OutputFormat:
+    """An OutputFormat for a JSON schema, checked now (InvalidRequestError if unusable)."""
+    output = OutputFormat("json_schema", schema=schema)
+    grammar_for(output)
+    return output
+
+
+def grammar_for(output: OutputFormat) -> str:
+    """The GBNF grammar that constrains sampling to `output`."""
+    if output.kind == "grammar":
+        text = output.grammar
+        if not text.strip():
+            raise InvalidRequestError("The grammar is empty.")
+    elif output.kind == "json":
+        from llama_cpp.llama_grammar import JSON_GBNF  # root ::= object
+
+        text = JSON_GBNF
+    else:
+        text = _schema_grammar(output.schema)
+    if len(text) > MAX_GRAMMAR_CHARS:
+        raise InvalidRequestError(
+            f"The schema makes a grammar too large to use ({len(text):,} characters; at most "
+            f"{MAX_GRAMMAR_CHARS:,}). Use smaller length or item bounds."
+        )
+    return text
+
+
+def _schema_grammar(schema: Any) -> str:
+    if not isinstance(schema, dict):
+        raise InvalidRequestError("The JSON schema must be a JSON object.")
+    _check_node(schema, 0)
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    try:
+        return str(json_schema_to_gbnf(json.dumps(schema)))
+    except RecursionError as exc:
+        raise InvalidRequestError("The JSON schema is nested too deeply.") from exc
+    except (AssertionError, AttributeError, TypeError, KeyError, ValueError, IndexError) as exc:
+        # The converter reports an unknown type, a bad pattern or a dangling $ref this way.
+        raise InvalidRequestError(f"The JSON schema cannot be used: {exc}", repr(exc)) from exc
+
+
+_NAME_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
+
+
+def _check_node(node: Any, depth: int, names: bool = False) -> None:
+    """Refuse what the converter would fetch, or expand into an enormous grammar. `names`:
+    `node` maps property (or definition) names to schemas, so its keys are not keywords."""
+    if depth > MAX_SCHEMA_DEPTH:
+        raise InvalidRequestError(f"The JSON schema is nested deeper than {MAX_SCHEMA_DEPTH}.")
+    if isinstance(node, list):
+        for item in node:
+            _check_node(item, depth + 1)
+        return
+    if not isinstance(node, dict):
+        return
+    if names:
+        for value in node.values():
+            _check_node(value, depth + 1)
+        return
+    ref = node.get("$ref")
+    if ref is not None and (not isinstance(ref, str) or not ref.startswith("#")):
+        raise InvalidRequestError(
+            f"The JSON schema refers to {ref!r}: only references inside the schema (#/...) "
+            "are allowed."
+        )
+    for key in _COUNT_KEYS:
+        value = node.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InvalidRequestError(f"'{key}' in the JSON schema must be a whole number.")
+        if value > MAX_REPEAT:
+            raise InvalidRequestError(
+                f"'{key}': {value} in the JSON schema is too large for a grammar (at most "
+                f"{MAX_REPEAT})."
+            )
+    for key, value in node.items():
+        if key not in ("enum", "const", "default", "examples"):  # data, not schemas
+            _check_node(value, depth + 1, names=key in _NAME_MAPS)
