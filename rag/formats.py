@@ -24,7 +24,7 @@ def discover(paths: Iterable[Path | str]) -> list[Path]:
         if p.is_file():
             found.append(p)
         elif p.is_dir():
-            found.extend(_supported_files(p))
+            found.extend(supported_files(p))
         else:
             missing.append(str(raw))
     if missing:
@@ -35,7 +35,9 @@ def discover(paths: Iterable[Path | str]) -> list[Path]:
     return [Path(k) for k in seen]
 
 
-def _supported_files(folder: Path) -> list[Path]:
+def supported_files(folder: Path) -> list[Path]:
+    """A folder's .pdf .txt .md files, recursively, hidden files and folders skipped (what
+    adding the folder picks up, and what watching it picks up later)."""
     out: list[Path] = []
     for sub in sorted(folder.rglob("*")):
         rel = sub.relative_to(folder).parts

@@ -22,7 +22,9 @@ from engine.errors import DocumentError
 from engine.migrations import Migration, migrate
 from engine.sqlite_util import use_wal
 
-STATUSES = ("queued", "indexing", "ready", "failed", "removing")
+# "missing": the file is gone from disk; its chunks stay (it comes back if the file does) but
+# are not searched (`Store.hidden_document_ids`).
+STATUSES = ("queued", "indexing", "ready", "failed", "removing", "missing")
 
 # Append-only, named (`engine.migrations`): never edit, rename or reorder an entry once it has
 # shipped. The library counted its migrations in `PRAGMA user_version` before names were
@@ -76,6 +78,28 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    # Watched documents (`rag.watch`): a document whose file changed on disk is flagged while
+    # it is indexed again; folders added to the library are remembered, so files that appear
+    # in them later are added too, except those the user removed from the library.
+    Migration(
+        "0002_watched_files",
+        (
+            "ALTER TABLE documents ADD COLUMN changed INTEGER NOT NULL DEFAULT 0",
+            """
+            CREATE TABLE folders (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                path TEXT NOT NULL UNIQUE,
+                added_at REAL NOT NULL DEFAULT 0
+            )
+            """,
+            """
+            CREATE TABLE ignored_files (
+                path TEXT PRIMARY KEY,
+                folder_id INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE
+            )
+            """,
+        ),
+    ),
 )
 COUNTED_MIGRATIONS = 1
 
@@ -96,6 +120,7 @@ class DocRow:
     added_at: float
     updated_at: float
     embedded: int = 0  # chunks in both indexes
+    changed: int = 0  # 1 while a file found changed on disk is indexed again
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -110,6 +135,7 @@ class DocRow:
             "progress": round(self.progress, 4),
             "message": self.message,
             "sha256": self.sha256,
+            "changed": bool(self.changed),
         }
 
 
@@ -133,7 +159,7 @@ class ChunkRow:
 _DOC_COLS = (
     "d.id, d.path, d.name, d.size, d.mtime, d.sha256, d.pages, d.chunks, d.status, d.message, "
     "d.progress, d.added_at, d.updated_at, "
-    "(SELECT count(*) FROM chunks c WHERE c.doc_id = d.id AND c.embedded = 1)"
+    "(SELECT count(*) FROM chunks c WHERE c.doc_id = d.id AND c.embedded = 1), d.changed"
 )
 _CHUNK_COLS = (
     "c.id, c.doc_id, c.ordinal, c.page_start, c.page_end, c.char_start, c.char_end, "
@@ -158,6 +184,7 @@ def _doc(row: Sequence[Any]) -> DocRow:
         added_at=float(row[11]),
         updated_at=float(row[12]),
         embedded=int(row[13]),
+        changed=int(row[14]),
     )
 
 
@@ -267,9 +294,29 @@ class Store:
     def update_document(self, doc_id: int, **fields: Any) -> None:
         if not fields:
             return
+        if fields.get("status") in ("ready", "failed"):
+            # Indexing a changed file ends here, whichever part of ingestion ends it.
+            fields.setdefault("changed", 0)
         fields["updated_at"] = time.time()
         cols = ", ".join(f"{k} = ?" for k in fields)
         self.conn.execute(f"UPDATE documents SET {cols} WHERE id = ?", [*fields.values(), doc_id])
+
+    def hidden_document_ids(self) -> list[int]:
+        """Documents whose chunks must not answer: missing files, and files found changed
+        whose old chunks are still stored (queued to be read again)."""
+        rows = self.conn.execute(
+            "SELECT id FROM documents WHERE status IN ('missing', 'removing') "
+            "OR (status = 'queued' AND changed = 1) ORDER BY id"
+        )
+        return [int(r[0]) for r in rows]
+
+    def shown_document_ids(self) -> list[int]:
+        """Every document but those `hidden_document_ids` lists."""
+        rows = self.conn.execute(
+            "SELECT id FROM documents WHERE status NOT IN ('missing', 'removing') "
+            "AND NOT (status = 'queued' AND changed = 1) ORDER BY id"
+        )
+        return [int(r[0]) for r in rows]
 
     def has_unfinished_documents(self) -> bool:
         """Any document queued or being indexed."""
@@ -292,12 +339,12 @@ class Store:
         ).fetchone()
         return int(total), int(done)
 
-    def first_indexing_name(self) -> str:
-        """The name of the document being indexed first ("" when none is)."""
+    def first_indexing(self) -> DocRow | None:
+        """The document being indexed first (batches embed the oldest first), if any."""
         row = self.conn.execute(
-            "SELECT name FROM documents WHERE status = 'indexing' ORDER BY id LIMIT 1"
+            f"SELECT {_DOC_COLS} FROM documents d WHERE d.status = 'indexing' ORDER BY d.id LIMIT 1"
         ).fetchone()
-        return str(row[0]) if row else ""
+        return _doc(row) if row else None
 
     def delete_document_rows(self, doc_id: int) -> None:
         """Chunks, their FTS rows and the document row, in one transaction."""
@@ -308,6 +355,43 @@ class Store:
             )
             conn.execute("DELETE FROM chunks WHERE doc_id = ?", (doc_id,))
             conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
+
+    # -- watched folders (rag.watch) -----------------------------------------------------------
+
+    def folders(self) -> list[str]:
+        """Folders added to the library, in the order they were added."""
+        return [str(r[0]) for r in self.conn.execute("SELECT path FROM folders ORDER BY id")]
+
+    def add_folder(self, path: str) -> None:
+        """Watch a folder; adding it again also forgets the files removed from it before."""
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO folders (path, added_at) VALUES (?, ?) ON CONFLICT (path) DO NOTHING",
+                (path, time.time()),
+            )
+            conn.execute(
+                "DELETE FROM ignored_files WHERE folder_id = "
+                "(SELECT id FROM folders WHERE path = ?)",
+                (path,),
+            )
+
+    def remove_folder(self, path: str) -> None:
+        """Stop watching a folder (its ignored files go with it)."""
+        self.conn.execute("DELETE FROM folders WHERE path = ?", (path,))
+
+    def ignore_file(self, path: str, folder: str) -> None:
+        """A file the user removed from a watched folder: not added again."""
+        self.conn.execute(
+            "INSERT OR REPLACE INTO ignored_files (path, folder_id) "
+            "SELECT ?, id FROM folders WHERE path = ?",
+            (path, folder),
+        )
+
+    def unignore_file(self, path: str) -> None:
+        self.conn.execute("DELETE FROM ignored_files WHERE path = ?", (path,))
+
+    def ignored_files(self) -> set[str]:
+        return {str(r[0]) for r in self.conn.execute("SELECT path FROM ignored_files")}
 
     # -- chunks ------------------------------------------------------------------------------
 

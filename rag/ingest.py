@@ -161,6 +161,7 @@ class Ingestor:
             eta = (total - done) / rate
         # else unknown until every queued document has been read and chunked
         busy = queued + reading + counts.get("indexing", 0)
+        current = self.store.first_indexing()
         return Progress(
             elsewhere=bool(busy) and self._lease is None and self._lease_taken_elsewhere(),
             queued=queued,
@@ -174,7 +175,10 @@ class Ingestor:
             chunks_per_s=rate,
             pages_per_s=self.reader.page_rate.per_s(),
             eta_s=eta,
-            current=self.store.first_indexing_name(),
+            current=current.name if current else "",
+            current_chunks=current.chunks if current else 0,
+            current_done=current.embedded if current else 0,
+            missing=counts.get("missing", 0),
             elapsed_s=time.monotonic() - self._started,
         )
 

@@ -40,6 +40,7 @@ from rag.progress import IngestStats, Progress, StepReport
 from rag.retrieve import Hit, Mode
 from rag.search import Searcher
 from rag.vector_store import VectorIndex, VectorStore
+from rag.watch import WatchReport, check_files
 
 if TYPE_CHECKING:  # pragma: no cover
     from chromadb.api import ClientAPI
@@ -122,9 +123,18 @@ class Library(Closeable):
         """Register files (and folders' .pdf/.txt/.md files) for indexing; returns their rows.
 
         Unchanged ready documents stay as they are; anything else is queued. Nothing is read
-        here: `ingest_step` does the work."""
+        here: `ingest_step` does the work. Folders are remembered: files that appear in them
+        later are added by `check_files`."""
+        paths = list(paths)
         rows: list[DocRow] = []
-        for f in discover(paths):
+        files = discover(paths)  # raises before anything is added when a path is missing
+        for raw in paths:
+            given = os.path.abspath(Path(raw).expanduser())
+            if os.path.isdir(given):
+                self.store.add_folder(given)
+            else:
+                self.store.unignore_file(given)  # added by hand: watched again
+        for f in files:
             path = os.path.abspath(f)
             st = f.stat()
             doc = self.store.document_by_path(path)
@@ -157,12 +167,42 @@ class Library(Closeable):
         self.store.update_document(doc.id, sha256="", status="queued", message="", progress=0.0)
 
     def remove(self, doc_id: int) -> None:
-        """Delete a document from both indexes and the library."""
+        """Delete a document from both indexes and the library. A file removed from a
+        watched folder is not added again; a folder with no document left is no longer
+        watched."""
         doc = self._require(doc_id)
         self.ingestor.reader.forget(doc.id)
         self.store.update_document(doc.id, status="removing")
         self.vector_store.delete_document(doc.id)
         self.store.delete_document_rows(doc.id)
+        folder = self._folder_of(doc.path)
+        if folder is not None:
+            self.store.ignore_file(doc.path, folder)
+            if not any(self._folder_of(d.path) == folder for d in self.store.documents()):
+                self.store.remove_folder(folder)
+
+    def remove_folder(self, folder: str | Path) -> list[DocRow]:
+        """Stop watching a folder and remove its documents; returns them."""
+        path = os.path.abspath(Path(folder).expanduser())
+        inside = [d for d in self.documents() if _under(d.path, path)]
+        self.store.remove_folder(path)
+        for doc in inside:
+            self.remove(doc.id)
+        return inside
+
+    def folders(self) -> list[str]:
+        """The folders added to the library (watched for new files)."""
+        return self.store.folders()
+
+    def _folder_of(self, path: str) -> str | None:
+        """The innermost watched folder that holds `path`."""
+        holding = [f for f in self.store.folders() if _under(path, f)]
+        return max(holding, key=len) if holding else None
+
+    def check_files(self) -> WatchReport:
+        """Look for documents changed, deleted or come back on disk and for new files in
+        watched folders (`rag.watch`); the library is updated accordingly."""
+        return check_files(self.store, busy=self.ingestor.reader.in_flight)
 
     def _finish_interrupted_removals(self) -> None:
         for doc in self.store.documents(["removing"]):
@@ -271,3 +311,7 @@ class Library(Closeable):
     ) -> list[Hit]:
         """Top-k passages for a query (`rag.search.Searcher.search`)."""
         return self.searcher.search(query, k, doc_ids, mode, candidates)
+
+
+def _under(path: str, folder: str) -> bool:
+    return path.startswith(folder.rstrip(os.sep) + os.sep)

@@ -25,12 +25,36 @@ class Progress:
     pages_per_s: float = 0.0
     eta_s: float | None = None
     current: str = ""  # name of the document being embedded
+    # That document's own chunks (chunks_total/_done count every document being indexed).
+    current_chunks: int = 0
+    current_done: int = 0
+    missing: int = 0  # documents whose file is gone (rag.watch)
     elsewhere: bool = False  # another Hearth process is indexing this library: waiting for it
     elapsed_s: float = 0.0
 
     @property
     def fraction(self) -> float:
         return self.chunks_done / self.chunks_total if self.chunks_total else 0.0
+
+    def chunk_parts(self) -> list[str]:
+        """What is being embedded, in words: the current file with its own chunks, then, when
+        more files are being indexed, the total of all of them, labelled as such
+        ("R-FAQ.pdf 83% (254/307 chunks)", "5 files 17% (254/1535 chunks)"): the name alone
+        with the total of five files read as that file's progress. The command
+        line and the window say it the same way."""
+        if not self.chunks_total:
+            return []
+        parts: list[str] = []
+        if self.current and self.current_chunks:
+            pct = 100 * self.current_done / self.current_chunks
+            parts.append(
+                f"{self.current} {pct:.0f}% ({self.current_done}/{self.current_chunks} chunks)"
+            )
+        if not parts or self.indexing > 1:
+            files = f"{self.indexing} files" if self.indexing > 1 else "indexing"
+            counts = f"{self.chunks_done}/{self.chunks_total} chunks"
+            parts.append(f"{files} {100 * self.fraction:.0f}% ({counts})")
+        return parts
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -46,6 +70,9 @@ class Progress:
             "pages_per_s": round(self.pages_per_s, 2),
             "eta_s": None if self.eta_s is None else round(self.eta_s, 1),
             "current": self.current,
+            "current_chunks": self.current_chunks,
+            "current_done": self.current_done,
+            "missing": self.missing,
         }
 
 

@@ -53,6 +53,7 @@ class Searcher:
         if k < 1:
             raise InvalidRequestError("The number of passages (k) must be at least 1.")
         n = max(candidates or self.config.candidates, k)
+        doc_ids = self._shown(doc_ids)
         results: list[Scored] = []  # per index
         timings: dict[str, float] = {}
         if mode in ("hybrid", "vector"):
@@ -64,6 +65,16 @@ class Searcher:
             timings["keyword_s"] = time.perf_counter() - t0
         self.last_timings = timings
         return self._passages(results, k, mode)
+
+    def _shown(self, doc_ids: Sequence[int] | None) -> Sequence[int] | None:
+        """`doc_ids` without the documents whose chunks must not answer (a missing file, a
+        changed one not yet read again: `Store.hidden_document_ids`)."""
+        hidden = set(self.ctx.store.hidden_document_ids())
+        if not hidden:
+            return doc_ids
+        if doc_ids is None:
+            return self.ctx.store.shown_document_ids()
+        return [d for d in doc_ids if d not in hidden]
 
     def _vector_candidates(
         self, text: str, n: int, doc_ids: Sequence[int] | None, timings: dict[str, float]

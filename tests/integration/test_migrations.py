@@ -1,7 +1,8 @@
 """The document library's move from `PRAGMA user_version` to named migrations
 (`engine.migrations`), on real SQLite files: a library written by the counting version opens
 with nothing lost and its migrations recorded, a new library still opens in the counting
-version, and a library from a newer Hearth is refused with a reason."""
+version, and a library from a newer Hearth is refused with a reason. Then the watched-files
+migration (0002) on a copy of a library that the first named version wrote."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 from engine.errors import DocumentError
 from engine.migrations import Migration, applied_migrations, migrate
 from rag.index import MIGRATIONS, Store
+from rag.watch import check_files
 
 NAMES = [m.name for m in MIGRATIONS]
 
@@ -171,7 +173,11 @@ def test_a_library_written_by_the_counting_version_opens_unchanged(
         assert [c.ordinal for c in store.pending_chunks(10)] == [0]
     finally:
         store.close()
-    assert everything(counted_library) == before  # nothing lost, nothing added
+    after = everything(counted_library)
+    # Nothing lost; the one addition is 0002_watched_files' column, 0 for every document.
+    assert [row[-1] for row in after["documents"]] == [0, 0]
+    after["documents"] = [row[:-1] for row in after["documents"]]
+    assert after == before
     assert user_version(counted_library) == 1
     fresh = tmp_path / "fresh" / "library.sqlite3"
     Store(fresh).close()
@@ -219,3 +225,58 @@ def test_a_library_from_a_newer_hearth_is_refused(counted_library: Path, tmp_pat
     assert info.value.user_message == (
         "The document library was saved by a newer version of Hearth. Update Hearth to open it."
     )
+
+
+@pytest.fixture
+def library_before_watching(counted_library: Path, tmp_path: Path) -> Path:
+    """A copy of a library as the Hearth before watched documents left it: its one named
+    migration applied, exactly as that version's `Store` opened it, and a document whose file
+    exists on disk."""
+    conn = sqlite3.connect(counted_library, isolation_level=None)
+    migrate(conn, MIGRATIONS[:1], kind="document library", counted=1)
+    real = tmp_path / "files" / "island.pdf"
+    real.parent.mkdir()
+    real.write_bytes(b"%PDF-1.4 a stand-in; its size and time are what the library records")
+    st = real.stat()
+    conn.execute(
+        "UPDATE documents SET path = ?, size = ?, mtime = ? WHERE name = 'island.pdf'",
+        (str(real), st.st_size, st.st_mtime),
+    )
+    conn.close()
+    copy = tmp_path / "copy" / "library.sqlite3"
+    copy.parent.mkdir()
+    for suffix in ("", "-wal", "-shm"):
+        if Path(f"{counted_library}{suffix}").exists():
+            shutil.copyfile(f"{counted_library}{suffix}", f"{copy}{suffix}")
+    return copy
+
+
+def test_watched_files_migration_on_a_library_from_the_version_before(
+    library_before_watching: Path,
+) -> None:
+    path = library_before_watching
+    assert applied(path) == [MIGRATIONS[0].name]
+    before = everything(path)
+    store = Store(path)
+    try:
+        assert applied(path) == NAMES and NAMES[-1] == "0002_watched_files"
+        docs = store.documents()
+        assert [(d.name, d.status, d.embedded, d.changed) for d in docs] == [
+            ("island.pdf", "ready", 2, 0),
+            ("notes.md", "indexing", 0, 0),
+        ]
+        assert store.folders() == [] and store.ignored_files() == set()
+        assert store.hidden_document_ids() == []
+        # Watching works on it: the file that exists is unchanged, the other one is missing.
+        report = check_files(store)
+        assert report.missing == [docs[1].id] and not report.changed
+        assert store.hidden_document_ids() == [docs[1].id]
+        assert [c for c, _ in store.keyword_search('"kettle"', 5)] == [2]
+    finally:
+        store.close()
+    after = everything(path)
+    assert [row[:-1] for row in after["documents"][:1]] == before["documents"][:1]
+    assert after["chunks"] == before["chunks"] and after["chunks_fts"] == before["chunks_fts"]
+    assert user_version(path) == 1  # kept for the counting version (the named one refuses)
+    Store(path).close()  # applied once: opening again changes nothing
+    assert applied(path) == NAMES
