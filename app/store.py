@@ -34,8 +34,13 @@ Other rules:
 * Any SQLite failure (disk full, read-only file, corrupt file, locked too long) is raised as
   `app.errors.StoreError` with a message written for the user. Asking for a chat or message
   that does not exist raises `KeyError`; an invalid role or status raises `ValueError`.
-* ``updated_at`` of a chat is the time of its last message activity (a message added or the
-  tail deleted); it orders the chat list. Renaming or changing settings does not reorder.
+* ``updated_at`` of a chat is the time of its last message activity (a message added or a
+  branch deleted); it orders the chat list. Renaming, changing settings or switching
+  branches does not reorder.
+* A chat's messages form a tree: each names the message it follows (``parent_id``), so an
+  answer generated again or a question edited is a sibling of the earlier version, which is
+  kept. The chat shows one path, from its first message to its ``active_leaf``;
+  `app.conversation` computes paths and siblings from `messages`, which returns them all.
 * Search snippets mark each match with `MATCH_START` and `MATCH_END`; turn them into markup
   with `render_snippet`.
 """
@@ -43,29 +48,35 @@ Other rules:
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from app.errors import StoreError
+from app.store_schema import (  # noqa: F401 (re-exported: callers and tests use app.store)
+    BUSY_TIMEOUT_S,
+    MIGRATIONS,
+    ROLES,
+    STATUSES,
+    check_role,
+    check_status,
+    connect,
+    describe_sqlite_error,
+    from_json,
+    is_damaged,
+    migrate,
+    store_error,
+    to_json,
+)
 from engine.closing import Closeable
-from engine.migrations import Migration
+from engine.migrations import Migration as Migration  # re-exported
 from engine.migrations import applied_migrations as applied_migrations  # re-exported
-from engine.migrations import migrate as run_migrations
-from engine.sqlite_util import describe_error, use_wal
 
 log = logging.getLogger(__name__)
-
-ROLES = ("system", "user", "assistant")
-STATUSES = ("complete", "incomplete", "error")
-
-BUSY_TIMEOUT_S = 5.0
 
 # Snippet markers: control characters that never occur in chat text typed by a person.
 MATCH_START = "\x02"
@@ -81,6 +92,7 @@ class ChatRow:
     created_at: float
     updated_at: float
     settings: dict
+    active_leaf: int | None = None  # as stored; ChatStore.active_leaf resolves a missing one
 
 
 @dataclass
@@ -94,6 +106,23 @@ class MessageRow:
     stats: dict
     sources: list[dict]
     status: str
+    parent_id: int | None = None  # the message this one follows; None for the first
+
+
+@dataclass
+class NewMessage:
+    """A message for `ChatStore.import_chat`. `key` and `parent` are its ids where it comes
+    from (an export file); a parent comes before its children."""
+
+    key: int
+    parent: int | None
+    role: str
+    content: str
+    created_at: float
+    model: str = ""
+    stats: dict = field(default_factory=dict)
+    sources: list[dict] = field(default_factory=list)
+    status: str = "complete"
 
 
 @dataclass
@@ -103,108 +132,6 @@ class SearchHit:
     message_id: int
     role: str
     snippet: str
-
-
-# --------------------------------------------------------------------------- migrations
-
-
-# Append-only. Never edit, rename or reorder an entry once it has been committed.
-MIGRATIONS: tuple[Migration, ...] = (
-    Migration(
-        "0001_chats_and_messages",
-        (
-            """
-            CREATE TABLE chats (
-                id INTEGER PRIMARY KEY AUTOINCREMENT,
-                title TEXT NOT NULL,
-                created_at REAL NOT NULL,
-                updated_at REAL NOT NULL,
-                settings TEXT NOT NULL DEFAULT '{}'
-            )
-            """,
-            "CREATE INDEX chats_updated_at ON chats (updated_at DESC, id DESC)",
-            """
-            CREATE TABLE messages (
-                id INTEGER PRIMARY KEY AUTOINCREMENT,
-                chat_id INTEGER NOT NULL REFERENCES chats (id) ON DELETE CASCADE,
-                role TEXT NOT NULL CHECK (role IN ('system', 'user', 'assistant')),
-                content TEXT NOT NULL DEFAULT '',
-                created_at REAL NOT NULL,
-                model TEXT NOT NULL DEFAULT '',
-                stats TEXT NOT NULL DEFAULT '{}',
-                sources TEXT NOT NULL DEFAULT '[]',
-                status TEXT NOT NULL DEFAULT 'complete'
-                    CHECK (status IN ('complete', 'incomplete', 'error')),
-                -- 1 from add_message(status='incomplete') until an update sets a status:
-                -- still 1 at start-up means the writer died mid-stream.
-                streaming INTEGER NOT NULL DEFAULT 0
-            )
-            """,
-            "CREATE INDEX messages_chat ON messages (chat_id, id)",
-        ),
-    ),
-    Migration(
-        "0002_message_search",
-        (
-            # External-content FTS5 index: the text lives once, in messages.content.
-            """
-            CREATE VIRTUAL TABLE messages_fts USING fts5 (
-                content,
-                content = 'messages',
-                content_rowid = 'id',
-                tokenize = 'porter unicode61 remove_diacritics 2'
-            )
-            """,
-            """
-            CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
-                INSERT INTO messages_fts (rowid, content) VALUES (new.id, new.content);
-            END
-            """,
-            """
-            CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
-                INSERT INTO messages_fts (messages_fts, rowid, content)
-                VALUES ('delete', old.id, old.content);
-            END
-            """,
-            """
-            CREATE TRIGGER messages_fts_update AFTER UPDATE OF content ON messages BEGIN
-                INSERT INTO messages_fts (messages_fts, rowid, content)
-                VALUES ('delete', old.id, old.content);
-                INSERT INTO messages_fts (rowid, content) VALUES (new.id, new.content);
-            END
-            """,
-            # Index the messages written before this migration existed.
-            "INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')",
-        ),
-    ),
-)
-
-
-def connect(path: Path) -> sqlite3.Connection:
-    """Open `path` in autocommit mode (transactions are explicit) and set the pragmas.
-
-    Raises sqlite3 errors as they come; `ChatStore` turns them into `StoreError`."""
-    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-    try:
-        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        conn.execute("PRAGMA foreign_keys = ON")
-        mode = use_wal(conn, BUSY_TIMEOUT_S)  # retried: two openers of a new file collide
-        if mode.lower() != "wal":
-            # Some network file systems cannot share WAL memory; the rollback journal
-            # still commits durably, only concurrent readers wait more.
-            log.warning("chat store %s: journal mode is %s, not WAL", path, mode)
-        conn.execute("PRAGMA synchronous = NORMAL")
-    except BaseException:
-        conn.close()
-        raise
-    return conn
-
-
-def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS) -> list[str]:
-    """Apply the migrations not yet recorded (`engine.migrations.migrate`); returns the names
-    applied now. Raises StoreError when the file was written by a newer Hearth or its history
-    does not match this list."""
-    return run_migrations(conn, migrations, kind="chat history", error=StoreError)
 
 
 # --------------------------------------------------------------------------- pure helpers
@@ -240,63 +167,25 @@ def render_snippet(
     return "".join(out)
 
 
-def describe_sqlite_error(exc: BaseException) -> str:
-    """A short reason, readable by a user, for an error of the chat history's file."""
-    return describe_error(exc, "chat history")
-
-
-def _is_damaged(exc: BaseException) -> bool:
-    code = getattr(exc, "sqlite_errorcode", None)
-    if isinstance(code, int):
-        return code & 0xFF in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
-    text = str(exc).lower()
-    return "not a database" in text or "malformed" in text
-
-
-def store_error(action: str, exc: BaseException, path: Path | None = None) -> StoreError:
-    """StoreError for `exc` raised while doing `action` ("save the chat", ...)."""
-    reason = describe_sqlite_error(exc)
-    details = f"{type(exc).__name__}: {exc}"
-    code = getattr(exc, "sqlite_errorname", None)
-    if code:
-        details += f" ({code})"
-    if path is not None:
-        details += f"\nfile: {path}"
-    return StoreError(f"Hearth could not {action}: {reason}.", details)
-
-
-def _dumps(value: Any, what: str) -> str:
-    try:
-        return json.dumps(value, ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{what} must be plain JSON data: {exc}") from exc
-
-
-def _loads(text: str | None, default: Any) -> Any:
-    if not text:
-        return default
-    try:
-        value = json.loads(text)
-    except ValueError:
-        log.warning("ignoring unreadable JSON in the chat store: %.80r", text)
-        return default
-    return value if isinstance(value, type(default)) else default
-
-
-def _check_role(role: str) -> None:
-    if role not in ROLES:
-        raise ValueError(f"role must be one of {ROLES}, not {role!r}")
-
-
-def _check_status(status: str) -> None:
-    if status not in STATUSES:
-        raise ValueError(f"status must be one of {STATUSES}, not {status!r}")
-
-
 # --------------------------------------------------------------------------- the store
 
-_CHAT_COLUMNS = "id, title, created_at, updated_at, settings"
-_MESSAGE_COLUMNS = "id, chat_id, role, content, created_at, model, stats, sources, status"
+_CHAT_COLUMNS = "id, title, created_at, updated_at, settings, active_leaf"
+_MESSAGE_COLUMNS = (
+    "id, chat_id, role, content, created_at, model, stats, sources, status, parent_id"
+)
+# The end of the chat's active path: the stored leaf if it is still one of its messages,
+# else its newest message (chats from before branches, a deleted branch).
+_LEAF = (
+    "SELECT COALESCE("
+    " (SELECT m.id FROM chats AS c JOIN messages AS m ON m.id = c.active_leaf"
+    "  AND m.chat_id = c.id WHERE c.id = :chat),"
+    " (SELECT MAX(id) FROM messages WHERE chat_id = :chat))"
+)
+# A message and every message that follows it, on every branch.
+_SUBTREE = (
+    "WITH RECURSIVE branch (id) AS (SELECT :id UNION ALL"
+    " SELECT m.id FROM messages AS m JOIN branch ON m.parent_id = branch.id)"
+)
 
 
 def _chat_row(row: sqlite3.Row | tuple[Any, ...]) -> ChatRow:
@@ -305,7 +194,8 @@ def _chat_row(row: sqlite3.Row | tuple[Any, ...]) -> ChatRow:
         title=str(row[1]),
         created_at=float(row[2]),
         updated_at=float(row[3]),
-        settings=_loads(row[4], {}),
+        settings=from_json(row[4], {}),
+        active_leaf=None if row[5] is None else int(row[5]),
     )
 
 
@@ -317,9 +207,10 @@ def _message_row(row: sqlite3.Row | tuple[Any, ...]) -> MessageRow:
         content=str(row[3]),
         created_at=float(row[4]),
         model=str(row[5]),
-        stats=_loads(row[6], {}),
-        sources=_loads(row[7], []),
+        stats=from_json(row[6], {}),
+        sources=from_json(row[7], []),
         status=str(row[8]),
+        parent_id=None if row[9] is None else int(row[9]),
     )
 
 
@@ -345,7 +236,7 @@ class ChatStore(Closeable):
             if conn is not None:
                 conn.close()
             error = store_error("open the chat history", exc, self.path)
-            if _is_damaged(exc):
+            if is_damaged(exc):
                 error.user_message += (
                     f" To start a new history, move {self.path} somewhere else"
                     " and open Hearth again."
@@ -406,7 +297,7 @@ class ChatStore(Closeable):
     # -- chats
 
     def create_chat(self, title: str = "New chat", settings: dict | None = None) -> int:
-        settings_json = _dumps(settings or {}, "chat settings")
+        settings_json = to_json(settings or {}, "chat settings")
         now = time.time()
         with self._write() as db:
             cur = db.execute(
@@ -449,7 +340,7 @@ class ChatStore(Closeable):
     def set_chat_settings(self, chat_id: int, settings: dict) -> None:
         """Replace the chat's settings (per-chat overrides: model, system prompt, sampling,
         document sources). Pass the whole dict; keys left out are removed."""
-        settings_json = _dumps(settings, "chat settings")
+        settings_json = to_json(settings, "chat settings")
         with self._write() as db:
             cur = db.execute("UPDATE chats SET settings = ? WHERE id = ?", (settings_json, chat_id))
             if cur.rowcount == 0:
@@ -463,39 +354,55 @@ class ChatStore(Closeable):
         role: str,
         content: str,
         *,
+        parent: int | None | Literal["leaf"] = "leaf",
         model: str = "",
         stats: dict | None = None,
         sources: list[dict] | None = None,
         status: str = "complete",
     ) -> int:
-        """Append a message and commit; the chat moves to the top of `list_chats`."""
-        _check_role(role)
-        _check_status(status)
-        stats_json = _dumps(stats or {}, "message stats")
-        sources_json = _dumps(sources or [], "message sources")
+        """Add a message and commit. It follows `parent` ("leaf": the end of the chat's active
+        path; None: it starts the chat) and becomes the end of the active path; the chat moves
+        to the top of `list_chats`. KeyError for an unknown chat, or a parent of another."""
+        check_role(role)
+        check_status(status)
+        stats_json = to_json(stats or {}, "message stats")
+        sources_json = to_json(sources or [], "message sources")
         now = time.time()
         with self._write() as db:
-            cur = db.execute("UPDATE chats SET updated_at = ? WHERE id = ?", (now, chat_id))
-            if cur.rowcount == 0:
+            if db.execute("SELECT 1 FROM chats WHERE id = ?", (chat_id,)).fetchone() is None:
                 raise KeyError(chat_id)
-            cur = db.execute(
-                "INSERT INTO messages (chat_id, role, content, created_at, model, stats,"
-                " sources, status, streaming) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    chat_id,
-                    role,
-                    content,
-                    now,
-                    model,
-                    stats_json,
-                    sources_json,
-                    status,
-                    int(role == "assistant" and status == "incomplete"),
-                ),
+            if parent == "leaf":
+                parent = db.execute(_LEAF, {"chat": chat_id}).fetchone()[0]
+            elif parent is not None:
+                self._check_in_chat(db, chat_id, parent)
+            streaming = role == "assistant" and status == "incomplete"
+            row = (chat_id, parent, role, content, now, model, stats_json, sources_json, status)
+            message_id = self._insert(db, row, streaming)
+            db.execute(
+                "UPDATE chats SET updated_at = ?, active_leaf = ? WHERE id = ?",
+                (now, message_id, chat_id),
             )
-            message_id = cur.lastrowid
-        assert message_id is not None
-        return int(message_id)
+        return message_id
+
+    @staticmethod
+    def _insert(db: sqlite3.Connection, row: tuple[Any, ...], streaming: bool = False) -> int:
+        """Insert (chat_id, parent_id, role, content, created_at, model, stats, sources,
+        status); returns the new id."""
+        cur = db.execute(
+            "INSERT INTO messages (chat_id, parent_id, role, content, created_at, model, stats,"
+            " sources, status, streaming) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (*row, int(streaming)),
+        )
+        assert cur.lastrowid is not None
+        return int(cur.lastrowid)
+
+    @staticmethod
+    def _check_in_chat(db: sqlite3.Connection, chat_id: int, message_id: int) -> None:
+        found = db.execute(
+            "SELECT 1 FROM messages WHERE id = ? AND chat_id = ?", (message_id, chat_id)
+        ).fetchone()
+        if found is None:
+            raise KeyError(message_id)
 
     def update_message(
         self,
@@ -514,12 +421,12 @@ class ChatStore(Closeable):
             values.append(content)
         if stats is not None:
             assignments.append("stats = ?")
-            values.append(_dumps(stats, "message stats"))
+            values.append(to_json(stats, "message stats"))
         if sources is not None:
             assignments.append("sources = ?")
-            values.append(_dumps(sources, "message sources"))
+            values.append(to_json(sources, "message sources"))
         if status is not None:
-            _check_status(status)
+            check_status(status)
             assignments.append("status = ?")
             values.append(status)
         if status is not None:
@@ -548,17 +455,71 @@ class ChatStore(Closeable):
             ).fetchall()
         return [_message_row(r) for r in rows]
 
-    def delete_messages_from(self, chat_id: int, message_id: int) -> None:
-        """Delete `message_id` and every later message of the chat (edit-and-resend and
-        regenerate replace the tail). KeyError if the message is not in this chat."""
-        with self._write() as db:
+    def message(self, message_id: int) -> MessageRow:
+        """One message; KeyError if there is none with this id."""
+        with self._read() as db:
             row = db.execute(
-                "SELECT 1 FROM messages WHERE id = ? AND chat_id = ?", (message_id, chat_id)
+                f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?", (message_id,)
             ).fetchone()
-            if row is None:
-                raise KeyError(message_id)
-            db.execute("DELETE FROM messages WHERE chat_id = ? AND id >= ?", (chat_id, message_id))
+        if row is None:
+            raise KeyError(message_id)
+        return _message_row(row)
+
+    def active_leaf(self, chat_id: int) -> int | None:
+        """The last message of the path the chat shows (None: the chat has no messages)."""
+        with self._read() as db:
+            leaf = db.execute(_LEAF, {"chat": chat_id}).fetchone()[0]
+        return None if leaf is None else int(leaf)
+
+    def set_active_leaf(self, chat_id: int, message_id: int) -> None:
+        """Show the path that ends at `message_id` (another branch); the chat keeps its place
+        in the list. KeyError if the message is not in this chat."""
+        with self._write() as db:
+            self._check_in_chat(db, chat_id, message_id)
+            db.execute("UPDATE chats SET active_leaf = ? WHERE id = ?", (message_id, chat_id))
+
+    def delete_branch(self, chat_id: int, message_id: int) -> list[int]:
+        """Delete `message_id` and every message that follows it, on every branch; returns
+        their ids. KeyError if the message is not in this chat."""
+        with self._write() as db:
+            self._check_in_chat(db, chat_id, message_id)
+            ids = [
+                int(r[0])
+                for r in db.execute(f"{_SUBTREE} SELECT id FROM branch", {"id": message_id})
+            ]
+            # Children first: each row's parent is still there when it goes.
+            db.executemany("DELETE FROM messages WHERE id = ?", [(i,) for i in reversed(ids)])
             db.execute("UPDATE chats SET updated_at = ? WHERE id = ?", (time.time(), chat_id))
+        return ids
+
+    def import_chat(
+        self, chat: ChatRow, messages: Sequence[NewMessage], active: int | None = None
+    ) -> int:
+        """Write a whole chat (its id in `chat` is ignored) in one transaction, so that a
+        failure leaves nothing behind; returns the new chat's id. `active`: the key of the
+        message its active path ends at. ValueError for a parent that was not written before
+        its child, a repeated key, or an invalid role or status."""
+        for message in messages:
+            check_role(message.role)
+            check_status(message.status)
+        with self._write() as db:
+            cur = db.execute(
+                "INSERT INTO chats (title, created_at, updated_at, settings) VALUES (?, ?, ?, ?)",
+                (chat.title, chat.created_at, chat.updated_at, to_json(chat.settings, "settings")),
+            )
+            chat_id = int(cur.lastrowid or 0)
+            ids: dict[int, int] = {}
+            for m in messages:
+                if m.key in ids or (m.parent is not None and m.parent not in ids):
+                    raise ValueError(f"message {m.key}: repeated, or its parent comes later")
+                parent = None if m.parent is None else ids[m.parent]
+                stats = to_json(m.stats, "message stats")
+                sources = to_json(m.sources, "message sources")
+                row = (chat_id, parent, m.role, m.content, m.created_at, m.model, stats, sources)
+                ids[m.key] = self._insert(db, (*row, m.status))
+            leaf = ids.get(active) if active is not None else None
+            db.execute("UPDATE chats SET active_leaf = ? WHERE id = ?", (leaf, chat_id))
+        return chat_id
 
     # -- search and recovery
 

@@ -27,6 +27,8 @@ EMPTY_TEXT = (
 class ChatView(QScrollArea):
     editSubmitted = Signal(int, str)  # message id, new text
     regenerateRequested = Signal()
+    branchRequested = Signal(int, int)  # message id, -1 or +1: show another version of it
+    deleteBranchRequested = Signal(int)  # message id: delete that version (after asking)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -55,6 +57,7 @@ class ChatView(QScrollArea):
         self._older_timer.setInterval(0)
         self._older_timer.timeout.connect(self._load_older)
         self._busy = False
+        self._branches: dict[int, Any] = {}  # message id -> app.conversation.Branch
         self._stick = True
         bar = self.verticalScrollBar()
         bar.valueChanged.connect(self._on_scrolled)
@@ -140,10 +143,18 @@ class ChatView(QScrollArea):
         widget.editRequested.connect(self._begin_edit)
         widget.editSubmitted.connect(self.editSubmitted)
         widget.regenerateRequested.connect(self.regenerateRequested)
+        widget.branchRequested.connect(self.branchRequested)
+        widget.deleteRequested.connect(self.deleteBranchRequested)
+        branch = self._branches.get(row.id)
+        if branch is not None:
+            widget.set_branch(branch.index, branch.count)
         return widget
 
     def remove_from(self, message_id: int) -> None:
-        keep = [mid for mid in self._order if mid < message_id]
+        """Take `message_id` and the messages shown after it out of the view."""
+        if message_id not in self._order:
+            return
+        keep = self._order[: self._order.index(message_id)]
         for mid in self._order[len(keep) :]:
             widget = self._widgets.pop(mid)
             self._layout.removeWidget(widget)
@@ -167,6 +178,14 @@ class ChatView(QScrollArea):
     def set_busy(self, busy: bool) -> None:
         self._busy = busy
         self._refresh_actions()
+
+    def set_branches(self, branches: dict[int, Any]) -> None:
+        """Which shown messages have alternatives (message id -> Branch: index, count)."""
+        self._branches = dict(branches)
+        for mid, widget in self._widgets.items():
+            branch = self._branches.get(mid)
+            index, count = (branch.index, branch.count) if branch else (0, 1)
+            widget.set_branch(index, count)
 
     # -- queries (tests, search) -------------------------------------------------------
 

@@ -12,7 +12,6 @@ from PySide6.QtWidgets import (
     QInputDialog,
     QLabel,
     QMainWindow,
-    QMessageBox,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -22,6 +21,7 @@ from app.services import Services
 from engine.errors import HearthError
 from ui.chat_view import ChatView
 from ui.composer import Composer
+from ui.dialogs import confirm as confirm_dialog
 from ui.models_page import install as install_models_ui
 from ui.settings_dialog import ChatSettingsDialog, SettingsContext, SettingsDialog
 from ui.sidebar import Sidebar
@@ -129,6 +129,7 @@ class MainWindow(QMainWindow):
         c.chatOpened.connect(self._on_chat_opened)
         c.messageAdded.connect(self.chat_view.add_message)
         c.messagesRemoved.connect(self.chat_view.remove_from)
+        c.branchesChanged.connect(self.chat_view.set_branches)
         c.streamDelta.connect(self.chat_view.append_delta)
         c.messageFinished.connect(self.chat_view.finish_message)
         c.busyChanged.connect(self._on_busy)
@@ -139,6 +140,8 @@ class MainWindow(QMainWindow):
         self.composer.stopRequested.connect(c.stop)
         self.chat_view.editSubmitted.connect(self._edit_submitted)
         self.chat_view.regenerateRequested.connect(c.regenerate)
+        self.chat_view.branchRequested.connect(c.switch_branch)
+        self.chat_view.deleteBranchRequested.connect(self.delete_branch)
         self.sidebar.newChatRequested.connect(c.new_chat)
         self.sidebar.chatSelected.connect(c.open_chat)
         self.sidebar.searchHitSelected.connect(self._open_hit)
@@ -150,11 +153,14 @@ class MainWindow(QMainWindow):
     # -- controller → view ---------------------------------------------------------------
 
     def refresh_chats(self) -> None:
-        self.sidebar.set_chats(self.controller.chats(), self.controller.chat_id)
+        chats = self.controller.chats()
+        self.sidebar.set_chats(chats, self.controller.chat_id)
+        # The title follows the chat's: a new chat is named after its first message.
+        current = next((c for c in chats if c.id == self.controller.chat_id), None)
+        self.setWindowTitle(f"{current.title} — Hearth" if current else "Hearth")
 
     def _on_chat_opened(self, chat: Any, rows: list[Any]) -> None:
         self.chat_view.set_messages(rows, getattr(self.controller, "streaming_message_id", None))
-        self.setWindowTitle(f"{chat.title} — Hearth" if chat else "Hearth")
         self.refresh_chats()
 
     def _on_busy(self, busy: bool) -> None:
@@ -214,26 +220,26 @@ class MainWindow(QMainWindow):
             if not ok:
                 return
         self.controller.rename_chat(chat_id, title)
-        if chat_id == self.controller.chat_id:
-            self.setWindowTitle(f"{' '.join(title.split())} — Hearth")
 
     def delete_chat(self, chat_id: int, confirm: bool = True) -> None:
         if confirm:
             title = next((c.title for c in self.controller.chats() if c.id == chat_id), "")
-            box = QMessageBox(
-                QMessageBox.Icon.Warning,
-                "Delete chat",
-                f"Delete “{title}” and all its messages? This cannot be undone.",
-                QMessageBox.StandardButton.Cancel,
-                self,
-            )
-            box.setObjectName("confirmDelete")
-            delete_button = box.addButton("Delete", QMessageBox.ButtonRole.DestructiveRole)
-            box.setDefaultButton(QMessageBox.StandardButton.Cancel)
-            box.exec()
-            if box.clickedButton() is not delete_button:
+            text = f"Delete “{title}” and all its messages? This cannot be undone."
+            if not confirm_dialog(self, "Delete chat", text, "Delete"):
                 return
         self.controller.delete_chat(chat_id)
+
+    def delete_branch(self, message_id: int, confirm: bool = True) -> None:
+        """Delete one version of a message and the conversation that followed it."""
+        if confirm and not confirm_dialog(
+            self,
+            "Delete version",
+            "Delete this version and every message that followed it? The other versions "
+            "stay. This cannot be undone.",
+            "Delete",
+        ):
+            return
+        self.controller.delete_branch(message_id)
 
     def settings_dialog(self) -> SettingsDialog:
         context = SettingsContext(

@@ -33,7 +33,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.conversation import split_thoughts
 from ui.markdown import Segment, split_markdown
+from ui.message_parts import BranchSwitcher, ElidedLabel, ThoughtsBlock
 
 ROLE_TITLES = {"user": "You", "assistant": "Assistant", "system": "System"}
 
@@ -226,6 +228,11 @@ class MessageBody(QWidget):
             widget.deleteLater()
         del self._parts[len(segments) :]
 
+    def shown_text(self) -> str:
+        """The text of every segment, as rendered (markdown source, code)."""
+        texts = [w.code() if isinstance(w, CodeBlock) else w.source_text() for _k, w in self._parts]  # type: ignore[attr-defined]
+        return "\n\n".join(texts)
+
     def code_blocks(self) -> list[CodeBlock]:
         return [w for _k, w in self._parts if isinstance(w, CodeBlock)]
 
@@ -243,12 +250,30 @@ class MessageBody(QWidget):
             self._parts.append((kind, widget))
 
 
+def context_note(stats: dict) -> str:
+    """What the chat says under an answer whose prompt left old turns out."""
+    dropped = stats.get("turns_dropped")
+    if not isinstance(dropped, int) or dropped <= 0:
+        return ""
+    turns = "turn" if dropped == 1 else f"{dropped} turns"
+    n_ctx = stats.get("n_ctx")
+    size = f" ({n_ctx:,} tokens)" if isinstance(n_ctx, int) and n_ctx > 0 else ""
+    return (
+        f"The oldest {turns} of this chat no longer fit the model's context{size}, so this "
+        "answer was written without them. Start a new chat, or raise the context length in "
+        "Settings, to keep the whole conversation in view."
+    )
+
+
 class MessageWidget(QFrame):
-    """Header (role, model, status, actions) and body of one message."""
+    """Header (role, model, status, alternatives, actions) and body of one message; an
+    answer's thinking is folded above its body."""
 
     editRequested = Signal(int)  # message id
     editSubmitted = Signal(int, str)  # message id, new text
     regenerateRequested = Signal()
+    branchRequested = Signal(int, int)  # message id, -1 (previous version) or +1 (next)
+    deleteRequested = Signal(int)  # message id: delete this version and what followed it
 
     MIN_RENDER_GAP_S = 0.0
 
@@ -266,8 +291,10 @@ class MessageWidget(QFrame):
 
         self.role_label = QLabel(ROLE_TITLES.get(role, role.title()))
         self.role_label.setObjectName("roleLabel")
-        self.meta_label = QLabel()
+        self.meta_label = ElidedLabel()
         self.meta_label.setObjectName("metaLabel")
+        self.branches = BranchSwitcher(self)
+        self.branches.stepRequested.connect(lambda s: self.branchRequested.emit(self.message_id, s))
         self.copy_button = self._tool("Copy", "Copy this message as text", self.copy)
         self.edit_button = self._tool(
             "Edit",
@@ -277,23 +304,36 @@ class MessageWidget(QFrame):
         self.regen_button = self._tool(
             "Regenerate", "Answer the last question again", self.regenerateRequested.emit
         )
+        self.delete_button = self._tool(
+            "Delete",
+            "Delete this version and the conversation that followed it",
+            lambda: self.deleteRequested.emit(self.message_id),
+        )
         self.edit_button.setVisible(role == "user")
         self.regen_button.setVisible(False)
+        self.delete_button.setVisible(False)
         head = QHBoxLayout()
         head.setContentsMargins(0, 0, 0, 0)
         head.addWidget(self.role_label)
-        head.addWidget(self.meta_label)
-        head.addStretch(1)
-        head.addWidget(self.edit_button)
-        head.addWidget(self.regen_button)
-        head.addWidget(self.copy_button)
+        head.addWidget(self.meta_label, 1)  # elided first when the column is narrow
+        head.addWidget(self.branches)
+        for button in (self.delete_button, self.edit_button, self.regen_button, self.copy_button):
+            head.addWidget(button)
 
+        # Old turns left out of this answer's prompt because the context was full.
+        self.context_note = QLabel(self)
+        self.context_note.setObjectName("contextNote")
+        self.context_note.setWordWrap(True)
+        self.context_note.setVisible(False)
+        self.thoughts = ThoughtsBlock(self)
         self.body = MessageBody(self)
         self.editor: QWidget | None = None
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 8, 12, 8)
         layout.setSpacing(4)
         layout.addLayout(head)
+        layout.addWidget(self.context_note)
+        layout.addWidget(self.thoughts)
         layout.addWidget(self.body)
 
         self._render_timer = QTimer(self)
@@ -346,10 +386,13 @@ class MessageWidget(QFrame):
         t0 = time.perf_counter()
         if self.role == "user":
             self.body.set_text(self._text, plain=True)
-        elif not self._text and self._streaming:
-            self.body.set_text("…", plain=True)
         else:
-            self.body.set_text(self._text)
+            parts = split_thoughts(self._text)
+            self.thoughts.set_thoughts(parts.thinking, parts.open and self._streaming)
+            if not parts.answer and self._streaming:
+                self.body.set_text("…", plain=True)
+            else:
+                self.body.set_text(parts.answer)
         t1 = time.perf_counter()
         self._last_render_s, self._render_cost_s = t1, t1 - t0
 
@@ -371,13 +414,22 @@ class MessageWidget(QFrame):
             parts.append(f"{tps:.1f} tok/s")
         self.meta_label.setText("  ·  ".join(parts))
         tip = "\n".join(f"{k}: {v}" for k, v in stats.items() if k != "error")
-        self.meta_label.setToolTip(tip)
+        self.meta_label.setToolTip(tip or self.meta_label.text())
+        self.context_note.setText(context_note(stats))
+        self.context_note.setVisible(bool(self.context_note.text()))
 
     def set_last_answer(self, last: bool, busy: bool) -> None:
         self.regen_button.setVisible(self.role == "assistant" and last and not busy)
 
     def set_busy(self, busy: bool) -> None:
         self.edit_button.setEnabled(not busy)
+        self.delete_button.setEnabled(not busy)
+        self.branches.set_busy(busy)
+
+    def set_branch(self, index: int, count: int) -> None:
+        """This message is alternative `index` (0-based) of `count`."""
+        self.branches.set_branch(index, count)
+        self.delete_button.setVisible(count > 1)
 
     def set_footer(self, widget: QWidget | None) -> None:
         """A widget under the body (the answer's sources); replaces the previous one."""
@@ -407,12 +459,12 @@ class MessageWidget(QFrame):
         warning.setWordWrap(True)
         if later_messages:
             warning.setText(
-                f"Sending this edit replaces the {later_messages} later "
-                f"message{'s' if later_messages != 1 else ''} in this chat; "
-                "the conversation continues from here."
+                "Sending this edit starts a new version of the conversation from here; the "
+                f"{later_messages} later message{'s' if later_messages != 1 else ''} stay in "
+                "the current one (‹ › switches between them)."
             )
         else:
-            warning.setText("Sending this edit asks for a new answer.")
+            warning.setText("Sending this edit asks for a new answer; this version is kept.")
         send = QPushButton("Send edit", editor)
         send.setDefault(True)
         cancel = QPushButton("Cancel", editor)

@@ -207,7 +207,7 @@ def test_delete_chat_deletes_its_messages(store: ChatStore, db_path: Path) -> No
     fts_consistent(db_path)
 
 
-def test_messages_round_trip_and_tail_delete(store: ChatStore) -> None:
+def test_messages_round_trip_and_branch_delete(store: ChatStore) -> None:
     chat = store.create_chat()
     system = store.add_message(chat, "system", "You are terse.")
     user = store.add_message(chat, "user", "What is 2+2?")
@@ -244,8 +244,8 @@ def test_messages_round_trip_and_tail_delete(store: ChatStore) -> None:
 
     other = store.create_chat()
     with pytest.raises(KeyError):
-        store.delete_messages_from(other, user)  # not that chat's message
-    store.delete_messages_from(chat, user)
+        store.delete_branch(other, user)  # not that chat's message
+    assert store.delete_branch(chat, user) == [user, answer]  # and what follows it
     assert [r.id for r in store.messages(chat)] == [system]
     again = store.add_message(chat, "user", "What is 3+3?")
     assert again > answer  # ids are never reused
@@ -332,7 +332,7 @@ def test_search_follows_updates_and_deletes(store: ChatStore, db_path: Path) -> 
     store.update_message(answer, stats={"tokens": 4})  # non-content update: index untouched
     assert [h.message_id for h in store.search("beavers")] == [answer]
 
-    store.delete_messages_from(chat, answer)
+    store.delete_branch(chat, answer)
     assert store.search("beavers") == []
     assert len(store.search("otters")) == 1
     fts_consistent(db_path)

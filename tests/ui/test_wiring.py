@@ -186,37 +186,6 @@ def test_escape_stops(make_gui: Any, qtbot: Any) -> None:
     assert blocker.args[1] == "cancelled"
 
 
-def test_regenerate_and_edit_resend(make_gui: Any, qtbot: Any) -> None:
-    script = Script(replies=[["first answer"], ["second answer"], ["third answer"], ["after edit"]])
-    gui = make_gui(script)
-    wait_ready(qtbot, gui)
-    c, view = gui.controller, gui.window.chat_view
-    for text in ("q1", "q2"):
-        with qtbot.waitSignal(c.generationFinished, timeout=5000):
-            c.send(text)
-    # Regenerate replaces the last answer; the history sent ends with the user's question.
-    last_widget = view.widget_for(view.message_ids()[-1])
-    assert last_widget.regen_button.isVisibleTo(last_widget)
-    with qtbot.waitSignal(c.generationFinished, timeout=5000):
-        last_widget.regen_button.click()
-    rows = gui.store.messages(c.chat_id)
-    assert [r.content for r in rows] == ["q1", "first answer", "q2", "third answer"]
-    assert script.requests[-1].messages[-1] == ChatMessage("user", "q2")
-    assert [view.text_of(m) for m in view.message_ids()] == [r.content for r in rows]
-    # Edit the first question: the UI says how many later messages are replaced.
-    first = view.widget_for(rows[0].id)
-    first.edit_button.click()
-    assert first.editor is not None
-    warning = first.editor.findChild(type(first.role_label), "editWarning")
-    assert "replaces the 3 later messages" in warning.text()
-    with qtbot.waitSignal(c.generationFinished, timeout=5000):
-        view.editSubmitted.emit(rows[0].id, "q1 edited")
-    rows = gui.store.messages(c.chat_id)
-    assert [r.content for r in rows] == ["q1 edited", "after edit"]
-    assert [view.text_of(m) for m in view.message_ids()] == ["q1 edited", "after edit"]
-    assert [m.content for m in script.requests[-1].messages if m.role != "system"] == ["q1 edited"]
-
-
 def test_chats_sidebar_rename_delete_search(make_gui: Any, qtbot: Any) -> None:
     gui = make_gui(Script(replies=[["blue whales are big"], ["penguins swim"]]))
     wait_ready(qtbot, gui)

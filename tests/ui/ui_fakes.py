@@ -29,6 +29,7 @@ class Script:
     # A stubborn engine that goes on producing tokens after cancel until the test sets this.
     stubborn_until: threading.Event | None = None
     fail_load: str = ""
+    turns_dropped: int = 0  # reported by every generation, as when the context is full
     requests: list[GenerationRequest] = field(default_factory=list)
     loads: list[dict] = field(default_factory=list)
     closed: int = 0
@@ -37,7 +38,9 @@ class Script:
 class FakeGeneration:
     def __init__(self, script: Script, pieces: list[str], cancel: threading.Event, n_ctx: int):
         self.script, self.pieces, self.cancel = script, pieces, cancel
-        self.stats = GenerationStats(n_ctx=n_ctx, prompt_tokens=10)
+        self.stats = GenerationStats(
+            n_ctx=n_ctx, prompt_tokens=10, turns_dropped=script.turns_dropped
+        )
 
     def __iter__(self) -> Iterator[str]:
         t0 = time.perf_counter()

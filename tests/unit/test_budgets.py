@@ -21,14 +21,9 @@ EXCEPTIONS: dict[tuple[str, str, str], tuple[int, str]] = {
     ("function", "app/benchmarks/ui.py", "measure_streaming"): (
         89, "one benchmark scenario read top to bottom; split with the next UI benchmark"
     ),
-    ("module", "app/controller.py", ""): (
-        694, "the chat turn; branches (issue 24) split conversation state from the turn"
-    ),
-    ("class", "app/controller.py", "ChatController"): (558, "as app/controller.py"),
     ("module", "app/docs_worker.py", ""): (
         679, "the documents worker's slots and its ingest loop"
     ),
-    ("module", "app/store.py", ""): (608, "the chat store; branches (issue 24) touch it next"),
     ("module", "engine/download.py", ""): (620, "resumable download; split with its rewrite"),
     ("function", "engine/download.py", "_fetch"): (109, "retry loop with every HTTP case"),
     ("function", "engine/download.py", "_stream"): (103, "resume/verify loop"),

@@ -103,6 +103,9 @@ COMPOSITION_ROOT = "app/main.py"
 APP_MODULES_FOR_UI = {
     "app.about",
     "app.controller",
+    # Pure functions on stored messages: the view splits an answer's <think> block off to
+    # fold it, as the prompt leaves it out (one rule for both, no Qt in it).
+    "app.conversation",
     "app.docs_worker",
     "app.errors",
     "app.model_jobs",
