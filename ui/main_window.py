@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 
 from app.services import Services
 from engine.errors import HearthError
+from ui.chat_transfer import install as install_chat_transfer
 from ui.chat_view import ChatView
 from ui.composer import Composer
 from ui.dialogs import confirm as confirm_dialog
@@ -84,6 +85,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._wire()
         self.models_ui = install_models_ui(self, services)  # menu, Settings pages, jobs
+        self.chat_transfer = install_chat_transfer(self, services, self.file_menu)
         self._restore_state()
         self._palette_key = self.palette().color(self.palette().ColorRole.Window).name()
         self.setStyleSheet(style_sheet())
@@ -103,7 +105,7 @@ class MainWindow(QMainWindow):
                 act.setShortcut(QKeySequence(shortcut))
             return act
 
-        file_menu = self.menuBar().addMenu("&File")
+        file_menu = self.file_menu = self.menuBar().addMenu("&File")
         action(file_menu, "&New chat", self.controller.new_chat, "Ctrl+N")
         action(file_menu, "&Settings…", self.open_settings, "Ctrl+,")
         file_menu.addSeparator()

@@ -102,6 +102,9 @@ COMPOSITION_ROOT = "app/main.py"
 # stored rows it shows. Not the workers' internals, the CLI, the benchmarks or the store's SQL.
 APP_MODULES_FOR_UI = {
     "app.about",
+    # The export format, shared with `hearth chats`: the window writes and reads the same
+    # files (no Qt in it; the window only asks where).
+    "app.chat_export",
     "app.controller",
     # Pure functions on stored messages: the view splits an answer's <think> block off to
     # fold it, as the prompt leaves it out (one rule for both, no Qt in it).
