@@ -1,6 +1,7 @@
 """`hearth bench chat`: prompt and decode speed, time to first token, KV-cache reuse.
 
-Prints one JSON object. Stable keys (scripts read them): model, threads, load_s,
+Prints one JSON object. Stable keys (scripts read them): model, llama_cpp_build, gpu_offload,
+gpu_layers (--gpu-layers: -1 puts every layer on the GPU of a CUDA/Metal build), threads, load_s,
 prompt_tokens, prompt_tokens_per_s (a 512-token prompt), decode_tokens, decode_tokens_per_s
 (128 tokens from a near-empty context, as llama-bench's tg128), ttft_s, turn2_ttft_s,
 turn2_prompt_tokens_evaluated. decode_tokens_per_s_after_prompt is the rate right after the
@@ -40,6 +41,9 @@ FILLER = (
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", "-m", default="", help="model name or GGUF path (default model)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (default: physical cores)")
+    p.add_argument(
+        "--gpu-layers", type=int, default=0, help="layers on the GPU (-1: all; needs a GPU build)"
+    )
     p.add_argument("--ctx", type=int, default=2048)
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--prompt-tokens", type=int, default=512)
@@ -144,12 +148,15 @@ def run(args: argparse.Namespace) -> int:
     import time
 
     from app.paths import get_paths
+    from engine import runtime
     from engine.catalog import Catalog
     from engine.llama_engine import LlamaEngine
 
     info = Catalog(get_paths().models).resolve(args.model)
     t0 = time.perf_counter()
-    engine = LlamaEngine(info.path, n_ctx=args.ctx, n_threads=args.threads)
+    engine = LlamaEngine(
+        info.path, n_ctx=args.ctx, n_threads=args.threads, n_gpu_layers=args.gpu_layers
+    )
     load_s = time.perf_counter() - t0
     try:
         messages = _prompt_messages(engine, args.prompt_tokens)
@@ -173,6 +180,9 @@ def run(args: argparse.Namespace) -> int:
     long_run = {k: statistics.median(r[k] for r in long_runs) for k in long_runs[0]}
     result: dict[str, Any] = {
         "model": info.path,
+        "llama_cpp_build": runtime.llama_cpp_build(),
+        "gpu_offload": bool(runtime.system_info()["gpu_offload"]),
+        "gpu_layers": args.gpu_layers,
         "threads": engine.threads,
         "load_s": round(load_s, 3),
         "prompt_tokens": int(med["prompt_tokens"]),
