@@ -23,7 +23,6 @@ chromadb, llama_cpp, numpy and pypdf are imported only on the documents thread.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import logging
 import threading
@@ -36,16 +35,14 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
+from app.docs_config import DocsConfig as DocsConfig  # re-exported: the window builds it
 from app.worker_thread import ThreadHost
 from engine.errors import DocumentError, HearthError
-from rag.config import LibraryConfig
 from rag.formats import SUPPORTED_SUFFIXES, discover
 from rag.retrieve import Hit
 from rag.retrieve import source_dicts as source_dicts  # re-exported for app.controller
 
 if TYPE_CHECKING:
-    from app.paths import Paths
-    from app.settings import Settings
     from rag.library import Library
 
 log = logging.getLogger(__name__)
@@ -53,54 +50,12 @@ log = logging.getLogger(__name__)
 PROGRESS_INTERVAL_S = 0.1  # at most ten progress signals a second
 IDLE_POLL_MS = 20  # while pages are being read in other processes and nothing is to embed
 ELSEWHERE_POLL_MS = 1000  # while another Hearth process is indexing this library
-WATCH_MS = 2000  # how often an idle window looks for changes made by `hearth docs ...`
+# How often an idle window looks for changes made by `hearth docs ...` and for documents
+# changed on disk (`rag.watch`: a stat per file, a hash only when size or time differ).
+WATCH_MS = 2000
 
 # Worker states (stateChanged)
 IDLE, INDEXING, PAUSED, ERROR = "idle", "indexing", "paused", "error"
-
-
-@dataclass(frozen=True)
-class DocsConfig:
-    """What the worker needs to open the library; built from the app's settings."""
-
-    data_dir: Path
-    models_dir: Path
-    embedding_model: str = ""  # "" = the converted all-MiniLM-L6-v2
-    chunk_tokens: int = 200
-    chunk_overlap: int = 40
-    extract_workers: int = 0  # 0 = background_workers()
-    embed_threads: int = 0  # 0 = background_workers()
-    # "process": Hearth's own store, served by a Chroma child process (its Rust core holds
-    # the GIL while writing, which stalled the window); or the URL of a Chroma server.
-    vector_store: str = "process"
-
-    @classmethod
-    def from_settings(cls, paths: Paths, settings: Settings, **extra: Any) -> DocsConfig:
-        return cls(data_dir=paths.documents_dir, models_dir=paths.models, **extra).with_settings(
-            settings
-        )
-
-    def library_config(self, embedding_model: Path | None) -> LibraryConfig:
-        """The library's configuration: this one, with background_workers() for the threads
-        and processes left at 0."""
-        return LibraryConfig(
-            embedding_model=embedding_model,
-            chunk_tokens=self.chunk_tokens,
-            chunk_overlap=self.chunk_overlap,
-            extract_workers=self.extract_workers or background_workers(),
-            embed_threads=self.embed_threads or background_workers(),
-            vector_store=self.vector_store,
-        )
-
-    def with_settings(self, settings: Settings) -> DocsConfig:
-        """This configuration with the documents settings the user can change."""
-        return dataclasses.replace(
-            self,
-            embedding_model=settings.embedding_model,
-            chunk_tokens=settings.chunk_tokens,
-            chunk_overlap=settings.chunk_overlap,
-            vector_store=settings.vector_store,
-        )
 
 
 @dataclass(frozen=True)
@@ -145,21 +100,6 @@ def passage_label(hit: Hit) -> str:
     """ "file.pdf, page N" (or "pages N-M"), as the engine shows it to the model
     (`rag.retrieve.to_passages` labels passages the same way)."""
     return hit.label()
-
-
-def background_workers() -> int:
-    """Threads (and extraction processes) for indexing: the physical cores less one, so the
-    window and the chat model keep a core while a book is indexed."""
-    import os
-
-    try:
-        import psutil
-
-        physical = psutil.cpu_count(logical=False)
-    except ImportError:
-        physical = None
-    logical = os.cpu_count() or 1
-    return max(1, min(physical or logical, logical - 1))
 
 
 def _unexpected(exc: BaseException, what: str) -> DocumentError:
@@ -278,6 +218,7 @@ class DocsWorker(QObject):
         """Open the library, show its documents, and carry on with unfinished indexing."""
         try:
             lib = self._library()
+            lib.check_files()  # files changed, deleted or added while the window was closed
             self.documents.emit(lib.documents())
         except Exception as exc:  # noqa: BLE001 - shown to the user, never lost
             self._fail(exc, "opening the document library", stop=True)
@@ -294,15 +235,18 @@ class DocsWorker(QObject):
 
     @Slot()
     def _look_for_changes(self) -> None:
-        """`hearth docs add` or `rm` changed the library while the window was idle or paused:
-        show its documents as they are now, and carry on with work it left (a command that was
-        interrupted, or one that is still indexing: then the panel follows its progress)."""
+        """`hearth docs add` or `rm` changed the library while the window was idle or paused,
+        or files changed on disk (`Library.check_files`: this connection's own commits leave
+        data_version as it is): show the documents as they are now, and carry on with work
+        left (a command that was interrupted, or one that is still indexing: then the panel
+        follows its progress; a changed file is indexed again)."""
         lib = self._lib
         if lib is None or self._stop.is_set() or self._state not in (IDLE, PAUSED):
             return
         try:
+            on_disk = lib.check_files()
             version = lib.store.data_version()
-            if version == self._seen_version:
+            if version == self._seen_version and not on_disk:
                 return
             self._seen_version = version
             self.documents.emit(lib.documents())
@@ -344,7 +288,7 @@ class DocsWorker(QObject):
                 if not skipped:
                     self.notice.emit("No PDF, .txt or .md files were found there.")
                 return
-            lib.add(wanted)
+            lib.add([*(p for p in paths if Path(p).is_dir()), *wanted])  # folders are watched
             self.documents.emit(lib.documents())
         except Exception as exc:  # noqa: BLE001 - shown to the user, never lost
             self._fail(exc, "adding documents")

@@ -1,7 +1,11 @@
 """Documents in the window: the Documents panel (a dock: table of documents with per-file
-progress, overall progress, add/pause/cancel/remove/re-index), the per-chat sources selector
-above the message box, drag and drop of files and folders onto the window, the sources under
-answers, and the "Documents" settings page.
+progress, overall progress, add/pause/cancel/remove/re-index), drag and drop of files and
+folders onto the window, the sources under answers; with the per-chat sources selector above
+the message box (`ui.sources_bar`) and the "Documents" settings page (`ui.documents_settings`).
+
+Files in the library are watched (`rag.watch`, on the documents thread): a document whose file
+changed reads "changed – re-indexing" until it is indexed again, one whose file is gone reads
+"missing" (its passages are not used) until the file is back.
 
 Everything here draws and forwards: the documents thread (`app.docs_worker.DocsHost`) does
 the work, the chat store keeps each chat's choice of sources.
@@ -9,7 +13,6 @@ the work, the chat store keeps each chat's choice of sources.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,23 +32,16 @@ from PySide6.QtGui import QAction, QColor, QDesktopServices, QKeySequence, QPain
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
-    QComboBox,
-    QDialog,
-    QDialogButtonBox,
     QDockWidget,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QLineEdit,
-    QListWidget,
-    QListWidgetItem,
     QMainWindow,
     QMenu,
     QMessageBox,
     QProgressBar,
     QPushButton,
-    QSpinBox,
     QStyle,
     QStyledItemDelegate,
     QStyleOptionProgressBar,
@@ -57,22 +53,21 @@ from PySide6.QtWidgets import (
 
 from app.docs_worker import SUPPORTED_SUFFIXES, SourceScope
 from app.services import Services
-from app.settings import Settings
-from engine.errors import HearthError
 from engine.units import format_duration, human_size
 from ui.dialogs import confirm as confirm_dialog
-from ui.settings_dialog import SettingsContext, SettingsPage, register_page
+from ui.documents_settings import DocumentsSettingsPage
+from ui.settings_dialog import register_page
+from ui.sources_bar import FAILED_COLOR, NOW_FROM_DOCUMENTS, SourcesBar
 from ui.sources_view import SourcesView, valid_sources
 
 if TYPE_CHECKING:  # pragma: no cover
-    from app.controller import ChatController
     from app.docs_worker import DocsHost
 
 COLUMNS = ("Name", "Pages", "Chunks", "Size", "Status")
 NAME, PAGES, CHUNKS, SIZE, STATUS = range(len(COLUMNS))
 ProgressRole = Qt.ItemDataRole.UserRole + 1  # float 0..1 while indexing, else None
 RowRole = Qt.ItemDataRole.UserRole + 2  # the DocRow
-FAILED_COLOR = QColor(200, 50, 50)
+MISSING_COLOR = QColor(128, 128, 128)
 DOCK_WIDTH = 430
 DOCK_MIN_WIDTH = 300
 
@@ -80,8 +75,11 @@ DOCK_MIN_WIDTH = 300
 
 
 def status_text(row: Any) -> str:
-    """What the Status column says: queued, reading pages, indexing n%, ready, failed."""
+    """What the Status column says: queued, reading pages, indexing n%, ready, failed,
+    changed – re-indexing, missing."""
     status = str(row.status)
+    if row.changed and status in ("queued", "indexing"):
+        return "changed – re-indexing"
     if status == "indexing":
         if row.message:
             return str(row.message)
@@ -106,9 +104,9 @@ def overall_text(p: Any, state: str = "") -> str:
         parts.append(
             f"reading {p.reading + p.queued} file{'s' if p.reading + p.queued != 1 else ''}"
         )
-    if p.chunks_total and p.indexing:
-        name = f"{p.current} " if p.current else ""
-        parts.append(f"indexing {name}{p.chunks_done}/{p.chunks_total} chunks")
+    if p.chunks_total and p.indexing:  # the file's own chunks, and a batch's total as such
+        parts.extend(f"indexing {part}" for part in p.chunk_parts()[:1])
+        parts.extend(p.chunk_parts()[1:])
     if p.chunks_per_s and moving:
         parts.append(f"{p.chunks_per_s:.0f} chunks/s")
     if p.pages_read and busy:
@@ -119,6 +117,8 @@ def overall_text(p: Any, state: str = "") -> str:
         parts.append(f"{p.ready} document{'s' if p.ready != 1 else ''} ready")
     if p.failed:
         parts.append(f"{p.failed} failed")
+    if p.missing:
+        parts.append(f"{p.missing} missing")
     text = " · ".join(parts)
     return text[:1].upper() + text[1:]
 
@@ -184,15 +184,21 @@ class DocumentsModel(QAbstractTableModel):
         elif role == Qt.ItemDataRole.ToolTipRole:
             if col == STATUS and row.status == "failed":
                 return row.message or "The file could not be indexed."
+            if col == STATUS and row.status == "missing":
+                return f"{row.path} is not there; its passages are not used until it is back."
             return row.path
         elif role == Qt.ItemDataRole.ForegroundRole:
             if col == STATUS and row.status == "failed":
                 return FAILED_COLOR
+            if row.status == "missing":
+                return MISSING_COLOR
         elif role == Qt.ItemDataRole.TextAlignmentRole:
             if col in (PAGES, CHUNKS, SIZE):
                 return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         elif role == ProgressRole:
-            if col == STATUS and row.status == "indexing" and not row.message:
+            # Not for a changed file: "changed – re-indexing" stays readable (Chunks counts).
+            plain = row.status == "indexing" and not row.message and not row.changed
+            if col == STATUS and plain:
                 return float(row.progress)
             return None
         elif role == RowRole:
@@ -481,227 +487,6 @@ class DocumentsPanel(QWidget):
         QDesktopServices.openUrl(QUrl.fromLocalFile(row.path))
 
 
-# -- per-chat sources ------------------------------------------------------------------
-
-
-class SelectDocumentsDialog(QDialog):
-    """Tick the documents a chat answers from."""
-
-    def __init__(
-        self, rows: Sequence[Any], chosen: Sequence[str], parent: QWidget | None = None
-    ) -> None:
-        super().__init__(parent)
-        self.setWindowTitle("Documents for this chat")
-        self.setObjectName("selectDocumentsDialog")
-        self.list = QListWidget(self)
-        wanted = set(chosen)
-        for row in rows:
-            item = QListWidgetItem(row.name)
-            item.setToolTip(row.path)
-            item.setData(Qt.ItemDataRole.UserRole, row.path)
-            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            item.setCheckState(
-                Qt.CheckState.Checked if row.path in wanted else Qt.CheckState.Unchecked
-            )
-            if row.status == "failed":
-                item.setForeground(FAILED_COLOR)
-            self.list.addItem(item)
-        buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
-        )
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addWidget(QLabel("Answer from these documents:"))
-        layout.addWidget(self.list)
-        layout.addWidget(buttons)
-        self.resize(420, 360)
-
-    def set_checked(self, paths: Sequence[str]) -> None:
-        wanted = set(paths)
-        for i in range(self.list.count()):
-            item = self.list.item(i)
-            on = item.data(Qt.ItemDataRole.UserRole) in wanted
-            item.setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
-
-    def chosen(self) -> list[str]:
-        out = []
-        for i in range(self.list.count()):
-            item = self.list.item(i)
-            if item.checkState() == Qt.CheckState.Checked:
-                out.append(str(item.data(Qt.ItemDataRole.UserRole)))
-        return out
-
-
-class SourcesBar(QWidget):
-    """ "Documents: [No documents ▾]" above the message box, for the open chat."""
-
-    MODES = (
-        ("none", "No documents"),
-        ("all", "All documents"),
-        ("selected", "Selected documents…"),
-    )
-
-    def __init__(
-        self, controller: ChatController, docs: DocsHost, parent: QWidget | None = None
-    ) -> None:
-        super().__init__(parent)
-        self.setObjectName("sourcesBar")
-        self.controller = controller
-        self.docs = docs
-        self.label = QLabel("Answer from:", self)
-        self.combo = QComboBox(self)
-        self.combo.setObjectName("sourcesCombo")
-        for mode, text in self.MODES:
-            self.combo.addItem(text, mode)
-        self.combo.setToolTip("Which documents this chat's answers draw on")
-        self.summary = QLabel(self)
-        self.summary.setObjectName("sourcesSummary")
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(12, 4, 12, 0)
-        layout.addWidget(self.label)
-        layout.addWidget(self.combo)
-        layout.addWidget(self.summary, 1)
-        self.combo.activated.connect(self._on_activated)
-        controller.chatOpened.connect(lambda *_: self.refresh())
-        docs.documentsChanged.connect(self.refresh)
-        self.choose_documents = self._ask_documents  # replaced in tests
-        self.refresh()
-
-    def scope(self) -> SourceScope:
-        chat = self.controller.current_chat()
-        return SourceScope.from_chat_settings(chat.settings if chat else None)
-
-    def refresh(self) -> None:
-        scope = self.scope()
-        self.combo.setCurrentIndex(max(self.combo.findData(scope.mode), 0))
-        ready = [r for r in self.docs.documents() if r.status == "ready"]
-        if scope.mode == "all":
-            text = f"{len(ready)} document{'s' if len(ready) != 1 else ''}"
-        elif scope.mode == "selected":
-            known = {r.path: r for r in self.docs.documents()}
-            names = [known[p].name for p in scope.paths if p in known]
-            text = ", ".join(names[:2]) + (f" and {len(names) - 2} more" if len(names) > 2 else "")
-            text = text or "none chosen"
-        else:
-            text = ""
-        self.summary.setText(text)
-        self.summary.setToolTip(html.escape(text))
-
-    def _on_activated(self, index: int) -> None:
-        mode = str(self.combo.itemData(index))
-        paths: list[str] = []
-        if mode == "selected":
-            picked = self.choose_documents(self.scope().paths)
-            if picked is None:
-                self.refresh()
-                return
-            paths = picked
-            if not paths:
-                mode = "none"
-        self.set_scope(SourceScope(mode, paths))
-
-    def _ask_documents(self, current: list[str]) -> list[str] | None:
-        dialog = SelectDocumentsDialog(self.docs.documents(), current, self)
-        if dialog.exec() != QDialog.DialogCode.Accepted:
-            return None
-        return dialog.chosen()
-
-    def set_scope(self, scope: SourceScope) -> None:
-        """Store the open chat's sources (a chat is started if none is open)."""
-        c = self.controller
-        if c.chat_id is None and c.new_chat() is None:
-            return
-        chat = c.current_chat()
-        if chat is None:
-            return
-        try:
-            c.store.set_chat_settings(chat.id, {**chat.settings, "sources": scope.as_setting()})
-        except (HearthError, KeyError) as exc:
-            c.errorRaised.emit(
-                exc if isinstance(exc, HearthError) else HearthError("That chat no longer exists.")
-            )
-        self.refresh()
-
-
-# -- settings page -----------------------------------------------------------------------
-
-
-class DocumentsSettingsPage(SettingsPage):
-    title = "Documents"
-
-    def __init__(self, context: SettingsContext) -> None:
-        super().__init__()
-        self._controller = context.controller
-        self.top_k = QSpinBox()
-        self.top_k.setRange(1, 50)
-        self.top_k.setToolTip("How many passages are retrieved for each question")
-        self.model = QComboBox()
-        self.model.addItem("Default (all-MiniLM-L6-v2)", "")
-        try:
-            models = (
-                list(context.controller.catalog.embedding_models()) if context.controller else []
-            )
-        except (HearthError, OSError):
-            models = []
-        for info in models:
-            self.model.addItem(f"{info.name}  ({info.file_type})", info.name)
-            self.model.setItemData(self.model.count() - 1, info.path, Qt.ItemDataRole.ToolTipRole)
-        self.chroma_url = QLineEdit()
-        self.chroma_url.setPlaceholderText(
-            "On this computer (or a Chroma server: http://host:8000)"
-        )
-        self.chroma_url.setToolTip(
-            "Address of a Chroma server (http://host:port) to keep document vectors on, "
-            "for libraries larger than this computer holds. Empty: on this computer."
-        )
-        self.make_form(
-            [
-                ("Passages per question", self.top_k),
-                ("Embedding model", self.model),
-                ("Vector store", self.chroma_url),
-            ],
-            "The passages that fit in the model's context are quoted in the prompt and cited "
-            "under the answer. Changing the embedding model or the vector store indexes every "
-            "document again (the text is kept on this computer).",
-        )
-        self._loaded_model = ""
-        self._loaded_url = ""
-
-    def load(self, settings: Settings) -> None:
-        self.top_k.setValue(settings.rag_top_k)
-        index = self.model.findData(settings.embedding_model)
-        if index < 0 and settings.embedding_model:
-            self.model.addItem(
-                f"{settings.embedding_model}  (not installed)", settings.embedding_model
-            )
-            index = self.model.count() - 1
-        self.model.setCurrentIndex(max(index, 0))
-        self._loaded_model = settings.embedding_model
-        self.chroma_url.setText(settings.chroma_url)
-        self._loaded_url = settings.chroma_url
-
-    def apply(self, settings: Settings) -> None:
-        settings.rag_top_k = self.top_k.value()
-        settings.embedding_model = str(self.model.currentData() or "")
-        settings.chroma_url = self.chroma_url.text().strip()
-        controller = self._controller
-        changed = (settings.embedding_model, settings.chroma_url) != (
-            self._loaded_model,
-            self._loaded_url,
-        )
-        if changed and controller is not None:
-            # After the dialog's settings are applied by the controller.
-            QTimer.singleShot(0, lambda: reconfigure_docs(controller))
-
-
-def reconfigure_docs(controller: ChatController) -> None:
-    docs = getattr(controller, "docs", None)
-    if docs is None:
-        return
-    docs.reconfigure(docs.config.with_settings(controller.settings))
-
-
 # -- drag and drop -----------------------------------------------------------------------
 
 
@@ -750,6 +535,7 @@ class DocumentsUi(QObject):
         self.panel.addFolderRequested.connect(self.add_folder_dialog)
 
         self.sources_bar = SourcesBar(controller, docs)
+        self.sources_bar.followed.connect(lambda: self._say(NOW_FROM_DOCUMENTS))
         composer = window.composer  # type: ignore[attr-defined]
         box = composer.parentWidget().layout() if composer.parentWidget() else None
         if box is not None and box.indexOf(composer) >= 0:
@@ -799,7 +585,7 @@ class DocumentsUi(QObject):
             content.installEventFilter(self)
         controller.messageFinished.connect(self._show_sources)
         controller.chatOpened.connect(self._on_chat_opened)
-        docs.notice.connect(lambda text: window.statusBar().showMessage(text, 10000))
+        docs.notice.connect(self._say)
         docs.progress.connect(self._on_progress)
         docs.stateChanged.connect(lambda _s: self._on_progress(docs.last_progress))
         register_page(DocumentsSettingsPage)
@@ -816,10 +602,10 @@ class DocumentsUi(QObject):
         chat = self.controller.current_chat()
         if chat is None or "sources" not in chat.settings:
             self.sources_bar.set_scope(SourceScope("all"))
-            self.window.statusBar().showMessage(
-                "This chat now answers from your documents (change it above the message box).",
-                10000,
-            )
+            self._say(NOW_FROM_DOCUMENTS)
+
+    def _say(self, text: str) -> None:
+        self.window.statusBar().showMessage(text, 10000)
 
     def add_files_dialog(self) -> None:
         files, _ = QFileDialog.getOpenFileNames(

@@ -1,13 +1,18 @@
-"""`hearth docs add|list|rm|reindex|index|search|eval` and `hearth ask`.
+"""`hearth docs add|list|rm|reindex|index|refresh|search|eval` and `hearth ask`.
 
 Heavy modules (chromadb, llama_cpp, pypdf) are imported inside the handlers. Progress goes to
 stderr; results to stdout (JSON with --json).
+
+The library's files are watched (`rag.watch`): `add`, `list`, `search`, `refresh` and `ask`
+look for documents changed, deleted or added to a watched folder first; `search`, `refresh`
+and `ask` index what changed before they answer, `list` shows it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 import time
@@ -18,6 +23,7 @@ from app.paths import get_paths
 if TYPE_CHECKING:
     from rag.library import Library, StepReport
     from rag.retrieve import Hit
+    from rag.watch import WatchReport
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,11 +40,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", "-q", action="store_true")
     p.set_defaults(handler=run_index)
 
+    p = dsub.add_parser(
+        "refresh", help="index documents changed, deleted or new in watched folders on disk"
+    )
+    p.add_argument("--quiet", "-q", action="store_true")
+    p.set_defaults(handler=run_refresh)
+
     p = dsub.add_parser("list", help="documents in the library with their status")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=run_list)
 
-    p = dsub.add_parser("rm", help="remove documents (by id, name or path)")
+    p = dsub.add_parser("rm", help="remove documents (by id, name or path) or a watched folder")
     p.add_argument("docs", nargs="+", metavar="DOC")
     p.set_defaults(handler=run_rm)
 
@@ -125,11 +137,7 @@ class ProgressPrinter:
             )
         if p.reading or p.queued:
             parts.append(f"{p.reading + p.queued} reading")
-        if p.chunks_total:
-            parts.append(
-                f"{p.current or 'indexing'} {100 * p.fraction:.0f}% "
-                f"({p.chunks_done}/{p.chunks_total} chunks)"
-            )
+        parts.extend(p.chunk_parts())
         if p.chunks_per_s:
             parts.append(f"{p.chunks_per_s:.0f} chunks/s")
         if p.pages_read:
@@ -158,20 +166,45 @@ def _ingest(lib: Library, quiet: bool) -> None:
 
 
 def _status_text(d: Any) -> str:
+    if d.changed and d.status in ("queued", "indexing"):
+        return "changed – re-indexing"
     if d.status == "indexing":
         return f"indexing {100 * d.progress:.0f}%" if d.chunks else "reading"
     return str(d.status)
 
 
-def _print_docs(docs: list[Any]) -> None:
+def _print_docs(docs: list[Any], folders: list[str] | None = None) -> None:
     if not docs:
         print("The library is empty. Add documents with `hearth docs add PATH`.")
         return
-    print(f"{'id':>4}  {'status':<13}{'pages':>6}{'chunks':>8}  file")
+    print(f"{'id':>4}  {'status':<23}{'pages':>6}{'chunks':>8}  file")
     for d in docs:
-        print(f"{d.id:>4}  {_status_text(d):<13}{d.pages:>6}{d.chunks:>8}  {d.path}")
+        print(f"{d.id:>4}  {_status_text(d):<23}{d.pages:>6}{d.chunks:>8}  {d.path}")
         if d.status == "failed" and d.message:
             print(f"{'':>6}{d.message}")
+        elif d.status == "missing":
+            print(f"{'':>6}The file is not there; its passages are not used until it is back.")
+    for folder in folders or []:
+        print(f"watching {folder} for new files")
+
+
+def _check(lib: Library, quiet: bool = False) -> WatchReport:
+    """Look for documents changed on disk (`Library.check_files`); say what was found on
+    stderr."""
+    report = lib.check_files()
+    found = [
+        f"{len(ids)} {what}"
+        for ids, what in (
+            (report.changed, "changed"),
+            (report.missing, "missing"),
+            (report.back, "back"),
+            (report.added, "new in watched folders"),
+        )
+        if ids
+    ]
+    if found and not quiet:
+        print(f"documents on disk: {', '.join(found)}", file=sys.stderr)
+    return report
 
 
 def _warn_unfinished(lib: Library) -> None:
@@ -203,6 +236,7 @@ def _k(args: argparse.Namespace) -> int:
 
 def run_add(args: argparse.Namespace) -> int:
     with open_library() as lib:
+        _check(lib, args.quiet)
         rows = lib.add(args.paths)
         if not args.no_index:
             _ingest(lib, args.quiet)
@@ -226,13 +260,24 @@ def run_list(args: argparse.Namespace) -> int:
     # removal, where the settings keep the vectors).
     lib = open_user_library(with_model=False)
     try:
+        report = _check(lib, args.json)
         docs = lib.documents()
         if args.json:
             print(json.dumps([d.as_dict() for d in docs], indent=2))
         else:
-            _print_docs(docs)
+            _print_docs(docs, lib.folders())
+        if report.needs_indexing:
+            print("run `hearth docs refresh` to index them now", file=sys.stderr)
     finally:
         lib.close()
+    return 0
+
+
+def run_refresh(args: argparse.Namespace) -> int:
+    with open_library() as lib:
+        _check(lib, args.quiet)
+        _ingest(lib, args.quiet)
+        _print_docs(lib.documents(), lib.folders())
     return 0
 
 
@@ -242,7 +287,13 @@ def run_rm(args: argparse.Namespace) -> int:
     # No embedding model needed; the vectors are removed where the settings keep them.
     lib = open_user_library(with_model=False)
     try:
-        targets = [lib.resolve(r) for r in args.docs]
+        folders = set(lib.folders())
+        watched = [r for r in args.docs if os.path.abspath(os.path.expanduser(r)) in folders]
+        targets = [lib.resolve(r) for r in args.docs if r not in watched]
+        for folder in watched:
+            for d in lib.remove_folder(folder):
+                print(f"removed {d.id}: {d.path}", file=sys.stderr)
+            print(f"stopped watching {os.path.abspath(folder)}", file=sys.stderr)
         for d in targets:
             lib.remove(d.id)
             print(f"removed {d.id}: {d.path}", file=sys.stderr)
@@ -270,9 +321,20 @@ def _print_hits(hits: list[Hit]) -> None:
         print("    " + (text[:400] + ("…" if len(text) > 400 else "")))
 
 
+def _refresh_before_answering(lib: Library) -> None:
+    """Changed or new files are indexed before a search, so that it answers from what the
+    files say now (a changed file's old text is not searched; `list` may have found it);
+    else a note if indexing was left unfinished."""
+    found = _check(lib).needs_indexing
+    if found or any(d.changed for d in lib.documents()):
+        _ingest(lib, quiet=False)
+    else:
+        _warn_unfinished(lib)
+
+
 def run_search(args: argparse.Namespace) -> int:
     with open_library() as lib:
-        _warn_unfinished(lib)
+        _refresh_before_answering(lib)
         hits = lib.search(args.query, k=_k(args), doc_ids=_doc_ids(lib, args.docs), mode=args.mode)
     if args.json:
         print(json.dumps([h.as_dict() for h in hits], indent=2, ensure_ascii=False))
@@ -323,11 +385,11 @@ def run_ask(args: argparse.Namespace) -> int:
     paths = get_paths()
     settings = Settings.load(paths.settings_file)
     with open_library() as lib:
+        _refresh_before_answering(lib)
         if not any(d.status in ("ready", "indexing") for d in lib.documents()):
             raise InvalidRequestError(
                 "The document library is empty. Add documents with `hearth docs add PATH`."
             )
-        _warn_unfinished(lib)
         hits = lib.search(question, k=_k(args), doc_ids=_doc_ids(lib, args.docs))
     # The embedding model is closed before the chat model loads.
     engine = open_engine(args, settings)

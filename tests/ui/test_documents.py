@@ -33,6 +33,7 @@ from ui_fakes import FakeEngine, Script, wait_ready
 from app.docs_worker import SourceScope
 from app.paths import get_paths
 from engine.types import GenerationRequest
+from rag.progress import Progress
 from ui.documents_panel import DocumentsSettingsPage, overall_text, status_text
 from ui.message_view import MarkdownView
 from ui.sources_view import SourcesView, source_title, source_url
@@ -389,27 +390,31 @@ def test_documents_settings_page_and_pure_helpers(docs_gui: Any, qtbot: Any) -> 
     dialog.close()
 
     class Row:
-        status, message, progress = "indexing", "", 0.42
+        status, message, progress, changed = "indexing", "", 0.42, 0
 
     assert status_text(Row()) == "indexing 42%"
     Row.message = "reading pages"
     assert status_text(Row()) == "reading pages"
 
-    class P:
-        queued, reading, indexing, ready, failed = 0, 0, 1, 2, 1
-        chunks_total, chunks_done, chunks_per_s, pages_read, eta_s = 400, 100, 50.0, 113, 6.0
-        current = "R-intro.pdf"
+    Row.message, Row.changed = "", 1
+    assert status_text(Row()) == "changed – re-indexing"
+    Row.status = "missing"
+    assert status_text(Row()) == "missing"
 
-    text = overall_text(P())
-    assert "100/400 chunks" in text and "50 chunks/s" in text and "113 pages" in text
-    assert "~6 s left" in text and "1 failed" in text
+    p = Progress(indexing=1, ready=2, failed=1, missing=1, chunks_total=400, chunks_done=100,
+                 chunks_per_s=50.0, pages_read=113, eta_s=6.0, current="R-intro.pdf",
+                 current_chunks=400, current_done=100)  # fmt: skip
+    text = overall_text(p)
+    assert text.startswith("Indexing R-intro.pdf 25% (100/400 chunks) · 50 chunks/s")
+    assert "50 chunks/s" in text and "113 pages" in text
+    assert "~6 s left" in text and "1 failed" in text and "1 missing" in text
     assert "another Hearth process" not in text
     for state, first in (("paused", "Paused"), ("error", "Stopped by an error")):
-        stopped = overall_text(P(), state)  # nothing moves: no rate, no time left
+        stopped = overall_text(p, state)  # nothing moves: no rate, no time left
         assert stopped.startswith(first) and "100/400 chunks" in stopped
         assert "chunks/s" not in stopped and "left" not in stopped
-    P.elsewhere = True  # type: ignore[attr-defined]  # `hearth docs add` holds the library
-    assert overall_text(P()).startswith("Indexed by another Hearth process")
+    # `hearth docs add` holds the library
+    assert overall_text(replace(p, elsewhere=True)).startswith("Indexed by another Hearth process")
 
 
 def test_every_process_puts_the_vectors_where_the_settings_say(tmp_path: Path) -> None:
