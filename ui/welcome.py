@@ -2,14 +2,15 @@
 
 Shown once (remembered in Settings.ui_state["welcome_shown"]), non-modal and only after the
 window's first paint, so it never delays start-up: the model keeps loading behind it and the
-text follows the model's state.
+text follows the model's state. It gets out of the way as soon as the user starts: a message
+sent, files dropped on the window, a chat opened (or its Start button).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QVBoxLayout, QWidget
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -76,13 +77,58 @@ def should_show(settings: Settings) -> bool:
     return settings.ui_state.get(WELCOME_KEY) != "1"
 
 
+class Welcome(QObject):
+    """Owns the welcome dialog while it is up (a child of the window: one per window), and
+    closes it when the user starts."""
+
+    def __init__(self, window: QWidget, controller: ChatController) -> None:
+        super().__init__(window)
+        self.setObjectName("welcome")
+        self.window = window
+        self.controller = controller
+        self.dialog: WelcomeDialog | None = None
+
+    def show(self) -> WelcomeDialog:
+        dialog = self.dialog = WelcomeDialog(self.controller, self.window)
+        dialog.finished.connect(self._forget)  # its Start button
+        c = self.controller
+        c.messageAdded.connect(self.dismiss)  # a message sent (or its answer begun)
+        c.chatOpened.connect(self.dismiss)  # another chat, a new one, another version
+        # Files dropped anywhere on the window, the message box included (its own drop
+        # handler takes the event before the window sees it).
+        watched = [self.window, getattr(getattr(self.window, "composer", None), "edit", None)]
+        self._watched = [w for w in watched if isinstance(w, QObject)]
+        for obj in self._watched:
+            obj.installEventFilter(self)
+        dialog.show()
+        return dialog
+
+    def dismiss(self, *_: object) -> None:
+        dialog = self.dialog
+        self._forget()
+        if dialog is not None:
+            dialog.close()  # deleted on close
+
+    def _forget(self, *_: object) -> None:
+        """The dialog is gone (dismissed, or closed by its Start button): stop watching."""
+        if self.dialog is None:
+            return
+        self.dialog = None
+        self.controller.messageAdded.disconnect(self.dismiss)
+        self.controller.chatOpened.disconnect(self.dismiss)
+        for obj in self._watched:
+            obj.removeEventFilter(self)
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt name)
+        if event.type() == QEvent.Type.Drop:
+            self.dismiss()
+        return False  # the drop itself goes on to the documents
+
+
 def show_welcome_once(window: QWidget, controller: ChatController) -> WelcomeDialog | None:
     """Show the welcome if it was never shown; remember that it was (saved at once)."""
     if not should_show(controller.settings):
         return None
     controller.settings.ui_state[WELCOME_KEY] = "1"
     controller.save_settings()
-    dialog = WelcomeDialog(controller, window)
-    dialog.show()
-    window.welcome_dialog = dialog
-    return dialog
+    return Welcome(window, controller).show()
