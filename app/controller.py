@@ -9,11 +9,10 @@ generated again or a question edited. The answer in flight is `app.turns.TurnRun
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from PySide6.QtCore import QObject, Signal
 
@@ -26,11 +25,13 @@ from app.errors import StoreError
 from app.model_slot import ModelSlot
 from app.model_slot import ModelState as ModelState  # re-exported
 from app.paths import Paths
+from app.presets import merge_sampling as merge_sampling  # re-exported
+from app.presets import with_preset
 from app.settings import Settings
 from app.store import ChatRow, ChatStore, MessageRow, SearchHit
 from app.turns import Stream, TurnRunner
 from engine.errors import HearthError, InvalidRequestError
-from engine.types import GenerationRequest, ModelInfo, SamplingParams
+from engine.types import GenerationRequest, ModelInfo
 
 if TYPE_CHECKING:
     from engine.catalog import Catalog
@@ -54,26 +55,12 @@ def title_from(text: str, limit: int = 48) -> str:
     return NEW_CHAT_TITLE
 
 
-def merge_sampling(base: SamplingParams, overrides: Any) -> SamplingParams:
-    """`base` with the valid keys of a per-chat override dict applied."""
-    result = dataclasses.replace(base)
-    if not isinstance(overrides, dict):
-        return result
-    for f in dataclasses.fields(SamplingParams):
-        if f.name not in overrides:
-            continue
-        value, default = overrides[f.name], getattr(base, f.name)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            continue
-        setattr(result, f.name, float(value) if isinstance(default, float) else int(value))
-    return result
-
-
 def answer_request(
     path: list[MessageRow], overrides: dict, settings: Settings
 ) -> GenerationRequest:
     """The request that answers the last message of `path`, with the chat's own system
-    prompt and sampling where it has them (`overrides`: its settings)."""
+    prompt and sampling where it has them (`overrides`: its settings; `settings`: with the
+    preset of the chat's model applied, `ChatController.model_settings`)."""
     system_prompt = overrides.get("system_prompt")
     if not isinstance(system_prompt, str):
         system_prompt = settings.system_prompt
@@ -189,11 +176,15 @@ class ChatController(QObject):
         model = chat.settings.get("model") if chat is not None else None
         return model if isinstance(model, str) else self.settings.default_model
 
-    def ensure_model(self) -> None:
-        """Queue a load of the current chat's model unless it is loaded or loading.
+    def model_settings(self, chat: ChatRow | None) -> Settings:
+        """The settings with the preset of the chat's model applied (`app.presets`)."""
+        return with_preset(self.settings, self.chat_model_name(chat))
 
-        The name is resolved and the file read on the engine thread, never here."""
-        self.models.ensure(self.chat_model_name(self.current_chat()), self.settings)
+    def ensure_model(self) -> None:
+        """Queue a load of the current chat's model, with its preset, unless it is loaded or
+        loading. The name is resolved and the file read on the engine thread, never here."""
+        chat = self.current_chat()
+        self.models.ensure(self.chat_model_name(chat), self.model_settings(chat))
 
     def reload_model(self) -> None:
         self.models.forget()
@@ -296,7 +287,9 @@ class ChatController(QObject):
         new.ui_state = old.ui_state
         self.settings = new
         self.save_settings()
-        engine_keys = ("default_model", "n_ctx", "n_threads", "n_gpu_layers", "n_batch")
+        engine_keys = (
+            "default_model", "n_ctx", "n_threads", "n_gpu_layers", "n_batch", "model_presets"
+        )  # fmt: skip
         if any(getattr(old, k) != getattr(new, k) for k in engine_keys):
             self.ensure_model()
 
@@ -410,7 +403,7 @@ class ChatController(QObject):
             return False
         try:
             path = self.trees.path(chat.id, question)
-            request = answer_request(path, chat.settings, self.settings)
+            request = answer_request(path, chat.settings, self.model_settings(chat))
             mid = self.store.add_message(
                 chat.id,
                 "assistant",

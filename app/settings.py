@@ -38,6 +38,10 @@ class Settings:
     remote_model: str = ""
     # Window state (geometry, splitters) as opaque strings
     ui_state: dict[str, str] = field(default_factory=dict)
+    # Per-model presets (app.presets): model name -> the values that model uses instead of
+    # the ones above (n_ctx, n_gpu_layers, system_prompt, sampling). Entries and keys this
+    # version does not know are kept as they are, for the version that wrote them.
+    model_presets: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def vector_store(self) -> str:
@@ -64,6 +68,8 @@ class Settings:
             value = raw[f.name]
             if f.name == "sampling":
                 settings.sampling = _merge_dataclass(SamplingParams(), value)
+            elif f.name == "model_presets":
+                settings.model_presets = _presets(value)
             elif _same_kind(getattr(settings, f.name), value):
                 setattr(settings, f.name, value)
         return settings
@@ -91,6 +97,15 @@ def _same_kind(default: Any, value: Any) -> bool:
     if isinstance(default, float):
         return isinstance(value, int | float)
     return isinstance(value, type(default))
+
+
+def _presets(raw: Any) -> dict[str, dict[str, Any]]:
+    """The presets whose shape is right (a name and a dict); what is inside is checked where
+    a preset is used (`app.presets.with_preset`), so a value this version cannot read is
+    skipped there, not lost here."""
+    if not isinstance(raw, dict):
+        return {}
+    return {k: dict(v) for k, v in raw.items() if isinstance(k, str) and isinstance(v, dict)}
 
 
 def _merge_dataclass(obj: Any, raw: Any) -> Any:

@@ -258,9 +258,8 @@ class MainWindow(QMainWindow):
         chat = next((c for c in self.controller.chats() if c.id == chat_id), None)
         if chat is None:
             return
-        dialog = ChatSettingsDialog(
-            chat.title, chat.settings, self.controller.settings, self._models(), self
-        )
+        settings = self.controller.model_settings(chat)  # with the model's preset applied
+        dialog = ChatSettingsDialog(chat.title, chat.settings, settings, self._models(), self)
         if dialog.exec() == ChatSettingsDialog.DialogCode.Accepted:
             self.controller.set_chat_settings(chat_id, dialog.overrides())
 

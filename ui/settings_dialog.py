@@ -22,11 +22,14 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QDoubleSpinBox,
     QFormLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QListWidget,
     QPlainTextEdit,
+    QPushButton,
+    QScrollArea,
     QSpinBox,
     QStackedWidget,
     QVBoxLayout,
@@ -37,6 +40,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from app.controller import ChatController
     from app.services import Services
 
+from app.presets import preset_key, set_preset, with_preset
 from app.settings import Settings
 from engine.types import ModelInfo, SamplingParams
 from engine.units import human_size
@@ -164,6 +168,11 @@ class SamplingForm(QWidget):
 
 
 class ModelPage(SettingsPage):
+    """The default model, and the preset of the model chosen in the list (`app.presets`):
+    choosing another model shows its preset (its context length, GPU layers, system prompt
+    and sampling); OK stores the preset of every model shown, keeping only what differs from
+    the defaults (Settings ▸ Generation)."""
+
     title = "Model"
 
     def __init__(self, context: SettingsContext) -> None:
@@ -172,38 +181,94 @@ class ModelPage(SettingsPage):
             (m.name for m in context.models if m.bundled and "SmolLM2" in m.name), "bundled"
         )
         self.model = model_combo(context.models, f"Default ({default_name})")
+        self.n_threads = QSpinBox()
+        self.n_threads.setRange(0, 256)
+        self.n_threads.setSpecialValueText("automatic")
         self.n_ctx = QSpinBox()
         self.n_ctx.setRange(256, 262144)
         self.n_ctx.setSingleStep(1024)
         self.n_ctx.setSuffix(" tokens")
-        self.n_threads = QSpinBox()
-        self.n_threads.setRange(0, 256)
-        self.n_threads.setSpecialValueText("automatic")
         self.n_gpu_layers = QSpinBox()
         self.n_gpu_layers.setRange(-1, 1000)
         self.n_gpu_layers.setSpecialValueText("all")
         self.n_gpu_layers.setToolTip("Layers to offload to the GPU: 0 = none, -1 = all")
-        self.make_form(
-            [
-                ("Default model", self.model),
-                ("Context length", self.n_ctx),
-                ("Threads", self.n_threads),
-                ("GPU layers", self.n_gpu_layers),
-            ],
-            "Changing the model or these values reloads it in the background.",
+        self.system_prompt = QPlainTextEdit()
+        self.system_prompt.setMaximumHeight(80)
+        self.sampling = SamplingForm()
+        self.reset_button = QPushButton("Use the defaults")
+        self.reset_button.setToolTip("Forget this model's preset (Settings ▸ Generation applies)")
+        self.reset_button.clicked.connect(self.reset_preset)
+        self.preset_box = QGroupBox("Preset for this model")
+        preset = QFormLayout(self.preset_box)
+        preset.addRow("Context length", self.n_ctx)
+        preset.addRow("GPU layers", self.n_gpu_layers)
+        preset.addRow("System prompt", self.system_prompt)
+        preset.addRow(self.sampling)
+        preset.addRow(self.reset_button)
+        self._build([("Default model", self.model), ("Threads", self.n_threads)])
+        self._defaults = Settings()
+        self._edited: dict[str, Settings] = {}  # preset name -> the values shown for it
+        self._shown: str | None = None
+        self.model.currentIndexChanged.connect(lambda _i: self._show_preset())
+
+    def _build(self, rows: list[tuple[str, QWidget]]) -> None:
+        """The form and the preset box, in a scroll area (the sampling fields are many)."""
+        body = QWidget()
+        form = QFormLayout(body)
+        for label, widget in rows:
+            form.addRow(label, widget)
+        note = QLabel(
+            "Choosing a model shows its preset; a chat's own settings still win over it. "
+            "Changing the model or its context or GPU layers reloads it in the background."
         )
+        note.setWordWrap(True)
+        form.addRow(note)
+        form.addRow(self.preset_box)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(body)
+        QVBoxLayout(self).addWidget(scroll)
 
     def load(self, settings: Settings) -> None:
-        select_data(self.model, settings.default_model)
-        self.n_ctx.setValue(settings.n_ctx)
+        self._defaults, self._edited, self._shown = settings.copy(), {}, None
         self.n_threads.setValue(settings.n_threads)
-        self.n_gpu_layers.setValue(settings.n_gpu_layers)
+        select_data(self.model, settings.default_model)
+        self._show_preset()
+
+    def _show_preset(self) -> None:
+        self._keep_shown()
+        name = preset_key(str(self.model.currentData() or ""))
+        values = self._edited.get(name) or with_preset(self._defaults, name)
+        self._show(values)
+        self._shown = name
+        self.preset_box.setTitle(f"Preset for {name}")
+
+    def _show(self, values: Settings) -> None:
+        self.n_ctx.setValue(values.n_ctx)
+        self.n_gpu_layers.setValue(values.n_gpu_layers)
+        self.system_prompt.setPlainText(values.system_prompt)
+        self.sampling.set_params(values.sampling)
+
+    def _keep_shown(self) -> None:
+        if self._shown is None:
+            return
+        values = self._defaults.copy()
+        values.n_ctx, values.n_gpu_layers = self.n_ctx.value(), self.n_gpu_layers.value()
+        values.system_prompt = self.system_prompt.toPlainText()
+        values.sampling = self.sampling.params()
+        self._edited[self._shown] = values
+
+    def reset_preset(self) -> None:
+        """Show the defaults for the model chosen: OK then stores no preset for it."""
+        self._show(self._defaults)
 
     def apply(self, settings: Settings) -> None:
+        self._keep_shown()
         settings.default_model = str(self.model.currentData() or "")
-        settings.n_ctx = self.n_ctx.value()
         settings.n_threads = self.n_threads.value()
-        settings.n_gpu_layers = self.n_gpu_layers.value()
+        for name, values in self._edited.items():
+            set_preset(settings, name, values, defaults=self._defaults)
 
 
 class GenerationPage(SettingsPage):
@@ -215,7 +280,13 @@ class GenerationPage(SettingsPage):
         self.system_prompt.setPlaceholderText("Instructions the model sees before every chat")
         self.system_prompt.setMaximumHeight(110)
         self.sampling = SamplingForm()
+        note = QLabel(
+            "The defaults for every model: a model's own preset (Settings ▸ Model) and a "
+            "chat's own settings win over them."
+        )
+        note.setWordWrap(True)
         layout = QVBoxLayout(self)
+        layout.addWidget(note)
         layout.addWidget(QLabel("System prompt"))
         layout.addWidget(self.system_prompt)
         layout.addWidget(self.sampling)

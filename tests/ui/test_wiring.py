@@ -240,10 +240,12 @@ def test_settings_change_reloads_in_background(make_gui: Any, qtbot: Any) -> Non
     with qtbot.waitSignal(gui.controller.engine.loaded, timeout=5000):
         gui.controller.apply_settings(dialog.result_settings())
     assert script.loads[-1]["n_ctx"] == 2048
+    from app.presets import with_preset
     from app.settings import Settings
 
     saved = Settings.load(gui.controller.paths.settings_file)
-    assert saved.n_ctx == 2048 and saved.sampling.temperature == 0.2
+    # Settings ▸ Model sets the preset of the model chosen there (the default one)
+    assert with_preset(saved, "").n_ctx == 2048 and saved.sampling.temperature == 0.2
     assert saved.system_prompt == "Be brief."
     # per-chat overrides: system prompt and sampling reach the request
     with qtbot.waitSignal(gui.controller.generationFinished, timeout=5000):

@@ -113,6 +113,7 @@ APP_MODULES_FOR_UI = {
     "app.errors",
     "app.model_jobs",
     "app.paths",
+    "app.presets",
     "app.services",
     "app.settings",
     "app.store",
