@@ -9,10 +9,12 @@ from __future__ import annotations
 import collections
 import ctypes
 import importlib.metadata
+import importlib.util
 import json
 import logging
 import os
 import platform
+import re
 import sys
 import threading
 from pathlib import Path
@@ -76,7 +78,9 @@ def llama_cpp_build() -> str:
     try:
         version = importlib.metadata.version("llama_cpp_python")
     except importlib.metadata.PackageNotFoundError:
-        return "not installed"
+        version = _module_version()  # a build placed on sys.path by hand, without metadata
+        if not version:
+            return "not installed"
     if "+hearth." in version:
         return version
     try:
@@ -86,6 +90,19 @@ def llama_cpp_build() -> str:
     if isinstance(record, dict) and record.get("build") == "release" and record.get("log"):
         return f"{version} (release; patched build failed: see {record['log']})"
     return f"{version} (release)"
+
+
+def _module_version() -> str:
+    """llama_cpp's __version__ read from its source, without loading the native library."""
+    spec = importlib.util.find_spec("llama_cpp")
+    if spec is None or spec.origin is None:
+        return ""
+    try:
+        text = Path(spec.origin).read_text(encoding="utf-8")
+    except OSError:
+        return ""
+    found = re.search(r'^__version__ = "([^"]+)"', text, re.MULTILINE)
+    return found.group(1) if found else ""
 
 
 def patched_build() -> bool:
