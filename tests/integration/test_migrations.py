@@ -145,9 +145,14 @@ def counted_library(tmp_path: Path) -> Path:
     )
     conn.execute("INSERT INTO chunks_fts (rowid, text) SELECT id, text FROM chunks WHERE embedded")
     conn.close()
-    copy = tmp_path / "lib" / "library.sqlite3"
-    copy.parent.mkdir()
-    for suffix in ("", "-wal", "-shm"):  # the last close checkpoints; copy what is there
+    return copy_library(original, tmp_path / "lib" / "library.sqlite3")
+
+
+def copy_library(original: Path, copy: Path) -> Path:
+    """A copy of an SQLite file with its WAL files (the last close checkpoints; copy what is
+    there)."""
+    copy.parent.mkdir(parents=True)
+    for suffix in ("", "-wal", "-shm"):
         if Path(f"{original}{suffix}").exists():
             shutil.copyfile(f"{original}{suffix}", f"{copy}{suffix}")
     return copy
@@ -243,12 +248,7 @@ def library_before_watching(counted_library: Path, tmp_path: Path) -> Path:
         (str(real), st.st_size, st.st_mtime),
     )
     conn.close()
-    copy = tmp_path / "copy" / "library.sqlite3"
-    copy.parent.mkdir()
-    for suffix in ("", "-wal", "-shm"):
-        if Path(f"{counted_library}{suffix}").exists():
-            shutil.copyfile(f"{counted_library}{suffix}", f"{copy}{suffix}")
-    return copy
+    return copy_library(counted_library, tmp_path / "copy" / "library.sqlite3")
 
 
 def test_watched_files_migration_on_a_library_from_the_version_before(

@@ -38,6 +38,13 @@ def library(tmp_path: Path, embedder: object) -> Iterator[Library]:
     lib.close()
 
 
+def real_pdf(pdf_id: str, target: Path) -> Path:
+    """A copy of one of the real test PDFs (`data_files`), its folders made."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(data_pdf(pdf_id), target)
+    return target
+
+
 def replace_file(target: Path, source: Path) -> None:
     """Write another file's bytes over `target`, with a later modification time (a copy
     within the file system's time resolution could otherwise keep the old one)."""
@@ -58,9 +65,7 @@ def test_a_changed_file_is_indexed_again_and_answers_with_its_new_text(
     tmp_path: Path, library: Library
 ) -> None:
     folder = tmp_path / "docs"
-    folder.mkdir()
-    manual = folder / "manual.pdf"
-    shutil.copyfile(data_pdf(TASN1), manual)
+    manual = real_pdf(TASN1, folder / "manual.pdf")
     library.add([folder])
     library.ingest()
     assert statuses(library) == {"manual.pdf": "ready"}
@@ -94,10 +99,7 @@ def test_a_changed_file_is_indexed_again_and_answers_with_its_new_text(
 def test_a_deleted_file_is_missing_not_searched_and_comes_back_with_its_file(
     tmp_path: Path, library: Library
 ) -> None:
-    kept = tmp_path / "kept"
-    kept.mkdir()
-    mime = kept / "mime.pdf"
-    shutil.copyfile(data_pdf(MIME), mime)
+    mime = real_pdf(MIME, tmp_path / "kept" / "mime.pdf")
     note = tmp_path / "note.md"
     note.write_text("# Note\n\nThe globs2 file is mentioned here too, in a note.\n")
     library.add([mime, note])
@@ -143,7 +145,7 @@ def test_new_files_in_a_watched_folder_are_indexed_removed_ones_stay_out(
     assert library.folders() == [str(folder)]
     assert statuses(library) == {"first.md": "ready"}
 
-    shutil.copyfile(data_pdf(TASN1), folder / "sub" / "tasn1.pdf")
+    real_pdf(TASN1, folder / "sub" / "tasn1.pdf")
     (folder / "skip.png").write_bytes(b"\x89PNG not a document")
     report = library.check_files()
     assert len(report.added) == 1 and report.needs_indexing
