@@ -41,6 +41,15 @@ T = TypeVar("T")
 
 NEW_CHAT_TITLE = "New chat"
 CHAT_SETTING_KEYS = ("model", "system_prompt", "sampling")
+# Settings that change how the model is loaded (a preset may set its context and GPU layers).
+ENGINE_SETTINGS = (
+    "default_model",
+    "n_ctx",
+    "n_threads",
+    "n_gpu_layers",
+    "n_batch",
+    "model_presets",
+)
 
 
 # -- pure helpers ------------------------------------------------------------------------
@@ -287,10 +296,7 @@ class ChatController(QObject):
         new.ui_state = old.ui_state
         self.settings = new
         self.save_settings()
-        engine_keys = (
-            "default_model", "n_ctx", "n_threads", "n_gpu_layers", "n_batch", "model_presets"
-        )  # fmt: skip
-        if any(getattr(old, k) != getattr(new, k) for k in engine_keys):
+        if any(getattr(old, k) != getattr(new, k) for k in ENGINE_SETTINGS):
             self.ensure_model()
 
     def save_settings(self) -> None:
