@@ -67,6 +67,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help=("send one scripted message, save a PNG of the window, then exit"),
     )
     parser.add_argument("--prompt", default=SCREENSHOT_PROMPT, help="message for --screenshot")
+    parser.add_argument(
+        "--size", metavar="WxH", help="window size for --screenshot (e.g. 1024x700)"
+    )
+    parser.add_argument(
+        "--documents", action="store_true", help="--screenshot with the Documents panel open"
+    )
+    parser.add_argument("--dark", action="store_true", help="--screenshot in a dark palette")
     parser.add_argument("--report-startup", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -160,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         from ui.welcome import show_welcome_once  # first start only; non-modal
 
         after_first_paint(gui.window, lambda: show_welcome_once(gui.window, gui.controller))
+    if args.screenshot:
+        _screenshot_window(gui, args)
     gui.window.show()
     if args.screenshot:
         _script_screenshot(gui, args.screenshot, args.prompt)
@@ -209,6 +218,20 @@ def _report_startup(gui: Gui) -> None:
     sys.stdout.write(json.dumps({"first_paint_unix": painted, "heavy_modules": heavy}) + "\n")
     sys.stdout.flush()
     gui.window.close()
+
+
+def _screenshot_window(gui: Gui, args: argparse.Namespace) -> None:
+    """The window as --size, --documents and --dark ask (layout checks, README pictures)."""
+    if args.dark:
+        from ui.style import use_dark_palette
+
+        use_dark_palette(gui.app)
+    if args.size:
+        width, _, height = args.size.partition("x")
+        gui.window.resize(int(width), int(height))
+    documents = gui.window.documents_ui
+    if documents is not None:
+        documents.dock.setVisible(args.documents)
 
 
 def _script_screenshot(gui: Gui, path: Path, prompt: str) -> None:

@@ -10,12 +10,17 @@ import time
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget
 
 from ui.message_view import MessageWidget
 
 INITIAL_MESSAGES = 12  # shown at once when a chat opens; older ones follow in batches
 OLDER_BATCH_BUDGET_S = 0.012
+# Lines longer than this are hard to read: on a wide window the messages keep this width,
+# centred. A narrow window gives them what it has (MainWindow keeps CHAT_MIN_WIDTH for it).
+MAX_COLUMN_WIDTH = 900
+SIDE_MARGIN = 16
 
 EMPTY_TEXT = (
     "<h2>Hearth</h2><p>Ask anything. Everything runs on this computer; nothing leaves it.</p>"
@@ -39,7 +44,7 @@ class ChatView(QScrollArea):
         self._content = QWidget()
         self._content.setObjectName("chatContent")
         self._layout = QVBoxLayout(self._content)
-        self._layout.setContentsMargins(16, 12, 16, 12)
+        self._layout.setContentsMargins(SIDE_MARGIN, 12, SIDE_MARGIN, 12)
         self._layout.setSpacing(8)
         self._empty = QLabel(EMPTY_TEXT)
         self._empty.setObjectName("emptyLabel")
@@ -234,6 +239,13 @@ class ChatView(QScrollArea):
         elif self._keep_from_bottom is not None:
             self.verticalScrollBar().setValue(maximum - self._keep_from_bottom)
             self._keep_from_bottom = None
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt name)
+        super().resizeEvent(event)
+        side = max(SIDE_MARGIN, (self.viewport().width() - MAX_COLUMN_WIDTH) // 2)
+        margins = self._layout.contentsMargins()
+        if margins.left() != side:
+            self._layout.setContentsMargins(side, margins.top(), side, margins.bottom())
 
     def scroll_to_bottom(self) -> None:
         bar = self.verticalScrollBar()

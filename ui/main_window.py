@@ -29,6 +29,10 @@ from ui.sidebar import Sidebar
 from ui.style import style_sheet
 
 STATE_PREFIX = {"loading": "⏳ ", "ready": "", "failed": "⚠ ", "none": ""}
+# The conversation column never gets narrower than this (lines readable, a message's buttons
+# in view): the Documents panel, a dock, yields to it, and so does the list of chats.
+CHAT_MIN_WIDTH = 480
+SIDEBAR_MIN_WIDTH = 180
 
 
 def format_stats(stats: dict) -> tuple[str, str]:
@@ -60,6 +64,8 @@ class MainWindow(QMainWindow):
         self.chat_view = ChatView(self)
         self.composer = Composer(self)
         right = QWidget(self)
+        right.setMinimumWidth(CHAT_MIN_WIDTH)
+        self.sidebar.setMinimumWidth(SIDEBAR_MIN_WIDTH)
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
         right_layout.setSpacing(0)

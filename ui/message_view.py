@@ -19,6 +19,7 @@ from PySide6.QtGui import (
     QImage,
     QTextCursor,
     QTextDocument,
+    QTextOption,
 )
 from PySide6.QtWidgets import (
     QFrame,
@@ -55,6 +56,8 @@ class MarkdownView(QTextBrowser):
         self.viewport().setAutoFillBackground(False)
         self.setAutoFillBackground(False)
         self.document().setDocumentMargin(2)
+        # A word longer than the line (a URL, a path) breaks instead of running off the side.
+        self.setWordWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
         self.document().documentLayout().documentSizeChanged.connect(self._fit_height)
         self._source = ""
         self._plain = False

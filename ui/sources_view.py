@@ -87,6 +87,7 @@ class SourceRow(QWidget):
         self.title.setText(f"<a href='#'>{html.escape(source_title(n, source))}</a>")
         self.title.setToolTip(passage_tooltip(source))
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.LinksAccessibleByMouse)
+        self.title.setWordWrap(True)  # a long file name must not widen the conversation
         self.title.linkActivated.connect(lambda _link: self.activated())
         # Plain text (never HTML), selectable, at most a few lines tall: it scrolls.
         self.passage = QPlainTextEdit(self)
