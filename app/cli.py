@@ -13,7 +13,7 @@ import sys
 
 from engine.errors import HearthError
 
-COMMAND_MODULES = ["chat", "chats", "models", "docs", "bench", "setup", "selftest"]
+COMMAND_MODULES = ["chat", "chats", "models", "docs", "bench", "setup", "selftest", "serve"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -32,10 +32,18 @@ class Settings:
     # Model hub
     hub_endpoint: str = ""  # "" = huggingface_hub's default (or HF_ENDPOINT)
     hub_token: str = ""
-    # Remote engine (OpenAI-compatible). Empty base URL = local llama.cpp.
+    # Which engine answers: a kind in engine.backends' registry ("llama": this computer;
+    # "openai": the OpenAI-compatible server below, Settings ▸ Engine)
+    backend: str = "llama"
     remote_base_url: str = ""
     remote_api_key: str = ""
-    remote_model: str = ""
+    remote_model: str = ""  # "" = the first model the server lists
+    # Hearth's own API server in the window (Settings ▸ Server; `hearth serve` takes options)
+    server_enabled: bool = False
+    server_host: str = "127.0.0.1"  # any other address needs an API key
+    server_port: int = 8770
+    server_api_key: str = ""
+    server_cors_origin: str = ""  # "" = no CORS headers
     # Window state (geometry, splitters) as opaque strings
     ui_state: dict[str, str] = field(default_factory=dict)
     # Per-model presets (app.presets): model name -> the values that model uses instead of

@@ -12,8 +12,7 @@ from app.paths import get_paths
 from app.settings import Settings
 
 if TYPE_CHECKING:
-    from engine.llama_engine import LlamaEngine
-    from engine.types import ChatMessage, GenerationStats, SamplingParams
+    from engine.types import ChatBackend, ChatMessage, GenerationStats, OutputFormat, SamplingParams
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,11 +20,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("prompt", nargs="?", help="answer this and exit; without it, chat interactively")
     add_model_arguments(p)
     p.add_argument("--system", help="system prompt (default: from settings)")
+    p.add_argument(
+        "--json-schema",
+        metavar="FILE",
+        help="answer with JSON that validates against this JSON schema (constrained sampling)",
+    )
     p.add_argument("--stats", action="store_true", help="print generation stats to stderr")
     p.set_defaults(handler=run)
 
 
-def add_model_arguments(p: argparse.ArgumentParser) -> None:
+def add_model_arguments(p: argparse.ArgumentParser, remote: bool = True) -> None:
+    """The options that choose and tune the model; `remote`: also --server and --api-key."""
     p.add_argument("-m", "--model", help="model name or GGUF path (default: from settings)")
     p.add_argument("--ctx", type=int, help="context length in tokens")
     p.add_argument("--threads", type=int, help="CPU threads (default: physical cores)")
@@ -33,6 +38,14 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--temperature", type=float, help="0 = greedy")
     p.add_argument("--max-tokens", type=int)
     p.add_argument("--seed", type=int)
+    if remote:
+        p.add_argument(
+            "--server",
+            metavar="URL",
+            help="use a model on an OpenAI-compatible server (llama.cpp's server, vLLM, "
+            "another Hearth's `hearth serve`); -m names the server's model",
+        )
+        p.add_argument("--api-key", help="the server's API key (default: from settings)")
 
 
 def sampling_from(args: argparse.Namespace, settings: Settings) -> SamplingParams:
@@ -46,35 +59,68 @@ def sampling_from(args: argparse.Namespace, settings: Settings) -> SamplingParam
     return s
 
 
-def open_engine(args: argparse.Namespace, settings: Settings) -> LlamaEngine:
-    from app.user_library import first_use
-    from engine.catalog import Catalog
-    from engine.llama_engine import LlamaEngine
+def open_engine(args: argparse.Namespace, settings: Settings) -> ChatBackend:
+    """The chat backend the options (or else the settings) choose, made by the registry
+    (engine/backends.py): a model on this computer, or one on a server (--server URL, or
+    Settings ▸ Engine)."""
+    from engine import backends
 
-    paths = get_paths()
-    first_use(paths.models)
-    info = Catalog(paths.models).resolve(args.model or settings.default_model)
-    return LlamaEngine(
-        info.path,
-        n_ctx=args.ctx or settings.n_ctx,
-        n_threads=args.threads if args.threads is not None else settings.n_threads,
-        n_gpu_layers=args.gpu_layers if args.gpu_layers is not None else settings.n_gpu_layers,
-        n_batch=settings.n_batch,
-    )
+    server = getattr(args, "server", None)
+    kind = backends.kind(backends.OPENAI if server else settings.backend)
+    api_key = getattr(args, "api_key", None)
+    options = {
+        "n_ctx": args.ctx or settings.n_ctx,
+        "n_threads": args.threads if args.threads is not None else settings.n_threads,
+        "n_gpu_layers": args.gpu_layers if args.gpu_layers is not None else settings.n_gpu_layers,
+        "n_batch": settings.n_batch,
+        "api_key": api_key if api_key is not None else settings.remote_api_key,
+    }
+    if kind.local:
+        from app.user_library import first_use
+        from engine.catalog import Catalog
+
+        paths = get_paths()
+        first_use(paths.models)
+        target = Catalog(paths.models).resolve(args.model or settings.default_model).path
+    else:
+        target = server or settings.remote_base_url
+        options["model"] = args.model or ("" if server else settings.remote_model)
+        options["n_ctx"] = args.ctx or 0  # the server's own context unless --ctx caps it
+    return backends.create(kind.name, target, **options)
+
+
+def output_from(args: argparse.Namespace) -> OutputFormat | None:
+    """--json-schema FILE, read and checked before any model is loaded."""
+    import json
+    from pathlib import Path
+
+    from engine.errors import InvalidRequestError
+    from engine.structured import output_from_schema
+
+    if not getattr(args, "json_schema", None):
+        return None
+    try:
+        schema = json.loads(Path(args.json_schema).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InvalidRequestError(f"Cannot read the JSON schema {args.json_schema}: {exc}") from exc
+    except ValueError as exc:
+        raise InvalidRequestError(f"{args.json_schema} is not valid JSON: {exc}") from exc
+    return output_from_schema(schema)
 
 
 def stream_answer(
-    engine: LlamaEngine,
+    engine: ChatBackend,
     messages: list[ChatMessage],
     sampling: SamplingParams,
     out: object = sys.stdout,
     passages: list | None = None,
+    output: OutputFormat | None = None,
 ) -> tuple[str, GenerationStats]:
     """Generate on a worker thread so Ctrl+C cancels at once, even mid-prompt."""
     from engine.types import GenerationRequest
 
     cancel = threading.Event()
-    request = GenerationRequest(messages, sampling, passages or [])
+    request = GenerationRequest(messages, sampling, passages or [], output=output)
     events: queue.Queue[tuple[str, object]] = queue.Queue()
 
     def work() -> None:
@@ -131,11 +177,13 @@ def run(args: argparse.Namespace) -> int:
     sampling = sampling_from(args, settings)
     if args.prompt is not None and not args.prompt.strip():
         raise InvalidRequestError("The prompt is empty.")
+    output = output_from(args)  # an unusable schema is refused before the model loads
     engine = open_engine(args, settings)
     try:
         history: list[ChatMessage] = [ChatMessage("system", system)] if system else []
         if args.prompt is not None:
-            _, stats = stream_answer(engine, [*history, ChatMessage("user", args.prompt)], sampling)
+            question = [*history, ChatMessage("user", args.prompt)]
+            _, stats = stream_answer(engine, question, sampling, output=output)
             print()
             if args.stats:
                 print_stats(stats)
@@ -165,7 +213,7 @@ def run(args: argparse.Namespace) -> int:
                 engine.reset()
                 continue
             history.append(ChatMessage("user", text))
-            answer, stats = stream_answer(engine, history, sampling)
+            answer, stats = stream_answer(engine, history, sampling, output=output)
             print()
             history.append(ChatMessage("assistant", answer))
             if args.stats or stats.stop_reason == "cancelled" or stats.turns_dropped:

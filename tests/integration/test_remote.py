@@ -3,15 +3,11 @@ server (`python -m llama_cpp.server`) serving the bundled SmolLM2."""
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
 import threading
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from servers import free_port, llama_server
 
 from engine.errors import BackendUnavailableError
 from engine.remote import RemoteEngine
@@ -20,47 +16,10 @@ from engine.types import ChatMessage, GenerationRequest, SamplingParams
 pytest.importorskip("llama_cpp.server", reason="llama-cpp-python[server] extras not installed")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(smollm2_path: Path):
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            str(smollm2_path),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--n_ctx",
-            "2048",
-            "--verbose",
-            "False",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(proc.stderr.read().decode(errors="replace")[-2000:])  # type: ignore[union-attr]
-        try:
-            urllib.request.urlopen(url + "/v1/models", timeout=1).read()
-            break
-        except OSError:
-            time.sleep(0.3)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
+    with llama_server(smollm2_path) as url:
+        yield url
 
 
 def test_streams_an_answer_from_the_server(server: str) -> None:
@@ -103,7 +62,7 @@ def test_stop_ends_a_remote_answer_at_once(server: str) -> None:
 
 def test_unreachable_server_is_a_clear_error() -> None:
     with pytest.raises(BackendUnavailableError) as err:
-        RemoteEngine(f"http://127.0.0.1:{_free_port()}", timeout_s=2)
+        RemoteEngine(f"http://127.0.0.1:{free_port()}", timeout_s=2)
     assert "Cannot reach" in err.value.user_message
 
 
