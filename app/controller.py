@@ -49,6 +49,10 @@ ENGINE_SETTINGS = (
     "n_gpu_layers",
     "n_batch",
     "model_presets",
+    "backend",
+    "remote_base_url",
+    "remote_api_key",
+    "remote_model",
 )
 
 
@@ -96,6 +100,7 @@ class ChatController(QObject):
     statsChanged = Signal(object)  # dict of the last answer's stats (GenerationStats.as_dict)
     errorRaised = Signal(object)  # an exception for the error presenter
     notice = Signal(str)  # a short informational message for the status bar
+    settingsApplied = Signal(object)  # Settings, after apply_settings (the API server follows)
 
     def __init__(
         self,
@@ -120,7 +125,6 @@ class ChatController(QObject):
             getattr(self.turns, name).connect(getattr(self, name))
         self.turns.statsChanged.connect(self.statsChanged)
         self.turns.errorRaised.connect(self._report)
-
         self.chat_id: int | None = None
         self._closed = False
 
@@ -298,6 +302,7 @@ class ChatController(QObject):
         self.save_settings()
         if any(getattr(old, k) != getattr(new, k) for k in ENGINE_SETTINGS):
             self.ensure_model()
+        self.settingsApplied.emit(new)
 
     def save_settings(self) -> None:
         try:

@@ -26,8 +26,9 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal, Slot
 
+from app.gateway import GenerationSink, run_generation
 from app.worker_thread import ThreadHost
-from engine.errors import GenerationError, HearthError, ModelLoadError
+from engine.errors import HearthError, ModelLoadError
 from engine.types import ChatBackend, GenerationRequest, GenerationStats, ModelInfo
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,18 @@ class LoadSpec:
     n_gpu_layers: int = 0
     n_batch: int = 512
     load_id: int = 0  # set by EngineHost; excluded from `same_request`
+    # Which kind of backend (engine.backends; "" = the local default) and, for a server, its
+    # address and key; `model` then names the server's model.
+    backend: str = ""
+    server: str = ""
+    api_key: str = ""
+
+    def backend_options(self) -> dict[str, str]:
+        """What a server backend needs besides the common options (nothing for the local
+        default, so its factory is called as before)."""
+        if not self.backend:
+            return {}
+        return {"backend": self.backend, "api_key": self.api_key, "model": self.model}
 
     def same_request(self, other: LoadSpec | None) -> bool:
         return other is not None and replace(self, load_id=0) == replace(other, load_id=0)
@@ -69,17 +82,24 @@ class LoadedModel:
 class GenerationJob:
     request: GenerationRequest
     cancel: threading.Event
+    # Where results go: None = this host's signals (a chat turn); else a sink called on the
+    # engine thread (an API request: app.gateway.Ticket, read by an HTTP thread, so its
+    # tokens never pass through the GUI thread).
+    sink: GenerationSink | None = None
 
 
 #: Turns LoadSpec.model (name or path) into a ModelInfo; runs on the engine thread.
 ModelResolver = Callable[[str, str], ModelInfo]
 
 
-def default_engine_factory(model_path: str, **options: Any) -> ChatBackend:
-    """A local llama.cpp engine from the backend registry (engine/backends.py), imported here
-    (on the engine thread) so llama_cpp stays out of start-up."""
+def default_engine_factory(target: str, backend: str = "", **options: Any) -> ChatBackend:
+    """A backend from the registry (engine/backends.py): by default a local llama.cpp engine
+    for the model file `target`; `backend` names another kind (a server at `target`). Imported
+    here, on the engine thread, so llama_cpp stays out of start-up."""
     from engine import backends, runtime
 
+    if backend:
+        return backends.create(backend, target, **options)
     if options.get("n_threads", 0) <= 0:  # "automatic" in Settings
         # Tokens one at a time: one core is left for the GUI thread, which shows each one.
         options["n_threads"] = runtime.interactive_threads()
@@ -88,7 +108,7 @@ def default_engine_factory(model_path: str, **options: Any) -> ChatBackend:
         # one core fewer a 1,350-token question over documents took twice as long to answer
         # (`hearth bench ui`: prompt_* figures).
         options.setdefault("n_threads_batch", runtime.default_threads())
-    return backends.create(backends.LOCAL, model_path, **options)
+    return backends.create(backends.LOCAL, target, **options)
 
 
 def catalog_resolver(model: str, models_dir: str) -> ModelInfo:
@@ -115,9 +135,20 @@ def catalog_resolver(model: str, models_dir: str) -> ModelInfo:
 _PREPARED: set[str] = set()  # models folders whose default chat models were prepared
 
 
-def _unexpected(exc: BaseException, what: str) -> GenerationError:
-    details = "".join(traceback.format_exception(exc))
-    return GenerationError(f"Unexpected error while {what}: {exc}", details)
+class _SignalSink:
+    """A chat turn's results as the worker's signals, tagged with the request id."""
+
+    def __init__(self, worker: EngineWorker, rid: int) -> None:
+        self.worker, self.rid = worker, rid
+
+    def token(self, text: str) -> None:
+        self.worker.tokens.emit(self.rid, text)
+
+    def finished(self, stats: GenerationStats) -> None:
+        self.worker.finished.emit(self.rid, stats)
+
+    def failed(self, error: HearthError) -> None:
+        self.worker.failed.emit(self.rid, error)
 
 
 class EngineWorker(QObject):
@@ -154,11 +185,12 @@ class EngineWorker(QObject):
         if spec.load_id and spec.load_id < self._latest_load():
             return  # a newer load is queued behind this one: skip the wasted work
         try:
-            info = self._resolve(spec.model, spec.models_dir)
+            info, target = self._target(spec)
         except HearthError as exc:
             self._fail_load(spec, exc)
             return
-        key = (info.path, spec.n_ctx, spec.n_threads, spec.n_gpu_layers, spec.n_batch)
+        key = (spec.backend, target, info.name, spec.api_key, spec.n_ctx, spec.n_threads,
+               spec.n_gpu_layers, spec.n_batch)  # fmt: skip
         if self._engine is not None and key == self._loaded_key:
             self.loaded.emit(LoadedModel(spec, self._engine.model_info, self._engine.n_ctx, 0.0))
             return
@@ -168,17 +200,18 @@ class EngineWorker(QObject):
         t0 = time.perf_counter()
         try:
             engine = self._factory(
-                info.path,
+                target,
                 n_ctx=spec.n_ctx,
                 n_threads=spec.n_threads,
                 n_gpu_layers=spec.n_gpu_layers,
                 n_batch=spec.n_batch,
+                **spec.backend_options(),
             )
         except HearthError as exc:
             self._fail_load(spec, exc)
             return
         except Exception as exc:
-            log.exception("loading %s failed", info.path)
+            log.exception("loading %s failed", target)
             details = "".join(traceback.format_exception(exc))
             self._fail_load(spec, ModelLoadError(f"The model could not be loaded: {exc}", details))
             return
@@ -186,42 +219,38 @@ class EngineWorker(QObject):
         elapsed = time.perf_counter() - t0
         self.loaded.emit(LoadedModel(spec, engine.model_info or info, engine.n_ctx, elapsed))
 
+    def _target(self, spec: LoadSpec) -> tuple[ModelInfo, str]:
+        """What to load: a local kind's model file found by name in the models folder (read
+        from its header), or a server's address as it is (the registry says which)."""
+        from engine import backends
+
+        if backends.kind(spec.backend).local:
+            info = self._resolve(spec.model, spec.models_dir)
+            return info, info.path
+        name = spec.model or "the server's model"
+        placeholder = ModelInfo(f"{spec.server}/{spec.model}", name, "remote", 0, "remote", 0,
+                                spec.n_ctx, True)  # fmt: skip
+        return placeholder, spec.server
+
     def _fail_load(self, spec: LoadSpec, error: HearthError) -> None:
         self._load_error = error
         self.loadFailed.emit(spec, error)
 
+    def _no_engine(self) -> HearthError:
+        reason = self._load_error.user_message if self._load_error else "no model is loaded."
+        details = self._load_error.details if self._load_error else ""
+        return ModelLoadError(f"Cannot answer: {reason}", details)
+
     @Slot(object)
     def generate(self, job: GenerationJob) -> None:
+        """A chat turn (results as this worker's signals) or an API request (results to its
+        sink), run the same way (app.gateway.run_generation)."""
         rid = job.request.request_id
-        self.started.emit(rid)
-        if job.cancel.is_set():  # stopped while waiting in the queue (e.g. behind a load)
-            self.finished.emit(rid, GenerationStats(stop_reason="cancelled"))
-            return
-        engine = self._engine
-        if engine is None:
-            reason = self._load_error.user_message if self._load_error else "no model is loaded."
-            self.failed.emit(
-                rid,
-                ModelLoadError(
-                    f"Cannot answer: {reason}",
-                    self._load_error.details if self._load_error else "",
-                ),
-            )
-            return
-        try:
-            generation = engine.generate(job.request, job.cancel)
-            for delta in generation:
-                if delta:
-                    self.tokens.emit(rid, delta)
-            stats = generation.stats
-        except HearthError as exc:
-            self.failed.emit(rid, exc)
-            return
-        except Exception as exc:
-            log.exception("generation %d failed", rid)
-            self.failed.emit(rid, _unexpected(exc, "generating the answer"))
-            return
-        self.finished.emit(rid, stats)
+        sink = job.sink
+        if sink is None:
+            self.started.emit(rid)
+            sink = _SignalSink(self, rid)
+        run_generation(self._engine, job.request, job.cancel, sink, self._no_engine)
 
     @Slot()
     def unload(self) -> None:
@@ -309,6 +338,19 @@ class EngineHost(ThreadHost):
         if not self._closed:
             self._requestGenerate.emit(GenerationJob(request, cancel))
         return rid
+
+    def submit(
+        self, request: GenerationRequest, cancel: threading.Event, sink: GenerationSink
+    ) -> None:
+        """Queue a generation whose results go to `sink`, on the engine thread (the API
+        server's requests). Callable from any thread: the queued signal crosses to the
+        engine thread by itself. Raises GatewayBusy once the host is closing."""
+        from app.gateway import GatewayBusy
+
+        if self._closed:
+            raise GatewayBusy("Hearth is closing.")
+        request.request_id = next(self._ids)
+        self._requestGenerate.emit(GenerationJob(request, cancel, sink))
 
     def cancel(self, request_id: int | None = None) -> None:
         """Stop one request (or all). Thread-safe and immediate: no queue is involved."""

@@ -107,7 +107,12 @@ def build_gui(engine_factory: EngineFactory | None = None, interactive_errors: b
     from app.model_jobs import JobManager
     from app.services import Services
 
-    services = Services(paths, store, controller, presenter, JobManager(controller))
+    from app.server_host import ServerHost
+
+    server = ServerHost(controller, parent=controller)  # follows Settings ▸ Server
+    controller.settingsApplied.connect(server.apply_settings)
+    server.apply_settings(settings)
+    services = Services(paths, store, controller, presenter, JobManager(controller), server)
     # One relay to the presenter for every error that belongs to no request.
     for source in (controller, docs):
         source.errorRaised.connect(presenter.present)

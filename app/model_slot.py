@@ -26,13 +26,32 @@ class ModelState(StrEnum):
 
 
 def load_spec_for(model: str, models_dir: str, settings: Settings) -> LoadSpec:
-    return LoadSpec(
+    """What to load for `model`: a model file on this computer, or, when Settings ▸ Engine
+    chooses a server kind of the backend registry, the server's model (the window's model
+    choices name local files, so they do not apply there)."""
+    from engine import backends
+
+    spec = LoadSpec(
         model=model,
         models_dir=models_dir,
         n_ctx=settings.n_ctx,
         n_threads=settings.n_threads,
         n_gpu_layers=settings.n_gpu_layers,
         n_batch=settings.n_batch,
+    )
+    try:
+        kind = backends.kind(settings.backend)
+    except HearthError:  # a kind this version does not know (a newer Hearth wrote it)
+        return spec
+    if kind.local:
+        return spec
+    return LoadSpec(
+        model=settings.remote_model,
+        models_dir=models_dir,
+        n_ctx=0,  # the server's own context
+        backend=kind.name,
+        server=settings.remote_base_url,
+        api_key=settings.remote_api_key,
     )
 
 

@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # pragma: no cover - types only; nothing heavy is imported he
     from app.error_presenter import ErrorPresenter
     from app.model_jobs import JobManager
     from app.paths import Paths
+    from app.server_host import ServerHost
     from app.store import ChatStore
 
 
@@ -24,6 +25,7 @@ class Services:
     controller: ChatController
     presenter: ErrorPresenter
     model_jobs: JobManager  # downloads, conversions, quantizations (outlive their dialogs)
+    server: ServerHost | None = None  # the API server (Settings ▸ Server), or None
 
     @property
     def docs(self) -> DocsHost | None:

@@ -92,6 +92,10 @@ class MainWindow(QMainWindow):
         self._wire()
         self.models_ui = install_models_ui(self, services)  # menu, Settings pages, jobs
         self.chat_transfer = install_chat_transfer(self, services, self.file_menu)
+        # Settings ▸ Engine and ▸ Server, the API server's status and log (ui/server_ui.py)
+        from ui.server_ui import install as install_server_ui
+
+        self.server_ui = install_server_ui(self, services)
         self._restore_state()
         self._palette_key = self.palette().color(self.palette().ColorRole.Window).name()
         self.setStyleSheet(style_sheet())

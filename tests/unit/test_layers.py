@@ -114,6 +114,7 @@ APP_MODULES_FOR_UI = {
     "app.model_jobs",
     "app.paths",
     "app.presets",
+    "app.server_host",
     "app.services",
     "app.settings",
     "app.store",
