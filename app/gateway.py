@@ -122,6 +122,32 @@ class Gateway(Protocol):
         ...
 
 
+class ObservedGateway:
+    """A gateway that also reports how each generation ended on the engine side (its
+    GenerationStats) to `on_finished`, on the engine thread: what benchmarks and tests
+    compare with what a client saw."""
+
+    def __init__(self, inner: Gateway, on_finished: Callable[[GenerationStats], None]) -> None:
+        self.inner = inner
+        self._on_finished = on_finished
+
+    def models(self) -> ServedModels:
+        return self.inner.models()
+
+    def embed(self, texts: list[str]) -> Embeddings:
+        return self.inner.embed(texts)
+
+    def submit(self, request: GenerationRequest, ticket: Ticket) -> None:
+        finished = ticket.finished
+
+        def observed(stats: GenerationStats) -> None:
+            self._on_finished(stats)
+            finished(stats)
+
+        ticket.finished = observed  # type: ignore[method-assign]
+        self.inner.submit(request, ticket)
+
+
 def run_generation(
     engine: ChatBackend | None,
     request: GenerationRequest,

@@ -1,4 +1,4 @@
-"""`hearth bench chat|ui|ingest|retrieve|embed|download`: benchmarks that print one JSON
+"""`hearth bench chat|ui|ingest|retrieve|embed|download|serve`: benchmarks that print one JSON
 object each.
 
 Each benchmark lives in app/benchmarks/<name>.py with `add_arguments(parser)` and `run(args)`;
@@ -17,6 +17,7 @@ BENCHMARKS = {
     "retrieve": ("app.benchmarks.retrieve", "query latency at the current library size"),
     "embed": ("app.benchmarks.embed", "embedding throughput (chunks/s, tokens/s)"),
     "download": ("app.benchmarks.download", "download speed against curl (same file)"),
+    "serve": ("app.benchmarks.serve", "the API server against the engine: tokens/s, overhead"),
 }
 NEEDS_NO_MODEL = {"download"}
 

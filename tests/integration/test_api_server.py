@@ -21,11 +21,11 @@ import pytest
 from servers import HEARTH
 
 from app.api_server import ApiServer, RequestRecord, ServerConfig
-from app.gateway import EmbeddingThread, EngineThread, Ticket
+from app.gateway import EmbeddingThread, EngineThread, ObservedGateway
 from app.settings import Settings
 from engine.errors import InvalidRequestError
 from engine.llama_engine import LlamaEngine
-from engine.types import GenerationRequest, GenerationStats
+from engine.types import GenerationStats
 
 KEY = "test-key-0123456789"
 PERSON = {
@@ -39,28 +39,13 @@ PERSON = {
 }
 
 
-class Watching:
+class Watching(ObservedGateway):
     """The engine thread's gateway, recording how each generation ended (engine side)."""
 
     def __init__(self, inner: EngineThread) -> None:
-        self.inner = inner
         self.ended: queue.Queue[GenerationStats] = queue.Queue()
-
-    def models(self) -> Any:
-        return self.inner.models()
-
-    def embed(self, texts: list[str]) -> Any:
-        return self.inner.embed(texts)
-
-    def submit(self, request: GenerationRequest, ticket: Ticket) -> None:
-        finished = ticket.finished
-
-        def record(stats: GenerationStats) -> None:
-            self.ended.put(stats)
-            finished(stats)
-
-        ticket.finished = record  # type: ignore[method-assign]
-        self.inner.submit(request, ticket)
+        super().__init__(inner, self.ended.put)
+        self.engine = inner
 
 
 class Served:
@@ -138,7 +123,7 @@ def test_a_streamed_greedy_answer_is_hearth_chats_answer(smollm2_path: Path) -> 
         pieces = [c.choices[0].delta.content or "" for c in stream if c.choices]
     finally:
         served.server.stop()
-        fresh.inner.close()
+        fresh.engine.close()
     assert len([p for p in pieces if p]) > 1, "the answer should stream in pieces"
     assert "".join(pieces) == chat.stdout.removesuffix("\n")
 
