@@ -148,7 +148,6 @@ def run(args: argparse.Namespace) -> int:
     import time
 
     from app.paths import get_paths
-    from engine import runtime
     from engine.catalog import Catalog
     from engine.llama_engine import LlamaEngine
 
@@ -176,14 +175,32 @@ def run(args: argparse.Namespace) -> int:
         long_runs = [_one_run(engine, long_messages, 64) for _ in range(max(1, args.runs))]
     finally:
         engine.close()
+    result = _report(args, info.path, engine.threads, load_s, runs, long_runs, refs)
+    json.dump(result, sys.stdout)
+    sys.stdout.write("\n")
+    return 0
+
+
+def _report(
+    args: argparse.Namespace,
+    model: str,
+    threads: int,
+    load_s: float,
+    runs: list[dict[str, float]],
+    long_runs: list[dict[str, float]],
+    refs: list[dict[str, float]],
+) -> dict[str, Any]:
+    """The JSON report: medians of the runs, and llama-bench's side by side when it ran."""
+    from engine import runtime
+
     med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
     long_run = {k: statistics.median(r[k] for r in long_runs) for k in long_runs[0]}
     result: dict[str, Any] = {
-        "model": info.path,
+        "model": model,
         "llama_cpp_build": runtime.llama_cpp_build(),
         "gpu_offload": bool(runtime.system_info()["gpu_offload"]),
         "gpu_layers": args.gpu_layers,
-        "threads": engine.threads,
+        "threads": threads,
         "load_s": round(load_s, 3),
         "prompt_tokens": int(med["prompt_tokens"]),
         "prompt_tokens_per_s": round(med["prompt_tokens_per_s"], 2),
@@ -223,6 +240,4 @@ def run(args: argparse.Namespace) -> int:
             result["decode_ratio_vs_tg128_empty"] = round(
                 med["decode_tokens_per_s"] / ref["llama_bench_tg128"], 3
             )
-    json.dump(result, sys.stdout)
-    sys.stdout.write("\n")
-    return 0
+    return result
