@@ -32,6 +32,7 @@ from engine.errors import GenerationError, InvalidRequestError, ModelFileError, 
 from engine.prompt import builtin_template_name, fit_prompt, render_template
 from engine.stop_strings import cut_at_stops
 from engine.structured import grammar_for
+from engine.template_sandbox import RenderCancelled
 from engine.types import (
     ChatMessage,
     GenerationRequest,
@@ -120,6 +121,7 @@ class LlamaEngine(ClosedWhenCollected):
         self._n_vocab = lc.llama_vocab_n_tokens(self._vocab)
         self._cached: list[int] = []  # tokens whose keys/values are in the context, in order
         self._active_cancel: threading.Event | None = None
+        self._render_cancel: threading.Event | None = None  # Stop while the template renders
         # Keep references to both callbacks: llama.cpp only holds raw pointers.
         self._abort_cb = lc.ggml_abort_callback(self._should_abort)
         self._no_abort_cb = lc.ggml_abort_callback()  # NULL
@@ -209,7 +211,12 @@ class LlamaEngine(ClosedWhenCollected):
         """The prompt text for a conversation, ending with the assistant's turn opening."""
         if not self._builtin_template:
             return render_template(
-                self._info.chat_template, messages, self._bos_text, self._eos_text, True
+                self._info.chat_template,
+                messages,
+                self._bos_text,
+                self._eos_text,
+                True,
+                cancel=self._render_cancel,
             )
         return self._apply_builtin_template(messages)
 
@@ -371,7 +378,14 @@ class LlamaEngine(ClosedWhenCollected):
         lc = self._lc
         t_start = time.perf_counter()
         max_tokens = max(1, min(request.sampling.max_tokens, self._n_ctx // 2))
-        prompt = self._prompt_tokens(request, max_tokens, stats)
+        self._render_cancel = cancel  # a slow chat template ends on Stop too
+        try:
+            prompt = self._prompt_tokens(request, max_tokens, stats)
+        except RenderCancelled:
+            stats.stop_reason = "cancelled"
+            return
+        finally:
+            self._render_cancel = None
         sampler = self._make_sampler(request.sampling, grammar, prompt)  # before the prompt
         try:
             lc.llama_perf_context_reset(self._ctx)

@@ -56,6 +56,9 @@ class LibraryConfig:
     merge_max_chunks: int = 3  # neighbouring chunks merged into one passage, at most
     vector_weight: float = 1.0
     keyword_weight: float = 1.0
+    # Sentence-level evidence: passages re-ranked by their best sentence, each hit carrying
+    # its scored sentences (rag.evidence); False: the fused ranking alone, as before.
+    sentences: bool = True
 
     def __post_init__(self) -> None:
         if self.fusion not in FUSIONS:

@@ -19,7 +19,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,10 @@ from rag.config import LibraryConfig
 from rag.library import Library
 from rag.retrieve import Hit, Mode
 
-MODES: tuple[Mode, ...] = ("vector", "keyword", "hybrid")
+# "fused": hybrid search without the sentence-level re-scoring (rag.evidence), as Hearth
+# ranked before it; "hybrid" is the default, with it.
+MODES: tuple[str, ...] = ("vector", "keyword", "fused", "hybrid")
+SPLITS = ("dev", "heldout")
 DEPTH = 10  # passages retrieved per question (MRR@10; hit@1 and hit@5 are prefixes)
 
 # Where the eval set's files are installed (Debian 12 packages, see tests/data-packages.txt),
@@ -51,6 +54,9 @@ class Question:
     pages: tuple[int, ...]  # 1-based answer pages
     # other (file, pages) that answer it too, each checked by reading (questions.json "also")
     also: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    key: str = ""  # the answer's key phrase, taken from the page (the answer evaluation)
+    split: str = "dev"  # "dev" (methods were tuned on it) or "heldout"
+    covered: bool = True  # False: the documents do not answer it (the answer must abstain)
 
 
 def _read(path: Path | None) -> Any:
@@ -84,9 +90,12 @@ def load_questions(path: Path | None = None) -> list[Question]:
             Question(
                 id=str(item.get("id", i + 1)),
                 question=str(item["question"]),
-                file=str(item["file"]),
-                pages=tuple(int(p) for p in pages),
+                file=str(item.get("file") or ""),
+                pages=tuple(int(p) for p in pages or ()),
                 also=also,
+                key=str(item.get("key", "")),
+                split=str(item.get("split", "dev")),
+                covered=bool(item.get("covered", True)),
             )
         )
     if not out:
@@ -147,18 +156,23 @@ def evaluate(
 
     "modes" counts a hit on any page that answers (the question's own pages and its `also`
     pages in files of the library); "strict" only the question's own pages."""
+    questions = [q for q in questions if q.covered]
     modes: dict[str, Any] = {}
     strict_modes: dict[str, Any] = {}
+    splits: dict[str, Any] = {split: {} for split in SPLITS}
     per_question: list[dict[str, Any]] = [
-        {"id": q.id, "question": q.question, "file": q.file} for q in questions
+        {"id": q.id, "question": q.question, "file": q.file, "split": q.split} for q in questions
     ]
     latency: dict[str, float] = {}
+    config = lib.searcher.config
     for mode in MODES:
         ranks: list[int | None] = []
         strict: list[int | None] = []
+        lib.searcher.config = replace(config, sentences=mode != "fused")
+        search_mode: Mode = "hybrid" if mode == "fused" else mode  # type: ignore[assignment]
         t0 = time.perf_counter()
         for q in questions:
-            hits = lib.search(q.question, k=depth, mode=mode)
+            hits = lib.search(q.question, k=depth, mode=search_mode)
             also = [(files[f], ps) for f, ps in q.also if f in files]
             ranks.append(first_hit_rank(hits, files[q.file], q.pages, also))
             strict.append(first_hit_rank(hits, files[q.file], q.pages))
@@ -168,12 +182,18 @@ def evaluate(
         for entry, r, r_strict in zip(per_question, ranks, strict, strict=True):
             entry[f"rank_{mode}"] = r
             entry[f"rank_{mode}_strict"] = r_strict
+        for split in SPLITS:
+            part = [r for r, q in zip(ranks, questions, strict=True) if q.split == split]
+            splits[split][mode] = {k: round(v, 4) for k, v in metrics(part).items()}
+            splits[split]["questions"] = len(part)
+    lib.searcher.config = config
     return {
         "questions": len(questions),
         "questions_with_also": sum(1 for q in questions if any(f in files for f, _ in q.also)),
         "depth": depth,
         "modes": modes,
         "strict": strict_modes,
+        "splits": splits,
         "mean_query_ms": {m: round(1000 * s, 1) for m, s in latency.items()},
         "per_question": per_question,
     }
@@ -190,13 +210,19 @@ def run_default_eval(
     rrf_k: float | None = None,
     candidates: int | None = None,
     log: Callable[[str], None] | None = None,
+    only: Sequence[str] = (),
+    answers: Callable[[Library, list[Question], dict[str, Path]], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """`hearth docs eval`: index the eval files (once, cached in `cache_dir/eval-library`, keyed
-    by model and chunking) with the embedding model at `model_path`, and evaluate."""
+    by model and chunking) with the embedding model at `model_path`, and evaluate. `only`:
+    keep the questions whose file id holds one of these strings (and the uncovered ones);
+    `answers`: also evaluate answers (`rag.answer_eval`), reported under "answers"."""
     say = log or (lambda _msg: None)
     questions = load_questions(Path(questions_path) if questions_path else None)
+    if only:
+        questions = [q for q in questions if not q.covered or any(o in q.file for o in only)]
     embed_threads = 1 if (os.cpu_count() or 1) <= 2 else 0
-    file_ids = sorted({q.file for q in questions})
+    file_ids = sorted({q.file for q in questions if q.covered})
     qpath = Path(questions_path) if questions_path else None
     declared = declared_paths(qpath)
     files = {fid: resolve_file(fid, declared.get(fid, "")) for fid in file_ids}
@@ -219,25 +245,13 @@ def run_default_eval(
     )
     lib = Library(folder, config)
     try:
-        lib.add(list(files.values()))
-        if lib.has_work():
-            say(f"indexing {len(files)} evaluation files into {folder} (once)")
-            t0 = time.monotonic()
-            last = [0.0]
-
-            def progress(report: Any) -> None:
-                now = time.monotonic()
-                if now - last[0] > 10:
-                    last[0] = now
-                    p = report.progress
-                    say(f"  {p.chunks_done}/{p.chunks_total} chunks, {p.ready} files ready")
-
-            lib.ingest(on_progress=progress)
-            say(f"indexed in {time.monotonic() - t0:.0f} s")
+        _index(lib, list(files.values()), folder, say)
         failed = {d.name: d.message or d.status for d in lib.documents() if d.status != "ready"}
         for name, why in failed.items():
             say(f"warning: {name} is not indexed ({why}); its questions count as misses")
         report = evaluate(lib, questions, files)
+        if answers is not None:
+            report["answers"] = answers(lib, questions, files)
         report["failed_files"] = failed
         counts = lib.store.counts()
         report["library"] = {
@@ -259,6 +273,26 @@ def run_default_eval(
         lib.close()
 
 
+def _index(lib: Library, files: list[Path], folder: Path, say: Callable[[str], None]) -> None:
+    """Index the evaluation files, once (a library that holds them already is kept)."""
+    lib.add(files)
+    if not lib.has_work():
+        return
+    say(f"indexing {len(files)} evaluation files into {folder} (once)")
+    t0 = time.monotonic()
+    last = [0.0]
+
+    def progress(report: Any) -> None:
+        now = time.monotonic()
+        if now - last[0] > 10:
+            last[0] = now
+            p = report.progress
+            say(f"  {p.chunks_done}/{p.chunks_total} chunks, {p.ready} files ready")
+
+    lib.ingest(on_progress=progress)
+    say(f"indexed in {time.monotonic() - t0:.0f} s")
+
+
 def format_table(report: dict[str, Any]) -> str:
     lines = [
         f"{report['questions']} questions, {report['library']['chunks']} chunks in "
@@ -271,6 +305,14 @@ def format_table(report: dict[str, Any]) -> str:
             f"{mode:<10}{m['hit@1']:>8.3f}{m['hit@5']:>8.3f}{m['mrr']:>8.3f}"
             f"{report['mean_query_ms'][mode]:>10.1f}"
         )
+    for split, per_mode in report.get("splits", {}).items():
+        for mode in ("fused", "hybrid"):
+            m = per_mode.get(mode)
+            if m:
+                lines.append(
+                    f"  {split} ({per_mode['questions']}) {mode:<7}"
+                    f"{m['hit@1']:>8.3f}{m['hit@5']:>8.3f}{m['mrr']:>8.3f}"
+                )
     if report.get("questions_with_also"):
         lines.append(
             f"strict (only the page each question was written from; {report['questions_with_also']}"

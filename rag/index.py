@@ -484,6 +484,30 @@ class Store:
                 out[row.id] = row
         return out
 
+    def page_offsets(self, doc_id: int, first: int, last: int) -> dict[int, int]:
+        """Where pages first..last start in the document's joined text, for the pages that
+        some chunk starts on (a page inside one chunk has none)."""
+        rows = self.conn.execute(
+            "SELECT page_start, MIN(doc_offset) FROM chunks WHERE doc_id = ? "
+            "AND page_start BETWEEN ? AND ? GROUP BY page_start",
+            (doc_id, first, last),
+        ).fetchall()
+        return {int(p): int(o) for p, o in rows}
+
+    def unknown_terms(self, terms: Sequence[str]) -> list[str]:
+        """The terms that no chunk of the library holds (FTS5, stemmed as it indexes)."""
+        out = []
+        for term in terms:
+            match = '"' + term.replace('"', '""') + '"'
+            found = self.conn.execute(
+                "SELECT count(*) FROM (SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? "
+                "LIMIT 1)",
+                (match,),
+            ).fetchone()[0]
+            if not found:
+                out.append(term)
+        return out
+
     def chunk_ids(self, doc_id: int) -> list[int]:
         return [
             int(r[0])

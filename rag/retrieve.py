@@ -12,9 +12,12 @@ import re
 from collections.abc import Collection, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from engine.types import Passage
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rag.evidence import ScoredSentence
 
 Mode = Literal["hybrid", "vector", "keyword"]
 Fusion = Literal["score", "rrf"]
@@ -91,6 +94,11 @@ class Hit:
     char_start: int
     char_end: int
     chunk_ids: tuple[int, ...] = field(default_factory=tuple)
+    # (offset in `text`, page number) where each page after `page` starts (rag.search)
+    page_breaks: tuple[tuple[int, int], ...] = ()
+    # Sentence-level evidence (rag.evidence.rescore): scored sentences, the best score
+    sentences: tuple[ScoredSentence, ...] = ()
+    support: float = 0.0
 
     @property
     def name(self) -> str:

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from engine.errors import InvalidRequestError
 from rag.config import LibraryContext
+from rag.evidence import RESCORE_POOL
 from rag.index import ChunkRow
 from rag.retrieve import (
     Candidate,
@@ -17,6 +19,7 @@ from rag.retrieve import (
     Mode,
     fts_query,
     is_navigation,
+    query_terms,
     reciprocal_rank_fusion,
     relative_score_fusion,
     top_passages,
@@ -33,6 +36,7 @@ class Searcher:
         self.ctx = ctx
         self.config = ctx.config
         self.last_timings: dict[str, float] = {}  # of the last search: embed, vector, keyword
+        self._query_vector: Any = None  # the last query's embedding (sentences reuse it)
 
     def search(
         self,
@@ -56,6 +60,7 @@ class Searcher:
         doc_ids = self._shown(doc_ids)
         results: list[Scored] = []  # per index
         timings: dict[str, float] = {}
+        self._query_vector = None
         if mode in ("hybrid", "vector"):
             results.append(self._vector_candidates(text, n, doc_ids, timings))
         if mode in ("hybrid", "keyword"):
@@ -64,7 +69,42 @@ class Searcher:
             results.append(self.ctx.store.keyword_search(match, n, doc_ids) if match else [])
             timings["keyword_s"] = time.perf_counter() - t0
         self.last_timings = timings
-        return self._passages(results, k, mode)
+        if not self.config.sentences or mode != "hybrid":  # scores on one's own scale
+            return self._with_pages(self._passages(results, k, mode))
+        hits = self._with_pages(self._passages(results, max(k, RESCORE_POOL), mode))
+        t0 = time.perf_counter()
+        hits = self._rescore(text, hits)
+        timings["sentences_s"] = time.perf_counter() - t0
+        return hits[:k]
+
+    def _rescore(self, text: str, hits: list[Hit]) -> list[Hit]:
+        """Sentence-level evidence and the passages re-ranked by it (`rag.evidence`); the
+        keyword part alone when there are no vectors (keyword mode, an empty store)."""
+        from rag.evidence import rescore
+
+        terms = query_terms(text)
+        unknown = len(self.ctx.store.unknown_terms(terms)) / max(len(terms), 1)
+        if self._query_vector is None:
+            return rescore(text, None, hits, None, len, unknown)
+        emb = self.ctx.embedder()
+        return rescore(text, self._query_vector, hits, emb.embed, emb.count_tokens, unknown)
+
+    def _with_pages(self, hits: list[Hit]) -> list[Hit]:
+        """Each passage that runs over a page break learns where in its text the next page
+        starts, so that a sentence can be cited with its own page."""
+        for h in hits:
+            if h.page_end <= h.page:
+                continue
+            starts = self.ctx.store.page_offsets(h.doc_id, h.page, h.page_end)
+            base = starts.get(h.page)
+            if base is None:
+                continue
+            h.page_breaks = tuple(
+                (starts[p] - base - h.char_start, p)
+                for p in range(h.page + 1, h.page_end + 1)
+                if p in starts and starts[p] - base - h.char_start > 0
+            )
+        return hits
 
     def _shown(self, doc_ids: Sequence[int] | None) -> Sequence[int] | None:
         """`doc_ids` without the documents whose chunks must not answer (a missing file, a
@@ -84,6 +124,7 @@ class Searcher:
         t0 = time.perf_counter()
         q = self.ctx.embedder().embed([self._fit_query(text)])[0]
         t1 = time.perf_counter()
+        self._query_vector = q
         found = self.ctx.vector_store.search(q, n, doc_ids)
         timings["embed_s"] = t1 - t0
         timings["vector_s"] = time.perf_counter() - t1

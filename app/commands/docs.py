@@ -84,6 +84,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--library",
         help="index into this folder and keep it (default: a cache folder keyed by settings)",
     )
+    from app.commands.ask import add_eval_arguments
+
+    add_eval_arguments(p)  # --only, --answers, -m
     p.set_defaults(handler=run_eval)
 
     ask = sub.add_parser("ask", help="answer a question from your documents, citing pages")
@@ -95,6 +98,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     add_model_arguments(ask)
     ask.add_argument("--stats", action="store_true", help="print generation stats to stderr")
+    from app.commands.ask import add_arguments as add_grounding_arguments
+
+    add_grounding_arguments(ask)  # --quotes-only, --plain
     ask.set_defaults(handler=run_ask)
 
 
@@ -364,12 +370,38 @@ def run_eval(args: argparse.Namespace) -> int:
         rrf_k=args.rrf_k,
         candidates=args.candidates,
         log=lambda msg: print(msg, file=sys.stderr),
+        only=args.only or (),
+        answers=_answer_eval(args, settings) if args.answers is not None else None,
     )
     if args.json:
         print(json.dumps(report, indent=2))
     else:
         print(format_table(report))
+        if "answers" in report:
+            from rag.answer_eval import format_answers
+
+            print(format_answers(report["answers"]))
     return 0
+
+
+def _answer_eval(args: argparse.Namespace, settings: Any) -> Any:
+    """The answer evaluation (rag.answer_eval) with the chat model the options choose."""
+
+    def run(lib: Library, questions: list, files: dict) -> dict[str, Any]:
+        from app.commands.chat import open_engine
+        from rag.answer_eval import evaluate_answers
+
+        for name in ("ctx", "threads", "gpu_layers", "server"):
+            setattr(args, name, getattr(args, name, None))
+        engine = open_engine(args, settings)
+        try:
+            ways = args.answers or ["plain", "grounded"]
+            say = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
+            return evaluate_answers(lib, questions, files, engine, ways, log=say)
+        finally:
+            engine.close()
+
+    return run
 
 
 def run_ask(args: argparse.Namespace) -> int:
@@ -382,6 +414,7 @@ def run_ask(args: argparse.Namespace) -> int:
     question = args.question.strip()
     if not question:
         raise InvalidRequestError("The question is empty.")
+    asked = time.perf_counter()
     paths = get_paths()
     settings = Settings.load(paths.settings_file)
     with open_library() as lib:
@@ -391,6 +424,10 @@ def run_ask(args: argparse.Namespace) -> int:
                 "The document library is empty. Add documents with `hearth docs add PATH`."
             )
         hits = lib.search(question, k=_k(args), doc_ids=_doc_ids(lib, args.docs))
+    if not args.plain:  # grounded: quotes, then a checked sentence (app/commands/ask.py)
+        from app.commands.ask import run_grounded
+
+        return run_grounded(args, settings, hits, asked)
     # The embedding model is closed before the chat model loads.
     engine = open_engine(args, settings)
     try:

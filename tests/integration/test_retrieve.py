@@ -106,7 +106,8 @@ def test_ask_cites_the_page_with_the_fact(
         "--temperature",
         "0",
         "--json",
-    )
+        "--plain",  # the model's own answer over whole passages (grounded answers:
+    )  # tests/integration/test_grounded_answers.py)
     assert asked.returncode == 0, asked.stderr
     result = json.loads(asked.stdout)
     assert result["answer"].strip()
@@ -116,7 +117,9 @@ def test_ask_cites_the_page_with_the_fact(
     assert any(s["file"] == str(island_pdf) and s["page"] <= 2 <= s["page_end"] for s in sources)
 
     # The plain form prints the answer, then numbered sources with file and page.
-    plain = hearth("ask", "Which days do ferries leave?", "--max-tokens", "24", "-k", "2")
+    plain = hearth(
+        "ask", "Which days do ferries leave?", "--max-tokens", "24", "-k", "2", "--plain"
+    )
     assert plain.returncode == 0, plain.stderr
     tail = plain.stdout.split("Sources:")[-1]
     assert "[1] " + str(island_pdf) in tail and "page" in tail

@@ -35,10 +35,18 @@ def test_metrics() -> None:
 
 
 def test_bundled_questions_load_with_pages() -> None:
-    questions = load_questions()
+    everything = load_questions()
+    assert len({q.id for q in everything}) == len(everything)
+    questions = [q for q in everything if q.covered]
     assert len(questions) >= 50
     assert all(q.pages and all(p >= 1 for p in q.pages) for q in questions)
-    assert len({q.id for q in questions}) == len(questions)
+    # the answer evaluation: a key phrase for each covered question, >= 10 uncovered ones,
+    # and both splits in each group
+    assert all(q.key for q in questions)
+    uncovered = [q for q in everything if not q.covered]
+    assert len(uncovered) >= 10 and all(not q.file and not q.pages for q in uncovered)
+    for group in (questions, uncovered):
+        assert {q.split for q in group} == {"dev", "heldout"}
     files = {q.file for q in questions}
     also = [(f, pages) for q in questions for f, pages in q.also]
     assert also and all(f in files and pages for f, pages in also)

@@ -1,0 +1,306 @@
+"""Sentences of a retrieved passage, as text extracted from a PDF holds them. Pure.
+
+A grounded answer quotes sentences, so the splitter has to undo what PDF extraction does to
+running text, without gluing together what is not one sentence:
+
+- Line breaks inside a paragraph are spaces; a word hyphenated at a line end is joined
+  ("docu-\\nment" -> "document") unless the hyphen belongs to the word ("X-\\nWindow").
+- A sentence ends at . ! or ? followed by a space and a capital, a digit, a quote or a
+  bracket; not after an abbreviation ("e.g.", "i.e.", "Fig.") or a section number
+  ("Section 2.1. The"), and never inside a number or a file name ("3.14", "commands.R").
+- A list item (a bullet, "1." or "(a)" at the start of a line) is a sentence of its own, and
+  so is a heading (a short line with no closing punctuation, such as "2.4. The glob files").
+- Code lines (a prompt such as "> " or "$ ", braces, semicolons, "key:value" records) are never
+  split at their dots. A run of code inside an unfinished sentence ("executed with the command
+  > source(...)") belongs to that sentence; a run after a finished one is a sentence of its own
+  (kind "code"), which quoting attaches to the sentence that introduced it.
+
+Offsets (`start`, `end`) index the text given, so a quote can be traced back to its page.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+Kind = Literal["prose", "heading", "list", "code"]
+
+# Abbreviations after which a period does not end a sentence (compared lower-cased, without
+# the final period).
+ABBREVIATIONS = frozenset(
+    [
+        "e.g",
+        "i.e",
+        "etc",
+        "cf",
+        "vs",
+        "al",
+        "fig",
+        "figs",
+        "eq",
+        "eqs",
+        "sec",
+        "secs",
+        "ch",
+        "no",
+        "nos",
+        "vol",
+        "pp",
+        "p",
+        "approx",
+        "resp",
+        "incl",
+        "mr",
+        "mrs",
+        "ms",
+        "dr",
+        "prof",
+        "st",
+        "jr",
+        "sr",
+        "inc",
+        "ltd",
+        "co",
+        "corp",
+        "dept",
+        "est",
+        "min",
+        "max",
+        "ref",
+        "refs",
+    ]
+)
+
+_BULLET = re.compile(r"^\s*(?:[\u2022\u2023\u25e6\u2043\u2219\u25aa\u25cf*\-\u2013\u2014]\s+|"
+                     r"\(?[0-9]{1,2}[.)]\s+(?=[A-Za-z])|\([a-z]\)\s+)")  # fmt: skip
+_NUMBERED_HEADING = re.compile(r"^\s*(?:[0-9]+(?:\.[0-9]+)*\.?|[A-Z]\.[0-9.]*)\s+\S")
+_CODE_PROMPT = re.compile(r"^\s*(?:>|\$|#|>>>|\+|%)\s")
+_CODE_SHAPE = re.compile(
+    r"[{};]\s*$|^\s*[})\]]|^\s*\S+\s*(?:<-|:=|==|=>|\+=)\s|^[\w.+-]+(?::[^\s:]+){2,}$"
+)
+_RECORD = re.compile(r"^[^\s]*:[^\s]*:[^\s]*$")  # "50:text/x-diff:*.diff"
+_END = re.compile(r"[.!?][\"'\u201d\u2019)\]]*$")
+_SPLIT = re.compile(r"(?<=[.!?])([\"'\u201d\u2019)\]]*)\s+(?=[\"'\u201c\u2018(\[]?[A-Z0-9])")
+_HYPHEN_END = re.compile(r"([A-Za-z]{2,})-$")
+_WS = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """One sentence (or list item, heading, code run) of a passage. `text` is clean: one
+    line, single spaces, hyphenation undone; `start`/`end` index the original text."""
+
+    text: str
+    start: int
+    end: int
+    kind: Kind = "prose"
+
+
+@dataclass
+class _Line:
+    text: str  # stripped
+    start: int
+    end: int
+    kind: str  # prose | code | blank
+
+
+def _line_kind(line: str) -> str:
+    stripped = line.strip()
+    if not stripped:
+        return "blank"
+    if _CODE_PROMPT.match(line) or _CODE_SHAPE.search(stripped) or _RECORD.match(stripped):
+        return "code"
+    if stripped == "..." or stripped.startswith(("#include", "//", "/*", "<?", "<!--", "</")):
+        return "code"
+    if stripped.startswith("<") and stripped.endswith(">"):
+        return "code"
+    if " " not in stripped and re.search(r"[:/*=_(){}\[\]<>]", stripped[:-1]):
+        return "code"  # "text/x-diff:*.patch", "glp_create_prob(P);"
+    return "prose"
+
+
+def _lines(text: str) -> list[_Line]:
+    out: list[_Line] = []
+    pos = 0
+    for raw in text.split("\n"):
+        start = pos + (len(raw) - len(raw.lstrip()))
+        end = pos + len(raw.rstrip())
+        out.append(_Line(raw.strip(), start, max(start, end), _line_kind(raw)))
+        pos += len(raw) + 1
+    return out
+
+
+def is_heading(line: str) -> bool:
+    """A section heading: short, no closing punctuation, numbered or in title form."""
+    s = line.strip()
+    if not s or len(s) > 90 or _END.search(s) or s.endswith((",", ":", ";")):
+        return False
+    words = s.split()
+    if _NUMBERED_HEADING.match(s) and len(words) <= 12:
+        return True
+    caps = sum(1 for w in words if w[:1].isupper())
+    return len(words) <= 8 and caps >= max(1, (len(words) + 1) // 2) and not s[:1].islower()
+
+
+def _join(parts: Sequence[str]) -> str:
+    """Lines of one sentence joined: hyphenation at a line end undone, else a space."""
+    out = ""
+    for part in parts:
+        piece = part.strip()
+        if not piece:
+            continue
+        m = _HYPHEN_END.search(out)
+        if m and piece[:1].islower():
+            out = out[:-1] + piece  # "docu-" + "ment"
+        elif out.endswith("-") and piece[:1].isupper():
+            out += piece  # "X-" + "Window": the hyphen is the word's own
+        else:
+            out = f"{out} {piece}" if out else piece
+    return _WS.sub(" ", out).strip()
+
+
+def _abbreviation_before(text: str, dot: int) -> bool:
+    """Whether the period at text[dot] closes an abbreviation or a section number."""
+    m = re.search(r"([A-Za-z][A-Za-z.]*)$", text[:dot])
+    if m is None:
+        return bool(re.search(r"(?:^|\s)[0-9]+(?:\.[0-9]+)*$", text[:dot]))  # "2.1." section
+    # Single letters are not taken for initials: "in R. See" ends a sentence far more often
+    # in manuals than "J. Smith" does not.
+    return m.group(1).lower().rstrip(".") in ABBREVIATIONS
+
+
+def _locate(original: str, piece: str, lo: int, hi: int) -> tuple[int, int]:
+    """Where `piece` (joined, so its spaces may be line breaks in the original) lies in
+    original[lo:hi]: from its first word to its last; the whole range when not found."""
+    words = piece.replace("`", " ").split()
+    if not words:
+        return lo, hi
+    first = original.find(words[0], lo, hi)
+    start = first if first >= 0 else lo
+    tail = words[-1].rstrip("-")
+    last = original.rfind(tail, start, hi)
+    end = last + len(tail) if last >= 0 else hi
+    return start, max(end, start + 1)
+
+
+def _split_prose(
+    original: str, text: str, start: int, end: int, out: list[Sentence], kind: Kind
+) -> None:
+    """Split a run of prose (already joined into one line) into sentences, each with its
+    span in `original` (the run is original[start:end])."""
+    pieces: list[str] = []
+    last = 0
+    for m in _SPLIT.finditer(text):
+        dot = m.start() - 1
+        if _abbreviation_before(text, dot):
+            continue
+        pieces.append(text[last : m.start() + len(m.group(1))])
+        last = m.end()
+    pieces.append(text[last:])
+    cursor = start
+    for piece in pieces:
+        piece = piece.strip()
+        if piece:
+            a, z = _locate(original, piece, cursor, end)
+            out.append(Sentence(piece, a, z, kind))
+            cursor = z
+
+
+class _Builder:
+    """Collects the lines of the sentence being read, then splits it."""
+
+    def __init__(self, original: str) -> None:
+        self.original = original
+        self.out: list[Sentence] = []
+        self.parts: list[str] = []
+        self.start = 0
+        self.end = 0
+        self.kind: Kind = "prose"
+        self.code: list[_Line] = []
+
+    def open(self) -> bool:
+        return bool(self.parts)
+
+    def add(self, line: _Line, kind: Kind = "prose") -> None:
+        if not self.parts:
+            self.start, self.kind = line.start, kind
+        self.parts.append(line.text)
+        self.end = line.end
+
+    def add_code_inline(self, line: _Line) -> None:
+        # Code inside a sentence is kept as code: `...`, never split at its dots.
+        self.parts.append("`" + line.text.lstrip("> $").strip() + "`")
+        self.end = line.end
+
+    def flush(self) -> None:
+        if self.parts:
+            text = _join(self.parts)
+            if self.kind in ("prose", "list"):
+                _split_prose(self.original, text, self.start, self.end, self.out, self.kind)
+            elif text:
+                self.out.append(Sentence(text, self.start, self.end, self.kind))
+        self.parts = []
+
+    def flush_code(self) -> None:
+        if self.code:
+            text = " ".join(c.text for c in self.code)
+            self.out.append(Sentence(text, self.code[0].start, self.code[-1].end, "code"))
+        self.code = []
+
+
+def split_sentences(text: str) -> list[Sentence]:
+    """The sentences of `text` in order (see the module docstring)."""
+    b = _Builder(text)
+    lines = _lines(text)
+    for i, line in enumerate(lines):
+        nxt = next((ln for ln in lines[i + 1 :] if ln.kind != "blank"), None)
+        if line.kind == "blank":
+            # A blank line ends a paragraph, unless the sentence plainly goes on after it
+            # (a page break inside a sentence: the next line starts in lower case).
+            if b.open() and not (nxt is not None and nxt.text[:1].islower()):
+                b.flush()
+            b.flush_code()
+            continue
+        if line.kind == "code":
+            inside = b.open() and b.kind == "prose" and not _END.search(_join(b.parts))
+            if inside and not b.code and not _join(b.parts).endswith(":"):
+                b.add_code_inline(line)
+            else:
+                b.flush()
+                b.code.append(line)
+            continue
+        b.flush_code()
+        if _BULLET.match(line.text):
+            b.flush()
+            b.add(_Line(_BULLET.sub("", line.text), line.start, line.end, "prose"), "list")
+            continue
+        if is_heading(line.text) and not (b.open() and b.kind == "prose" and _unfinished(b)):
+            b.flush()
+            b.out.append(Sentence(_join([line.text]), line.start, line.end, "heading"))
+            continue
+        ended = b.open() and (
+            b.parts[-1].startswith("`") or (b.kind == "list" and _END.search(b.parts[-1]))
+        )
+        if ended and line.text[:1].isupper():
+            b.flush()  # code ended the sentence, or a finished item ended the list
+        b.add(line)
+    b.flush()
+    b.flush_code()
+    return [s for s in b.out if s.text]
+
+
+def _unfinished(b: _Builder) -> bool:
+    """Whether the sentence being read stops mid-way (its last line ends without closing
+    punctuation and is long, so the next line continues it rather than heading a section)."""
+    last = b.parts[-1] if b.parts else ""
+    return bool(last) and not _END.search(last) and len(last) >= 40
+
+
+def sentence_at(sentences: Sequence[Sentence], offset: int) -> int | None:
+    """Index of the sentence whose span holds `offset`, or None."""
+    for i, s in enumerate(sentences):
+        if s.start <= offset < max(s.end, s.start + 1):
+            return i
+    return None

@@ -1,0 +1,44 @@
+"""The support check (rag.grounding): a supported paraphrase passes; an invented number,
+name or negation fails."""
+
+from __future__ import annotations
+
+from rag.grounding import check
+
+SOURCES = [
+    "Climbing the tower.",
+    "The keeper of the Varnholm lighthouse climbs exactly 412 steps to reach the lamp room.",
+    "The stairs wind around a central column of iron.",
+    "The C-style comments are not supported.",
+]
+
+
+def test_a_supported_paraphrase_passes() -> None:
+    verdict = check("To reach the lamp room, the keeper climbs 412 steps [1].", SOURCES)
+    assert verdict.supported, verdict.reasons
+    assert verdict.source == 1
+    assert check("The stairs wind around an iron column.", SOURCES).supported
+    assert check("C-style comments are not supported.", SOURCES).supported
+
+
+def test_an_invented_number_fails() -> None:
+    verdict = check("The keeper climbs 512 steps to reach the lamp room.", SOURCES)
+    assert not verdict.supported and "512" in " ".join(verdict.reasons)
+
+
+def test_an_invented_name_fails() -> None:
+    verdict = check("The keeper of the Skagen lighthouse climbs 412 steps.", SOURCES)
+    assert not verdict.supported and "skagen" in " ".join(verdict.reasons)
+
+
+def test_a_negation_added_or_dropped_fails() -> None:
+    assert not check(
+        "The keeper does not climb 412 steps to reach the lamp room.", SOURCES
+    ).supported
+    assert not check("The C-style comments are supported.", SOURCES).supported
+
+
+def test_invented_claims_and_word_salad_fail() -> None:
+    assert not check("The lighthouse was painted red by the keeper in 1901.", SOURCES).supported
+    assert not check("The keeper keeper keeper climbs the steps.", SOURCES).supported
+    assert not check("anything", []).supported

@@ -1,0 +1,81 @@
+"""Sentence splitting of text as PDF extraction leaves it (rag.sentences)."""
+
+from __future__ import annotations
+
+from rag.sentences import is_heading, split_sentences
+
+
+def texts(text: str) -> list[str]:
+    return [s.text for s in split_sentences(text)]
+
+
+def test_line_breaks_inside_a_sentence_are_spaces() -> None:
+    text = (
+        "The recall and editing capabilities under UNIX are highly\ncustomizable. "
+        "You can find\nout how to do this."
+    )
+    assert texts(text) == [
+        "The recall and editing capabilities under UNIX are highly customizable.",
+        "You can find out how to do this.",
+    ]
+
+
+def test_hyphenation_at_a_line_end_is_undone_but_real_hyphens_stay() -> None:
+    text = "The file is read by the docu-\nment parser. It uses the X-\nWindow system."
+    assert texts(text) == [
+        "The file is read by the document parser.",
+        "It uses the X-Window system.",
+    ]
+
+
+def test_abbreviations_numbers_and_file_names_do_not_end_a_sentence() -> None:
+    text = "Use e.g. the value 3.14 from commands.R now. The rest follows. See 2.1. The end."
+    assert texts(text) == [
+        "Use e.g. the value 3.14 from commands.R now.",
+        "The rest follows.",
+        "See 2.1. The end.",  # "2.1." is a section number, as in "2.4. The glob files"
+    ]
+
+
+def test_list_items_are_sentences_of_their_own() -> None:
+    text = "It supports:\n• SEQUENCE; and\n• SET OF types.\n1. First item here\n2. Second item here"
+    got = split_sentences(text)
+    assert [s.text for s in got] == [
+        "It supports:",
+        "SEQUENCE; and",
+        "SET OF types.",
+        "First item here",
+        "Second item here",
+    ]
+    assert [s.kind for s in got[1:]] == ["list"] * 4
+
+
+def test_code_inside_a_sentence_belongs_to_it_and_code_after_one_stands_alone() -> None:
+    text = (
+        'They may be executed with the command\n> source("commands.R")\n'
+        "For Windows Source is also available. For example:\n"
+        "55:text/x-diff:*.patch\n50:text/x-diff:*.diff\nThe lines are ordered."
+    )
+    got = split_sentences(text)
+    assert got[0].text == 'They may be executed with the command `source("commands.R")`'
+    assert got[1].text == "For Windows Source is also available."
+    assert got[2].text == "For example:"
+    assert got[3].kind == "code" and "55:text/x-diff:*.patch" in got[3].text
+    assert got[4].text == "The lines are ordered."
+
+
+def test_headings_and_offsets() -> None:
+    text = "2.4. The glob files\nThe globs2 file is a simple list of lines.\nThe lines are ordered."
+    got = split_sentences(text)
+    assert got[0].kind == "heading" and got[0].text == "2.4. The glob files"
+    for s in got:  # offsets point back into the text given
+        assert text[s.start : s.end].split()[0] == s.text.split()[0]
+    assert is_heading("Synopsis") and not is_heading("the routine returns a pointer.")
+
+
+def test_a_sentence_broken_by_a_page_break_is_joined() -> None:
+    text = "The routine assigns a given symbolic name to\n\nthe specified problem object. Next one."
+    assert texts(text) == [
+        "The routine assigns a given symbolic name to the specified problem object.",
+        "Next one.",
+    ]
