@@ -9,6 +9,7 @@ renders that through llama.cpp itself.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,9 +18,14 @@ from typing import Any
 
 import jinja2
 import jinja2.ext
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from engine.errors import InvalidRequestError, ModelFileError
+from engine.template_sandbox import (
+    RENDER_TIME_LIMIT_S,
+    BoundedSandbox,
+    TemplateLimitError,
+    render,
+)
 from engine.types import ChatMessage, Passage
 
 # llama.cpp's built-in template names by GGUF architecture, for models without a template.
@@ -56,7 +62,7 @@ def builtin_template_name(architecture: str) -> str:
 
 @lru_cache(maxsize=8)
 def _compile(template: str) -> jinja2.Template:
-    env = ImmutableSandboxedEnvironment(
+    env = BoundedSandbox(
         loader=jinja2.BaseLoader(),
         trim_blocks=True,
         lstrip_blocks=True,
@@ -68,7 +74,7 @@ def _compile(template: str) -> jinja2.Template:
             x, ensure_ascii=ensure_ascii, indent=indent, sort_keys=kw.get("sort_keys", False)
         )
 
-    env.filters["tojson"] = tojson
+    env.add_filter("tojson", tojson)
     try:
         return env.from_string(template)
     except jinja2.TemplateError as exc:
@@ -84,26 +90,69 @@ def render_template(
     bos_token: str = "",
     eos_token: str = "",
     add_generation_prompt: bool = True,
+    cancel: threading.Event | None = None,
+    time_limit_s: float = RENDER_TIME_LIMIT_S,
 ) -> str:
-    """Render a Hugging Face style chat template (sandboxed Jinja)."""
+    """Render a Hugging Face style chat template (sandboxed Jinja), bounded in time and size
+    (engine.template_sandbox). Raises RenderCancelled when `cancel` is set meanwhile."""
 
     def raise_exception(message: str) -> None:
         raise InvalidRequestError(f"The model's chat template refused this conversation: {message}")
 
     try:
-        return _compile(template).render(
-            messages=[{"role": m.role, "content": m.content} for m in messages],
-            bos_token=bos_token,
-            eos_token=eos_token,
-            add_generation_prompt=add_generation_prompt,
-            raise_exception=raise_exception,
-            strftime_now=lambda fmt: datetime.now().strftime(fmt),
+        text = render(
+            _compile(template),
+            dict(
+                messages=[{"role": m.role, "content": m.content} for m in messages],
+                bos_token=bos_token,
+                eos_token=eos_token,
+                add_generation_prompt=add_generation_prompt,
+                raise_exception=raise_exception,
+                strftime_now=lambda fmt: datetime.now().strftime(fmt),
+            ),
+            cancel=cancel,
+            time_limit_s=time_limit_s,
+            input_chars=sum(len(m.content) for m in messages),
         )
-    except jinja2.TemplateError as exc:
+    except TemplateLimitError as exc:
+        raise ModelFileError(str(exc), f"chat template stopped: {exc}") from exc
+    except (
+        jinja2.TemplateError, RecursionError, MemoryError, TypeError, ValueError,
+        ArithmeticError, LookupError, AttributeError,
+    ) as exc:  # fmt: skip
         raise ModelFileError(
-            "The model's chat template failed to render this conversation.",
-            f"template error: {exc}",
+            f"The model's chat template failed to render this conversation ({_short(exc)}). "
+            "The template in this model file is broken: choose another model.",
+            f"template error: {exc!r}",
         ) from exc
+    _check_rendered(text, messages)
+    return text
+
+
+def _short(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "it calls itself without end"
+    if isinstance(exc, MemoryError):
+        return "it needs more memory than there is"
+    return (str(exc) or type(exc).__name__)[:200]
+
+
+def _check_rendered(text: str, messages: Sequence[ChatMessage]) -> None:
+    """A prompt without the user's message would be answered as if it had not been asked
+    (or, empty, fail inside llama.cpp with a message that explains nothing)."""
+    if not text.strip():
+        raise ModelFileError(
+            "The model's chat template produced an empty prompt, so the model has nothing to "
+            "answer. The template in this model file is broken: choose another model.",
+            "chat template rendered an empty string",
+        )
+    last = next((m for m in reversed(messages) if m.role == "user"), None)
+    if last is not None and last.content.strip() and last.content.strip() not in text:
+        raise ModelFileError(
+            "The model's chat template left your message out of the prompt, so the model "
+            "could not see it. The template in this model file is broken: choose another model.",
+            f"rendered prompt ({len(text)} characters) lacks the last user message",
+        )
 
 
 # -- Retrieved passages ----------------------------------------------------------------
