@@ -157,6 +157,13 @@ def _extract_text_file(path: Path) -> ExtractResult:
 
 # --- PDF -------------------------------------------------------------------------------
 
+_FAILED_PAGE = "\x00"  # a page pypdf failed on (pypdf's text never is a lone NUL)
+
+
+# What pypdf raises on bad input: its own errors all derive from PyPdfError (LimitReachedError
+# too, which is not a PdfReadError), the rest are Python's own on structures it trusted.
+_BAD_INPUT = (ValueError, KeyError, TypeError, IndexError, AttributeError, ZeroDivisionError)
+
 
 class _PdfProblem(Exception):
     def __init__(self, status: Status, message: str) -> None:
@@ -168,7 +175,7 @@ class _PdfProblem(Exception):
 def _open_pdf(path: Path) -> Any:
     """An open, decrypted PdfReader, or _PdfProblem."""
     from pypdf import PasswordType, PdfReader
-    from pypdf.errors import DependencyError, PdfReadError, PdfStreamError
+    from pypdf.errors import DependencyError, PyPdfError
 
     name = path.name
     try:
@@ -186,7 +193,7 @@ def _open_pdf(path: Path) -> Any:
         raise _PdfProblem(
             "not_supported", f"{name}: this PDF needs a component that is missing ({exc})."
         ) from exc
-    except (PdfReadError, PdfStreamError, ValueError, KeyError, TypeError, IndexError) as exc:
+    except (PyPdfError, *_BAD_INPUT) as exc:
         raise _PdfProblem(
             "malformed", f"{name}: the PDF is damaged or incomplete and cannot be read ({exc})."
         ) from exc
@@ -197,11 +204,11 @@ def _open_pdf(path: Path) -> Any:
 
 
 def _page_count(reader: Any, path: Path) -> int:
-    from pypdf.errors import PdfReadError, PdfStreamError
+    from pypdf.errors import PyPdfError
 
     try:
         return len(reader.pages)
-    except (PdfReadError, PdfStreamError, ValueError, KeyError, TypeError, IndexError) as exc:
+    except (PyPdfError, *_BAD_INPUT) as exc:
         raise _PdfProblem(
             "malformed", f"{path.name}: the PDF's page list is damaged ({exc})."
         ) from exc
@@ -210,9 +217,9 @@ def _page_count(reader: Any, path: Path) -> int:
 def _page_texts(
     reader: Any, start: int, stop: int, progress: Callable[[], None] | None = None
 ) -> list[str]:
-    """Raw text of pages [start, stop) by 0-based index; a page that fails yields "".
-    `progress` is called after each page."""
-    from pypdf.errors import PdfReadError, PdfStreamError
+    """Raw text of pages [start, stop) by 0-based index; a page that fails yields
+    _FAILED_PAGE. `progress` is called after each page."""
+    from pypdf.errors import PyPdfError
 
     out: list[str] = []
     for index in range(start, stop):
@@ -220,16 +227,17 @@ def _page_texts(
             progress()
         try:
             out.append(reader.pages[index].extract_text() or "")
-        except (PdfReadError, PdfStreamError, ValueError, KeyError, TypeError, IndexError,
-                AttributeError, ZeroDivisionError, NotImplementedError) as exc:  # fmt: skip
+        except (PyPdfError, NotImplementedError, *_BAD_INPUT) as exc:
             logger.debug("page %d: text extraction failed: %s", index + 1, exc)
-            out.append("")
+            out.append(_FAILED_PAGE)
     return out
 
 
 def _finish_pdf(path: Path, raw_pages: list[str]) -> ExtractResult:
-    """Normalise raw page texts and decide between ok / scanned."""
+    """Normalise raw page texts and decide between ok / scanned / malformed."""
     n_pages = len(raw_pages)
+    if raw_pages.count(_FAILED_PAGE) == n_pages:
+        return _result(path, "malformed", f"{path.name}: the PDF is damaged: no page can be read.")
     if sum(sum(ch.isalnum() for ch in t) for t in raw_pages) < MIN_CHARS_PER_PAGE * n_pages:
         return _result(
             path,
@@ -238,9 +246,13 @@ def _finish_pdf(path: Path, raw_pages: list[str]) -> ExtractResult:
             "so it cannot be searched.",
             n_pages,
         )
-    texts = normalize_pages(raw_pages)
+    texts = normalize_pages([t.replace(_FAILED_PAGE, "") for t in raw_pages])
     pages = [PageText(i + 1, t) for i, t in enumerate(texts)]
     return ExtractResult(path, "ok", pages, n_pages, "")
+
+
+def _unreadable(path: Path, exc: Exception) -> str:
+    return f"{path.name}: the PDF is damaged in a way pypdf cannot read ({exc!r})."
 
 
 def _empty_pdf(path: Path) -> ExtractResult:
@@ -268,8 +280,8 @@ def extract_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> ExtractResul
     except RecursionError:
         return _result(path, "malformed", f"{path.name}: the PDF's structure is too deep.")
     except Exception as exc:  # a pypdf bug on odd input: report it, never crash the caller
-        logger.exception("extracting %s failed", path)
-        return _result(path, "error", f"{path.name}: unexpected error while reading ({exc!r}).")
+        logger.debug("extracting %s failed", path, exc_info=True)
+        return _result(path, "malformed", _unreadable(path, exc))
 
 
 # --- the worker process ------------------------------------------------------------------
@@ -415,17 +427,11 @@ def _worker_main(
             kind, payload = _run_task(state, task, progress)
         except SystemError as exc:  # what CPython raises when an allocation fails mid-way
             logger.debug("extraction failed: %r", exc)
-            kind, payload = (
-                "problem",
-                (
-                    "error",
-                    f"{task[1].name}: reading it failed, probably for lack of memory (the limit is "
-                    f"{memory_limit_mb} MB).",
-                ),
-            )
+            why = f"reading it failed, probably for lack of memory (limit: {memory_limit_mb} MB)"
+            kind, payload = "problem", ("error", f"{task[1].name}: {why}.")
         except Exception as exc:  # a pypdf bug must not kill the worker: report it
-            logger.exception("extraction failed")
-            kind, payload = "problem", ("error", f"{task[1].name}: unexpected error ({exc!r}).")
+            logger.debug("extraction failed", exc_info=True)
+            kind, payload = "problem", ("malformed", _unreadable(task[1], exc))
         peak = _peak_virtual_bytes()
         if peak is not None and peak >= 0.9 * memory_limit_mb * 2**20:
             # Allocations failed or nearly did: whatever went wrong was memory (pypdf turns
@@ -433,14 +439,8 @@ def _worker_main(
             # take over, since this one's heap stays large.
             retire = True
             if kind == "problem":
-                kind, payload = (
-                    "problem",
-                    (
-                        "too_large",
-                        f"{task[1].name}: reading it needs more memory than the "
-                        f"{memory_limit_mb} MB allowed.",
-                    ),
-                )
+                why = f"reading it needs more memory than the {memory_limit_mb} MB allowed"
+                kind, payload = "problem", ("too_large", f"{task[1].name}: {why}.")
         try:
             conn.send((task_id, kind, payload, list(collector.messages), retire))
         except (EOFError, OSError):

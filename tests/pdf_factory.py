@@ -181,3 +181,40 @@ def slow_page_pdf(path: Path, operators: int = 1_000_000) -> Path:
     with path.open("wb") as f:
         writer.write(f)
     return path
+
+
+def deep_page_tree_pdf(path: Path, depth: int = 150) -> Path:
+    """A readable page under `depth` nested /Pages nodes: pypdf refuses page trees deeper
+    than 100 with LimitReachedError (a PyPdfError that is not a PdfReadError)."""
+    writer = PdfWriter()
+    text_page(writer, ["A page at the bottom of a very deep page tree."])
+    root_pages = writer._root_object["/Pages"]
+    page_ref = root_pages["/Kids"][0]
+    child = page_ref
+    for _ in range(depth):
+        node = DictionaryObject(
+            {
+                NameObject("/Type"): NameObject("/Pages"),
+                NameObject("/Kids"): ArrayObject([child]),
+                NameObject("/Count"): NumberObject(1),
+            }
+        )
+        child = writer._add_object(node)
+    root_pages[NameObject("/Kids")] = ArrayObject([child])
+    with path.open("wb") as f:
+        writer.write(f)
+    return path
+
+
+def huge_array_pdf(path: Path, items: int = 100_001) -> Path:
+    """One page whose text is shown with a TJ array of more items than pypdf allows."""
+    writer = PdfWriter()
+    page = text_page(writer, ["A page with an enormous text array."])
+    ops = b"BT /F1 11 Tf 56 700 Td [" + b"(a) " * items + b"] TJ ET"
+    stream = StreamObject()
+    stream._data = zlib.compress(ops)
+    stream[NameObject("/Filter")] = NameObject("/FlateDecode")
+    page[NameObject("/Contents")] = writer._add_object(stream)
+    with path.open("wb") as f:
+        writer.write(f)
+    return path

@@ -45,6 +45,9 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "malformed truncated-small": F.truncated_pdf(d / "cut.pdf", good, keep=0.3),
         "malformed garbage": F.garbage_pdf(d / "garbage.pdf"),
         "malformed text-named-pdf": F.text_file_named_pdf(d / "fake.pdf"),
+        # pypdf's LimitReachedError, a PyPdfError but not a PdfReadError (issue 23)
+        "malformed deep-page-tree": F.deep_page_tree_pdf(d / "deep.pdf"),
+        "malformed huge-text-array": F.huge_array_pdf(d / "array.pdf"),
         "not_supported pptx": d / "slides.pptx",
         "not_supported binary-txt": d / "binary.txt",
         "error missing": d / "gone.pdf",
@@ -88,6 +91,8 @@ CASES = [
     "malformed truncated-small",
     "malformed garbage",
     "malformed text-named-pdf",
+    "malformed deep-page-tree",
+    "malformed huge-text-array",
     "not_supported pptx",
     "not_supported binary-txt",
     "error missing",
@@ -114,6 +119,20 @@ def test_status_messages_are_specific(files: dict[str, Path]) -> None:
     assert "OCR" in extract_file(files["scanned"]).message
     assert "not a PDF" in extract_file(files["malformed text-named-pdf"]).message
     assert "no pages" in extract_file(files["empty zero-pages"]).message
+
+
+def test_pypdf_limits_are_a_damaged_pdf_without_a_traceback(
+    files: dict[str, Path], capfd: pytest.CaptureFixture[str]
+) -> None:
+    deep = extract_file(files["malformed deep-page-tree"])
+    assert "damaged" in deep.message and "page tree depth" in deep.message
+    assert "no page can be read" in extract_file(files["malformed huge-text-array"]).message
+    keys = ["malformed deep-page-tree", "malformed huge-text-array"]
+    with Extractor(max_workers=1, timeout_s=120) as extractor:
+        pooled = list(extractor.extract_many([files[k] for k in keys]))
+    assert [r.status for r in pooled] == ["malformed", "malformed"]
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "unexpected error" not in err
 
 
 def test_too_large(files: dict[str, Path]) -> None:
