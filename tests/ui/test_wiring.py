@@ -278,11 +278,11 @@ def test_close_mid_generation_saves_partial(make_gui: Any, qtbot: Any) -> None:
 
 def test_window_state_is_remembered(make_gui: Any, qtbot: Any) -> None:
     gui = make_gui()
-    gui.window.resize(720, 520)
-    gui.window.splitter.setSizes([300, 600])
+    gui.window.resize(790, 520)  # room for a 300 px list beside the 480 px conversation
+    gui.window.splitter.setSizes([300, 490])
     gui.window.close()
     again = make_gui()
-    assert again.window.size().width() == 720
+    assert again.window.size().width() == 790
     assert abs(again.window.splitter.sizes()[0] - 300) <= 2
 
 
