@@ -18,6 +18,7 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 from app.docs_worker import DocsHost, passage_label, source_dicts
 from app.engine_worker import EngineHost
 from app.errors import StoreError
+from app.grounded_turn import GroundedTurn, sent_history
 from app.store import ChatStore, MessageRow
 from engine.errors import HearthError
 from engine.types import GenerationRequest, GenerationStats, Passage
@@ -41,6 +42,7 @@ class Stream:
     request: GenerationRequest | None = None
     hits: list = field(default_factory=list)  # retrieved passages (rag.retrieve.Hit), in order
     sources: list = field(default_factory=list)  # stored with the answer
+    grounded: GroundedTurn | None = None  # a document answer: quotes, then a checked sentence
 
 
 class TurnRunner(QObject):
@@ -65,6 +67,9 @@ class TurnRunner(QObject):
         self.docs = docs
         self._shown_chat = shown_chat  # the chat the window shows: only its text is streamed
         self.stream: Stream | None = None
+        # Document answers are grounded (app.grounded_turn); False: the model's own answer
+        # over whole passages, as before (kept for comparison).
+        self.grounded = True
         self._pending: list[str] = []
         engine.tokens.connect(self._on_tokens)
         engine.finished.connect(self._on_finished)
@@ -130,8 +135,29 @@ class TurnRunner(QObject):
             self.finish_locally("cancelled")
             return
         stream.hits = list(hits)
+        if hits and self.grounded:
+            self._start_grounded(stream, stream.request)
+            return
         stream.request.passages = [Passage(label=passage_label(h), text=h.text) for h in hits]
         stream.request_id = self.engine.generate(stream.request)
+
+    def _start_grounded(self, stream: Stream, request: GenerationRequest) -> None:
+        """Show the quotes (or the abstention) now; ask the model for its sentence after."""
+        turn = stream.grounded = GroundedTurn.start(request.messages[-1].content, stream.hits)
+        stream.sources = turn.sources()
+        self._pending.append(turn.preamble())
+        self._flush()
+        if not turn.needs_model:
+            self._end("complete", turn.stats(), "stop")
+            return
+        first = request.messages[0] if request.messages else None
+        system = first.content if first is not None and first.role == "system" else ""
+        try:
+            question = self.store.message(stream.message_id).parent_id
+            history = sent_history(self.store, stream.chat_id, question or 0, system)
+        except (StoreError, KeyError):
+            history = request.messages[:-1]
+        stream.request_id = self.engine.generate(turn.request(request, history))
 
     @Slot(int, object)
     def _on_retrieve_failed(self, retrieval_id: int, error: HearthError) -> None:
@@ -147,6 +173,10 @@ class TurnRunner(QObject):
     def _on_tokens(self, rid: int, delta: str) -> None:
         if self.stream is None or rid != self.stream.request_id or self.stream.stop_requested:
             return  # late tokens of a stopped or older request
+        if self.stream.grounded is not None:
+            delta = self.stream.grounded.feed(delta)  # checked sentences only
+            if not delta:
+                return
         self._pending.append(delta)
         if not self._flush_timer.isActive():
             self._flush_timer.start()
@@ -176,8 +206,15 @@ class TurnRunner(QObject):
             return
         if self.stream.stop_requested:
             stats.stop_reason = "cancelled"
-        self.flush_now()
         status = "incomplete" if stats.stop_reason == "cancelled" else "complete"
+        turn = self.stream.grounded
+        if turn is not None:
+            self._pending.append(turn.finish())
+            self.flush_now()
+            self.stream.text = turn.final_text()
+            self._end(status, {**stats.as_dict(), **turn.stats()}, stats.stop_reason)
+            return
+        self.flush_now()
         self.stream.sources = source_dicts(self.stream.hits[: stats.passages_used])
         self._end(status, stats.as_dict(), stats.stop_reason)
 

@@ -1,7 +1,8 @@
 """The sources under an answer: "[n] file name, page N", one line per passage that was in the
-prompt, numbered as the model saw them. Hovering shows the passage; the arrow expands it in
-place; clicking the name opens the file at that page with the system viewer (PDFs get a
-``#page=N`` fragment, which most viewers honour), or expands the passage when the file is gone.
+prompt, numbered as the model saw them, with the sentences a grounded answer quotes from it.
+Hovering shows the passage; the arrow expands it in place; clicking the name opens the file at
+that page with the system viewer (PDFs get a ``#page=N`` fragment, which most viewers honour),
+or expands the passage when the file is gone.
 
 Retrieved text is data: it is shown as plain text, never as HTML or markdown.
 """
@@ -62,6 +63,14 @@ def passage_tooltip(source: dict[str, Any], limit: int = TOOLTIP_CHARS) -> str:
     return f"<p style='white-space:pre-wrap'>{html.escape(text)}</p>"
 
 
+def quotes_text(source: dict[str, Any]) -> str:
+    """The sentences a grounded answer quotes from this source, one per line, quoted."""
+    quotes = source.get("quotes")
+    if not isinstance(quotes, list):
+        return ""
+    return "\n".join(f"“{' '.join(str(q).split())}”" for q in quotes if str(q).strip())
+
+
 def _int(value: Any) -> int:
     return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
 
@@ -106,8 +115,16 @@ class SourceRow(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addLayout(head)
-        indent = QHBoxLayout()
+        # The sentences the answer quotes from this page, in plain text (a grounded answer)
+        self.quotes = QLabel(self)
+        self.quotes.setObjectName("sourceQuotes")
+        self.quotes.setTextFormat(Qt.TextFormat.PlainText)
+        self.quotes.setWordWrap(True)
+        self.quotes.setText(quotes_text(source))
+        self.quotes.setVisible(bool(self.quotes.text()))
+        indent = QVBoxLayout()
         indent.setContentsMargins(22, 0, 0, 4)
+        indent.addWidget(self.quotes)
         indent.addWidget(self.passage)
         layout.addLayout(indent)
         self.opener: Callable[[QUrl], Any] = QDesktopServices.openUrl

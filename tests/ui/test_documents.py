@@ -150,6 +150,9 @@ def test_answer_uses_the_chats_sources_and_stores_what_fitted(
     gui = docs_gui(passage_factory(script, fit=2))
     wait_ready(qtbot, gui)
     c = gui.controller
+    # The model's own answer over whole passages, what fitted (the grounded answer that the
+    # window gives by default: tests/ui/test_grounded_window.py)
+    c.turns.grounded = False
     bar = gui.window.documents_ui.sources_bar
     pdf = facts_pdf(tmp_path / "in")
     other = pdf_factory.text_pdf(tmp_path / "in" / "river.pdf", pdf_factory.lorem_pages(3))
