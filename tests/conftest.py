@@ -5,6 +5,7 @@ converted once per machine, not once per test."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,9 @@ def hearth_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "hearth-home"
     monkeypatch.setenv("HEARTH_HOME", str(home))
     monkeypatch.setenv("HEARTH_MODELS_DIR", str(SHARED_MODELS))
+    # The verdicts of loading each model once in a child process (engine.load_probe), shared
+    # like the prepared models: a test would otherwise pay for that probe again.
+    monkeypatch.setenv("HEARTH_MODEL_VERDICTS", str(SHARED_MODELS.parent / "model-verdicts.json"))
     return home
 
 
@@ -68,3 +72,24 @@ def patched_llama_cpp() -> str:
     if not patched_build():
         pytest.skip(f"checks Hearth's patched llama.cpp; this environment runs {llama_cpp_build()}")
     return llama_cpp_build()
+
+
+@pytest.fixture(scope="module")
+def llama_cpp_server(smollm2_path: Path) -> Iterator[str]:
+    """llama.cpp's own server (`python -m llama_cpp.server`) with SmolLM2; its base URL."""
+    pytest.importorskip("llama_cpp.server", reason="llama-cpp-python[server] not installed")
+    from servers import llama_server
+
+    with llama_server(smollm2_path) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def hearth_server(tmp_path_factory: pytest.TempPathFactory, models_dir: Path) -> Iterator[str]:
+    """A second Hearth's `hearth serve` (its own data folder), with servers.SERVE_KEY."""
+    from servers import SERVE_KEY, hearth_serve
+
+    home = tmp_path_factory.mktemp("serving-hearth")
+    env = {"HEARTH_HOME": str(home), "HEARTH_MODELS_DIR": str(models_dir)}
+    with hearth_serve("--api-key", SERVE_KEY, env=env) as url:
+        yield url

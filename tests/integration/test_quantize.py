@@ -98,13 +98,16 @@ def test_bad_requests_are_refused_before_any_work(f16: Path, tmp_path: Path) -> 
 
 
 def test_llama_cpp_failure_is_a_typed_error_and_leaves_no_file(f16: Path, tmp_path: Path) -> None:
-    # A valid GGUF header naming an architecture llama.cpp does not know: llama.cpp refuses.
+    # A valid GGUF header naming an architecture llama.cpp does not know (its fields renamed
+    # with it, so Hearth's own header checks pass): llama.cpp refuses.
     bad = tmp_path / "bad.F16.gguf"
     data = bytearray(f16.read_bytes())
     key = b"general.architecture"
     at = data.index(key) + len(key) + 4 + 8  # value type (u32) and string length (u64)
     assert bytes(data[at : at + 5]) == b"llama"
     data[at : at + 5] = b"zlama"
+    end = read_header(f16).data_offset
+    data[:end] = data[:end].replace(b"\x00llama.", b"\x00zlama.")  # after each key's length
     bad.write_bytes(bytes(data))
     with pytest.raises(ConversionError, match="Quantizing bad.F16.gguf to Q8_0 failed") as err:
         quantize(bad, "Q8_0")

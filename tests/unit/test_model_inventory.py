@@ -41,13 +41,13 @@ def write_gguf(path: Path, quant: str = "F16", arch: str = "llama", rows: int = 
     path.parent.mkdir(parents=True, exist_ok=True)
     writer = GGUFWriter(str(path), arch)
     writer.add_context_length(2048)
-    writer.add_block_count(2)
+    writer.add_block_count(1)  # as many as it has layers: engine.gguf_check refuses others
     writer.add_embedding_length(64)
     writer.add_head_count(4)
     writer.add_head_count_kv(2)
     writer.add_file_type(FILE_TYPES[quant])
     weights = np.random.default_rng(0).standard_normal((rows, 64)).astype(np.float32)
-    for name in ("token_embd.weight", "blk.0.attn_q.weight"):
+    for name in ("token_embd.weight", "blk.0.ffn_up.weight"):
         if quant == "Q8_0":
             packed = quantize(weights, GGMLQuantizationType.Q8_0)
             writer.add_tensor(name, packed, raw_dtype=GGMLQuantizationType.Q8_0)
