@@ -11,6 +11,8 @@ while the prompt is being processed.
 
 Every request carries an id. The worker reports `started`, `tokens` and `finished`/`failed`
 with that id, so the receiver can drop late tokens of a cancelled or superseded request.
+Tokens reach the GUI thread in batches (`TokenBatch`): `EngineHost.tokens` carries all the
+text that came since the GUI thread last took it, one signal per batch, not per token.
 """
 
 from __future__ import annotations
@@ -135,14 +137,46 @@ def catalog_resolver(model: str, models_dir: str) -> ModelInfo:
 _PREPARED: set[str] = set()  # models folders whose default chat models were prepared
 
 
+class TokenBatch:
+    """Text from the engine thread, taken by the GUI thread in batches. The engine thread posts
+    one event for all the tokens that come before the GUI thread takes them, instead of one
+    per token: each event is a queued call into Python on the GUI thread, and while that
+    thread is busy (laying out and painting the answer) the events only pile up, each
+    needing the GIL the token loop needs too."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: list[tuple[int, str]] = []  # (request id, text), in order
+
+    def put(self, rid: int, text: str) -> bool:
+        """Add text; True when the batch was empty (the taker must be told)."""
+        with self._lock:
+            self._items.append((rid, text))
+            return len(self._items) == 1
+
+    def take(self) -> list[tuple[int, str]]:
+        """Everything put since the last take, one entry per request (in order)."""
+        with self._lock:
+            items, self._items = self._items, []
+        out: list[tuple[int, str]] = []
+        for rid, text in items:
+            if out and out[-1][0] == rid:
+                out[-1] = (rid, out[-1][1] + text)
+            else:
+                out.append((rid, text))
+        return out
+
+
 class _SignalSink:
-    """A chat turn's results as the worker's signals, tagged with the request id."""
+    """A chat turn's results as the worker's signals, tagged with the request id; its text
+    goes through the worker's TokenBatch."""
 
     def __init__(self, worker: EngineWorker, rid: int) -> None:
         self.worker, self.rid = worker, rid
 
     def token(self, text: str) -> None:
-        self.worker.tokens.emit(self.rid, text)
+        if self.worker.batch.put(self.rid, text):
+            self.worker.tokensWaiting.emit()
 
     def finished(self, stats: GenerationStats) -> None:
         self.worker.finished.emit(self.rid, stats)
@@ -159,7 +193,7 @@ class EngineWorker(QObject):
     loadFailed = Signal(object, object)  # LoadSpec, HearthError
     unloaded = Signal()
     started = Signal(int)  # request id
-    tokens = Signal(int, str)  # request id, text delta
+    tokensWaiting = Signal()  # text is waiting in `batch` (sent once until it is taken)
     finished = Signal(int, object)  # request id, GenerationStats
     failed = Signal(int, object)  # request id, HearthError
     stopped = Signal()  # shutdown done: the engine is closed
@@ -177,6 +211,7 @@ class EngineWorker(QObject):
         self._engine: ChatBackend | None = None
         self._loaded_key: tuple | None = None  # (path, options) of the engine held
         self._load_error: HearthError | None = None
+        self.batch = TokenBatch()  # a chat turn's text, on its way to the GUI thread
 
     # -- slots (engine thread) ------------------------------------------------------------
 
@@ -316,7 +351,7 @@ class EngineHost(ThreadHost):
         self.worker.loadFailed.connect(self.loadFailed)
         self.worker.unloaded.connect(self.unloaded)
         self.worker.started.connect(self.started)
-        self.worker.tokens.connect(self.tokens)
+        self.worker.tokensWaiting.connect(self._take_tokens)
         self.worker.finished.connect(self._on_finished)
         self.worker.failed.connect(self._on_failed)
         self.start_thread()
@@ -368,6 +403,12 @@ class EngineHost(ThreadHost):
         """Cancel everything; the worker closes the engine on its thread and stops it."""
         self.cancel()
         self._requestShutdown.emit()
+
+    @Slot()
+    def _take_tokens(self) -> None:
+        # Queued before the request's `finished`, so all its text is out before that.
+        for rid, text in self.worker.batch.take():
+            self.tokens.emit(rid, text)
 
     @Slot(int, object)
     def _on_finished(self, rid: int, stats: GenerationStats) -> None:

@@ -66,3 +66,22 @@ def split_markdown(text: str) -> list[Segment]:
     else:
         flush_prose()
     return segments
+
+
+def split_streaming(segments: list[Segment]) -> list[Segment]:
+    """Segments for an answer still being written: its last prose segment is cut at its last
+    blank line, so the paragraphs before it are rendered once and only the paragraph being
+    written is rendered again as tokens arrive (rendering the whole answer each time grew
+    with its length, and held the GIL the engine thread needs). The finished answer is
+    rendered whole: a list or table cut in two here is whole again then."""
+    if not segments or segments[-1].kind != "markdown":
+        return segments
+    text = segments[-1].text
+    body = text.rstrip()  # a paragraph just ended: keep the cut before it until more comes
+    cut = body.rfind("\n\n")
+    if cut <= 0:
+        return segments
+    head, tail = body[:cut].rstrip("\n"), text[cut:].strip("\n")
+    if not head.strip() or not tail.strip():
+        return segments
+    return [*segments[:-1], Segment("markdown", head), Segment("markdown", tail)]

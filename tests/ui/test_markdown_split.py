@@ -5,7 +5,7 @@ from __future__ import annotations
 from app.controller import build_history, merge_sampling, title_from
 from app.store import MessageRow
 from engine.types import ChatMessage, SamplingParams
-from ui.markdown import Segment, split_markdown
+from ui.markdown import Segment, split_markdown, split_streaming
 
 
 def test_prose_and_code_blocks_in_order() -> None:
@@ -39,6 +39,29 @@ def test_fence_rules() -> None:
 def test_whitespace_only_prose_is_dropped() -> None:
     assert split_markdown("\n\n```\na\n```\n\n") == [Segment("code", "a", "")]
     assert split_markdown("") == []
+
+
+def test_a_streaming_answer_renders_its_last_paragraph_apart() -> None:
+    """Finished paragraphs are one segment (rendered once), the paragraph being written
+    another; a paragraph that just ended stays with the one being written until more comes,
+    so the finished part does not change (and render again) at every blank line."""
+    assert split_streaming(split_markdown("One.\n\nTwo is being wri")) == [
+        Segment("markdown", "One."),
+        Segment("markdown", "Two is being wri"),
+    ]
+    assert split_streaming(split_markdown("One.\n\nTwo.\n\n")) == [
+        Segment("markdown", "One."),
+        Segment("markdown", "Two."),
+    ]
+    assert split_streaming(split_markdown("One.\n\nTwo.\n\nThr")) == [
+        Segment("markdown", "One.\n\nTwo."),
+        Segment("markdown", "Thr"),
+    ]
+    assert split_streaming(split_markdown("Only one paragraph")) == [
+        Segment("markdown", "Only one paragraph")
+    ]
+    code = split_markdown("A.\n\nB.\n```py\nx = 1")  # the last segment is code: as it is
+    assert split_streaming(code) == code
 
 
 def _row(i: int, role: str, content: str) -> MessageRow:

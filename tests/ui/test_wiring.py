@@ -24,12 +24,14 @@ def test_signal_order_on_the_engine_thread(qtbot: Any) -> None:
         host.load(LoadSpec("/models/fake.gguf"))
         with qtbot.waitSignal(host.finished, timeout=5000):
             rid = host.generate(GenerationRequest([ChatMessage("user", "hi")]))
-        assert events == [
-            ("loaded", "Fake-1B"),
-            ("started", rid),
-            *[("token", rid, t) for t in "abcde"],
-            ("finished", rid, "stop"),
-        ]
+        # Tokens come in batches (as many as arrived since the GUI thread took the last):
+        # all of them, in order, between started and finished.
+        kinds = [e[0] for e in events]
+        assert kinds[:2] == ["loaded", "started"] and kinds[-1] == "finished"
+        assert set(kinds[2:-1]) == {"token"}
+        assert events[1] == ("started", rid) and events[-1] == ("finished", rid, "stop")
+        assert {e[1] for e in events[2:-1]} == {rid}
+        assert "".join(e[2] for e in events[2:-1]) == "abcde"
     finally:
         assert host.shutdown(2.0)
     assert script.closed == 1
