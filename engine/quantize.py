@@ -13,6 +13,7 @@ which the parent reads from the child's stderr.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import re
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import ConversionError, InvalidRequestError, ModelFileError
+from engine.job_files import JobFile
 
 # Quantization levels offered to users, with their approximate bits per weight (llama.cpp's
 # quantize tool prints the same figures) for the disk-space check.
@@ -147,8 +149,10 @@ def quantize(
         )
     tmp = target.parent / f".{target.name}.{os.getpid()}.quantizing"
     cancel = cancel or threading.Event()
-    try:
-        ok = _run_child(src, tmp, quant, allow_requantize, nthread, progress, cancel)
+    # The job owns the file through a lock its child shares: a sweep at start removes the
+    # file only once both are gone (engine.job_files).
+    with JobFile(tmp) as job:
+        ok = _run_child(src, job, quant, allow_requantize, nthread, progress, cancel)
         if not ok:
             return None
         started = time.monotonic()
@@ -165,8 +169,6 @@ def quantize(
         if progress:
             progress(QuantizeProgress("done", 1, 1, time.monotonic() - started, str(target)))
         return target
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _child_command(
@@ -180,9 +182,26 @@ def _child_command(
     return cmd
 
 
+def _start_child(cmd: list[str], job: JobFile) -> subprocess.Popen[bytes]:
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parent.parent)  # so `-m engine.quantize` imports
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    # The child's stdin is a pipe that only this process writes to: when this process ends,
+    # however it ends, the child sees it close and exits (_exit_with_parent). It shares the
+    # lock on its output file (engine.job_files) while it runs.
+    return subprocess.Popen(
+        cmd,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+        pass_fds=() if sys.platform == "win32" else (job.inheritable_fd(),),
+    )
+
+
 def _run_child(
     src: Path,
-    dst: Path,
+    job: JobFile,
     quant: str,
     allow_requantize: bool,
     nthread: int,
@@ -190,19 +209,10 @@ def _run_child(
     cancel: threading.Event,
 ) -> bool:
     """Run the quantizer child; True on success, False if cancelled; raises on failure."""
-    env = dict(os.environ)
-    root = str(Path(__file__).resolve().parent.parent)  # so `-m engine.quantize` imports
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     started = time.monotonic()
     if progress:
         progress(QuantizeProgress("starting", 0, 0, 0.0, f"{src.name} -> {quant}"))
-    proc = subprocess.Popen(
-        _child_command(src, dst, quant, allow_requantize, nthread),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env=env,
-    )
+    proc = _start_child(_child_command(src, job.path, quant, allow_requantize, nthread), job)
     lines: queue.Queue[str | None] = queue.Queue()
     tail: deque[str] = deque(maxlen=40)
 
@@ -243,6 +253,9 @@ def _run_child(
     except BaseException:
         _stop(proc)
         raise
+    finally:
+        if proc.stdin is not None:
+            proc.stdin.close()
     if cancel.is_set():
         return False
     if rc != 0:
@@ -275,6 +288,21 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 # -- The child -------------------------------------------------------------------------------
 
 
+def _exit_with_parent() -> None:
+    """Leave as soon as the parent's end of stdin closes: a killed `hearth models quantize`
+    (or window) must not leave a quantizer running on its own."""
+
+    def watch() -> None:
+        # os.read, not sys.stdin: a daemon thread inside a buffered read would make
+        # interpreter shutdown abort ("could not acquire lock for <stdin>").
+        with contextlib.suppress(OSError):
+            while os.read(0, 4096):
+                pass
+        os._exit(3)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def _child_main(argv: list[str]) -> int:
     import argparse
     import ctypes
@@ -288,6 +316,7 @@ def _child_main(argv: list[str]) -> int:
     p.add_argument("--allow-requantize", action="store_true")
     p.add_argument("--threads", type=int, default=0)
     args = p.parse_args(argv)
+    _exit_with_parent()
     quant = normalize_quant(args.quant)
     ftype_name = "LLAMA_FTYPE_ALL_F32" if quant == "F32" else f"LLAMA_FTYPE_MOSTLY_{quant}"
     ftype = getattr(llama_cpp, ftype_name, None)
