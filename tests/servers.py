@@ -1,5 +1,6 @@
 """Real OpenAI-compatible servers for tests: llama.cpp's own (`python -m llama_cpp.server`)
-and Hearth's (`hearth serve` as a subprocess of this venv, or its ApiServer in-process)."""
+and Hearth's (`hearth serve` as a subprocess of this venv). tests/conftest.py makes them
+the module-scoped fixtures `llama_cpp_server` and `hearth_server`."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 HEARTH = Path(sys.executable).with_name("hearth")
+SERVE_KEY = "test-serve-key-42"  # hearth_server's API key
 
 
 def free_port() -> int:

@@ -4,10 +4,9 @@ server (`python -m llama_cpp.server`) serving the bundled SmolLM2."""
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 import pytest
-from servers import free_port, llama_server
+from servers import free_port
 
 from engine.errors import BackendUnavailableError
 from engine.remote import RemoteEngine
@@ -17,9 +16,8 @@ pytest.importorskip("llama_cpp.server", reason="llama-cpp-python[server] extras 
 
 
 @pytest.fixture(scope="module")
-def server(smollm2_path: Path):
-    with llama_server(smollm2_path) as url:
-        yield url
+def server(llama_cpp_server: str) -> str:
+    return llama_cpp_server
 
 
 def test_streams_an_answer_from_the_server(server: str) -> None:

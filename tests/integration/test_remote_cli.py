@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import jsonschema
 import pytest
-from servers import HEARTH, free_port, hearth_serve, llama_server
+from servers import HEARTH, free_port
+from servers import SERVE_KEY as KEY
 
-KEY = "cli-test-key-42"
 SCHEMA = {
     "type": "object",
     "properties": {
@@ -30,27 +29,11 @@ def hearth(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]
     )
 
 
-@pytest.fixture(scope="module")
-def llama_url(smollm2_path: Path) -> Iterator[str]:
-    pytest.importorskip("llama_cpp.server", reason="llama-cpp-python[server] not installed")
-    with llama_server(smollm2_path) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def hearth_url(tmp_path_factory: pytest.TempPathFactory, models_dir: Path) -> Iterator[str]:
-    """A second Hearth, with its own data folder, serving with an API key."""
-    home = tmp_path_factory.mktemp("serving-hearth")
-    env = {"HEARTH_HOME": str(home), "HEARTH_MODELS_DIR": str(models_dir)}
-    with hearth_serve("--api-key", KEY, env=env) as url:
-        yield url
-
-
 @pytest.mark.parametrize("which", ["llama.cpp", "hearth"])
 def test_hearth_chat_answers_with_a_servers_model(
     which: str, request: pytest.FixtureRequest
 ) -> None:
-    url = request.getfixturevalue("llama_url" if which == "llama.cpp" else "hearth_url")
+    url = request.getfixturevalue("llama_cpp_server" if which == "llama.cpp" else "hearth_server")
     run = hearth(
         "chat", "--server", url, "--api-key", KEY, "--temperature", "0", "--max-tokens", "16",
         "--stats", "Name a colour.",
@@ -60,11 +43,11 @@ def test_hearth_chat_answers_with_a_servers_model(
     assert "tokens" in run.stderr  # --stats came back from the server's usage
 
 
-def test_one_clear_message_for_each_server_failure(hearth_url: str) -> None:
-    wrong_key = hearth("chat", "--server", hearth_url, "--api-key", "nope", "Hi")
+def test_one_clear_message_for_each_server_failure(hearth_server: str) -> None:
+    wrong_key = hearth("chat", "--server", hearth_server, "--api-key", "nope", "Hi")
     assert wrong_key.returncode == 1
     assert "refused the API key" in wrong_key.stderr
-    no_model = hearth("chat", "--server", hearth_url, "--api-key", KEY, "-m", "gpt-9", "Hi")
+    no_model = hearth("chat", "--server", hearth_server, "--api-key", KEY, "-m", "gpt-9", "Hi")
     assert no_model.returncode == 1
     assert "has no model 'gpt-9'" in no_model.stderr
     nobody = hearth("chat", "--server", f"http://127.0.0.1:{free_port()}", "Hi")
@@ -72,7 +55,7 @@ def test_one_clear_message_for_each_server_failure(hearth_url: str) -> None:
     assert "Cannot reach the server" in nobody.stderr
 
 
-def test_hearth_ask_searches_here_and_answers_there(hearth_url: str, tmp_path: Path) -> None:
+def test_hearth_ask_searches_here_and_answers_there(hearth_server: str, tmp_path: Path) -> None:
     notes = tmp_path / "lighthouse.txt"
     notes.write_text(
         "The Skerryvore lighthouse was built between 1838 and 1844 by Alan Stevenson. "
@@ -82,7 +65,7 @@ def test_hearth_ask_searches_here_and_answers_there(hearth_url: str, tmp_path: P
     added = hearth("docs", "add", str(notes))
     assert added.returncode == 0, added.stderr
     run = hearth(
-        "ask", "--server", hearth_url, "--api-key", KEY, "--json", "--max-tokens", "40",
+        "ask", "--server", hearth_server, "--api-key", KEY, "--json", "--max-tokens", "40",
         "--temperature", "0", "Who built the Skerryvore lighthouse?",
     )  # fmt: skip
     assert run.returncode == 0, run.stderr

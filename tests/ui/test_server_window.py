@@ -6,13 +6,13 @@ one engine thread."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
-from servers import free_port, hearth_serve, llama_server
+from servers import SERVE_KEY as KEY
+from servers import free_port
 from ui_fakes import Script, wait_ready
 
 from app.paths import get_paths
@@ -21,7 +21,6 @@ from engine.types import SamplingParams
 
 LOAD_TIMEOUT_MS = 120_000
 ANSWER_TIMEOUT_MS = 300_000
-KEY = "window-test-key"
 
 
 def settings_with(**changes: Any) -> Settings:
@@ -29,21 +28,6 @@ def settings_with(**changes: Any) -> Settings:
     for key, value in changes.items():
         setattr(settings, key, value)
     return settings
-
-
-@pytest.fixture(scope="module")
-def llama_url(smollm2_path: Path) -> Iterator[str]:
-    pytest.importorskip("llama_cpp.server", reason="llama-cpp-python[server] not installed")
-    with llama_server(smollm2_path) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def hearth_url(tmp_path_factory: pytest.TempPathFactory, models_dir: Path) -> Iterator[str]:
-    home = tmp_path_factory.mktemp("other-hearth")
-    env = {"HEARTH_HOME": str(home), "HEARTH_MODELS_DIR": str(models_dir)}
-    with hearth_serve("--api-key", KEY, env=env) as url:
-        yield url
 
 
 def test_the_window_serves_its_model_while_it_chats(
@@ -104,14 +88,14 @@ def test_a_server_that_may_not_start_says_why(make_gui: Any, qtbot: Any) -> None
 
 
 def test_settings_pages_for_the_engine_and_the_server(
-    make_gui: Any, qtbot: Any, hearth_url: str
+    make_gui: Any, qtbot: Any, hearth_server: str
 ) -> None:
     gui = make_gui(Script())
     dialog = gui.window.settings_dialog()
     engine, server = dialog.page("Engine"), dialog.page("Server")
     assert engine is not None and server is not None
     engine.remote.setChecked(True)
-    engine.url.setText(hearth_url)
+    engine.url.setText(hearth_server)
     engine.key.setText(KEY)
     with qtbot.waitSignal(engine.modelsListed, timeout=30_000):
         engine.refresh.click()
@@ -120,7 +104,7 @@ def test_settings_pages_for_the_engine_and_the_server(
     server.port.setValue(free_port())
     chosen = dialog.result_settings()
     assert (chosen.backend, chosen.remote_base_url, chosen.remote_api_key) == (
-        "openai", hearth_url, KEY,
+        "openai", hearth_server, KEY,
     )  # fmt: skip
     assert chosen.remote_model == "SmolLM2-135M-Instruct.Q4_1" and chosen.server_enabled
     dialog.reject()
@@ -130,7 +114,7 @@ def test_settings_pages_for_the_engine_and_the_server(
 def test_the_window_answers_with_a_servers_model_and_stops(
     which: str, request: pytest.FixtureRequest, make_gui: Any, qtbot: Any
 ) -> None:
-    url = request.getfixturevalue("llama_url" if which == "llama.cpp" else "hearth_url")
+    url = request.getfixturevalue("llama_cpp_server" if which == "llama.cpp" else "hearth_server")
     remote = settings_with(backend="openai", remote_base_url=url, remote_api_key=KEY)
     remote.save(get_paths().ensure().settings_file)
     gui = make_gui(real=True)
