@@ -22,16 +22,20 @@ import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any
 
 from rag.grounding import content_stems
 from rag.retrieve import Hit
 from rag.sentences import Sentence, split_sentences
 
-Vector = npt.NDArray[np.float32]
-Embed = Callable[[list[str]], npt.NDArray[np.float32]]
+if TYPE_CHECKING:  # numpy only for types: the window plans answers without importing it
+    import numpy as np
+    import numpy.typing as npt
+
+    Vector = npt.NDArray[np.float32]
+else:
+    Vector = Any
+Embed = Callable[[list[str]], "Vector"]
 
 # Scores and mixing (tuned on the dev split; README "Documents").
 W_MEANING = 0.6  # cosine (question, sentence)
@@ -45,9 +49,9 @@ ABSTAIN_BELOW = 0.36  # best sentence score under this: the documents do not cov
 # sign that the documents do not cover the question: every sentence score is lowered by this
 # times the share of such words among the question's.
 UNKNOWN_PENALTY = 1.0
-QUOTES = 2  # at most this many quoted sentences in an answer
-QUOTE_MARGIN = 0.08  # a second quote must score within this of the best
-SHORT_WORDS = 12  # a quote this short takes the sentence after it as context
+QUOTES = 4  # at most this many quoted sentences in an answer
+QUOTE_MARGIN = 0.15  # another quote must score within this of the best
+SHORT_WORDS = 20  # a quote this short takes the sentence after it as context
 FOLLOW_SHARE = 0.8  # ... as does one followed by a sentence scoring this share of its score
 CODE_CHARS = 240  # code shown after a quote that introduces it ("with the command:")
 
