@@ -105,9 +105,8 @@ def build_gui(engine_factory: EngineFactory | None = None, interactive_errors: b
     controller = ChatController(store, settings, paths, engine_factory=engine_factory, docs=docs)
     presenter = ErrorPresenter(None, interactive=interactive_errors)
     from app.model_jobs import JobManager
-    from app.services import Services
-
     from app.server_host import ServerHost
+    from app.services import Services
 
     server = ServerHost(controller, parent=controller)  # follows Settings ▸ Server
     controller.settingsApplied.connect(server.apply_settings)

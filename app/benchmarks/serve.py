@@ -122,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.llama_engine import LlamaEngine
 
     info = Catalog(get_paths().models).resolve(args.model)
+    sys.setswitchinterval(0.001)  # as `hearth serve` runs
 
     def load() -> LlamaEngine:
         return LlamaEngine(info.path, n_ctx=args.ctx, n_threads=args.threads)

@@ -67,3 +67,16 @@ def test_unreachable_server_is_a_clear_error() -> None:
 def test_not_a_url() -> None:
     with pytest.raises(BackendUnavailableError):
         RemoteEngine("localhost-8080")
+
+
+def test_a_server_that_never_answers_is_a_clear_error() -> None:
+    """A server that accepts the connection and then says nothing (hung, or not HTTP)."""
+    import socket
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)  # the kernel completes the handshake; nobody ever reads or answers
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        with pytest.raises(BackendUnavailableError) as err:
+            RemoteEngine(url, timeout_s=1)
+    assert err.value.user_message == f"The server at {url} did not answer in time."
