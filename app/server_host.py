@@ -18,7 +18,7 @@ import collections
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -134,6 +134,11 @@ class ServerHost(QObject):
         """Start, restart or stop the server to match the settings."""
         config = server_config(settings) if settings.server_enabled else None
         if config == self._config and (config is None or self._server is not None):
+            return
+        running, current = self._server, self._config
+        if running and config and current and replace(config, defaults=current.defaults) == current:
+            # Only the default sampling changed: no restart (answers in flight go on).
+            running.config = self._config = config
             return
         self.stop()
         if config is not None:

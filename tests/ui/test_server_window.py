@@ -141,3 +141,23 @@ def test_an_unreachable_server_is_one_clear_message(make_gui: Any, qtbot: Any) -
     gui = make_gui(real=True)
     qtbot.waitUntil(lambda: gui.controller.model_state.value == "failed", timeout=60_000)
     assert gui.controller.model_text == f"Cannot reach the server at {nobody}. Is it running?"
+
+
+def test_changing_only_the_default_sampling_keeps_the_server(make_gui: Any, qtbot: Any) -> None:
+    gui = make_gui(Script())
+    server = gui.services.server
+    new = gui.controller.settings.copy()
+    new.server_enabled, new.server_port = True, free_port()
+    gui.controller.apply_settings(new)
+    url = server.state.url
+    assert server.state.running
+    states: list[Any] = []
+    server.stateChanged.connect(states.append)
+    warmer = new.copy()
+    warmer.sampling.temperature = 1.3
+    gui.controller.apply_settings(warmer)
+    assert states == [] and server.state.url == url  # not restarted: answers in flight go on
+    moved = warmer.copy()
+    moved.server_port = free_port()
+    gui.controller.apply_settings(moved)
+    assert server.state.running and server.state.url == f"http://127.0.0.1:{moved.server_port}/v1"
