@@ -31,6 +31,7 @@ class DocsConfig:
     # "process": Hearth's own store, served by a Chroma child process (its Rust core holds
     # the GIL while writing, which stalled the window); or the URL of a Chroma server.
     vector_store: str = "process"
+    vector_store_token: str = ""  # the user's Chroma server's token (Settings.chroma_token)
 
     @classmethod
     def from_settings(cls, paths: Paths, settings: Settings, **extra: Any) -> DocsConfig:
@@ -48,6 +49,7 @@ class DocsConfig:
             extract_workers=self.extract_workers or background_workers(),
             embed_threads=self.embed_threads or background_workers(),
             vector_store=self.vector_store,
+            vector_store_token=self.vector_store_token,
         )
 
     def with_settings(self, settings: Settings) -> DocsConfig:
@@ -58,6 +60,7 @@ class DocsConfig:
             chunk_tokens=settings.chunk_tokens,
             chunk_overlap=settings.chunk_overlap,
             vector_store=settings.vector_store,
+            vector_store_token=settings.chroma_token,
         )
 
 

@@ -38,7 +38,7 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 from app.docs_config import DocsConfig as DocsConfig  # re-exported: the window builds it
 from app.worker_thread import ThreadHost
 from engine.errors import DocumentError, HearthError
-from rag.formats import SUPPORTED_SUFFIXES, discover
+from rag.formats import SUPPORTED_SUFFIXES, discover, skipped_files, skipped_summary
 from rag.retrieve import Hit
 from rag.retrieve import source_dicts as source_dicts  # re-exported for app.controller
 
@@ -167,8 +167,8 @@ class DocsWorker(QObject):
         except HearthError as exc:
             self.failed.emit(exc)
         else:
-            if self._lib.rebuilt_vectors:
-                self.notice.emit(self._lib.rebuilt_vectors)
+            if note := self._lib.take_vector_notice():  # the store was rebuilt: say why
+                self.notice.emit(note)
 
     def _resolve_model(self) -> Path | None:
         """The embedding model's file; the bundled MiniLM is prepared on first use."""
@@ -219,6 +219,8 @@ class DocsWorker(QObject):
         try:
             lib = self._library()
             lib.check_files()  # files changed, deleted or added while the window was closed
+            if note := lib.take_vector_notice():  # changed outside Hearth: rebuilt
+                self.notice.emit(note)
             self.documents.emit(lib.documents())
         except Exception as exc:  # noqa: BLE001 - shown to the user, never lost
             self._fail(exc, "opening the document library", stop=True)
@@ -245,6 +247,8 @@ class DocsWorker(QObject):
             return
         try:
             on_disk = lib.check_files()
+            if note := lib.take_vector_notice():
+                self.notice.emit(note)
             version = lib.store.data_version()
             if version == self._seen_version and not on_disk:
                 return
@@ -277,13 +281,9 @@ class DocsWorker(QObject):
             lib = self._library()
             files = discover(paths)
             wanted = [f for f in files if f.suffix.lower() in SUPPORTED_SUFFIXES]
-            skipped = [f.name for f in files if f.suffix.lower() not in SUPPORTED_SUFFIXES]
+            skipped = skipped_files(paths)  # every file left out is said, with why
             if skipped:
-                self.notice.emit(
-                    f"Skipped {len(skipped)} file(s) that are not PDF, .txt or .md: "
-                    + ", ".join(skipped[:5])
-                    + ("…" if len(skipped) > 5 else "")
-                )
+                self.notice.emit(skipped_summary(skipped))
             if not wanted:
                 if not skipped:
                     self.notice.emit("No PDF, .txt or .md files were found there.")

@@ -36,9 +36,27 @@ class Paths:
         return self.models / ".partial"
 
     def ensure(self) -> Paths:
-        for folder in (self.data, self.config, self.cache, self.models):
-            folder.mkdir(parents=True, exist_ok=True)
+        """The folders, created private to the user (chats, documents, settings, the
+        document store's token are nobody else's to read). A models folder moved elsewhere
+        (HEARTH_MODELS_DIR) is made private when Hearth creates it, never tightened."""
+        for folder in (self.data, self.config, self.cache, self.documents_dir):
+            private_folder(folder, tighten=True)
+        private_folder(self.models, tighten=self.models.parent == self.data)
         return self
+
+
+def private_folder(folder: Path, tighten: bool) -> None:
+    """`folder`, created with mode 0700 on POSIX; an existing one that others may read is
+    tightened when `tighten` (and it is the user's own)."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if os.name != "posix" or not tighten:
+        return
+    try:
+        st = folder.stat()
+        if st.st_uid == os.getuid() and st.st_mode & 0o077:
+            folder.chmod(0o700)
+    except OSError:  # not ours to change: it stays as it is
+        pass
 
 
 def get_paths() -> Paths:

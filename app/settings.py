@@ -29,6 +29,7 @@ class Settings:
     chunk_overlap: int = 24
     embedding_model: str = ""  # "" = converted all-MiniLM-L6-v2
     chroma_url: str = ""  # "" = Hearth's own store on this computer; else a Chroma server
+    chroma_token: str = ""  # that server's token, when it asks for one
     # Model hub
     hub_endpoint: str = ""  # "" = huggingface_hub's default (or HF_ENDPOINT)
     hub_token: str = ""

@@ -184,7 +184,9 @@ def open_user_library(
 
     paths = get_paths()
     settings = Settings.load(paths.settings_file)
-    config = LibraryConfig(vector_store=settings.vector_store)
+    config = LibraryConfig(
+        vector_store=settings.vector_store, vector_store_token=settings.chroma_token
+    )
     if not with_model:
         return Library(paths.documents_dir, replace(config, **overrides), embedder=embedder)
     config = replace(

@@ -22,6 +22,7 @@ import numpy as np
 
 from rag.config import LibraryContext
 from rag.index import ChunkRow
+from rag.integrity import vector_sum
 from rag.progress import IngestStats, Rate
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ class BatchEmbedder:
         vector_store.upsert(ids, matrix, doc_ids)
         removed: list[int] = []  # by another process (the window's Cancel or Remove) meanwhile
         with store.transaction():
-            store.mark_embedded(pending)
+            store.mark_embedded(pending, [vector_sum(v) for v in matrix])
             for doc_id in docs:
                 doc = store.document(doc_id)
                 if doc is None or doc.status == "removing":

@@ -15,7 +15,12 @@ that pipe closes (a crash or a kill of Hearth closes it too); on Linux the kerne
 SIGTERM when the parent dies (PR_SET_PDEATHSIG).
 
 Only vectors and document ids go to Chroma (chunk text stays in Hearth's SQLite library). The
-server listens on 127.0.0.1 only, on a port chosen at start.
+server listens on 127.0.0.1 only, on a port chosen at start, and admits only Hearth: every
+start writes a fresh random token beside the store (`chroma-server.token`, readable only by
+the user) and the server refuses (403) any request without it, except Chroma's heartbeat
+and version. That is Chroma's own token authentication, which its Python server implements
+(`chromadb.server.fastapi` with `TokenAuthenticationServerProvider`); the Rust `chroma run`
+has none, so the child serves the same Rust core and files through the Python server.
 
 One server per store: two processes must never write the same Chroma files. Every Hearth
 process that opens the user's store (the window, `hearth docs add`, `hearth ask`) first looks
@@ -33,6 +38,7 @@ import argparse
 import json
 import logging
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -42,7 +48,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from engine.closing import ClosedWhenCollected
 from engine.errors import DocumentError
@@ -55,6 +61,10 @@ log = logging.getLogger(__name__)
 LOG_NAME = "chroma-server.log"  # beside the store, rewritten at each start
 RUNNING_NAME = "chroma-server.json"  # beside the store while a server serves it: pid, port
 LOCK_NAME = "chroma-server.lock"  # held while a process looks for a server or starts one
+TOKEN_NAME = "chroma-server.token"  # beside the store: the secret its server admits (0600)
+TOKEN_HEADER = "X-Chroma-Token"
+TOKEN_AUTHN = "chromadb.auth.token_authn.TokenAuthenticationServerProvider"
+TOKEN_CLIENT = "chromadb.auth.token_authn.TokenAuthClientProvider"
 START_TIMEOUT_S = 60.0
 # Chroma's HTTP client waits for an answer for ever (httpx timeout=None): a server that stops
 # answering without closing the connection (a hung or suspended process, a dead network path)
@@ -71,14 +81,39 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def http_client(host: str, port: int, ssl: bool = False) -> ClientAPI:
-    """Chroma's HTTP client with telemetry off."""
+def write_token(folder: Path) -> Path:
+    """A fresh random token in a file only the user can read; its path."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = folder / TOKEN_NAME
+    tmp = folder / f".{TOKEN_NAME}.{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as fh:
+        fh.write(secrets.token_urlsafe(32))
+    os.replace(tmp, path)
+    return path
+
+
+def read_token(folder: Path) -> str:
+    try:
+        return (folder / TOKEN_NAME).read_text(encoding="ascii").strip()
+    except OSError:
+        return ""
+
+
+def http_client(host: str, port: int, ssl: bool = False, token: str = "") -> ClientAPI:
+    """Chroma's HTTP client with telemetry off, sending `token` with every request."""
     import chromadb
     from chromadb.config import Settings
 
-    client = chromadb.HttpClient(
-        host=host, port=port, ssl=ssl, settings=Settings(anonymized_telemetry=False)
-    )
+    auth: dict[str, str] = {}
+    if token:
+        auth = dict(
+            chroma_client_auth_provider=TOKEN_CLIENT,
+            chroma_client_auth_credentials=token,
+            chroma_auth_token_transport_header=TOKEN_HEADER,
+        )
+    settings = Settings(anonymized_telemetry=False, **auth)  # type: ignore[arg-type]
+    client = chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=settings)
     set_timeouts(client)
     return client
 
@@ -96,8 +131,9 @@ def set_timeouts(client: ClientAPI) -> bool:
     return True
 
 
-def connect(url: str) -> ClientAPI:
-    """A client for a Chroma server the user runs elsewhere (`http://host:port`)."""
+def connect(url: str, token: str = "") -> ClientAPI:
+    """A client for a Chroma server the user runs elsewhere (`http://host:port`), with its
+    token when it asks for one (Settings ▸ Documents)."""
     from urllib.parse import urlsplit
 
     u = urlsplit(url if "://" in url else f"http://{url}")
@@ -105,15 +141,30 @@ def connect(url: str) -> ClientAPI:
         raise DocumentError(f"{url!r} is not a Chroma server address (http://host:port).")
     port = u.port or (443 if u.scheme == "https" else 8000)
     try:
-        client = http_client(u.hostname, port, ssl=u.scheme == "https")
+        client = http_client(u.hostname, port, ssl=u.scheme == "https", token=token)
         client.heartbeat()
+        client.count_collections()  # the heartbeat needs no token; this does
     except Exception as exc:  # noqa: BLE001 - httpx, Chroma and socket errors alike
+        refused = _refused(exc)
         raise DocumentError(
-            f"The Chroma server at {url} does not answer: {exc}. Check the address in "
+            f"The Chroma server at {url} refuses Hearth: it needs a token, and the one in "
+            "Settings is missing or wrong. Enter the server's token in Settings."
+            if refused
+            else f"The Chroma server at {url} does not answer: {exc}. Check the address in "
             "Settings (or clear it to keep documents on this computer).",
             repr(exc),
         ) from exc
     return client
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether a Chroma client's error is the server refusing its token (401/403)."""
+    from chromadb.errors import AuthorizationError, ChromaAuthError
+
+    return isinstance(exc, AuthorizationError | ChromaAuthError) or str(exc) in (
+        "Forbidden",
+        "Unauthorized",
+    )
 
 
 @dataclass(frozen=True)
@@ -143,10 +194,19 @@ def running_server(path: Path) -> RunningServer | None:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=1.0):
             pass
-        client = http_client("127.0.0.1", port)
+        client = http_client("127.0.0.1", port, token=read_token(record_path.parent))
         client.heartbeat()
     except Exception:  # noqa: BLE001 - gone or not a Chroma server: open the files instead
         return None
+    try:
+        client.count_collections()  # the heartbeat needs no token; this does
+    except Exception as exc:  # noqa: BLE001 - the server runs, and refuses our token
+        raise DocumentError(
+            "The document index's server (another Hearth process) does not accept Hearth's "
+            f"key in {record_path.parent / TOKEN_NAME}. Close every Hearth window and "
+            "command, then start Hearth again.",
+            repr(exc),
+        ) from exc
     log.info("using the running Chroma server (pid %d, port %d) for %s", pid, port, path)
     return RunningServer(client, pid, port)
 
@@ -212,6 +272,7 @@ class ChromaProcess(ClosedWhenCollected):
         self.path = Path(path)
         self.start_timeout_s = start_timeout_s
         self.port = 0
+        self.token = ""
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
         self.client: ClientAPI = self._start()
@@ -229,20 +290,18 @@ class ChromaProcess(ClosedWhenCollected):
         return self.path.parent / RUNNING_NAME
 
     def _start(self) -> ClientAPI:
-        self.path.mkdir(parents=True, exist_ok=True)
+        self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
         for _attempt in range(3):  # another program may take the port between pick and bind
             self.port = _free_port()
             self._log = self.log_path.open("wb")
+            token_file = write_token(self.path.parent)
+            self.token = read_token(self.path.parent)
             env = dict(os.environ, RUST_LOG=os.environ.get("HEARTH_CHROMA_LOG", "warn"))
             self._proc = subprocess.Popen(
                 [
-                    sys.executable,
-                    "-m",
-                    "rag.chroma_server",
-                    "--path",
-                    str(self.path),
-                    "--port",
-                    str(self.port),
+                    *(sys.executable, "-m", "rag.chroma_server"),
+                    *("--path", str(self.path), "--port", str(self.port)),
+                    *("--token-file", str(token_file)),
                 ],
                 stdin=subprocess.PIPE,
                 stdout=self._log,
@@ -278,7 +337,7 @@ class ChromaProcess(ClosedWhenCollected):
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
                     pass
                 if client is None:
-                    client = http_client("127.0.0.1", self.port)
+                    client = http_client("127.0.0.1", self.port, token=self.token)
                 client.heartbeat()
                 return client
             except Exception:  # noqa: BLE001 - not listening yet
@@ -360,18 +419,55 @@ def _die_with_parent() -> None:
             pass
 
 
+def _embeddings_as_arrays(api: Any) -> None:
+    """Chroma 1.5's Python server calls .tolist() on every embedding its Rust core returns,
+    which are lists there ("'list' object has no attribute 'tolist'": a get or query that
+    includes embeddings fails with 500). Hand it arrays."""
+    import numpy as np
+
+    def arrays(result: Any, nested: bool) -> Any:
+        found = result.get("embeddings")
+        if found is not None:
+            as_array = np.asarray
+            result["embeddings"] = (
+                [[as_array(e) for e in row] for row in found]
+                if nested
+                else [as_array(e) for e in found]
+            )
+        return result
+
+    get, query = api._get, api._query
+    api._get = lambda *a, **kw: arrays(get(*a, **kw), nested=False)
+    api._query = lambda *a, **kw: arrays(query(*a, **kw), nested=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m rag.chroma_server")
     p.add_argument("--path", required=True)
     p.add_argument("--port", type=int, required=True)
+    p.add_argument("--token-file", required=True)
     args = p.parse_args(argv)
     _die_with_parent()
-    import chromadb_rust_bindings  # Chroma's server, as its `chroma run` command starts it
+    import uvicorn
+    from chromadb.config import Settings
+    from chromadb.server.fastapi import FastAPI
 
+    # Chroma's Python server over its Rust core (the files `chroma run` and PersistentClient
+    # use), refusing requests without the token (see the module docstring).
+    settings = Settings(
+        is_persistent=True,
+        persist_directory=args.path,
+        anonymized_telemetry=False,
+        allow_reset=False,
+        chroma_server_authn_provider=TOKEN_AUTHN,
+        chroma_server_authn_credentials_file=args.token_file,
+        chroma_auth_token_transport_header=TOKEN_HEADER,
+    )
+    server = FastAPI(settings)
+    _embeddings_as_arrays(server._api)
+    app = server.app()
     try:
-        chromadb_rust_bindings.cli(
-            ["chroma", "run", "--path", args.path, "--host", "127.0.0.1", "--port", str(args.port)]
-        )
+        uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
     except KeyboardInterrupt:
         pass
     return 0

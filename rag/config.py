@@ -38,6 +38,7 @@ class LibraryConfig:
     # "": Chroma in this process; "process" (VECTOR_STORE_PROCESS): a Chroma server of our own
     # or shared with another Hearth process; else the URL of the user's Chroma server.
     vector_store: str = ""
+    vector_store_token: str = ""  # the token the user's Chroma server asks for, if any
     # -- ingestion
     batch_size: int = 32  # most chunks embedded in one step
     chunk_tokens: int = CHUNK_TOKENS

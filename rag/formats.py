@@ -5,7 +5,8 @@ open. Nothing here imports more than the standard library and engine.errors."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from engine.errors import DocumentError
@@ -46,3 +47,41 @@ def supported_files(folder: Path) -> list[Path]:
         if sub.is_file() and sub.suffix.lower() in SUPPORTED_SUFFIXES:
             out.append(sub)
     return out
+
+
+def skipped_files(paths: Iterable[Path | str], given_files: bool = True) -> list[Path]:
+    """What adding `paths` leaves out, to be reported, never dropped in silence: in folders,
+    files that are not .pdf .txt .md and hidden files and folders (one entry each, not what
+    they hold); with `given_files`, files given by name that are not .pdf .txt .md."""
+    out: list[Path] = []
+    for raw in paths:
+        top = Path(raw).expanduser()
+        if top.is_file() and given_files and top.suffix.lower() not in SUPPORTED_SUFFIXES:
+            out.append(top)
+        if not top.is_dir():
+            continue
+        for root, dirs, files in os.walk(top):
+            hidden = sorted(d for d in dirs if d.startswith("."))
+            out += [Path(root, d) for d in hidden]
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            for name in files:
+                if name.startswith(".") or Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
+                    out.append(Path(root, name))
+    return out
+
+
+def skipped_summary(skipped: Sequence[Path]) -> str:
+    """ "16 .docx files skipped: format not supported (Hearth reads PDF, .txt and .md).
+    2 hidden files or folders skipped." for the panel and the command line."""
+    hidden = [p for p in skipped if p.name.startswith(".")]
+    kinds = Counter(p.suffix.lower() or "no-extension" for p in skipped if p not in hidden)
+    parts = []
+    if kinds:
+        counted = ", ".join(
+            f"{n} {kind} file{'' if n == 1 else 's'}" for kind, n in kinds.most_common()
+        )
+        parts.append(f"{counted} skipped: format not supported (Hearth reads PDF, .txt and .md).")
+    if hidden:
+        s = "" if len(hidden) == 1 else "s"
+        parts.append(f"{len(hidden)} hidden file{s} or folder{s} skipped.")
+    return " ".join(parts)

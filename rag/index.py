@@ -100,6 +100,8 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    # The checksum of each chunk's vector as Hearth stored it (rag.integrity).
+    Migration("0003_vector_checksums", ("ALTER TABLE chunks ADD COLUMN vec_sum TEXT",)),
 )
 COUNTED_MIGRATIONS = 1
 
@@ -458,18 +460,35 @@ class Store:
         )
         return {str(h): int(i) for h, i in rows}
 
-    def mark_embedded(self, chunks: Sequence[ChunkRow]) -> None:
+    def mark_embedded(self, chunks: Sequence[ChunkRow], sums: Sequence[str] = ()) -> None:
         """Put chunks in the keyword index and flag them embedded (call in a transaction,
-        after their vectors are in Chroma). Chunks whose rows are gone (their document was
-        removed by another process meanwhile) are skipped."""
+        after their vectors are in Chroma), with their vectors' checksums (rag.integrity).
+        Chunks whose rows are gone (their document was removed by another process meanwhile)
+        are skipped."""
         self.conn.executemany(
             "INSERT OR REPLACE INTO chunks_fts (rowid, text) "
             "SELECT ?, ? WHERE EXISTS (SELECT 1 FROM chunks WHERE id = ?)",
             [(c.id, c.text, c.id) for c in chunks],
         )
+        sums = [*sums, *[""] * (len(chunks) - len(sums))]
         self.conn.executemany(
-            "UPDATE chunks SET embedded = 1 WHERE id = ?", [(c.id,) for c in chunks]
+            "UPDATE chunks SET embedded = 1, vec_sum = ? WHERE id = ?",
+            [(s or None, c.id) for c, s in zip(chunks, sums, strict=False)],
         )
+
+    _LIVE_EMBEDDED = (
+        "FROM chunks c JOIN documents d ON d.id = c.doc_id "
+        "WHERE c.embedded = 1 AND d.status != 'removing'"
+    )
+
+    def vector_sums(self, n: int) -> tuple[int, list[tuple[int, str | None]]]:
+        """Embedded chunks of documents not being removed: how many, and up to n of them
+        chosen at random with their vectors' checksums (None: stored before checksums)."""
+        total = self.conn.execute(f"SELECT count(*) {self._LIVE_EMBEDDED}").fetchone()[0]
+        rows = self.conn.execute(
+            f"SELECT c.id, c.vec_sum {self._LIVE_EMBEDDED} ORDER BY random() LIMIT ?", (n,)
+        )
+        return int(total), [(int(i), s) for i, s in rows]
 
     def chunks_by_ids(self, ids: Sequence[int]) -> dict[int, ChunkRow]:
         out: dict[int, ChunkRow] = {}

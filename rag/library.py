@@ -68,7 +68,10 @@ class Library(Closeable):
         def model() -> EmbedderLike:  # loaded on first use
             return self.embedder
 
-        self.vector_store = VectorStore(self.data_dir, self.store, self.config.vector_store, model)
+        cfg = self.config
+        self.vector_store = VectorStore(
+            self.data_dir, self.store, cfg.vector_store, model, cfg.vector_store_token
+        )
         ctx = LibraryContext(self.data_dir, self.store, self.vector_store, model, self.config)
         self.ingestor = Ingestor(ctx)
         self.searcher = Searcher(ctx)
@@ -201,8 +204,20 @@ class Library(Closeable):
 
     def check_files(self) -> WatchReport:
         """Look for documents changed, deleted or come back on disk and for new files in
-        watched folders (`rag.watch`); the library is updated accordingly."""
-        return check_files(self.store, busy=self.ingestor.reader.in_flight)
+        watched folders (`rag.watch`); the library is updated accordingly. Every few minutes
+        the vectors are compared with the catalog too (`rag.integrity`): when they were
+        changed outside Hearth, every document is queued to be embedded again (reported as
+        changed) and `take_vector_notice` says so."""
+        report = check_files(self.store, busy=self.ingestor.reader.in_flight)
+        if self.store.documents(["ready", "indexing"]) and self.vector_store.check_integrity():
+            report.changed.extend(d.id for d in self.store.documents(["indexing"]))
+        return report
+
+    def take_vector_notice(self) -> str:
+        """What to tell the user about the vector store (rebuilt because it was unreadable
+        or changed outside Hearth), once."""
+        note, self.vector_store.rebuilt = self.vector_store.rebuilt, ""
+        return note
 
     def _finish_interrupted_removals(self) -> None:
         for doc in self.store.documents(["removing"]):

@@ -43,6 +43,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from chromadb.api.models.Collection import Collection
 
     from rag.chroma_server import ChromaProcess
+    from rag.integrity import Finding
 
 log = logging.getLogger(__name__)
 
@@ -192,10 +193,12 @@ class VectorStore:
         store: Store,
         location: str,
         embedder: Callable[[], EmbedderLike],
+        token: str = "",
     ) -> None:
         self.data_dir = data_dir
         self.store = store  # the library's SQLite store: meta, and embeddings to reset
         self.location = location  # LibraryConfig.vector_store
+        self.token = token  # LibraryConfig.vector_store_token
         self._embedder = embedder
         self._client: ClientAPI | None = None
         # How the Chroma store was opened: "in-process", "own server" (a child process),
@@ -203,8 +206,9 @@ class VectorStore:
         self.mode = ""
         self.process: ChromaProcess | None = None  # our own server
         self._shared_pid: int | None = None  # the process whose server we share
-        self.rebuilt = ""  # set when an unreadable store was rebuilt: tell the user
+        self.rebuilt = ""  # set when an unreadable or changed store is rebuilt: tell the user
         self._index: VectorIndex | None = None
+        self._next_check = 0.0  # when the vectors are next compared with the catalog
 
     @property
     def on_this_computer(self) -> bool:
@@ -218,7 +222,7 @@ class VectorStore:
             if not self.on_this_computer:
                 from rag.chroma_server import connect
 
-                self._client = connect(self.location)  # the user's Chroma server
+                self._client = connect(self.location, self.token)  # the user's Chroma server
                 self.mode = "remote server"
                 return self._client
             chroma_dir = self.data_dir / CHROMA_DIR
@@ -389,6 +393,47 @@ class VectorStore:
 
     def upsert(self, ids: Sequence[int], matrix: np.ndarray, doc_ids: Sequence[int]) -> None:
         self.run(lambda: self._current().upsert(ids, matrix, doc_ids))
+
+    def check_integrity(self, force: bool = False) -> bool:
+        """Compare the vectors with the catalog (rag.integrity) when the last look is
+        CHECK_EVERY_S old (or `force`); when they disagree twice in a row (the first look may
+        have met a removal half done by another process), drop the collection, forget every
+        embedding so that indexing rebuilds them, and set `rebuilt` to what to tell the user.
+        True when it did."""
+        from rag.integrity import CHECK_EVERY_S
+
+        now = time.monotonic()
+        if not force and now < self._next_check:
+            return False
+        self._next_check = now + CHECK_EVERY_S
+        finding = self.run(self._finding)
+        if finding.ok or (finding := self.run(self._finding)).ok:
+            return False
+        log.warning("vectors changed outside Hearth (%s); rebuilding them", finding)
+        self.run(self._drop_collection)
+        self.store.reset_embedded()
+        self.rebuilt = finding.describe()
+        return True
+
+    def _finding(self) -> Finding:
+        from chromadb.errors import NotFoundError
+
+        from rag.integrity import SAMPLE, compare
+
+        try:
+            index = self._current()
+            found = index.count()
+        except NotFoundError:  # the collection itself was deleted: an empty one
+            self._index = None
+            index = self._current()
+            found = index.count()
+        expected, sample = self.store.vector_sums(SAMPLE)
+        return compare(expected, sample, found, index.embeddings([i for i, _ in sample]))
+
+    def _drop_collection(self) -> None:
+        name = self._current().name
+        self._index = None
+        self.client.delete_collection(name)
 
     def delete_document(self, doc_id: int) -> None:
         """A document's vectors, from every collection of this library (every model used)."""

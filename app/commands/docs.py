@@ -114,8 +114,9 @@ def open_library(**kwargs: Any) -> Library:
 
     first_use()
     lib = open_user_library(**kwargs)
-    if lib.rebuilt_vectors:
-        print(f"hearth: {lib.rebuilt_vectors}", file=sys.stderr)
+    note = lib.take_vector_notice()
+    if note:
+        print(f"hearth: {note}", file=sys.stderr)
     return lib
 
 
@@ -198,6 +199,9 @@ def _check(lib: Library, quiet: bool = False) -> WatchReport:
     """Look for documents changed on disk (`Library.check_files`); say what was found on
     stderr."""
     report = lib.check_files()
+    note = lib.take_vector_notice()  # the vectors were changed outside Hearth: rebuilt
+    if note:
+        print(f"hearth: {note}", file=sys.stderr)
     found = [
         f"{len(ids)} {what}"
         for ids, what in (
@@ -241,9 +245,14 @@ def _k(args: argparse.Namespace) -> int:
 
 
 def run_add(args: argparse.Namespace) -> int:
+    from rag.formats import skipped_files, skipped_summary
+
     with open_library() as lib:
         _check(lib, args.quiet)
         rows = lib.add(args.paths)
+        skipped = skipped_files(args.paths, given_files=False)  # given ones: listed as failed
+        if skipped:
+            print(f"hearth: {skipped_summary(skipped)}", file=sys.stderr)
         if not args.no_index:
             _ingest(lib, args.quiet)
         wanted = {r.id for r in rows}

@@ -1,5 +1,5 @@
 """Chroma as a child process (the window's vector store) and as a server the user points
-Hearth at: real `chroma run` processes, real embeddings, real PDFs."""
+Hearth at: real Chroma server processes, real embeddings, real PDFs."""
 
 from __future__ import annotations
 
@@ -125,9 +125,9 @@ def test_libraries_share_a_users_chroma_server_without_mixing(
     """A Chroma server elsewhere (Settings › Documents › Vector store): each library keeps its
     own collections there, and removing a document touches only its own vectors."""
     with ChromaProcess(tmp_path / "server-store") as server:
-        url = f"http://127.0.0.1:{server.port}"
-        a = make_library(tmp_path / "a", embedder, vector_store=url)
-        b = make_library(tmp_path / "b", embedder, vector_store=url)
+        url, token = f"http://127.0.0.1:{server.port}", server.token
+        a = make_library(tmp_path / "a", embedder, vector_store=url, vector_store_token=token)
+        b = make_library(tmp_path / "b", embedder, vector_store=url, vector_store_token=token)
         try:
             a.add([pdf_factory.text_pdf(tmp_path / "observatory.pdf", PAGES)])
             a.ingest()
@@ -353,7 +353,9 @@ def _library_on_a_users_server(
     with one document indexed."""
     server = ChromaProcess(tmp_path / "server-store")
     url = f"http://127.0.0.1:{server.port}"
-    lib = make_library(tmp_path / "lib", embedder, vector_store=url)
+    lib = make_library(
+        tmp_path / "lib", embedder, vector_store=url, vector_store_token=server.token
+    )
     try:
         lib.add([pdf_factory.text_pdf(tmp_path / "observatory.pdf", PAGES)])
         lib.ingest()

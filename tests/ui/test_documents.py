@@ -517,6 +517,7 @@ def test_indexing_that_fails_gives_the_library_up(
         paths = get_paths().ensure()
         settings = Settings.load(paths.settings_file)
         settings.chroma_url = f"http://127.0.0.1:{server.port}"
+        settings.chroma_token = server.token  # it admits only holders of its token
         settings.save(paths.settings_file)
         gui = docs_gui(passage_factory(Script()))
         failures = collect(gui.controller.docs.errorRaised)
