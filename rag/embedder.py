@@ -35,6 +35,7 @@ from engine import runtime
 from engine.closing import ClosedWhenCollected
 from engine.errors import GenerationError, InvalidRequestError, ModelFileError, ModelLoadError
 from engine.gguf_file import read_header
+from engine.load_probe import ensure_loadable
 
 log = logging.getLogger(__name__)
 
@@ -204,6 +205,7 @@ class Embedder(ClosedWhenCollected):
     ) -> None:
         path = Path(model_path)
         header = read_header(path)  # ModelFileError for missing, truncated, not-GGUF files
+        ensure_loadable(header, embedding=True)  # a first load in a child (engine.load_probe)
         self.path = path
         self.name = str(header.get("general.name") or path.name.removesuffix(".gguf"))
         llama_cpp = runtime.llama()  # backend initialised once; llama.cpp logs go to logging

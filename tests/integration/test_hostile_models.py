@@ -233,3 +233,16 @@ def test_hostile_or_broken_templates_say_what_happened(
         _ask(engine)
     assert says in err.value.user_message
     assert "llama.cpp failed while reading the prompt" not in err.value.user_message
+
+
+def test_an_embedding_model_is_probed_too(minilm: Model, tmp_path: Path) -> None:
+    from rag.embedder import Embedder
+
+    etype, tokens = array_items(minilm.entries["tokenizer.ggml.tokens"])
+    tokens[1000] = tokens[1001]  # duplicate tokens: llama.cpp aborts reading the vocabulary
+    path = craft(
+        minilm, tmp_path / "embed.gguf", set_kv={"tokenizer.ggml.tokens": ((etype, tokens), ARR)}
+    )
+    with pytest.raises(ModelFileError) as err:
+        Embedder(path, n_threads=1)
+    assert "llama.cpp stops the program when it loads this file" in err.value.user_message
