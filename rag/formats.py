@@ -78,7 +78,8 @@ def skipped_summary(skipped: Sequence[Path]) -> str:
     parts = []
     if kinds:
         counted = ", ".join(
-            f"{n} {kind} file{'' if n == 1 else 's'}" for kind, n in kinds.most_common()
+            f"{n} {kind} file{'' if n == 1 else 's'}"
+            for kind, n in sorted(kinds.items(), key=lambda kn: (-kn[1], kn[0]))
         )
         parts.append(f"{counted} skipped: format not supported (Hearth reads PDF, .txt and .md).")
     if hidden:

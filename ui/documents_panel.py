@@ -54,7 +54,7 @@ from PySide6.QtWidgets import (
 from app.docs_worker import SUPPORTED_SUFFIXES, SourceScope
 from app.services import Services
 from engine.units import format_duration, human_size
-from ui.dialogs import confirm as confirm_dialog
+from ui import dialogs
 from ui.documents_settings import DocumentsSettingsPage
 from ui.settings_dialog import register_page
 from ui.sources_bar import FAILED_COLOR, NOW_FROM_DOCUMENTS, SourcesBar
@@ -448,7 +448,7 @@ class DocumentsPanel(QWidget):
         self.pause_button.setText("Resume" if on else "Pause")
 
     def cancel_indexing(self, confirm: bool = True) -> None:
-        if confirm and not confirm_dialog(
+        if confirm and not dialogs.confirm(
             self,
             "Cancel indexing",
             "Stop indexing? Documents that are not fully indexed are removed from the library "
@@ -465,7 +465,7 @@ class DocumentsPanel(QWidget):
         if confirm:
             names = [self.model.row_at(self.model.find(i)).name for i in ids]
             shown = ", ".join(f"“{n}”" for n in names[:3]) + ("…" if len(names) > 3 else "")
-            if not confirm_dialog(
+            if not dialogs.confirm(
                 self,
                 "Remove documents",
                 f"Remove {shown} from the library? The files themselves are not deleted.",
@@ -593,9 +593,8 @@ class DocumentsUi(QObject):
     # -- adding ------------------------------------------------------------------------------
 
     def add_paths(self, paths: Sequence[str]) -> None:
-        """Index files and folders; the open chat starts answering from all documents unless
-        it has chosen its sources already."""
-        if not paths:
+        """Index files and folders; an open chat that chose no sources answers from all."""
+        if not paths or not dialogs.confirm_large_text(self.window, paths):
             return
         self.docs.add(list(paths))
         self.dock.setVisible(True)

@@ -34,6 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument("--no-index", action="store_true", help="only register; index later")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
+    p.add_argument("--force", action="store_true", help="index text files over 20 MB too")
     p.set_defaults(handler=run_add)
 
     p = dsub.add_parser("index", help="finish indexing documents left queued or interrupted")
@@ -245,8 +246,14 @@ def _k(args: argparse.Namespace) -> int:
 
 
 def run_add(args: argparse.Namespace) -> int:
+    from app.text_size import describe, large_text_files, passages_per_second
     from rag.formats import skipped_files, skipped_summary
 
+    large = large_text_files(args.paths)
+    if large and not args.force:  # hours of embedding: asked first (app.text_size)
+        said = describe(large, passages_per_second(get_paths().models))
+        print(f"{said}\nNothing was added: add --force to index them anyway.", file=sys.stderr)
+        return 2
     with open_library() as lib:
         _check(lib, args.quiet)
         rows = lib.add(args.paths)

@@ -118,6 +118,9 @@ APP_MODULES_FOR_UI = {
     "app.services",
     "app.settings",
     "app.store",
+    # What the window asks about before adding text files of hours of indexing (standard
+    # library only, shared with `hearth docs add --force`).
+    "app.text_size",
 }
 
 
