@@ -171,9 +171,14 @@ def slow_page_pdf(path: Path, operators: int = 1_000_000) -> Path:
     default is about a minute there, and far more than a few seconds on any machine. For
     the extraction pool's "no progress" time limit, which then does not depend on how fast
     the machine happens to be."""
-    writer = PdfWriter()
-    page = text_page(writer, ["A page that takes long to read."])
     ops = b"BT /F1 11 Tf 56 700 Td " + b"(lighthouse keeper) Tj 0 -1 Td " * operators + b"ET"
+    return _one_compressed_page(path, "A page that takes long to read.", ops)
+
+
+def _one_compressed_page(path: Path, line: str, ops: bytes) -> Path:
+    """A PDF of one text page whose content stream is `ops`, compressed."""
+    writer = PdfWriter()
+    page = text_page(writer, [line])
     stream = StreamObject()
     stream._data = zlib.compress(ops)
     stream[NameObject("/Filter")] = NameObject("/FlateDecode")
@@ -208,13 +213,5 @@ def deep_page_tree_pdf(path: Path, depth: int = 150) -> Path:
 
 def huge_array_pdf(path: Path, items: int = 100_001) -> Path:
     """One page whose text is shown with a TJ array of more items than pypdf allows."""
-    writer = PdfWriter()
-    page = text_page(writer, ["A page with an enormous text array."])
     ops = b"BT /F1 11 Tf 56 700 Td [" + b"(a) " * items + b"] TJ ET"
-    stream = StreamObject()
-    stream._data = zlib.compress(ops)
-    stream[NameObject("/Filter")] = NameObject("/FlateDecode")
-    page[NameObject("/Contents")] = writer._add_object(stream)
-    with path.open("wb") as f:
-        writer.write(f)
-    return path
+    return _one_compressed_page(path, "A page with an enormous text array.", ops)

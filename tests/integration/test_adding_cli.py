@@ -4,18 +4,12 @@ needs --force, with an estimate of the time it takes on this computer."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from test_retrieve import hearth
+from test_watch_cli import listed as _listed
 
 from app.text_size import CONFIRM_BYTES
-
-
-def _listed() -> dict[str, dict]:
-    out = hearth("docs", "list", "--json")
-    assert out.returncode == 0, out.stderr
-    return {d["name"]: d for d in json.loads(out.stdout)}
 
 
 def test_a_huge_text_file_needs_force_and_skipped_files_are_reported(

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from gguf_craft import ARR, F32, STR, U32, Model, array_items, craft, read_model
+from stop_events import StopAfterPolls
 
 from engine.errors import HearthError, ModelFileError
 from engine.gguf_file import read_header
@@ -192,18 +193,6 @@ def _ask(engine: LlamaEngine, cancel: threading.Event | None = None) -> tuple[st
     request = GenerationRequest([ChatMessage("user", "Hello!")], SamplingParams(max_tokens=4))
     out = engine.generate(request, cancel or threading.Event())
     return "".join(out), out.stats.stop_reason
-
-
-class StopAfterPolls(threading.Event):
-    def __init__(self, polls: int) -> None:
-        super().__init__()
-        self.left = polls
-
-    def is_set(self) -> bool:
-        self.left -= 1
-        if self.left <= 0:
-            self.set()
-        return super().is_set()
 
 
 CHATML = "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"

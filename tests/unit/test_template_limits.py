@@ -6,9 +6,8 @@ asserts how long anything took (pytest-timeout catches a render that does not en
 
 from __future__ import annotations
 
-import threading
-
 import pytest
+from stop_events import StopAfterPolls
 
 from engine.errors import InvalidRequestError, ModelFileError
 from engine.prompt import render_template
@@ -17,20 +16,6 @@ from engine.types import ChatMessage
 
 CHAT = "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}\n{% endfor %}<|assistant|>"
 MESSAGES = [ChatMessage("system", "Be brief."), ChatMessage("user", "What is a GGUF file?")]
-
-
-class StopAfterPolls(threading.Event):
-    """Stop pressed while the template renders: sets itself once polled `polls` times."""
-
-    def __init__(self, polls: int) -> None:
-        super().__init__()
-        self.left = polls
-
-    def is_set(self) -> bool:
-        self.left -= 1
-        if self.left <= 0:
-            self.set()
-        return super().is_set()
 
 
 def render(template: str, **kw: object) -> str:
