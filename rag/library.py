@@ -209,7 +209,9 @@ class Library(Closeable):
         changed outside Hearth, every document is queued to be embedded again (reported as
         changed) and `take_vector_notice` says so."""
         report = check_files(self.store, busy=self.ingestor.reader.in_flight)
-        if self.store.documents(["ready", "indexing"]) and self.vector_store.check_integrity():
+        has_model = self._embedder is not None or self.config.embedding_model is not None
+        indexed = has_model and self.store.documents(["ready", "indexing"])  # `docs list`: no
+        if indexed and self.vector_store.check_integrity():
             report.changed.extend(d.id for d in self.store.documents(["indexing"]))
         return report
 

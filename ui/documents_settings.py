@@ -44,11 +44,16 @@ class DocumentsSettingsPage(SettingsPage):
             "Address of a Chroma server (http://host:port) to keep document vectors on, "
             "for libraries larger than this computer holds. Empty: on this computer."
         )
+        self.chroma_token = QLineEdit()
+        self.chroma_token.setEchoMode(QLineEdit.EchoMode.Password)
+        self.chroma_token.setPlaceholderText("Only if that server asks for one")
+        self.chroma_token.setToolTip("The token the Chroma server above admits (X-Chroma-Token).")
         self.make_form(
             [
                 ("Passages per question", self.top_k),
                 ("Embedding model", self.model),
                 ("Vector store", self.chroma_url),
+                ("Its token", self.chroma_token),
             ],
             "The passages that fit in the model's context are quoted in the prompt and cited "
             "under the answer. Changing the embedding model or the vector store indexes every "
@@ -68,17 +73,19 @@ class DocumentsSettingsPage(SettingsPage):
         self.model.setCurrentIndex(max(index, 0))
         self._loaded_model = settings.embedding_model
         self.chroma_url.setText(settings.chroma_url)
-        self._loaded_url = settings.chroma_url
+        self.chroma_token.setText(settings.chroma_token)
+        self._loaded_url = settings.chroma_url + "\n" + settings.chroma_token
 
     def apply(self, settings: Settings) -> None:
         settings.rag_top_k = self.top_k.value()
         settings.embedding_model = str(self.model.currentData() or "")
         settings.chroma_url = self.chroma_url.text().strip()
+        settings.chroma_token = self.chroma_token.text().strip()
         controller = self._controller
-        changed = (settings.embedding_model, settings.chroma_url) != (
-            self._loaded_model,
-            self._loaded_url,
-        )
+        changed = (
+            settings.embedding_model,
+            settings.chroma_url + "\n" + settings.chroma_token,
+        ) != (self._loaded_model, self._loaded_url)
         if changed and controller is not None:
             # After the dialog's settings are applied by the controller.
             QTimer.singleShot(0, lambda: reconfigure_docs(controller))

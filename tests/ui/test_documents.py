@@ -432,14 +432,16 @@ def test_every_process_puts_the_vectors_where_the_settings_say(tmp_path: Path) -
     local = Settings()
     assert local.vector_store == VECTOR_STORE_PROCESS
     assert DocsConfig.from_settings(paths, local).vector_store == VECTOR_STORE_PROCESS
-    remote = Settings(chroma_url="http://10.0.0.5:8000")
+    remote = Settings(chroma_url="http://10.0.0.5:8000", chroma_token="its-token")
     assert remote.vector_store == "http://10.0.0.5:8000"
     assert DocsConfig.from_settings(paths, remote).vector_store == "http://10.0.0.5:8000"
+    assert DocsConfig.from_settings(paths, remote).vector_store_token == "its-token"
     for settings in (local, remote):  # the command line's library, from the settings file
         paths.config.mkdir(parents=True, exist_ok=True)
         settings.save(paths.settings_file)
         with open_user_library(with_model=False) as lib:
             assert lib.config.vector_store == settings.vector_store
+            assert lib.config.vector_store_token == settings.chroma_token
     remote.save(tmp_path / "settings.json")
     assert "vector_store" not in (tmp_path / "settings.json").read_text()  # derived, not saved
 
