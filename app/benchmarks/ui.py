@@ -17,7 +17,9 @@ Prints one JSON object:
   prompt in a new chat, stopped at its first token: how long the window takes to read it
   and the longest GUI-thread gap meanwhile.
 * ``ui_decode_tokens_per_s`` vs ``engine_decode_tokens_per_s``: the same greedy request
-  through the window and directly on LlamaEngine; ``ui_overhead_pct`` is the difference.
+  through the window and directly on LlamaEngine, taking turns ``--rounds`` times (direct,
+  window, direct, ..., direct; each window run is compared with the direct runs on either
+  side of it); ``ui_overhead_pct`` is the median difference, ``ui_overhead_runs_pct`` each.
   The window streams once its documents thread is ready (``documents_ready_s`` after start):
   in the benchmark's fresh HEARTH_HOME that thread first prepares the embedding model, and
   that conversion, competing for the cores, was most of the 25 % once reported here.
@@ -74,6 +76,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--flushes", type=int, default=200)
     parser.add_argument("--threads", type=int, default=0, help="engine threads (0 = default)")
     parser.add_argument(
+        "--rounds", type=int, default=3, help="window and bare engine take turns (default 3)"
+    )
+    parser.add_argument(
         "--skip-model", action="store_true", help="only start-up and flush cost (no model needed)"
     )
     parser.add_argument(
@@ -103,7 +108,9 @@ def run(args: argparse.Namespace) -> int:
         threads = args.threads if args.threads > 0 else runtime.interactive_threads()
         result["threads"] = threads
         result["prompt_threads"] = args.threads if args.threads > 0 else runtime.default_threads()
-        result.update(measure_streaming(app, args.model, args.tokens, args.threads, threads))
+        result.update(
+            measure_streaming(app, args.model, args.tokens, args.threads, threads, args.rounds)
+        )
     if args.documents:
         result["documents"] = measure_documents(app, [Path(p) for p in args.documents])
     sys.stdout.write(json.dumps(result, indent=2) + "\n")
@@ -344,11 +351,50 @@ def _start_window(app: Any, gui: Any, meter: GapMeter) -> tuple[float, list, flo
     return stall, sites, round(time.perf_counter() - t0, 2)
 
 
+def _stream_once(
+    app: Any, gui: Any, meter: GapMeter, prompt: str, stop_at_first: bool = False
+) -> tuple[dict[str, Any], float, list]:
+    """Send `prompt` in a new chat (nothing cached) and wait for the answer (or, with
+    `stop_at_first`, press Stop at its first token). Returns the answer's stats, the worst
+    GUI-thread gap meanwhile (ms) and where the thread was during the longest gaps."""
+    controller = gui.controller
+    controller.new_chat()
+    finished: list[int] = []
+    done = controller.generationFinished.connect(lambda mid, _reason: finished.append(mid))
+    stop = controller.streamDelta.connect(lambda *_: controller.stop()) if stop_at_first else None
+    meter.start()
+    controller.send(prompt)
+    _wait(app, lambda: bool(finished), 600)
+    stall, sites = meter.stop(), meter.sites[:5]
+    controller.generationFinished.disconnect(done)
+    if stop is not None:
+        controller.streamDelta.disconnect(stop)
+    return gui.store.message(finished[0]).stats, stall, sites
+
+
+def _overheads(directs: list[float], streams: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each window run against the mean of the direct runs just before and after it (they
+    alternate, so a change in the machine's load hits both alike); medians over the rounds."""
+    ui = [float(s.get("decode_tokens_per_s", 0.0)) for s in streams]
+    engine = [(directs[i] + directs[i + 1]) / 2 for i in range(len(ui))]
+    pct = [100 * (e - u) / e for e, u in zip(engine, ui, strict=True) if e]
+    return {
+        "rounds": len(ui),
+        "ui_decode_tokens_per_s": round(statistics.median(ui), 2),
+        "engine_decode_tokens_per_s": round(statistics.median(engine), 2),
+        "ui_decode_runs_tokens_per_s": ui,
+        "engine_decode_runs_tokens_per_s": directs,
+        "ui_overhead_pct": round(statistics.median(pct), 2) if pct else None,
+        "ui_overhead_runs_pct": [round(p, 2) for p in pct],
+    }
+
+
 def measure_streaming(
-    app: Any, model: str, tokens: int, setting: int, threads: int
+    app: Any, model: str, tokens: int, setting: int, threads: int, rounds: int = 3
 ) -> dict[str, Any]:
     """setting: Settings.n_threads for the window (0 = automatic); threads: for the direct
-    run, the window's decoding threads."""
+    runs, the window's decoding threads. The window's stream and the bare engine take turns,
+    `rounds` times (direct, window, direct, window, ..., direct)."""
     from app.main import build_gui
     from app.paths import get_paths
     from app.settings import Settings
@@ -367,58 +413,37 @@ def measure_streaming(
     )
     settings.save(paths.settings_file)
 
-    direct_before = _direct_rate(info.path, tokens, threads)
+    def direct() -> float:  # the window's event loop waits meanwhile: nothing else runs
+        return float(_direct_rate(info.path, tokens, threads)["decode_tokens_per_s"])
 
+    directs = [direct()]
+    streams: list[tuple[dict[str, Any], float, list]] = []
     meter = GapMeter()
     gui = build_gui(interactive_errors=False)
     try:
         loading_stall, loading_sites, documents_ready_s = _start_window(app, gui, meter)
-        finished: list[Any] = []
-        gui.controller.generationFinished.connect(lambda mid, reason: finished.append(mid))
-        meter.start()
-        gui.controller.send(STREAM_PROMPT)
-        _wait(app, lambda: bool(finished), 600)
-        stream_stall = meter.stop()
-        stream_sites = meter.sites[:5]
-        row = next(r for r in gui.store.messages(gui.controller.chat_id) if r.id == finished[0])
-        ui_stats = row.stats
-
-        # A long prompt in a new chat (nothing cached), stopped at its first token: how long
-        # the window reads it, and how the GUI thread fares meanwhile.
-        gui.controller.new_chat()
-        finished.clear()
-        first_token = gui.controller.streamDelta.connect(lambda *_: gui.controller.stop())
-        meter.start()
-        gui.controller.send(LONG_PROMPT)
-        _wait(app, lambda: bool(finished), 600)
-        prompt_stall = meter.stop()
-        prompt_sites = meter.sites[:5]
-        gui.controller.streamDelta.disconnect(first_token)
-        chat = gui.controller.chat_id
-        prompt_stats = next(r for r in gui.store.messages(chat) if r.id == finished[0]).stats
+        for turn in range(max(rounds, 1)):
+            if turn:
+                directs.append(direct())
+            streams.append(_stream_once(app, gui, meter, STREAM_PROMPT))
+        # A long prompt in a new chat, stopped at its first token: how long the window reads
+        # it, and how the GUI thread fares meanwhile.
+        prompt_stats, prompt_stall, prompt_sites = _stream_once(
+            app, gui, meter, LONG_PROMPT, stop_at_first=True
+        )
     finally:
         gui.close()
-
-    direct_after = _direct_rate(info.path, tokens, threads)
-    engine_rate = (direct_before["decode_tokens_per_s"] + direct_after["decode_tokens_per_s"]) / 2
-    ui_rate = float(ui_stats.get("decode_tokens_per_s", 0.0))
+    directs.append(direct())
+    worst = max(streams, key=lambda s: s[1])
     return {
         "model": info.name,
-        "tokens_streamed": ui_stats.get("generated_tokens"),
-        "worst_stall_ms": stream_stall,
+        "tokens_streamed": streams[0][0].get("generated_tokens"),
+        "worst_stall_ms": worst[1],
         "worst_stall_loading_ms": loading_stall,
-        "stall_sites_streaming": stream_sites,
+        "stall_sites_streaming": worst[2],
         "stall_sites_loading": loading_sites,
-        "ui_decode_tokens_per_s": round(ui_rate, 2),
-        "engine_decode_tokens_per_s": round(engine_rate, 2),
-        "engine_decode_runs_tokens_per_s": [
-            direct_before["decode_tokens_per_s"],
-            direct_after["decode_tokens_per_s"],
-        ],
-        "ui_overhead_pct": round(100 * (engine_rate - ui_rate) / engine_rate, 2)
-        if engine_rate
-        else None,
-        "ui_ttft_s": ui_stats.get("ttft_s"),
+        **_overheads(directs, [s[0] for s in streams]),
+        "ui_ttft_s": streams[0][0].get("ttft_s"),
         "documents_ready_s": documents_ready_s,
         "prompt_tokens": prompt_stats.get("prompt_tokens_evaluated"),
         "prompt_ttft_s": prompt_stats.get("ttft_s"),
