@@ -20,7 +20,7 @@ FORMAT_NAMES = {"Markdown, to read": "md", "JSON, complete with every version": 
 
 
 def format_of(path: Path, chosen_filter: str = "") -> str:
-    """ "json" for a .json file (or the JSON filter and no suffix), else "md"."""
+    """The format for `path`: its suffix (.json or .md), else the file dialog's filter."""
     if path.suffix.lower() in (".json", ".md"):
         return path.suffix.lower()[1:]
     return "json" if chosen_filter == JSON_FILTER else "md"
