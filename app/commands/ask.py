@@ -44,6 +44,9 @@ def add_eval_arguments(p: argparse.ArgumentParser) -> None:
         help="also evaluate answers (a benchmark: slow), plain and/or grounded (default both)",
     )
     p.add_argument("-m", "--model", help="chat model for --answers (default: from settings)")
+    p.add_argument(
+        "--quotes-only", action="store_true", help="--answers grounded without a chat model"
+    )
 
 
 def print_sources(plan: Plan, out: Any = sys.stdout) -> None:

@@ -409,13 +409,14 @@ def _answer_eval(args: argparse.Namespace, settings: Any) -> Any:
 
         for name in ("ctx", "threads", "gpu_layers", "server"):
             setattr(args, name, getattr(args, name, None))
-        engine = open_engine(args, settings)
+        engine = None if args.quotes_only else open_engine(args, settings)
         try:
             ways = args.answers or ["plain", "grounded"]
             say = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
             return evaluate_answers(lib, questions, files, engine, ways, log=say)
         finally:
-            engine.close()
+            if engine is not None:
+                engine.close()
 
     return run
 
