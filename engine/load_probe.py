@@ -157,10 +157,40 @@ def ensure_loadable(h: GGUFHeader, embedding: bool = False) -> None:
         verdict = probe(h.path, embedding, timeout_s=PROBE_TIMEOUT_S + h.file_size / 50e6)
         if verdict is None:
             return  # the child could not be started: load as before
+        if not verdict.ok and not probe_is_trustworthy(h.path):
+            return  # the probe fails for a sound file too: say nothing about this one
         if verdict.checked:  # a verdict on the file, not on the moment
             store.put(key, verdict)
     if not verdict.ok:
         raise _error(h, verdict)
+
+
+_control: list[bool] = []  # whether the probe loads a sound model here (asked once a process)
+
+
+def probe_is_trustworthy(suspect: Path) -> bool:
+    """Whether the probe's child can load a model known to be sound (the bundled SmolLM2)
+    on this machine. If it cannot, its verdicts say something about the machine, not the
+    file (seen on a CUDA machine, where the child ended with SIGSEGV for every model), and
+    refusing every model would leave Hearth unusable: the load goes on as it did before
+    probing, with a warning in the log."""
+    if not _control:
+        from engine.catalog import smollm2_path
+
+        sound = smollm2_path()
+        if sound is None or sound.resolve() == suspect.resolve():
+            _control.append(True)  # nothing to compare with: trust the probe
+        else:
+            verdict = probe(sound, False, timeout_s=PROBE_TIMEOUT_S)
+            _control.append(verdict is None or verdict.ok)
+            if not _control[0]:
+                log.warning(
+                    "the load probe fails for the bundled %s too (%s): its verdicts are "
+                    "ignored on this machine",
+                    sound.name,
+                    verdict.reason if verdict else "",
+                )
+    return _control[0]
 
 
 def probe(path: Path, embedding: bool, timeout_s: float) -> Verdict | None:

@@ -235,3 +235,32 @@ def test_an_embedding_model_is_probed_too(minilm: Model, tmp_path: Path) -> None
     with pytest.raises(ModelFileError) as err:
         Embedder(path, n_threads=1)
     assert "llama.cpp stops the program when it loads this file" in err.value.user_message
+
+
+def test_a_probe_that_fails_for_a_sound_model_too_is_not_believed(
+    smol: Model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a machine where the probe's child dies whatever it loads (seen on a CUDA machine),
+    its verdicts say nothing about the file: the model loads as before instead of every
+    model being refused. Where the bundled model probes fine, a crash is believed."""
+    from engine import load_probe
+    from engine.load_probe import Verdict
+
+    suspect = craft(smol, tmp_path / "suspect.gguf")
+    crashes: set[str] = set()
+
+    def probe(path: Path, embedding: bool, timeout_s: float) -> Verdict:  # the child's verdict
+        if path.name in crashes or "*" in crashes:
+            return Verdict(False, "it ended with SIGSEGV", name=path.name, checked=1.0)
+        return Verdict(True, name=path.name, checked=1.0)
+
+    monkeypatch.setattr(load_probe, "probe", probe)
+    monkeypatch.setattr(load_probe, "_control", [])
+    crashes.add("*")  # every model, the bundled one too
+    load_probe.ensure_loadable(read_header(suspect))  # not refused
+    assert load_probe.known_damage(read_header(suspect)) is None  # and nothing recorded
+    monkeypatch.setattr(load_probe, "_control", [])
+    crashes.clear()
+    crashes.add(suspect.name)  # only this file
+    with pytest.raises(ModelFileError, match="SIGSEGV"):
+        load_probe.ensure_loadable(read_header(suspect))
