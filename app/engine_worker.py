@@ -194,6 +194,7 @@ class EngineWorker(QObject):
     unloaded = Signal()
     started = Signal(int)  # request id
     tokensWaiting = Signal()  # text is waiting in `batch` (sent once until it is taken)
+    promptProgress = Signal(int, int, int)  # request id, prompt tokens read, tokens to read
     finished = Signal(int, object)  # request id, GenerationStats
     failed = Signal(int, object)  # request id, HearthError
     stopped = Signal()  # shutdown done: the engine is closed
@@ -285,6 +286,10 @@ class EngineWorker(QObject):
         if sink is None:
             self.started.emit(rid)
             sink = _SignalSink(self, rid)
+            if job.request.on_prompt_progress is None:  # a chat turn: the window shows it
+                job.request.on_prompt_progress = lambda done, total: self.promptProgress.emit(
+                    rid, done, total
+                )
         run_generation(self._engine, job.request, job.cancel, sink, self._no_engine)
 
     @Slot()
@@ -319,6 +324,7 @@ class EngineHost(ThreadHost):
     unloaded = Signal()
     started = Signal(int)
     tokens = Signal(int, str)
+    promptProgress = Signal(int, int, int)  # request id, prompt tokens read, tokens to read
     finished = Signal(int, object)
     failed = Signal(int, object)
 
@@ -351,6 +357,7 @@ class EngineHost(ThreadHost):
         self.worker.loadFailed.connect(self.loadFailed)
         self.worker.unloaded.connect(self.unloaded)
         self.worker.started.connect(self.started)
+        self.worker.promptProgress.connect(self.promptProgress)
         self.worker.tokensWaiting.connect(self._take_tokens)
         self.worker.finished.connect(self._on_finished)
         self.worker.failed.connect(self._on_failed)

@@ -19,6 +19,7 @@ from app.docs_worker import DocsHost, passage_label, source_dicts
 from app.engine_worker import EngineHost
 from app.errors import StoreError
 from app.grounded_turn import GroundedTurn, sent_history
+from app.prompt_progress import prompt_progress_text
 from app.store import ChatStore, MessageRow
 from engine.errors import HearthError
 from engine.types import GenerationRequest, GenerationStats, Passage
@@ -47,6 +48,7 @@ class Stream:
 
 class TurnRunner(QObject):
     streamDelta = Signal(int, str)  # message id, text appended since the last flush
+    promptProgress = Signal(int, str)  # message id, "Reading … · 45 %" ("" when read)
     messageFinished = Signal(object)  # MessageRow with its final content, stats, status
     generationFinished = Signal(int, str)  # message id, stop reason or "error"
     busyChanged = Signal(bool)
@@ -72,6 +74,7 @@ class TurnRunner(QObject):
         self.grounded = True
         self._pending: list[str] = []
         engine.tokens.connect(self._on_tokens)
+        engine.promptProgress.connect(self._on_prompt_progress)
         engine.finished.connect(self._on_finished)
         engine.failed.connect(self._on_failed)
         if docs is not None:
@@ -168,6 +171,15 @@ class TurnRunner(QObject):
         self._on_retrieved(retrieval_id, [])
 
     # -- streaming -----------------------------------------------------------------------
+
+    @Slot(int, int, int)
+    def _on_prompt_progress(self, rid: int, done: int, total: int) -> None:
+        stream = self.stream
+        if stream is None or rid != stream.request_id or stream.chat_id != self._shown_chat():
+            return
+        request = stream.request
+        passages = len(stream.sources) or (len(request.passages) if request else 0)
+        self.promptProgress.emit(stream.message_id, prompt_progress_text(done, total, passages))
 
     @Slot(int, str)
     def _on_tokens(self, rid: int, delta: str) -> None:

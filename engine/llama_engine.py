@@ -21,7 +21,7 @@ import ctypes
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +63,52 @@ def _chat_model_info(path: Path) -> ModelInfo:
     return info
 
 
+def _load_model_and_context(
+    lc: Any,
+    path: Path,
+    n_gpu_layers: int,
+    n_ctx: int,
+    n_batch: int,
+    threads: int,
+    threads_batch: int,
+) -> tuple[Any, Any]:
+    """llama.cpp's model and its one context (one sequence), or ModelLoadError saying why."""
+    mparams = lc.llama_model_default_params()
+    mparams.n_gpu_layers = 999 if n_gpu_layers < 0 else n_gpu_layers
+    runtime.take_recent_errors()
+    model = lc.llama_model_load_from_file(str(path).encode("utf-8"), mparams)
+    if not model:
+        raise ModelLoadError(
+            f"llama.cpp could not load {path.name}. The file may be damaged, or made for a "
+            "newer llama.cpp than this version of Hearth.",
+            runtime.take_recent_errors() or str(path),
+        )
+    cparams = lc.llama_context_default_params()
+    cparams.n_ctx = n_ctx
+    cparams.n_batch = n_batch
+    cparams.n_ubatch = n_batch
+    cparams.n_seq_max = 1
+    cparams.n_threads = threads
+    cparams.n_threads_batch = threads_batch
+    cparams.no_perf = False
+    ctx = lc.llama_init_from_model(model, cparams)
+    if not ctx:
+        lc.llama_model_free(model)
+        raise ModelLoadError(
+            f"Not enough memory for {path.name} with a context of {n_ctx} tokens. "
+            "Try a smaller context length or a smaller model.",
+            runtime.take_recent_errors(),
+        )
+    return model, ctx
+
+
+def progress_step(to_read: int, n_batch: int) -> int:
+    """Tokens per llama_decode call while progress is reported: a long prompt in about eight
+    steps (so a 1,300-token document question moves in ~160-token steps), never fewer than
+    128 tokens (smaller batches read a prompt measurably slower) nor more than n_batch."""
+    return max(1, min(n_batch, max(128, -(-to_read // 8))))
+
+
 class LlamaEngine(ClosedWhenCollected):
     """A chat model loaded in llama.cpp. Implements engine.types.ChatBackend."""
 
@@ -96,32 +142,9 @@ class LlamaEngine(ClosedWhenCollected):
         lc = runtime.llama()
         self._lc = lc
         t0 = time.perf_counter()
-        mparams = lc.llama_model_default_params()
-        mparams.n_gpu_layers = 999 if n_gpu_layers < 0 else n_gpu_layers
-        runtime.take_recent_errors()
-        model = lc.llama_model_load_from_file(str(path).encode("utf-8"), mparams)
-        if not model:
-            raise ModelLoadError(
-                f"llama.cpp could not load {path.name}. The file may be damaged, or made for a "
-                "newer llama.cpp than this version of Hearth.",
-                runtime.take_recent_errors() or str(path),
-            )
-        cparams = lc.llama_context_default_params()
-        cparams.n_ctx = n_ctx
-        cparams.n_batch = n_batch
-        cparams.n_ubatch = n_batch
-        cparams.n_seq_max = 1
-        cparams.n_threads = self.threads
-        cparams.n_threads_batch = self.threads_batch
-        cparams.no_perf = False
-        ctx = lc.llama_init_from_model(model, cparams)
-        if not ctx:
-            lc.llama_model_free(model)
-            raise ModelLoadError(
-                f"Not enough memory for {path.name} with a context of {n_ctx} tokens. "
-                "Try a smaller context length or a smaller model.",
-                runtime.take_recent_errors(),
-            )
+        model, ctx = _load_model_and_context(
+            lc, path, n_gpu_layers, n_ctx, n_batch, self.threads, self.threads_batch
+        )
         self._model = model
         self._ctx = ctx
         self._threadpool = runtime.attach_threadpool(ctx, self.threads, self.threads_batch)
@@ -305,8 +328,14 @@ class LlamaEngine(ClosedWhenCollected):
         arr = (lc.llama_token * len(tokens))(*tokens)
         return int(lc.llama_decode(self._ctx, lc.llama_batch_get_one(arr, len(tokens))))
 
-    def _evaluate_prompt(self, tokens: list[int], cancel: threading.Event) -> bool:
-        """Process the prompt, reusing the cached prefix. False if cancelled."""
+    def _evaluate_prompt(
+        self,
+        tokens: list[int],
+        cancel: threading.Event,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> bool:
+        """Process the prompt, reusing the cached prefix. False if cancelled. `progress` gets
+        (tokens read, tokens to read) before the first batch and after each one."""
         lc = self._lc
         n = 0
         limit = min(len(tokens), len(self._cached))
@@ -321,11 +350,14 @@ class LlamaEngine(ClosedWhenCollected):
         self._cached = self._cached[:n]
         self._active_cancel = cancel
         lc.llama_set_abort_callback(self._ctx, self._abort_cb, None)
+        step = progress_step(len(tokens) - n, self.n_batch) if progress else self.n_batch
         try:
-            for start in range(n, len(tokens), self.n_batch):
+            for start in range(n, len(tokens), step):
+                if progress is not None:
+                    progress(start - n, len(tokens) - n)
                 if cancel.is_set():
                     return False
-                chunk = tokens[start : start + self.n_batch]
+                chunk = tokens[start : start + step]
                 ret = self._decode(chunk)
                 if ret == 2 or cancel.is_set():  # aborted: drop whatever part was stored
                     lc.llama_memory_seq_rm(self._mem, 0, len(self._cached), -1)
@@ -337,6 +369,8 @@ class LlamaEngine(ClosedWhenCollected):
                         f"llama_decode returned {ret}; {runtime.take_recent_errors()}",
                     )
                 self._cached.extend(chunk)
+            if progress is not None:
+                progress(len(tokens) - n, len(tokens) - n)
         finally:
             # No Python callback per graph node while decoding single tokens: the token loop
             # checks the event between tokens, which is as prompt and far cheaper.
@@ -399,7 +433,7 @@ class LlamaEngine(ClosedWhenCollected):
         try:
             lc.llama_perf_context_reset(self._ctx)
             stats.stop_reason = "cancelled"
-            ok = self._evaluate_prompt(prompt, cancel)
+            ok = self._evaluate_prompt(prompt, cancel, request.on_prompt_progress)
             stats.prompt_tokens_evaluated = self._evaluated_since_reset()
             stats.prompt_s = time.perf_counter() - t_start
             if ok:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -59,6 +59,11 @@ class GenerationRequest:
     prompt: str = ""
     stop: list[str] = field(default_factory=list)  # the answer ends before any of these
     output: OutputFormat | None = None  # constrained output (JSON, a schema, a grammar)
+    # Called on the engine's thread as the prompt is read: (tokens read, tokens to read), once
+    # before the first batch and after each one. The window and the CLI show it as progress.
+    on_prompt_progress: Callable[[int, int], None] | None = field(
+        default=None, repr=False, compare=False
+    )
 
 
 @dataclass

@@ -174,6 +174,11 @@ class ChatView(QScrollArea):
         if widget is not None:
             widget.append(delta)
 
+    def set_progress(self, message_id: int, text: str) -> None:
+        widget = self._widgets.get(message_id)
+        if widget is not None:
+            widget.set_progress(text)
+
     def finish_message(self, row: Any) -> None:
         widget = self._widgets.get(row.id)
         if widget is not None:

@@ -143,6 +143,7 @@ class MainWindow(QMainWindow):
         c.messagesRemoved.connect(self.chat_view.remove_from)
         c.branchesChanged.connect(self.chat_view.set_branches)
         c.streamDelta.connect(self.chat_view.append_delta)
+        c.turns.promptProgress.connect(self.chat_view.set_progress)
         c.messageFinished.connect(self.chat_view.finish_message)
         c.busyChanged.connect(self._on_busy)
         c.modelStateChanged.connect(self._on_model_state)

@@ -294,6 +294,8 @@ class MessageWidget(QFrame):
         self._text = ""
         self._status = "complete"
         self._streaming = False
+        self._progress = ""  # while the prompt is read: "Reading … · 45 %"
+        self._meta_model = ""
         self._last_render_s = 0.0
         self._render_cost_s = 0.0
 
@@ -372,7 +374,16 @@ class MessageWidget(QFrame):
 
     def start_streaming(self, model: str = "") -> None:
         self._streaming = True
+        self._meta_model = model
         self._update_meta({}, model)
+
+    def set_progress(self, text: str) -> None:
+        """While the model reads its prompt: what it reads and how far (shown in place of
+        "writing…", and of the empty answer's "…"); "" once it writes."""
+        self._progress = text
+        if self._streaming:
+            self._update_meta({}, self._meta_model)
+            self._render()
 
     def append(self, delta: str) -> None:
         """Add streamed text; renders now or soon (throttled by the cost of rendering)."""
@@ -388,6 +399,7 @@ class MessageWidget(QFrame):
 
     def finish(self, text: str, status: str, stats: dict, model: str = "") -> None:
         self._streaming = False
+        self._progress = ""
         self.set_content(text, status, stats, model)
 
     def _render(self) -> None:
@@ -398,7 +410,7 @@ class MessageWidget(QFrame):
             parts = split_thoughts(self._text)
             self.thoughts.set_thoughts(parts.thinking, parts.open and self._streaming)
             if not parts.answer and self._streaming:
-                self.body.set_text("…", plain=True)
+                self.body.set_text(self._progress or "…", plain=True)
             else:
                 self.body.set_text(parts.answer, streaming=self._streaming)
         t1 = time.perf_counter()
@@ -409,7 +421,7 @@ class MessageWidget(QFrame):
         if model and self.role == "assistant":
             parts.append(model)
         if self._streaming:
-            parts.append("writing…")
+            parts.append(self._progress or "writing…")
         elif self._status == "incomplete":
             if stats.get("interrupted"):
                 parts.append("incomplete: Hearth stopped while writing")

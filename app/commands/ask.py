@@ -66,6 +66,7 @@ def write_model_sentence(
     """The model's summary, constrained to the quotes' words; each sentence is printed once
     it is complete and backed by its passage."""
     from app.commands.chat import sampling_from
+    from app.prompt_progress import stderr_progress
     from engine.types import ChatMessage, GenerationRequest, OutputFormat
     from rag.answer import SentenceGate, model_line
 
@@ -76,6 +77,7 @@ def write_model_sentence(
     request = GenerationRequest(
         messages, sampling, output=OutputFormat("grammar", grammar=plan.grammar())
     )
+    request.on_prompt_progress = stderr_progress(len(plan.quotes))
     gate = SentenceGate(plan)
     gen = engine.generate(request, threading.Event())
     lead = "\nIn short: "

@@ -117,10 +117,12 @@ def stream_answer(
     output: OutputFormat | None = None,
 ) -> tuple[str, GenerationStats]:
     """Generate on a worker thread so Ctrl+C cancels at once, even mid-prompt."""
+    from app.prompt_progress import stderr_progress
     from engine.types import GenerationRequest
 
     cancel = threading.Event()
     request = GenerationRequest(messages, sampling, passages or [], output=output)
+    request.on_prompt_progress = stderr_progress(len(passages or []))
     events: queue.Queue[tuple[str, object]] = queue.Queue()
 
     def work() -> None:

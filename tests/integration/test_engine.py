@@ -271,3 +271,23 @@ def test_unknown_model_name_lists_installed(models_dir: Path) -> None:
     with pytest.raises(ModelNotFoundError) as err:
         Catalog(models_dir).resolve("no-such-model-xyz")
     assert "SmolLM2-135M-Instruct.Q4_1" in err.value.user_message
+
+
+def test_the_prompt_reports_how_far_it_is_read(smol: LlamaEngine) -> None:
+    """A long prompt is read in steps and each step is reported (the window and the CLI show
+    it before the first token): from 0 to all of it, never backwards; then the answer."""
+    smol.reset()
+    words = " ".join(f"The lighthouse keeper wrote note number {i}." for i in range(120))
+    seen: list[tuple[int, int]] = []
+    request = GenerationRequest(
+        [ChatMessage("user", words + " Summarise the notes.")],
+        SamplingParams(temperature=0.0, max_tokens=8),
+        on_prompt_progress=lambda done, total: seen.append((done, total)),
+    )
+    gen = smol.generate(request, threading.Event())
+    text = gen.text()
+    total = seen[0][1]
+    assert total == gen.stats.prompt_tokens_evaluated > 900
+    assert seen[0] == (0, total) and seen[-1] == (total, total)
+    assert len(seen) >= 5 and all(a[0] < b[0] for a, b in zip(seen, seen[1:], strict=False))
+    assert text.strip()

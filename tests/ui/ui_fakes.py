@@ -30,6 +30,9 @@ class Script:
     stubborn_until: threading.Event | None = None
     fail_load: str = ""
     turns_dropped: int = 0  # reported by every generation, as when the context is full
+    # With a gate, the prompt is reported half read (of prompt_tokens) until the test sets it.
+    prompt_gate: threading.Event | None = None
+    prompt_tokens: int = 600
     requests: list[GenerationRequest] = field(default_factory=list)
     loads: list[dict] = field(default_factory=list)
     closed: int = 0
@@ -101,6 +104,16 @@ class FakeEngine:
 
     def generate(self, request: GenerationRequest, cancel: threading.Event) -> FakeGeneration:
         self.script.requests.append(request)
+        progress, gate, n = (
+            request.on_prompt_progress,
+            self.script.prompt_gate,
+            self.script.prompt_tokens,
+        )
+        if progress is not None and gate is not None:
+            progress(0, n)
+            progress(n // 2, n)
+            gate.wait(30)
+            progress(n, n)
         index = min(len(self.script.requests) - 1, len(self.script.replies) - 1)
         return FakeGeneration(self.script, list(self.script.replies[index]), cancel, self._n_ctx)
 
