@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from rag.grounding import content_stems
-from rag.retrieve import Hit
+from rag.retrieve import Hit, is_navigation
 from rag.sentences import Sentence, split_sentences
 
 if TYPE_CHECKING:  # numpy only for types: the window plans answers without importing it
@@ -177,15 +177,24 @@ def rescore(
             for (p, i), sim in zip(picks, sims, strict=True):
                 scored[p][i] = replace(scored[p][i], meaning=float(sim))
     out = []
+    navigation: set[int] = set()
     for hit, row in zip(hits, scored, strict=True):
+        nav = is_navigation(hit.text)
+        if nav:
+            # A table of contents repeats a section's title, often the question's very words,
+            # without its content: never quoted, and after every passage with content
+            # (as rag.retrieve.top_passages ranks it), however well its titles score.
+            row = [replace(s, kind="heading") for s in row]
         # A heading ("Syntax:", "Description") shares the question's topic words and
         # answers nothing: a passage is as good as its best sentence with content.
         best = max((s.score for s in row if _quotable(s)), default=0.0)
         new = replace(hit, sentences=tuple(row), support=best)
         new.score = (1 - PASSAGE_MIX) * hit.score + PASSAGE_MIX * best
+        if nav:
+            navigation.add(id(new))
         out.append(new)
     order = {id(h): i for i, h in enumerate(out)}
-    return sorted(out, key=lambda h: (-h.score, order[id(h)]))
+    return sorted(out, key=lambda h: (id(h) in navigation, -h.score, order[id(h)]))
 
 
 def _quotable(s: ScoredSentence) -> bool:
