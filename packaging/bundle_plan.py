@@ -35,9 +35,7 @@ OWN_PACKAGES = ("app", "ui", "engine", "rag", "resources")
 EXCLUDES = [
     "onnxruntime",
     "kubernetes",
-    "uvloop",
-    "uvicorn",
-    "fastapi",
+    "uvloop",  # uvicorn (the Chroma server's, rag.chroma_server) falls back to asyncio
     "llama_cpp.server",
     "tkinter",
     "_tkinter",
