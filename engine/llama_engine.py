@@ -31,6 +31,7 @@ from engine.closing import ClosedWhenCollected
 from engine.errors import GenerationError, InvalidRequestError, ModelFileError, ModelLoadError
 from engine.load_probe import ensure_loadable
 from engine.prompt import builtin_template_name, fit_prompt, render_template
+from engine.sampling import ChainSampler, GrammarSampler
 from engine.stop_strings import cut_at_stops
 from engine.structured import grammar_for
 from engine.template_sandbox import RenderCancelled
@@ -284,34 +285,43 @@ class LlamaEngine(ClosedWhenCollected):
         ev = self._active_cancel
         return ev is not None and ev.is_set()
 
-    def _make_sampler(self, s: SamplingParams, grammar: str, prompt: list[int]) -> Any:
-        """llama.cpp's sampler chain. A grammar comes first, so every later step (penalties,
-        top-k, the final pick) only sees tokens the grammar allows."""
+    def _make_sampler(
+        self, s: SamplingParams, grammar: str, prompt: list[int]
+    ) -> ChainSampler | GrammarSampler:
+        """llama.cpp's sampler chain (penalties, top-k, ..., the pick), with the grammar
+        beside it when there is one (`engine.sampling`: only the picked token is checked,
+        the whole vocabulary only when the grammar refuses it)."""
         lc = self._lc
-        chain = lc.llama_sampler_chain_init(lc.llama_sampler_chain_default_params())
+        constrained = None
         if grammar:
             runtime.take_recent_errors()
             constrained = lc.llama_sampler_init_grammar(self._vocab, grammar.encode(), b"root")
             if not constrained:  # llama.cpp logs the parse error and returns NULL
-                lc.llama_sampler_free(chain)
                 raise InvalidRequestError(
                     "The grammar for this output format is not valid GBNF.",
                     runtime.take_recent_errors() or grammar[:2000],
                 )
-            lc.llama_sampler_chain_add(chain, constrained)
+        chain = lc.llama_sampler_chain_init(lc.llama_sampler_chain_default_params())
         if s.repeat_penalty > 0 and abs(s.repeat_penalty - 1.0) > 1e-6:
             penalties = lc.llama_sampler_init_penalties(
                 self._n_vocab, PENALTY_LAST_N, s.repeat_penalty, 0.0, 0.0
             )
-            # The penalty remembers the end of the prompt. Fed before it joins the chain:
-            # the grammar must only ever see generated tokens (llama.cpp aborts the process
-            # when a grammar is given a token it does not allow).
+            # The penalty remembers the end of the prompt (the grammar only ever sees
+            # generated tokens: llama.cpp aborts the process when a grammar is given a token
+            # it does not allow).
             for tok in prompt[-PENALTY_LAST_N:]:
                 lc.llama_sampler_accept(penalties, tok)
             lc.llama_sampler_chain_add(chain, penalties)
+        self._add_pick(chain, s)
+        if constrained:
+            return GrammarSampler(lc, chain, constrained, self._n_vocab)
+        return ChainSampler(lc, chain)
+
+    def _add_pick(self, chain: Any, s: SamplingParams) -> None:
+        lc = self._lc
         if s.temperature <= 0:
             lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_greedy())
-            return chain
+            return
         if s.top_k > 0:
             lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_top_k(s.top_k))
         if 0 < s.top_p < 1:
@@ -321,7 +331,6 @@ class LlamaEngine(ClosedWhenCollected):
         lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_temp(s.temperature))
         seed = DEFAULT_SEED if s.seed < 0 else s.seed & 0xFFFFFFFF
         lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_dist(seed))
-        return chain
 
     def _decode(self, tokens: list[int]) -> int:
         lc = self._lc
@@ -439,13 +448,13 @@ class LlamaEngine(ClosedWhenCollected):
             if ok:
                 yield from self._tokens(sampler, request, cancel, stats, max_tokens, t_start)
         finally:
-            lc.llama_sampler_free(sampler)
+            sampler.free()
             stats.total_s = time.perf_counter() - t_start
             stats.context_used = len(self._cached)
 
     def _tokens(
         self,
-        sampler: Any,
+        sampler: ChainSampler | GrammarSampler,
         request: GenerationRequest,
         cancel: threading.Event,
         stats: GenerationStats,
@@ -462,7 +471,7 @@ class LlamaEngine(ClosedWhenCollected):
                 if cancel.is_set():
                     stats.stop_reason = "cancelled"
                     break
-                token = lc.llama_sampler_sample(sampler, self._ctx, -1)
+                token = sampler.sample(self._ctx)
                 if i == 0:
                     t_first = time.perf_counter()
                     stats.ttft_s = t_first - t_start

@@ -5,6 +5,7 @@ completions and stop strings, which the API server uses."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 from pathlib import Path
 
@@ -77,6 +78,38 @@ def test_a_grammar_llama_cpp_cannot_parse_is_refused_before_any_token(smol: Llam
     assert gen.stats.generated_tokens == 0 and gen.stats.prompt_tokens_evaluated == 0
     text, _ = answer(smol, GenerationRequest(QUESTION, SamplingParams(temperature=0, max_tokens=4)))
     assert text  # the engine is still usable
+
+
+def _literal(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def test_a_grammar_that_allows_the_models_own_choice_changes_nothing(smol: LlamaEngine) -> None:
+    """Only the token the model picks is checked against the grammar (engine.sampling): when
+    the grammar allows every pick, greedy text is what it is without a grammar."""
+    greedy = SamplingParams(temperature=0.0, max_tokens=12)
+    free, _ = answer(smol, GenerationRequest(QUESTION, greedy))
+    grammar = f'root ::= {_literal(free)} | "zebra"'
+    longer = SamplingParams(temperature=0.0, max_tokens=24)
+    output = OutputFormat("grammar", grammar=grammar)
+    bound, stats = answer(smol, GenerationRequest(QUESTION, longer, output=output))
+    assert bound == free
+    assert stats.stop_reason == "stop"  # after the literal only the end of text fits
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_a_grammar_against_the_models_wishes_is_obeyed(
+    smol: LlamaEngine, temperature: float
+) -> None:
+    """Words the model would never pick: each pick is refused, and the whole vocabulary is
+    checked instead."""
+    grammar = 'root ::= w (" " w){2} "."\nw ::= "zebra" | "quartz" | "ocelot"'
+    sampling = SamplingParams(temperature=temperature, seed=3, max_tokens=40)
+    text, stats = answer(
+        smol, GenerationRequest(QUESTION, sampling, output=OutputFormat("grammar", grammar=grammar))
+    )
+    assert re.fullmatch(r"(zebra|quartz|ocelot)( (zebra|quartz|ocelot)){2}\.", text), text
+    assert stats.stop_reason == "stop"
 
 
 def test_a_raw_prompt_is_continued_without_the_chat_template(smol: LlamaEngine) -> None:
