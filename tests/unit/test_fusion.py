@@ -17,6 +17,7 @@ from rag.retrieve import (
     query_terms,
     reciprocal_rank_fusion,
     relative_score_fusion,
+    spelling_variants,
     to_passages,
 )
 from rag.vector_store import collection_name
@@ -320,3 +321,42 @@ def test_tables_of_contents_go_after_passages_with_content() -> None:
     ranked = [cand(1, toc, 4), cand(2, prose, 5), cand(4, answer, 6)]
     assert [h.chunk_ids for h in top_passages(ranked, k=3)] == [(2, 4), (1,)]
     assert top_passages([], k=3) == []
+
+
+def test_a_british_question_finds_an_american_manual(tmp_path: Path) -> None:
+    """'optimisation' is asked of a manual that writes 'optimization': the word does not
+    count as one the library lacks (which would lower every sentence's score and could make
+    Hearth say the documents do not cover it)."""
+    store = Store(tmp_path / "lib.sqlite3")
+    try:
+        doc = store.insert_document("/x/a.txt", "a.txt", 1, 0.0)
+        store.replace_chunks(
+            doc,
+            [
+                (0, 1, 1, 0, 40, 0, 6, "Linear optimization of the colors in the center", "h1"),
+                (1, 2, 2, 0, 30, 42, 6, "Nothing relevant in this chunk at all", "h2"),
+            ],
+            status="indexing",
+        )
+        with store.transaction():
+            store.mark_embedded(store.pending_chunks(10))
+        assert store.unknown_terms(["optimisation", "colour", "centre", "thermostat"]) == [
+            "thermostat"
+        ]
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize(
+    ("word", "variants"),
+    [
+        ("optimisation", ["optimization"]),
+        ("analyze", ["analyse"]),
+        ("colour", ["color"]),
+        ("centre", ["center"]),
+        ("kettle", []),
+        ("our", []),  # too short to be a spelling
+    ],
+)
+def test_spelling_variants(word: str, variants: list[str]) -> None:
+    assert spelling_variants(word) == variants

@@ -3,7 +3,7 @@ name or negation fails."""
 
 from __future__ import annotations
 
-from rag.grounding import check
+from rag.grounding import check, content_stems
 
 SOURCES = [
     "Climbing the tower.",
@@ -42,3 +42,10 @@ def test_invented_claims_and_word_salad_fail() -> None:
     assert not check("The lighthouse was painted red by the keeper in 1901.", SOURCES).supported
     assert not check("The keeper keeper keeper climbs the steps.", SOURCES).supported
     assert not check("anything", []).supported
+
+
+def test_british_and_american_spellings_are_one_word() -> None:
+    british = content_stems("Optimisation colours analysed at the centre; organise it")
+    american = content_stems("Optimization colors analyzed at the center; organize it")
+    assert british == american
+    assert content_stems("size raise hour") == ["size", "raise", "hour"]  # too short to change
