@@ -51,7 +51,10 @@ ABSTAIN_BELOW = 0.36  # best sentence score under this: the documents do not cov
 UNKNOWN_PENALTY = 1.0
 QUOTES = 4  # at most this many quoted sentences in an answer
 QUOTE_MARGIN = 0.15  # another quote must score within this of the best
+LEAD_PASSAGES = 1  # the best sentence of each of these first passages is quoted first ...
+LEAD_MARGIN = 0.3  # ... when it scores within this of the best sentence
 SHORT_WORDS = 20  # a quote this short takes the sentence after it as context
+NEXT_SHORT_WORDS = 12  # ... as does one followed by a sentence this short (a punchline)
 FOLLOW_SHARE = 0.8  # ... as does one followed by a sentence scoring this share of its score
 CODE_CHARS = 240  # code shown after a quote that introduces it ("with the command:")
 
@@ -210,9 +213,51 @@ def _context(sents: Sequence[ScoredSentence], i: int) -> str:
     return code if len(code) <= CODE_CHARS else code[: CODE_CHARS - 1].rstrip() + "…"
 
 
+def _lead_picks(hits: Sequence[Hit], best: float) -> list[tuple[float, int, int]]:
+    """The best quotable sentence of each of the LEAD_PASSAGES first passages, when it scores
+    within LEAD_MARGIN of the best sentence: the passage ranking (fused score and best
+    sentence) finds the answering page far more often than the best sentence alone does."""
+    out = []
+    for p, hit in enumerate(hits[:LEAD_PASSAGES]):
+        quotable = [s for s in hit.sentences if _quotable(s)]
+        if not quotable:
+            continue
+        top = max(quotable, key=lambda s: s.score)
+        if top.score >= best - LEAD_MARGIN:
+            out.append((top.score, p, top.position))
+    return out
+
+
+def _quote(hits: Sequence[Hit], p: int, i: int, score: float, seen: set[str]) -> Quote | None:
+    sents = hits[p].sentences
+    s = sents[i]
+    key = " ".join(s.text.lower().split())
+    if key in seen:
+        return None
+    seen.add(key)
+    text, last = s.text, i
+    nxt = sents[i + 1] if i + 1 < len(sents) else None
+    # A little context: the next sentence too when this one is short or the next one
+    # answers nearly as well (same page, so the citation holds for both).
+    if (
+        nxt is not None
+        and _quotable(nxt)
+        and nxt.page == s.page
+        and (
+            len(s.text.split()) < SHORT_WORDS
+            or len(nxt.text.split()) < NEXT_SHORT_WORDS
+            or nxt.score >= FOLLOW_SHARE * score
+        )
+    ):
+        text, last = f"{s.text} {nxt.text}", i + 1
+        seen.add(" ".join(nxt.text.lower().split()))
+    return Quote(text, p, s.page, score, _context(sents, last))
+
+
 def choose(hits: Sequence[Hit], quotes: int = QUOTES) -> Evidence:
-    """The quotes that answer (best first), or `covered=False` when no sentence of any
-    passage scores at least ABSTAIN_BELOW."""
+    """The quotes that answer (the lead passages' best sentences first, then the best
+    sentences of all), or `covered=False` when no sentence of any passage scores at least
+    ABSTAIN_BELOW."""
     ranked: list[tuple[float, int, int]] = []
     for p, hit in enumerate(hits):
         for s in hit.sentences:
@@ -224,26 +269,12 @@ def choose(hits: Sequence[Hit], quotes: int = QUOTES) -> Evidence:
         return Evidence(False, [], best)
     chosen: list[Quote] = []
     seen: set[str] = set()
-    for score, p, i in ranked:
-        if len(chosen) >= quotes or score < best - QUOTE_MARGIN:
+    lead = _lead_picks(hits, best)
+    rest = [t for t in ranked if t[0] >= best - QUOTE_MARGIN]
+    for score, p, i in lead + rest:
+        if len(chosen) >= quotes:
             break
-        sents = hits[p].sentences
-        s = sents[i]
-        key = " ".join(s.text.lower().split())
-        if key in seen:
-            continue
-        seen.add(key)
-        text, last = s.text, i
-        nxt = sents[i + 1] if i + 1 < len(sents) else None
-        # A little context: the next sentence too when this one is short or the next one
-        # answers nearly as well (same page, so the citation holds for both).
-        if (
-            nxt is not None
-            and _quotable(nxt)
-            and nxt.page == s.page
-            and (len(s.text.split()) < SHORT_WORDS or nxt.score >= FOLLOW_SHARE * score)
-        ):
-            text, last = f"{s.text} {nxt.text}", i + 1
-            seen.add(" ".join(nxt.text.lower().split()))
-        chosen.append(Quote(text, p, s.page, score, _context(sents, last)))
+        quote = _quote(hits, p, i, score, seen)
+        if quote is not None:
+            chosen.append(quote)
     return Evidence(True, chosen, best)

@@ -85,3 +85,44 @@ def test_document_text_cannot_steer_the_answer() -> None:
 def test_keyword_scores_weight_rare_words() -> None:
     got = keyword_scores("keeper lamp room", ["the keeper", "the lamp room", "nothing here"])
     assert got[1] > got[0] > got[2] == 0.0
+
+
+def _with_scores(h: Hit, scores: list[float]) -> Hit:
+    """`h` with its sentences scored as given (meaning only), as rescore leaves them."""
+    from dataclasses import replace
+
+    from rag.evidence import W_MEANING, ScoredSentence
+    from rag.sentences import split_sentences
+
+    sents = tuple(
+        ScoredSentence(s.text, s.kind, h.page, i, 0.0, score / W_MEANING)
+        for i, (s, score) in enumerate(zip(split_sentences(h.text), scores, strict=True))
+    )
+    return replace(h, sentences=sents)
+
+
+def test_the_first_passage_leads_the_quotes() -> None:
+    """The passage ranking (fused score and best sentence) finds the answering page more often
+    than the single best sentence does: its best sentence is quoted first, even when another
+    passage holds a sentence that scores higher, unless it scores far lower (LEAD_MARGIN)."""
+    from rag.evidence import LEAD_MARGIN, choose
+
+    first = hit("The keeper climbs exactly 412 steps to reach the lamp room.", page=2)
+    second = hit("Ferries to the mainland leave on Tuesdays and Fridays at noon.", page=5)
+    evidence = choose([_with_scores(first, [0.45]), _with_scores(second, [0.6])])
+    assert [q.passage for q in evidence.quotes] == [0, 1]
+    far = choose([_with_scores(first, [0.55 - LEAD_MARGIN]), _with_scores(second, [0.6])])
+    assert [q.passage for q in far.quotes] == [1]
+
+
+def test_a_short_sentence_after_a_quote_comes_with_it() -> None:
+    """A short sentence after the quote is often its point ("All numbers are big-endian.")."""
+    from rag.evidence import choose
+
+    text = (
+        "The magic data is stored in a binary format for ease of parsing by every reader. "
+        "All numbers are big-endian. "
+        "The file starts with a magic string that no other format of this kind uses today."
+    )
+    evidence = choose([_with_scores(hit(text), [0.6, 0.1, 0.2])])
+    assert evidence.quotes[0].text.endswith("All numbers are big-endian.")
