@@ -161,20 +161,26 @@ def test_fts_query_is_always_valid_fts5(text: str, tmp_path: Path) -> None:
         store.close()
 
 
-def test_fts_query_matches_stemmed_and_accented_words(tmp_path: Path) -> None:
+def _store_of(tmp_path: Path, first: str) -> tuple[Store, int]:
+    """A store with one document of two indexed chunks: `first`, then an unrelated one."""
     store = Store(tmp_path / "lib.sqlite3")
+    doc = store.insert_document("/x/a.txt", "a.txt", 1, 0.0)
+    store.replace_chunks(
+        doc,
+        [
+            (0, 1, 1, 0, len(first), 0, 6, first, "h1"),
+            (1, 2, 2, 0, 30, len(first) + 2, 6, "Nothing relevant in this chunk at all", "h2"),
+        ],
+        status="indexing",
+    )
+    with store.transaction():
+        store.mark_embedded(store.pending_chunks(10))
+    return store, doc
+
+
+def test_fts_query_matches_stemmed_and_accented_words(tmp_path: Path) -> None:
+    store, doc = _store_of(tmp_path, "The engines were running at résumé speed")
     try:
-        doc = store.insert_document("/x/a.txt", "a.txt", 1, 0.0)
-        store.replace_chunks(
-            doc,
-            [
-                (0, 1, 1, 0, 30, 0, 6, "The engines were running at résumé speed", "h1"),
-                (1, 2, 2, 0, 30, 32, 6, "Nothing relevant in this chunk at all", "h2"),
-            ],
-            status="indexing",
-        )
-        with store.transaction():
-            store.mark_embedded(store.pending_chunks(10))
         found = store.keyword_search(fts_query("engine runs resume") or "", 5)
         assert [cid for cid, _ in found][:1] == [store.chunk_ids(doc)[0]]
         assert found[0][1] > 0  # negated bm25: higher is better
@@ -327,19 +333,8 @@ def test_a_british_question_finds_an_american_manual(tmp_path: Path) -> None:
     """'optimisation' is asked of a manual that writes 'optimization': the word does not
     count as one the library lacks (which would lower every sentence's score and could make
     Hearth say the documents do not cover it)."""
-    store = Store(tmp_path / "lib.sqlite3")
+    store, _ = _store_of(tmp_path, "Linear optimization of the colors in the center")
     try:
-        doc = store.insert_document("/x/a.txt", "a.txt", 1, 0.0)
-        store.replace_chunks(
-            doc,
-            [
-                (0, 1, 1, 0, 40, 0, 6, "Linear optimization of the colors in the center", "h1"),
-                (1, 2, 2, 0, 30, 42, 6, "Nothing relevant in this chunk at all", "h2"),
-            ],
-            status="indexing",
-        )
-        with store.transaction():
-            store.mark_embedded(store.pending_chunks(10))
         assert store.unknown_terms(["optimisation", "colour", "centre", "thermostat"]) == [
             "thermostat"
         ]
