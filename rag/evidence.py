@@ -9,7 +9,10 @@ MiniLM vector and the question's, which the vector search already computed). A p
 new score mixes its fused score with its best sentence's score, so a passage that holds
 one sentence squarely answering the question rises above one that only shares its topic
 (chunk vectors average a whole 128-token window). `choose` then picks the quotes for a
-grounded answer, or abstains when no sentence is close enough (`ABSTAIN_BELOW`).
+grounded answer, or abstains when no sentence is close enough (`ABSTAIN_BELOW`). The first
+passage's best sentence leads the quotes: on the dev split the first passage held the
+answering page for 0.70 of the questions, the single best sentence held the answer's key
+phrase for 0.30.
 
 The weights and the threshold were set on the development half of the evaluation set
 (`resources/eval/questions.json`, split "dev") and checked on the held-out half: see
