@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from engine.errors import GenerationError
+
 _TOKEN_DATA = np.dtype([("id", np.int32), ("logit", np.float32), ("p", np.float32)])
 
 
@@ -79,6 +81,10 @@ class GrammarSampler:
     def sample(self, ctx: Any) -> int:
         lc = self._lc
         logits = lc.llama_get_logits_ith(ctx, -1)
+        if not logits:  # llama.cpp logs why; never read through a NULL pointer
+            raise GenerationError(
+                "llama.cpp failed while generating.", "no logits for the last token to sample"
+            )
         self._all.fill(logits)
         lc.llama_sampler_apply(self.chain, self._all.ref)
         token = self._all.picked()
