@@ -16,6 +16,7 @@ before the first token (engine.llama_engine).
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from engine.errors import InvalidRequestError
@@ -64,12 +65,60 @@ def _schema_grammar(schema: Any) -> str:
     from llama_cpp.llama_grammar import json_schema_to_gbnf
 
     try:
-        return str(json_schema_to_gbnf(json.dumps(schema)))
+        return str(json_schema_to_gbnf(json.dumps(_bounded_integers(schema))))
     except RecursionError as exc:
         raise InvalidRequestError("The JSON schema is nested too deeply.") from exc
     except (AssertionError, AttributeError, TypeError, KeyError, ValueError, IndexError) as exc:
         # The converter reports an unknown type, a bad pattern or a dangling $ref this way.
         raise InvalidRequestError(f"The JSON schema cannot be used: {exc}", repr(exc)) from exc
+
+
+MAX_INT_CHOICES = 1000  # an integer range up to this size is written out as its values
+
+
+def _bounded_integers(node: Any, names: bool = False) -> Any:
+    """The schema with each bounded integer ({"type": "integer", "minimum": 0, "maximum":
+    150}) as the list of its values: llama-cpp-python's converter ignores integer bounds
+    (it let a sampled answer say "age": 1820), while it does honour an enum. Ranges wider
+    than MAX_INT_CHOICES keep only the digits rule (their bounds are not enforced)."""
+    if isinstance(node, list):
+        return [_bounded_integers(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if names:
+        return {k: _bounded_integers(v) for k, v in node.items()}
+    out = {
+        k: v
+        if k in ("enum", "const", "default", "examples")
+        else _bounded_integers(v, k in _NAME_MAPS)
+        for k, v in node.items()
+    }
+    low, high = _int_bounds(out)
+    bounded = low is not None and high is not None and 0 <= high - low < MAX_INT_CHOICES
+    if out.get("type") == "integer" and bounded and low is not None and high is not None:
+        for key in ("type", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+            out.pop(key, None)
+        out["enum"] = list(range(low, high + 1))
+    return out
+
+
+def _int_bounds(node: dict[str, Any]) -> tuple[int | None, int | None]:
+    def num(key: str) -> float | None:
+        v = node.get(key)
+        return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+    lows = [x for x in (num("minimum"), _plus(num("exclusiveMinimum"), 1)) if x is not None]
+    highs = [x for x in (num("maximum"), _plus(num("exclusiveMaximum"), -1)) if x is not None]
+    low = math.ceil(max(lows)) if lows else None
+    high = math.floor(min(highs)) if highs else None
+    return low, high
+
+
+def _plus(x: float | None, d: int) -> float | None:
+    """The next whole number inside an exclusive bound."""
+    if x is None:
+        return None
+    return math.floor(x) + 1 if d > 0 else math.ceil(x) - 1
 
 
 _NAME_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")

@@ -45,3 +45,22 @@ def test_a_property_named_like_a_keyword_is_a_name_not_a_bound() -> None:
 def test_an_empty_grammar_is_refused() -> None:
     with pytest.raises(InvalidRequestError, match="empty"):
         grammar_for(OutputFormat("grammar", grammar="  "))
+
+
+def test_integer_bounds_are_part_of_the_grammar() -> None:
+    """llama-cpp-python's converter ignores integer bounds; a bounded integer is written out
+    as its values, so a sampled answer cannot say "age": 1820."""
+    from engine.structured import _bounded_integers
+
+    age = {"type": "integer", "minimum": 0, "maximum": 150, "description": "years"}
+    schema = {"type": "object", "properties": {"age": age}, "default": {"type": "integer"}}
+    out = _bounded_integers(schema)
+    assert out["properties"]["age"] == {"description": "years", "enum": list(range(151))}
+    assert out["default"] == {"type": "integer"}  # data, not a schema: left alone
+    assert _bounded_integers({"type": "integer", "exclusiveMinimum": 0, "exclusiveMaximum": 3}) == {
+        "enum": [1, 2]
+    }
+    wide = {"type": "integer", "minimum": 0, "maximum": 10**6}
+    assert _bounded_integers(wide) == wide
+    grammar = grammar_for(output_from_schema({"type": "object", "properties": {"age": age}}))
+    assert '"150"' in grammar and '"151"' not in grammar
