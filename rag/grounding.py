@@ -193,3 +193,31 @@ def check(sentence: str, sources: Sequence[str], window: int = WINDOW) -> Suppor
 
 def check_all(sentences: Iterable[str], sources: Sequence[str]) -> list[Support]:
     return [check(s, sources) for s in sentences]
+
+
+def in_order_share(sentence: str, sources: Sequence[str], window: int = WINDOW) -> float:
+    """The largest share of the sentence's words that appear in the same order (gaps
+    allowed) in one place of the sources (a sentence and `window` on each side): 1 for a
+    sentence that shortens its passage ("The copper kettle was forged by Agnethe Brusk"),
+    low for one that strings the passage's words into a new claim ("The lamp room climbs the
+    iron column"), which word coverage alone lets through."""
+    mine = [stem(w) for w in words(sentence)]
+    if not mine:
+        return 0.0
+    stems = [[stem(w) for w in words(s)] for s in sources]
+    best = 0
+    for i in range(len(stems)):
+        near = [w for part in stems[max(0, i - window) : i + window + 1] for w in part]
+        best = max(best, _common_in_order(mine, near))
+    return best / len(mine)
+
+
+def _common_in_order(a: Sequence[str], b: Sequence[str]) -> int:
+    """Length of the longest common subsequence."""
+    prev = [0] * (len(b) + 1)
+    for x in a:
+        cur = [0]
+        for j, y in enumerate(b):
+            cur.append(prev[j] + 1 if x == y else max(prev[j + 1], cur[j]))
+        prev = cur
+    return prev[-1]

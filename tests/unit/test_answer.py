@@ -126,3 +126,19 @@ def test_a_short_sentence_after_a_quote_comes_with_it() -> None:
     )
     evidence = choose([_with_scores(hit(text), [0.6, 0.1, 0.2])])
     assert evidence.quotes[0].text.endswith("All numbers are big-endian.")
+
+
+def test_a_model_sentence_must_follow_its_passage_and_finish() -> None:
+    """The support check lets through sentences made of the passage's words; the model's
+    sentence is shown only when it also follows the passage (its words in the passage's
+    order), says something and is finished."""
+    hits = scored("How many steps does the keeper climb to the lamp room?", hit())
+    plan = plan_answer("How many steps?", hits)
+    assert plan.verify("The keeper climbs 412 steps to reach the lamp room [1].").supported
+    assert plan.verify("The keeper climbs 412 steps to the lamp room [1].").supported
+    unfinished = plan.verify("The keeper climbs 412 steps to reach the [1].")
+    assert not unfinished.supported and "unfinished" in unfinished.reasons
+    strung = plan.verify("The lamp room climbs the iron column of the keeper [1].")
+    assert not strung.supported and any("in order" in r for r in strung.reasons)
+    little = plan.verify("The keeper climbs [1].")
+    assert not little.supported and "says too little" in little.reasons
