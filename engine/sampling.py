@@ -73,10 +73,8 @@ class GrammarSampler:
         self._lc = lc
         self.chain = chain
         self.grammar = grammar
-        self._n_vocab = n_vocab
         self._all = _Candidates(lc, n_vocab)
         self._single = _Candidates(lc, 1)
-        self.full_checks = 0  # tokens for which the whole vocabulary was checked
 
     def sample(self, ctx: Any) -> int:
         lc = self._lc
@@ -92,7 +90,6 @@ class GrammarSampler:
         lc.llama_sampler_apply(self.grammar, self._single.ref)
         if math.isinf(float(self._single.buf["logit"][0])):
             # Not allowed: the grammar masks the whole vocabulary, then the chain picks again.
-            self.full_checks += 1
             self._all.fill(logits)
             lc.llama_sampler_apply(self.grammar, self._all.ref)
             lc.llama_sampler_apply(self.chain, self._all.ref)
@@ -114,7 +111,6 @@ class ChainSampler:
     def __init__(self, lc: Any, chain: Any) -> None:
         self._lc = lc
         self.chain = chain
-        self.full_checks = 0
 
     def sample(self, ctx: Any) -> int:
         return int(self._lc.llama_sampler_sample(self.chain, ctx, -1))

@@ -94,8 +94,12 @@ def _bounded_integers(node: Any, names: bool = False) -> Any:
         for k, v in node.items()
     }
     low, high = _int_bounds(out)
-    bounded = low is not None and high is not None and 0 <= high - low < MAX_INT_CHOICES
-    if out.get("type") == "integer" and bounded and low is not None and high is not None:
+    if (
+        out.get("type") == "integer"
+        and low is not None
+        and high is not None
+        and 0 <= high - low < MAX_INT_CHOICES
+    ):
         for key in ("type", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
             out.pop(key, None)
         out["enum"] = list(range(low, high + 1))
