@@ -115,6 +115,38 @@ def test_the_first_passage_leads_the_quotes() -> None:
     assert [q.passage for q in far.quotes] == [1]
 
 
+def test_the_first_passages_sentence_with_the_questions_words_is_quoted() -> None:
+    """MiniLM may rank a sentence that restates the question above the one that answers it
+    with the question's own words; the first passage's sentence holding most of those words
+    is quoted too (LEAD_KEYWORDS), and one holding few of them is not."""
+    from dataclasses import replace
+
+    from rag.evidence import LEAD_KEYWORDS, W_MEANING, choose
+
+    first = _with_scores(
+        hit(
+            "Each application that wishes to add types installs one XML file, named after "
+            "itself, into the packages folder of the shared database on the system. "
+            "After installing the file the application must run the update command at once. "
+            "The packages folder is read by every program that asks about file types."
+        ),
+        [0.7, 0.3, 0.2],
+    )
+    other = _with_scores(
+        hit("Applications describe their types in one XML source file each."), [0.65]
+    )
+
+    def with_keywords(share: float) -> Hit:
+        sents = list(first.sentences)
+        sents[1] = replace(sents[1], keywords=share, meaning=0.3 / W_MEANING)
+        return replace(first, sentences=tuple(sents))
+
+    quoted = choose([with_keywords(LEAD_KEYWORDS), other])
+    assert any("must run the update command" in q.text for q in quoted.quotes)
+    few = choose([with_keywords(LEAD_KEYWORDS - 0.2), other])
+    assert not any("must run the update command" in q.text for q in few.quotes)
+
+
 def test_a_short_sentence_after_a_quote_comes_with_it() -> None:
     """A short sentence after the quote is often its point ("All numbers are big-endian.")."""
     from rag.evidence import choose
