@@ -98,8 +98,12 @@ def _american(stem_: str) -> str:
     return stem_[: m.start()] + "ter"
 
 
+# A footnote mark glued to a word by PDF extraction: "tableau.4" is the word "tableau".
+_FOOTNOTE_MARK = re.compile(r"^([A-Za-z]{3,})\.[0-9]{1,2}$")
+
+
 def words(text: str) -> list[str]:
-    return _WORD.findall(_CITATION.sub(" ", text))
+    return [_FOOTNOTE_MARK.sub(r"\1", w) for w in _WORD.findall(_CITATION.sub(" ", text))]
 
 
 def content_stems(text: str) -> list[str]:

@@ -6,7 +6,8 @@ running text, without gluing together what is not one sentence:
 - Line breaks inside a paragraph are spaces; a word hyphenated at a line end is joined
   ("docu-\\nment" -> "document") unless the hyphen belongs to the word ("X-\\nWindow").
 - A sentence ends at . ! or ? followed by a space and a capital, a digit, a quote or a
-  bracket; not after an abbreviation ("e.g.", "i.e.", "Fig.") or a section number
+  bracket, and at a period carrying a footnote mark ("tableau.4 It", the mark dropped);
+  not after an abbreviation ("e.g.", "i.e.", "Fig.") or a section number
   ("Section 2.1. The"), and never inside a number or a file name ("3.14", "commands.R").
 - A list item (a bullet, "1." or "(a)" at the start of a line) is a sentence of its own, and
   so is a heading (a short line with no closing punctuation, such as "2.4. The glob files").
@@ -83,6 +84,9 @@ _CODE_SHAPE = re.compile(
 _RECORD = re.compile(r"^[^\s]*:[^\s]*:[^\s]*$")  # "50:text/x-diff:*.diff"
 _END = re.compile(r"[.!?][\"'\u201d\u2019)\]]*$")
 _SPLIT = re.compile(r"(?<=[.!?])([\"'\u201d\u2019)\]]*)\s+(?=[\"'\u201c\u2018(\[]?[A-Z0-9])")
+# A footnote mark after a sentence's period ("is called the simplex tableau.4 It shows"): a
+# word of letters, the period, one or two digits, then a capital. The mark is dropped.
+_FOOTNOTE = re.compile(r"(?<=[a-z][a-z)])\.([0-9]{1,2})\s+(?=[A-Z])")
 _HYPHEN_END = re.compile(r"([A-Za-z]{2,})-$")
 _WS = re.compile(r"\s+")
 
@@ -190,6 +194,7 @@ def _split_prose(
 ) -> None:
     """Split a run of prose (already joined into one line) into sentences, each with its
     span in `original` (the run is original[start:end])."""
+    text = _FOOTNOTE.sub(". ", text)
     pieces: list[str] = []
     last = 0
     for m in _SPLIT.finditer(text):

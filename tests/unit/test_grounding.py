@@ -49,3 +49,9 @@ def test_british_and_american_spellings_are_one_word() -> None:
     american = content_stems("Optimization colors analyzed at the center; organize it")
     assert british == american
     assert content_stems("size raise hour") == ["size", "raise", "hour"]  # too short to change
+
+
+def test_a_footnote_mark_is_not_part_of_the_word() -> None:
+    assert content_stems("the simplex tableau.4") == content_stems("the simplex tableau")
+    assert "commands.r" in content_stems("source commands.R")
+    assert "python3.11" in content_stems("needs python3.11")

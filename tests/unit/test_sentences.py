@@ -37,6 +37,22 @@ def test_abbreviations_numbers_and_file_names_do_not_end_a_sentence() -> None:
     ]
 
 
+def test_a_footnote_mark_after_a_period_ends_the_sentence_and_is_dropped() -> None:
+    """LaTeX manuals put footnote marks right after the period: "tableau.4 It shows"."""
+    text = (
+        "The matrix is called the simplex tableau.4 It shows how basic variables depend on "
+        "the others. Use version 3.4 Then stop. Read commands.R first."
+    )
+    got = split_sentences(text)
+    assert [s.text for s in got] == [
+        "The matrix is called the simplex tableau.",
+        "It shows how basic variables depend on the others.",
+        "Use version 3.4 Then stop.",  # a number, not a footnote mark
+        "Read commands.R first.",
+    ]
+    assert text[got[1].start : got[1].end] == got[1].text
+
+
 def test_list_items_are_sentences_of_their_own() -> None:
     text = "It supports:\n• SEQUENCE; and\n• SET OF types.\n1. First item here\n2. Second item here"
     got = split_sentences(text)
