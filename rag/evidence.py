@@ -259,6 +259,7 @@ def _quote(hits: Sequence[Hit], p: int, i: int, score: float, seen: set[str]) ->
         nxt is not None
         and _quotable(nxt)
         and nxt.page == s.page
+        and " ".join(nxt.text.lower().split()) not in seen  # quoted already
         and (
             len(s.text.split()) < SHORT_WORDS
             or len(nxt.text.split()) < NEXT_SHORT_WORDS

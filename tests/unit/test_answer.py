@@ -160,6 +160,19 @@ def test_a_short_sentence_after_a_quote_comes_with_it() -> None:
     assert evidence.quotes[0].text.endswith("All numbers are big-endian.")
 
 
+def test_a_sentence_is_quoted_once_even_as_another_quotes_context() -> None:
+    from rag.evidence import choose
+
+    text = (
+        "On-line structure management that does not require any generated code file. "
+        "Off-line structure management with a generated code file containing an array."
+    )
+    evidence = choose([_with_scores(hit(text), [0.5, 0.6])])
+    quoted = " ".join(q.text for q in evidence.quotes)
+    assert quoted.count("Off-line structure management") == 1
+    assert "On-line structure management" in quoted
+
+
 def test_a_model_sentence_must_follow_its_passage_and_finish() -> None:
     """The support check lets through sentences made of the passage's words; the model's
     sentence is shown only when it also follows the passage (its words in the passage's
