@@ -81,6 +81,8 @@ _CODE_PROMPT = re.compile(r"^\s*(?:>|\$|#|>>>|\+|%)\s")
 _CODE_SHAPE = re.compile(
     r"[{};]\s*$|^\s*[})\]]|^\s*\S+\s*(?:<-|:=|==|=>|\+=)\s|^[\w.+-]+(?::[^\s:]+){2,}$"
 )
+_MD_HEADING = re.compile(r"^#{1,6}\s+(\S.*?)\s*#*$")
+_FENCE = re.compile(r"^(?:```|~~~)")
 _RECORD = re.compile(r"^[^\s]*:[^\s]*:[^\s]*$")  # "50:text/x-diff:*.diff"
 _END = re.compile(r"[.!?][\"'\u201d\u2019)\]]*$")
 _SPLIT = re.compile(r"(?<=[.!?])([\"'\u201d\u2019)\]]*)\s+(?=[\"'\u201c\u2018(\[]?[A-Z0-9])")
@@ -107,13 +109,20 @@ class _Line:
     text: str  # stripped
     start: int
     end: int
-    kind: str  # prose | code | blank
+    kind: str  # prose | code | blank | heading (Markdown "## ...") | fence (Markdown ```)
 
 
 def _line_kind(line: str) -> str:
     stripped = line.strip()
     if not stripped:
         return "blank"
+    m = _MD_HEADING.match(stripped)
+    if m and is_heading(m.group(1)):
+        return "heading"  # "## Configuration"; "# apt-get install x" is a root prompt
+    if _FENCE.match(stripped):
+        return "fence"
+    if stripped.startswith("|") and stripped.endswith("|") and len(stripped) > 1:
+        return "code"  # a Markdown table row: not a sentence to quote
     if _CODE_PROMPT.match(line) or _CODE_SHAPE.search(stripped) or _RECORD.match(stripped):
         return "code"
     if stripped == "..." or stripped.startswith(("#include", "//", "/*", "<?", "<!--", "</")):
@@ -175,18 +184,29 @@ def _abbreviation_before(text: str, dot: int) -> bool:
     return m.group(1).lower().rstrip(".") in ABBREVIATIONS
 
 
+_WORD_GAP = 40  # the most characters between two words of a piece in the original (a word
+# joined from "docu-\nment", a prompt stripped from inline code, line breaks and indents)
+
+
 def _locate(original: str, piece: str, lo: int, hi: int) -> tuple[int, int]:
     """Where `piece` (joined, so its spaces may be line breaks in the original) lies in
-    original[lo:hi]: from its first word to its last; the whole range when not found."""
+    original[lo:hi]: from its first word to its last, each word found after the one before
+    (a last word such as "." also ends the sentences after it); the whole range when its first
+    word is not found."""
     words = piece.replace("`", " ").split()
     if not words:
         return lo, hi
     first = original.find(words[0], lo, hi)
-    start = first if first >= 0 else lo
-    tail = words[-1].rstrip("-")
-    last = original.rfind(tail, start, hi)
-    end = last + len(tail) if last >= 0 else hi
-    return start, max(end, start + 1)
+    if first < 0:
+        return lo, hi
+    end = first + len(words[0])
+    for word in words[1:]:
+        word = word.rstrip("-")  # "docu-" of "docu-\nment" is "document" in the piece
+        at = original.find(word, end, min(hi, end + _WORD_GAP + len(word)))
+        if at < 0:
+            continue  # joined hyphenation ("document"): the next word still moves the end
+        end = at + len(word)
+    return first, max(end, first + 1)
 
 
 def _split_prose(
@@ -258,9 +278,15 @@ class _Builder:
 def split_sentences(text: str) -> list[Sentence]:
     """The sentences of `text` in order (see the module docstring)."""
     b = _Builder(text)
-    lines = _lines(text)
+    lines = _fenced(_lines(text))
     for i, line in enumerate(lines):
         nxt = next((ln for ln in lines[i + 1 :] if ln.kind != "blank"), None)
+        if line.kind == "heading":
+            b.flush()
+            b.flush_code()
+            title = _MD_HEADING.match(line.text)
+            b.out.append(Sentence(title.group(1) if title else line.text, *_span(line), "heading"))
+            continue
         if line.kind == "blank":
             # A blank line ends a paragraph, unless the sentence plainly goes on after it
             # (a page break inside a sentence: the next line starts in lower case).
@@ -294,6 +320,26 @@ def split_sentences(text: str) -> list[Sentence]:
     b.flush()
     b.flush_code()
     return [s for s in b.out if s.text]
+
+
+def _fenced(lines: list[_Line]) -> list[_Line]:
+    """Lines inside a Markdown code fence are code whatever they look like; the fences
+    themselves end the sentence before them (as a blank line does) and are dropped."""
+    out: list[_Line] = []
+    inside = False
+    for line in lines:
+        if line.kind == "fence":
+            inside = not inside
+            out.append(_Line("", line.start, line.start, "blank"))
+        elif inside:
+            out.append(_Line(line.text, line.start, line.end, "code" if line.text else "blank"))
+        else:
+            out.append(line)
+    return out
+
+
+def _span(line: _Line) -> tuple[int, int]:
+    return line.start, line.end
 
 
 def _unfinished(b: _Builder) -> bool:

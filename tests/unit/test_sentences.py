@@ -95,3 +95,36 @@ def test_a_sentence_broken_by_a_page_break_is_joined() -> None:
         "The routine assigns a given symbolic name to the specified problem object.",
         "Next one.",
     ]
+
+
+def test_markdown_headings_fences_and_tables() -> None:
+    """A .md file is read as it is: "## Title" is a heading (a root prompt "# apt-get ..." is
+    not), a fenced block is code whatever its lines look like, a table row is no sentence."""
+    text = (
+        "# Installing Widget\n\n"
+        "Widget needs Python 3.10 or newer. Install it with pip:\n\n"
+        "```bash\n# as root\npip install widget\n```\n\n"
+        "## Configuration ##\n\n"
+        "| Option | Default |\n|---|---|\n| threads | 2 |\n\n"
+        "# apt-get install widget\n"
+    )
+    got = [(s.kind, s.text) for s in split_sentences(text)]
+    assert got[:5] == [
+        ("heading", "Installing Widget"),
+        ("prose", "Widget needs Python 3.10 or newer."),
+        ("prose", "Install it with pip:"),
+        ("code", "# as root pip install widget"),
+        ("heading", "Configuration"),
+    ]
+    assert all(kind == "code" for kind, _ in got[5:])
+
+
+def test_each_sentence_spans_its_own_text() -> None:
+    """A sentence ending in inline code ("`config.toml`.") does not swallow the next one's
+    span (the span is what a citation's page is read from)."""
+    text = "The file lives in `~/.config/w/config.toml`. Set `threads = 4` to use four threads."
+    got = split_sentences(text)
+    assert [text[s.start : s.end] for s in got] == [
+        "The file lives in `~/.config/w/config.toml`.",
+        "Set `threads = 4` to use four threads.",
+    ]
