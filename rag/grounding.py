@@ -26,6 +26,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from rag.retrieve import STOP_WORDS
+from rag.spelling import american
 
 MIN_COVERAGE = 0.75  # of a sentence's content words found in its best source window
 WINDOW = 1  # source sentences on each side of the best one that count with it
@@ -75,27 +76,8 @@ def stem(word: str) -> str:
     for suffix in ("ations", "ation", "ings", "ing", "edly", "ed", "ies", "es", "s", "ly"):
         if w.endswith(suffix) and len(w) - len(suffix) >= 3:
             base = w[: -len(suffix)]
-            return _american(base + "y" if suffix == "ies" else base)
-    return _american(w)
-
-
-# British spellings as the American ones ("-ise"/"-ize" both as "-iz"), so that
-# "optimisation" meets "optimization" and "colour" meets "color": applied to both sides of
-# every comparison, so a word that merely looks British ("precise") only meets its own kind.
-_BRITISH = re.compile(r"(?<=\w{3})(?:(i[sz])e?|(y[sz])e?|(our)|(tre))$")
-
-
-def _american(stem_: str) -> str:
-    m = _BRITISH.search(stem_)
-    if m is None:
-        return stem_
-    if m.group(1):
-        return stem_[: m.start()] + "iz"
-    if m.group(2):
-        return stem_[: m.start()] + "yz"
-    if m.group(3):
-        return stem_[: m.start()] + "or"
-    return stem_[: m.start()] + "ter"
+            return american(base + "y" if suffix == "ies" else base)
+    return american(w)
 
 
 # A footnote mark glued to a word by PDF extraction: "tableau.4" is the word "tableau".

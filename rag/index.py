@@ -21,7 +21,7 @@ from typing import Any
 from engine.errors import DocumentError
 from engine.migrations import Migration, migrate
 from engine.sqlite_util import use_wal
-from rag.retrieve import spelling_variants
+from rag.spelling import variants
 
 # "missing": the file is gone from disk; its chunks stay (it comes back if the file does) but
 # are not searched (`Store.hidden_document_ids`).
@@ -518,7 +518,7 @@ class Store:
         """The terms that no chunk of the library holds (FTS5, stemmed as it indexes)."""
         out = []
         for term in terms:
-            spellings = [term, *spelling_variants(term)]  # "optimisation" is "optimization"
+            spellings = [term, *variants(term)]  # "optimisation" is "optimization"
             match = " OR ".join('"' + t.replace('"', '""') + '"' for t in spellings)
             found = self.conn.execute(
                 "SELECT count(*) FROM (SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? "

@@ -150,45 +150,12 @@ def query_terms(text: str) -> list[str]:
     return list(seen)
 
 
-# British and American spellings of one word ("optimisation" / "optimization"): a manual
-# written in one is asked in the other. (suffix, the other spelling's suffix), both ways.
-_SPELLINGS = (
-    ("isation", "ization"),
-    ("isations", "izations"),
-    ("ise", "ize"),
-    ("ised", "ized"),
-    ("ises", "izes"),
-    ("ising", "izing"),
-    ("yse", "yze"),
-    ("ysed", "yzed"),
-    ("our", "or"),
-    ("ours", "ors"),
-    ("tre", "ter"),
-    ("tres", "ters"),
-    ("ogue", "og"),
-)
-
-
-def spelling_variants(word: str) -> list[str]:
-    """The word's other spellings (British <-> American), without the word itself. Only a
-    guess: a variant that no document holds simply matches nothing."""
-    out: list[str] = []
-    for a, b in _SPELLINGS:
-        for have, other in ((a, b), (b, a)):
-            stem_len = len(word) - len(have)
-            if word.endswith(have) and stem_len >= 3:
-                variant = word[:stem_len] + other
-                if variant != word and variant not in out:
-                    out.append(variant)
-    return out
-
-
 def fts_query(text: str) -> str | None:
     """An FTS5 MATCH expression for free text: every term quoted (so FTS5 syntax in the user's
     text — quotes, AND/OR/NOT/NEAR, column filters, `*`, `^` — is taken literally) and joined
     with OR, which BM25 then ranks. None when the text has no words at all.
 
-    A term's other spelling (`spelling_variants`) is not added here: tried on the evaluation
+    A term's other spelling (`rag.spelling.variants`) is not added here: tried on the evaluation
     set's dev split, "optimisation" -> "optimization" filled the keyword candidates of a
     GLPK question with passages about optimization in general and lost its answer. It counts
     where it is safe: a word the library holds in its other spelling is not "unknown"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from rag import spelling
 from rag.index import Store
 from rag.retrieve import (
     Candidate,
@@ -17,7 +18,6 @@ from rag.retrieve import (
     query_terms,
     reciprocal_rank_fusion,
     relative_score_fusion,
-    spelling_variants,
     to_passages,
 )
 from rag.vector_store import collection_name
@@ -349,9 +349,11 @@ def test_a_british_question_finds_an_american_manual(tmp_path: Path) -> None:
         ("analyze", ["analyse"]),
         ("colour", ["color"]),
         ("centre", ["center"]),
+        ("analyses", ["analyzes"]),
+        ("catalogue", ["catalog"]),
         ("kettle", []),
         ("our", []),  # too short to be a spelling
     ],
 )
 def test_spelling_variants(word: str, variants: list[str]) -> None:
-    assert spelling_variants(word) == variants
+    assert spelling.variants(word) == variants
