@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from rag.grounding import content_stems
-from rag.retrieve import Hit, is_navigation
+from rag.retrieve import Hit
 from rag.sentences import Sentence, split_sentences
 
 if TYPE_CHECKING:  # numpy only for types: the window plans answers without importing it
@@ -191,7 +191,7 @@ def rescore(
     out = []
     navigation: set[int] = set()
     for hit, row in zip(hits, scored, strict=True):
-        nav = is_navigation(hit.text)
+        nav = hit.navigation
         if nav:
             # A table of contents repeats a section's title, often the question's very words,
             # without its content: never quoted, and after every passage with content

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Hashable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TypeVar
 
@@ -99,6 +99,7 @@ class Hit:
     # Sentence-level evidence (rag.evidence.rescore): scored sentences, the best score
     sentences: tuple[ScoredSentence, ...] = ()
     support: float = 0.0
+    navigation: bool = False  # a table of contents (top_passages puts it after content)
 
     @property
     def name(self) -> str:
@@ -272,13 +273,13 @@ def top_passages(
     hits: list[Hit] = []
     content = [c for c in ranked if c.chunk_id not in navigation]
     contents_pages = [c for c in ranked if c.chunk_id in navigation]
-    for cands in (content, contents_pages):
+    for cands, nav in ((content, False), (contents_pages, True)):
         want = k - len(hits)
         pool = 2 * want
         while want > 0:
             merged = merge_neighbours(cands[:pool], max_chunks=max_chunks)
             if len(merged) >= want or pool >= len(cands):
-                hits += merged[:want]
+                hits += [replace(h, navigation=True) if nav else h for h in merged[:want]]
                 break
             pool += want
     return hits
