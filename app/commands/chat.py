@@ -59,6 +59,18 @@ def sampling_from(args: argparse.Namespace, settings: Settings) -> SamplingParam
     return s
 
 
+def model_settings(args: argparse.Namespace) -> Settings:
+    """The settings file with the preset of the model this command uses applied (as the
+    window applies it, `app.presets`): its context, GPU layers, system prompt and sampling;
+    the command's own options still win. A model on a server (--server) has no preset."""
+    from app.presets import with_preset
+
+    settings = Settings.load(get_paths().settings_file)
+    if getattr(args, "server", None):
+        return settings
+    return with_preset(settings, getattr(args, "model", None) or settings.default_model)
+
+
 def open_engine(args: argparse.Namespace, settings: Settings) -> ChatBackend:
     """The chat backend the options (or else the settings) choose, made by the registry
     (engine/backends.py): a model on this computer, or one on a server (--server URL, or
@@ -170,11 +182,11 @@ def print_stats(stats: GenerationStats) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from app.conversation import answer_text
     from engine.errors import InvalidRequestError
     from engine.types import ChatMessage
 
-    paths = get_paths()
-    settings = Settings.load(paths.settings_file)
+    settings = model_settings(args)
     system = args.system if args.system is not None else settings.system_prompt
     sampling = sampling_from(args, settings)
     if args.prompt is not None and not args.prompt.strip():
@@ -217,7 +229,7 @@ def run(args: argparse.Namespace) -> int:
             history.append(ChatMessage("user", text))
             answer, stats = stream_answer(engine, history, sampling, output=output)
             print()
-            history.append(ChatMessage("assistant", answer))
+            history.append(ChatMessage("assistant", answer_text(answer)))  # no <think>
             if args.stats or stats.stop_reason == "cancelled" or stats.turns_dropped:
                 print_stats(stats)
     finally:

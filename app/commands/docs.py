@@ -422,8 +422,13 @@ def _answer_eval(args: argparse.Namespace, settings: Any) -> Any:
 
 
 def run_ask(args: argparse.Namespace) -> int:
-    from app.commands.chat import open_engine, print_stats, sampling_from, stream_answer
-    from app.settings import Settings
+    from app.commands.chat import (
+        model_settings,
+        open_engine,
+        print_stats,
+        sampling_from,
+        stream_answer,
+    )
     from engine.errors import InvalidRequestError
     from engine.types import ChatMessage
     from rag.retrieve import format_sources, to_passages
@@ -432,8 +437,7 @@ def run_ask(args: argparse.Namespace) -> int:
     if not question:
         raise InvalidRequestError("The question is empty.")
     asked = time.perf_counter()
-    paths = get_paths()
-    settings = Settings.load(paths.settings_file)
+    settings = model_settings(args)
     with open_library() as lib:
         _refresh_before_answering(lib)
         if not any(d.status in ("ready", "indexing") for d in lib.documents()):

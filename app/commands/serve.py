@@ -101,7 +101,7 @@ def _bind(args: argparse.Namespace, settings: Settings) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from app.api_server import check_bind
-    from app.commands.chat import open_engine
+    from app.commands.chat import model_settings, open_engine
     from app.gateway import EmbeddingThread, EngineThread
     from app.user_library import embedding_model_path, first_use
 
@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     # write, as the window does for its GUI thread.
     sys.setswitchinterval(0.001)
     paths = get_paths()
-    settings = Settings.load(paths.settings_file)
+    settings = model_settings(args)  # the served model's preset (a request's own values win)
     first_use(paths.models)
     server = _bind(args, settings)
     embeddings = EmbeddingThread(lambda: embedding_model_path(settings, paths.models))
