@@ -94,6 +94,15 @@ DATA_PDFS: dict[str, DataPdf] = {
             "GPL-2+",
             "freedesktop.org Shared MIME-info Database specification: DocBook, tables",
         ),
+        DataPdf(
+            "bash-doc/bashref.pdf",
+            "bash-doc",
+            "5.2.15-2",
+            Path("/usr/share/doc/bash/bashref.pdf"),
+            196,
+            "GFDL-1.3+",
+            "Bash Reference Manual: Texinfo; the out-of-sample split of the evaluation",
+        ),
     )
 }
 

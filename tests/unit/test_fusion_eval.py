@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.evaluate import first_hit_rank, load_questions, metrics
+from rag.evaluate import SPLITS, first_hit_rank, load_questions, metrics
 from rag.retrieve import Hit
 
 
@@ -41,12 +41,12 @@ def test_bundled_questions_load_with_pages() -> None:
     assert len(questions) >= 50
     assert all(q.pages and all(p >= 1 for p in q.pages) for q in questions)
     # the answer evaluation: a key phrase for each covered question, >= 10 uncovered ones,
-    # and both splits in each group
+    # and every split in each group
     assert all(q.key for q in questions)
     uncovered = [q for q in everything if not q.covered]
     assert len(uncovered) >= 10 and all(not q.file and not q.pages for q in uncovered)
     for group in (questions, uncovered):
-        assert {q.split for q in group} == {"dev", "heldout"}
+        assert {q.split for q in group} == set(SPLITS) == {"dev", "heldout", "ood"}
     files = {q.file for q in questions}
     also = [(f, pages) for q in questions for f, pages in q.also]
     assert also and all(f in files and pages for f, pages in also)
