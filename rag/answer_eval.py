@@ -216,7 +216,8 @@ def evaluate_answers(
         summary = {"all": summarise(rows, asked)}
         for split in SPLITS:
             pairs = [(r, q) for r, q in zip(rows, asked, strict=True) if q.split == split]
-            summary[split] = summarise([r for r, _ in pairs], [q for _, q in pairs])
+            if pairs:
+                summary[split] = summarise([r for r, _ in pairs], [q for _, q in pairs])
         report["ways"][way] = {"summary": summary, "per_question": rows}
     if engine is not None and engine.model_info is not None:
         report["model"] = engine.model_info.name

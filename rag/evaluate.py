@@ -105,6 +105,16 @@ def load_questions(path: Path | None = None) -> list[Question]:
     return out
 
 
+def select_questions(questions: Sequence[Question], only: Sequence[str]) -> list[Question]:
+    """The covered questions whose file id holds one of `only`, and the uncovered questions of
+    the splits those belong to: each split's uncovered questions were checked against its own
+    manuals (the out-of-sample split's "How do I change the colour theme of my terminal?"
+    is not covered by the Bash manual; gnuplot's manual speaks of terminals and colours)."""
+    covered = [q for q in questions if q.covered and any(o in q.file for o in only)]
+    splits = {q.split for q in covered}
+    return [q for q in questions if q in covered or (not q.covered and q.split in splits)]
+
+
 def resolve_file(file_id: str, declared: str = "") -> Path:
     """A questions.json file id to an installed path."""
     for candidate in (declared, file_id):
@@ -189,6 +199,7 @@ def evaluate(
             splits[split][mode] = {k: round(v, 4) for k, v in metrics(part).items()}
             splits[split]["questions"] = len(part)
     lib.searcher.config = config
+    splits = {name: part for name, part in splits.items() if part.get("questions")}
     return {
         "questions": len(questions),
         "questions_with_also": sum(1 for q in questions if any(f in files for f, _ in q.also)),
@@ -217,12 +228,12 @@ def run_default_eval(
 ) -> dict[str, Any]:
     """`hearth docs eval`: index the eval files (once, cached in `cache_dir/eval-library`, keyed
     by model and chunking) with the embedding model at `model_path`, and evaluate. `only`:
-    keep the questions whose file id holds one of these strings (and the uncovered ones);
+    keep the questions whose file id holds one of these strings (`select_questions`);
     `answers`: also evaluate answers (`rag.answer_eval`), reported under "answers"."""
     say = log or (lambda _msg: None)
     questions = load_questions(Path(questions_path) if questions_path else None)
     if only:
-        questions = [q for q in questions if not q.covered or any(o in q.file for o in only)]
+        questions = select_questions(questions, only)
     embed_threads = 1 if (os.cpu_count() or 1) <= 2 else 0
     file_ids = sorted({q.file for q in questions if q.covered})
     qpath = Path(questions_path) if questions_path else None

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.evaluate import SPLITS, first_hit_rank, load_questions, metrics
+from rag.evaluate import SPLITS, first_hit_rank, load_questions, metrics, select_questions
 from rag.retrieve import Hit
 
 
@@ -74,3 +74,14 @@ def test_questions_file_formats(tmp_path: Path) -> None:
     )
     (q,) = load_questions(plain)
     assert q.also == (("/y.pdf", (7, 8)),)
+
+
+def test_only_keeps_its_files_questions_and_their_splits_uncovered_ones() -> None:
+    everything = load_questions()
+    bash = select_questions(everything, ["bashref"])
+    assert {q.split for q in bash} == {"ood"}
+    assert any(not q.covered for q in bash)
+    assert all(q.file in ("", "bash-doc/bashref.pdf") for q in bash)
+    five = select_questions(everything, ["R-intro", "glpk", "gnuplot", "libtasn1", "shared-mime"])
+    assert {q.split for q in five} == {"dev", "heldout"}
+    assert len([q for q in five if not q.covered]) == 14
