@@ -31,7 +31,9 @@ from rag.sentences import split_sentences
 
 ABSTAIN_TEXT = "Your documents don't seem to cover this."
 CLOSEST = 3  # passages listed when abstaining
-MODEL_MAX_WORDS = 20  # the grammar ends the sentence (with its citation) by then
+# The grammar ends the sentence (with its citation) after this many words and one more; a
+# sentence that reaches that limit was cut, not finished, and is not shown.
+MODEL_MAX_WORDS = 20
 MODEL_MIN_CONTENT = 4  # content words a model sentence needs to be shown
 MODEL_MIN_IN_ORDER = 0.75  # of its words found in the passage's order, in one place
 # Words the model may use beside the quotes' own (no numbers, names or negations: those
@@ -213,8 +215,8 @@ def _loose(text: str, sources: Sequence[str]) -> list[str]:
     if len(content_stems(text)) < MODEL_MIN_CONTENT:
         out.append("says too little")
     tail = words(text)[-1:] or [""]
-    if tail[0].lower() in FUNCTION_WORDS:
-        out.append("unfinished")
+    if tail[0].lower() in FUNCTION_WORDS or len(text.split()) > MODEL_MAX_WORDS:
+        out.append("unfinished")  # a function word at the end, or cut by the grammar's limit
     share = in_order_share(text, sources)
     if share < MODEL_MIN_IN_ORDER:
         out.append(f"only {share:.0%} of its words follow the passage in order")

@@ -187,3 +187,12 @@ def test_a_model_sentence_must_follow_its_passage_and_finish() -> None:
     assert not strung.supported and any("in order" in r for r in strung.reasons)
     little = plan.verify("The keeper climbs [1].")
     assert not little.supported and "says too little" in little.reasons
+    # at the grammar's word limit the sentence was cut, however well it reads
+    from rag.answer import MODEL_MAX_WORDS
+
+    head = "The keeper of the lighthouse climbs 412 steps to reach the lamp room,"
+    whole = f"{head} and the stairs wind around a column"  # 20 words
+    cut = f"{head} and the stairs wind around a central column"  # 21: the limit
+    assert len(whole.split()) == MODEL_MAX_WORDS == len(cut.split()) - 1
+    assert "unfinished" not in plan.verify(whole + " [1].").reasons
+    assert "unfinished" in plan.verify(cut + " [1].").reasons
