@@ -23,6 +23,7 @@ README, "Documents".
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -126,10 +127,20 @@ def _idf(question: set[str], pool: Sequence[set[str]]) -> dict[str, float]:
     return {t: math.log(1.0 + n / (1.0 + df[t])) for t in question}
 
 
+# Operators and comment marks ("/*", "&&", "<-", "%%"): in a manual they name what a question
+# asks about as precisely as a word does, and content words leave them out.
+_SYMBOLS = re.compile(r"[^\w\s,.;:!?'\"()\[\]{}\u2018\u2019\u201c\u201d]{2,4}")
+
+
+def _terms(text: str) -> set[str]:
+    return set(content_stems(text)) | set(_SYMBOLS.findall(text))
+
+
 def keyword_scores(question: str, sentences: Sequence[str]) -> list[float]:
-    """For each sentence, the IDF-weighted share of the question's content words in it."""
-    q = set(content_stems(question))
-    stems = [set(content_stems(s)) for s in sentences]
+    """For each sentence, the IDF-weighted share of the question's content words (and
+    operator symbols) in it."""
+    q = _terms(question)
+    stems = [_terms(s) for s in sentences]
     if not q:
         return [0.0] * len(sentences)
     idf = _idf(q, stems)

@@ -87,6 +87,16 @@ def test_keyword_scores_weight_rare_words() -> None:
     assert got[1] > got[0] > got[2] == 0.0
 
 
+def test_operator_symbols_count_as_keywords() -> None:
+    """The comment marks are what the question asks about; content words leave them out."""
+    got = keyword_scores(
+        "Can I use /* */ comments in definition files?",
+        ["Comments start with two dashes and run to the end of the line.",
+         "The C-style /*, */ comments are not supported."],
+    )  # fmt: skip
+    assert got[1] > got[0]
+
+
 def _with_scores(h: Hit, scores: list[float]) -> Hit:
     """`h` with its sentences scored as given (meaning only), as rescore leaves them."""
     from dataclasses import replace
