@@ -74,7 +74,10 @@ ABBREVIATIONS = frozenset(
     ]
 )
 
-_BULLET = re.compile(r"^\s*(?:[\u2022\u2023\u25e6\u2043\u2219\u25aa\u25cf*\-\u2013\u2014]\s+|"
+# A bullet: the usual glyphs, or what a symbol font's bullet becomes in extracted text (a C1
+# control character such as U+0088 in gnuplot's manual, or a private-use code point).
+_BULLET = re.compile(r"^\s*(?:[\u2022\u2023\u25e6\u2043\u2219\u25aa\u25cf*\-\u2013\u2014"
+                     r"\u0080-\u009f\ue000-\uf8ff]\s+|"
                      r"\(?[0-9]{1,2}[.)]\s+(?=[A-Za-z])|\([a-z]\)\s+)")  # fmt: skip
 _NUMBERED_HEADING = re.compile(r"^\s*(?:[0-9]+(?:\.[0-9]+)*\.?|[A-Z]\.[0-9.]*)\s+\S")
 _CODE_PROMPT = re.compile(r"^\s*(?:>|\$|#|>>>|\+|%)\s")

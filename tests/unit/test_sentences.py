@@ -128,3 +128,16 @@ def test_each_sentence_spans_its_own_text() -> None:
         "The file lives in `~/.config/w/config.toml`.",
         "Set `threads = 4` to use four threads.",
     ]
+
+
+def test_a_symbol_fonts_bullet_is_a_list_item() -> None:
+    """gnuplot's manual extracts its bullets as U+0088; other PDFs give private-use points."""
+    text = (
+        "The term is written using a superscript.\n"
+        "\x88 Command scripts may hold data.\n\uf0b7 So may files."
+    )
+    assert [(s.kind, s.text) for s in split_sentences(text)] == [
+        ("prose", "The term is written using a superscript."),
+        ("list", "Command scripts may hold data."),
+        ("list", "So may files."),
+    ]
