@@ -5,9 +5,10 @@ running text, without gluing together what is not one sentence:
 
 - Line breaks inside a paragraph are spaces; a word hyphenated at a line end is joined
   ("docu-\\nment" -> "document") unless the hyphen belongs to the word ("X-\\nWindow").
-- A sentence ends at . ! or ? followed by a space and a capital, a digit, a quote or a
-  bracket, and at a period carrying a footnote mark ("tableau.4 It", the mark dropped);
-  not after an abbreviation ("e.g.", "i.e.", "Fig.") or a section number
+- A sentence ends at . ! or ? followed by a space and a capital, a digit, a quote, a
+  bracket or a command-line option ("exists. -e file True if ..."), and at a period
+  carrying a footnote mark ("tableau.4 It", the mark dropped); not after an abbreviation
+  ("e.g.", "i.e.", "Fig.") or a section number
   ("Section 2.1. The"), and never inside a number or a file name ("3.14", "commands.R").
 - A list item (a bullet, "1." or "(a)" at the start of a line) is a sentence of its own, and
   so is a heading (a short line with no closing punctuation, such as "2.4. The glob files").
@@ -88,7 +89,10 @@ _MD_HEADING = re.compile(r"^#{1,6}\s+(\S.*?)\s*#*$")
 _FENCE = re.compile(r"^(?:```|~~~)")
 _RECORD = re.compile(r"^[^\s]*:[^\s]*:[^\s]*$")  # "50:text/x-diff:*.diff"
 _END = re.compile(r"[.!?][\"'\u201d\u2019)\]]*$")
-_SPLIT = re.compile(r"(?<=[.!?])([\"'\u201d\u2019)\]]*)\s+(?=[\"'\u201c\u2018(\[]?[A-Z0-9])")
+# ... or by a command-line option that starts the next definition ("exists. -e file True if")
+_SPLIT = re.compile(
+    r"(?<=[.!?])([\"'\u201d\u2019)\]]*)\s+(?=[\"'\u201c\u2018(\[]?[A-Z0-9]|--?[A-Za-z])"
+)
 # A footnote mark after a sentence's period ("is called the simplex tableau.4 It shows"): a
 # word of letters, the period, one or two digits, then a capital. The mark is dropped.
 _FOOTNOTE = re.compile(r"(?<=[a-z][a-z)])\.([0-9]{1,2})\s+(?=[A-Z])")

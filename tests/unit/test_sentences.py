@@ -141,3 +141,13 @@ def test_a_symbol_fonts_bullet_is_a_list_item() -> None:
         ("list", "Command scripts may hold data."),
         ("list", "So may files."),
     ]
+
+
+def test_each_option_of_a_definition_list_is_a_sentence() -> None:
+    """Manuals list options as "-x text." one after another; a negative number is no option."""
+    text = "-d file True if it is a directory. -e file True if it exists. It is -5 degrees now."
+    assert texts(text) == [
+        "-d file True if it is a directory.",
+        "-e file True if it exists.",
+        "It is -5 degrees now.",
+    ]
