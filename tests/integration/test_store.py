@@ -586,7 +586,14 @@ def test_unwritable_file_fails_at_open_for_another_user() -> None:
         with ChatStore(db) as store:
             store.create_chat()
         db.chmod(0o644)
-        env = dict(os.environ, PYTHONPATH=str(REPO))
+        # The checkout may live where `nobody` cannot go (a clone in a 0700 temp folder): the
+        # two packages the child imports are copied where it can read them.
+        code = folder / "code"
+        for package in ("app", "engine"):
+            shutil.copytree(REPO / package, code / package, ignore=shutil.ignore_patterns("*.pyc"))
+        for path in [code, *code.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        env = dict(os.environ, PYTHONPATH=str(code))
         result = None
         # The venv may live where `nobody` cannot go; app.store needs only the stdlib, so a
         # system Python 3.11+ is an honest stand-in for running Hearth as that user.
