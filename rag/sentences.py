@@ -138,7 +138,23 @@ def _line_kind(line: str) -> str:
         return "code"
     if " " not in stripped and re.search(r"[:/*=_(){}\[\]<>]", stripped[:-1]):
         return "code"  # "text/x-diff:*.patch", "glp_create_prob(P);"
+    if _data_line(stripped):
+        return "code"
     return "prose"
+
+
+_PLAIN_WORD = re.compile(r"[(\"'\u2018\u201c]?[A-Za-z][A-Za-z'\u2019-]*[.,;:!?)\"'\u2019\u201d]*")
+
+
+def _data_line(stripped: str) -> bool:
+    """A line that is data, not prose: a hex dump ("00000000 4d 49 4d 45 ..."), a row of
+    numbers, a formula as PDF extraction leaves it ("(xB )1 = : : : + 1x"). Fewer than two
+    in five of its (six or more) tokens are words."""
+    tokens = stripped.split()
+    if len(tokens) < 6:
+        return False
+    plain = sum(1 for t in tokens if _PLAIN_WORD.fullmatch(t) and len(t.strip("(),.;:")) > 1)
+    return plain < 0.4 * len(tokens)
 
 
 def _lines(text: str) -> list[_Line]:

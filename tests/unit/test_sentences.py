@@ -151,3 +151,16 @@ def test_each_option_of_a_definition_list_is_a_sentence() -> None:
         "-e file True if it exists.",
         "It is -5 degrees now.",
     ]
+
+
+def test_data_lines_are_code_not_sentences() -> None:
+    """A hex dump or a formula as extracted is shown after the sentence that introduces it,
+    never quoted as a sentence; a sentence with a few numbers stays prose."""
+    text = (
+        "The example would create this magic file:\n"
+        "00000000 4d 49 4d 45 2d 4d 61 67 69 63 00 0a 5b 35 30 3a |MIME-Magic..[50:|\n\n"
+        "(xB )1 = 11(xN )1 + 12(xN )2 + : : : + 1n(xN )n\n\n"
+        "It has 3 values: 1, 2 and 3 in the list of all the values."
+    )
+    got = [s.kind for s in split_sentences(text)]
+    assert got == ["prose", "code", "code", "prose"]
