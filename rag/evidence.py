@@ -250,12 +250,21 @@ def _lead_picks(hits: Sequence[Hit], best: float) -> list[tuple[float, int, int]
         top = max(quotable, key=lambda s: s.score)
         if top.score >= best - LEAD_MARGIN:
             out.append((top.score, p, top.position))
-    quotable = [s for s in hits[0].sentences if _quotable(s)] if hits else []
-    words = max(quotable, key=lambda s: (s.keywords, s.score), default=None)
-    known = {(p, i) for _, p, i in out}
-    if words is not None and words.keywords >= LEAD_KEYWORDS and (0, words.position) not in known:
-        out.append((words.score, 0, words.position))
+    sents = hits[0].sentences if hits else ()
+    # A syntax line ("plot 'file' every {<point_incr>} ...") counts too: it is quoted as the
+    # code after the sentence that introduces it ("Syntax:").
+    candidates = [s for s in sents if _quotable(s) or _introduced_code(sents, s)]
+    words = max(candidates, key=lambda s: (s.keywords, s.score), default=None)
+    if words is None or words.keywords < LEAD_KEYWORDS:
+        return out
+    at = words.position - 1 if words.kind == "code" else words.position
+    if (0, at) not in {(p, i) for _, p, i in out}:
+        out.append((words.score, 0, at))
     return out
+
+
+def _introduced_code(sents: Sequence[ScoredSentence], s: ScoredSentence) -> bool:
+    return s.kind == "code" and s.position > 0 and sents[s.position - 1].kind == "prose"
 
 
 def _quote(hits: Sequence[Hit], p: int, i: int, score: float, seen: set[str]) -> Quote | None:

@@ -157,6 +157,23 @@ def test_the_first_passages_sentence_with_the_questions_words_is_quoted() -> Non
     assert not any("must run the update command" in q.text for q in few.quotes)
 
 
+def test_a_syntax_line_with_the_questions_words_is_shown_after_its_intro() -> None:
+    """A how-to question is often answered by a syntax line, which is code: the first
+    passage's code with most of the question's words comes as the context of the sentence
+    that introduces it."""
+    from rag.evidence import choose
+
+    text = (
+        "For ordinary files a point is a single record and a block is a run of records.\n"
+        "Syntax:\n"
+        "    plot 'file' every {<point_incr>} {:{<block_incr>}}\n"
+        "The keyword selects which records of a data set are plotted, one by one in order."
+    )
+    hits = scored("How can I plot only every other record of a data file?", hit(text))
+    got = choose(hits)
+    assert any(q.text == "Syntax:" and "every {<point_incr>}" in q.context for q in got.quotes)
+
+
 def test_a_short_sentence_after_a_quote_comes_with_it() -> None:
     """A short sentence after the quote is often its point ("All numbers are big-endian.")."""
     from rag.evidence import choose
