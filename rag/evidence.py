@@ -68,7 +68,7 @@ LEAD_MARGIN = 0.3  # ... when it scores within this of the best sentence
 LEAD_KEYWORDS = 0.5
 SHORT_WORDS = 20  # a quote this short takes the sentence after it as context
 NEXT_SHORT_WORDS = 12  # ... as does one followed by a sentence this short (a punchline)
-FOLLOW_SHARE = 0.8  # ... as does one followed by a sentence scoring this share of its score
+FOLLOW_SHARE = 0.8  # ... as does a next (or previous) sentence scoring this share of its score
 CODE_CHARS = 240  # code shown after a quote that introduces it ("with the command:")
 
 
@@ -291,6 +291,18 @@ def _quote(hits: Sequence[Hit], p: int, i: int, score: float, seen: set[str]) ->
     ):
         text, last = f"{s.text} {nxt.text}", i + 1
         seen.add(" ".join(nxt.text.lower().split()))
+    prev = sents[i - 1] if i > 0 else None
+    # ... and the sentence before, when it answers nearly as well ("This version doesn't
+    # handle the REAL type." before "It doesn't support the AUTOMATIC TAGS option").
+    if (
+        prev is not None
+        and _quotable(prev)
+        and prev.page == s.page
+        and " ".join(prev.text.lower().split()) not in seen
+        and prev.score >= FOLLOW_SHARE * score
+    ):
+        text = f"{prev.text} {text}"
+        seen.add(" ".join(prev.text.lower().split()))
     return Quote(text, p, s.page, score, _context(sents, last))
 
 

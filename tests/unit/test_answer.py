@@ -187,6 +187,23 @@ def test_a_short_sentence_after_a_quote_comes_with_it() -> None:
     assert evidence.quotes[0].text.endswith("All numbers are big-endian.")
 
 
+def test_the_sentence_before_a_quote_comes_with_it_when_it_answers_nearly_as_well() -> None:
+    """A two-part answer ("doesn't handle REAL. It doesn't support AUTOMATIC TAGS") is quoted
+    whole, whichever of its sentences scores higher; a weak sentence before is left out."""
+    from rag.evidence import FOLLOW_SHARE, choose
+
+    text = (
+        "The parser was written for the common cases found in the standards of the time. "
+        "This version does not handle the floating point type at all. "
+        "It does not support the automatic tagging option of the standard either."
+    )
+    both = choose([_with_scores(hit(text), [0.1, 0.5 * FOLLOW_SHARE + 0.01, 0.5])])
+    assert both.quotes[0].text.startswith("This version does not handle")
+    assert both.quotes[0].text.endswith("automatic tagging option of the standard either.")
+    one = choose([_with_scores(hit(text), [0.1, 0.5 * FOLLOW_SHARE - 0.05, 0.5])])
+    assert one.quotes[0].text.startswith("It does not support")
+
+
 def test_a_sentence_is_quoted_once_even_as_another_quotes_context() -> None:
     from rag.evidence import choose
 
