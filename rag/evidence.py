@@ -267,10 +267,15 @@ def _introduced_code(sents: Sequence[ScoredSentence], s: ScoredSentence) -> bool
     return s.kind == "code" and s.position > 0 and sents[s.position - 1].kind == "prose"
 
 
+def _key(text: str) -> str:
+    """A sentence as compared for "quoted already": lower case, single spaces."""
+    return " ".join(text.lower().split())
+
+
 def _quote(hits: Sequence[Hit], p: int, i: int, score: float, seen: set[str]) -> Quote | None:
     sents = hits[p].sentences
     s = sents[i]
-    key = " ".join(s.text.lower().split())
+    key = _key(s.text)
     if key in seen:
         return None
     seen.add(key)
@@ -282,7 +287,7 @@ def _quote(hits: Sequence[Hit], p: int, i: int, score: float, seen: set[str]) ->
         nxt is not None
         and _quotable(nxt)
         and nxt.page == s.page
-        and " ".join(nxt.text.lower().split()) not in seen  # quoted already
+        and _key(nxt.text) not in seen  # quoted already
         and (
             len(s.text.split()) < SHORT_WORDS
             or len(nxt.text.split()) < NEXT_SHORT_WORDS
@@ -290,7 +295,7 @@ def _quote(hits: Sequence[Hit], p: int, i: int, score: float, seen: set[str]) ->
         )
     ):
         text, last = f"{s.text} {nxt.text}", i + 1
-        seen.add(" ".join(nxt.text.lower().split()))
+        seen.add(_key(nxt.text))
     prev = sents[i - 1] if i > 0 else None
     # ... and the sentence before, when it answers nearly as well ("This version doesn't
     # handle the REAL type." before "It doesn't support the AUTOMATIC TAGS option").
@@ -298,11 +303,11 @@ def _quote(hits: Sequence[Hit], p: int, i: int, score: float, seen: set[str]) ->
         prev is not None
         and _quotable(prev)
         and prev.page == s.page
-        and " ".join(prev.text.lower().split()) not in seen
+        and _key(prev.text) not in seen
         and prev.score >= FOLLOW_SHARE * score
     ):
         text = f"{prev.text} {text}"
-        seen.add(" ".join(prev.text.lower().split()))
+        seen.add(_key(prev.text))
     return Quote(text, p, s.page, score, _context(sents, last))
 
 
