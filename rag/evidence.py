@@ -272,6 +272,18 @@ def _key(text: str) -> str:
     return " ".join(text.lower().split())
 
 
+def _neighbour(
+    sents: Sequence[ScoredSentence], j: int, page: int, seen: set[str]
+) -> ScoredSentence | None:
+    """Sentence j when it may join a quote on `page`: it exists, can be quoted, stands on the
+    same page (so the citation holds for both) and has not been quoted already."""
+    if not 0 <= j < len(sents):
+        return None
+    n = sents[j]
+    ok = _quotable(n) and n.page == page and _key(n.text) not in seen
+    return n if ok else None
+
+
 def _quote(hits: Sequence[Hit], p: int, i: int, score: float, seen: set[str]) -> Quote | None:
     sents = hits[p].sentences
     s = sents[i]
@@ -280,32 +292,20 @@ def _quote(hits: Sequence[Hit], p: int, i: int, score: float, seen: set[str]) ->
         return None
     seen.add(key)
     text, last = s.text, i
-    nxt = sents[i + 1] if i + 1 < len(sents) else None
-    # A little context: the next sentence too when this one is short or the next one
-    # answers nearly as well (same page, so the citation holds for both).
-    if (
-        nxt is not None
-        and _quotable(nxt)
-        and nxt.page == s.page
-        and _key(nxt.text) not in seen  # quoted already
-        and (
-            len(s.text.split()) < SHORT_WORDS
-            or len(nxt.text.split()) < NEXT_SHORT_WORDS
-            or nxt.score >= FOLLOW_SHARE * score
-        )
+    # A little context: the next sentence too when this one is short, the next one is short
+    # (a punchline) or it answers nearly as well ...
+    nxt = _neighbour(sents, i + 1, s.page, seen)
+    if nxt is not None and (
+        len(s.text.split()) < SHORT_WORDS
+        or len(nxt.text.split()) < NEXT_SHORT_WORDS
+        or nxt.score >= FOLLOW_SHARE * score
     ):
         text, last = f"{s.text} {nxt.text}", i + 1
         seen.add(_key(nxt.text))
-    prev = sents[i - 1] if i > 0 else None
     # ... and the sentence before, when it answers nearly as well ("This version doesn't
     # handle the REAL type." before "It doesn't support the AUTOMATIC TAGS option").
-    if (
-        prev is not None
-        and _quotable(prev)
-        and prev.page == s.page
-        and _key(prev.text) not in seen
-        and prev.score >= FOLLOW_SHARE * score
-    ):
+    prev = _neighbour(sents, i - 1, s.page, seen)
+    if prev is not None and prev.score >= FOLLOW_SHARE * score:
         text = f"{prev.text} {text}"
         seen.add(_key(prev.text))
     return Quote(text, p, s.page, score, _context(sents, last))

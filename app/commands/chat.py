@@ -68,7 +68,13 @@ def model_settings(args: argparse.Namespace) -> Settings:
     settings = Settings.load(get_paths().settings_file)
     if getattr(args, "server", None):
         return settings
-    return with_preset(settings, getattr(args, "model", None) or settings.default_model)
+    return with_preset(settings, model_name(args, settings))
+
+
+def model_name(args: argparse.Namespace, settings: Settings) -> str:
+    """The model a command uses: its --model, else the settings' default ("" = the bundled
+    default chat model)."""
+    return getattr(args, "model", None) or settings.default_model
 
 
 def open_engine(args: argparse.Namespace, settings: Settings) -> ChatBackend:
@@ -93,7 +99,7 @@ def open_engine(args: argparse.Namespace, settings: Settings) -> ChatBackend:
 
         paths = get_paths()
         first_use(paths.models)
-        target = Catalog(paths.models).resolve(args.model or settings.default_model).path
+        target = Catalog(paths.models).resolve(model_name(args, settings)).path
     else:
         target = server or settings.remote_base_url
         options["model"] = args.model or ("" if server else settings.remote_model)
