@@ -19,7 +19,7 @@ from PySide6.QtCore import QObject, Signal
 from app.branching import ChatTrees
 from app.conversation import Tree
 from app.conversation import build_history as build_history  # re-exported
-from app.docs_worker import DocsHost, SourceScope
+from app.docs_worker import DocsHost
 from app.engine_worker import EngineFactory, EngineHost, LoadedModel
 from app.errors import StoreError
 from app.model_slot import ModelSlot
@@ -28,6 +28,7 @@ from app.paths import Paths
 from app.presets import merge_sampling as merge_sampling  # re-exported
 from app.presets import with_preset
 from app.settings import Settings
+from app.sources import chat_sources
 from app.store import ChatRow, ChatStore, MessageRow, SearchHit
 from app.turns import Stream, TurnRunner
 from engine.errors import HearthError, InvalidRequestError
@@ -426,7 +427,7 @@ class ChatController(QObject):
         except (StoreError, KeyError, HearthError) as exc:
             self._report(exc)
             return False
-        scope = SourceScope.from_chat_settings(chat.settings)
+        scope = chat_sources(self.settings, chat.settings)
         search = None
         if self.docs is not None and scope.enabled:
             question_text = request.messages[-1].content

@@ -29,7 +29,7 @@ import threading
 import time
 import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,36 +64,6 @@ class SearchJob:
     query: str
     k: int
     paths: tuple[str, ...] | None = None  # None: every document
-
-
-@dataclass
-class SourceScope:
-    """Which documents a chat answers from (stored in the chat's settings as "sources")."""
-
-    mode: str = "none"  # none | all | selected
-    paths: list[str] = field(default_factory=list)
-
-    @classmethod
-    def from_chat_settings(cls, settings: dict | None) -> SourceScope:
-        raw = (settings or {}).get("sources")
-        if not isinstance(raw, dict):
-            return cls()
-        mode = raw.get("mode")
-        paths = raw.get("paths")
-        clean = [p for p in paths if isinstance(p, str)] if isinstance(paths, list) else []
-        if mode not in ("none", "all", "selected"):
-            return cls()
-        return cls(str(mode), clean)
-
-    def as_setting(self) -> dict[str, Any]:
-        return {"mode": self.mode, "paths": list(self.paths)}
-
-    @property
-    def enabled(self) -> bool:
-        return self.mode == "all" or (self.mode == "selected" and bool(self.paths))
-
-    def search_paths(self) -> tuple[str, ...] | None:
-        return None if self.mode == "all" else tuple(self.paths)
 
 
 def passage_label(hit: Hit) -> str:

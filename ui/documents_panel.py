@@ -51,7 +51,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.docs_worker import SUPPORTED_SUFFIXES, SourceScope
+from app.docs_worker import SUPPORTED_SUFFIXES
 from app.services import Services
 from engine.units import format_duration, human_size
 from ui import dialogs
@@ -600,8 +600,7 @@ class DocumentsUi(QObject):
         self.dock.setVisible(True)
         chat = self.controller.current_chat()
         if chat is None or "sources" not in chat.settings:
-            self.sources_bar.set_scope(SourceScope("all"))
-            self._say(NOW_FROM_DOCUMENTS)
+            self.sources_bar.follow_library()
 
     def _say(self, text: str) -> None:
         self.window.statusBar().showMessage(text, 10000)

@@ -5,7 +5,9 @@ The selector follows the library: its summary counts the documents as they becom
 when documents appear that this window did not add (`hearth docs add` in a terminal, a new
 file in a watched folder; the documents thread notices other processes' commits), the open
 chat, if it has never chosen its sources, starts answering from all documents, as it does
-when files are dropped on the window.
+when files are dropped on the window. A chat that has not chosen answers from what the user
+chose last (`app.sources`), so a new chat in a window whose library holds
+documents answers from them, and one who picked "No documents" keeps chatting without them.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.docs_worker import SourceScope
+from app.sources import SourceScope, chat_sources, remember_sources
 from engine.errors import HearthError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -130,7 +132,12 @@ class SourcesBar(QWidget):
 
     def scope(self) -> SourceScope:
         chat = self.controller.current_chat()
-        return SourceScope.from_chat_settings(chat.settings if chat else None)
+        return chat_sources(self.controller.settings, chat.settings if chat else None)
+
+    def remember(self, scope: SourceScope) -> None:
+        """Chats that have not chosen, new ones included, answer from `scope` from now on."""
+        remember_sources(self.controller.settings, scope)
+        self.controller.save_settings()
 
     def _on_documents(self) -> None:
         """Documents appeared that the open chat has never been asked about: like a drop on
@@ -140,10 +147,16 @@ class SourcesBar(QWidget):
         new, self._known = self._known is not None and bool(ids - self._known), ids
         chat = self.controller.current_chat()
         if new and chat is not None and "sources" not in chat.settings:
-            self.set_scope(SourceScope("all"))
-            self.followed.emit()
+            self.follow_library()
         else:
             self.refresh()
+
+    def follow_library(self) -> None:
+        """Documents were added: the open chat, which has not chosen its sources, answers
+        from all of them, and so do new chats from now on."""
+        self.set_scope(SourceScope("all"))
+        self.remember(SourceScope("all"))
+        self.followed.emit()
 
     def refresh(self) -> None:
         scope = self.scope()
@@ -173,6 +186,7 @@ class SourcesBar(QWidget):
             if not paths:
                 mode = "none"
         self.set_scope(SourceScope(mode, paths))
+        self.remember(SourceScope(mode, paths))  # the user's own choice
 
     def _ask_documents(self, current: list[str]) -> list[str] | None:
         dialog = SelectDocumentsDialog(self.docs.documents(), current, self)

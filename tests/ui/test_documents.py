@@ -6,6 +6,7 @@ uses SmolLM2)."""
 from __future__ import annotations
 
 import http.server
+import json
 import sqlite3
 import threading
 import time
@@ -30,8 +31,9 @@ from test_documents_support import (  # noqa: F401  (docs_gui_fixture: the docs_
 )
 from ui_fakes import FakeEngine, Script, wait_ready
 
-from app.docs_worker import SourceScope
 from app.paths import get_paths
+from app.settings import Settings
+from app.sources import NEW_CHAT_SOURCES, SourceScope, default_sources
 from engine.types import GenerationRequest
 from rag.progress import Progress
 from ui.documents_panel import DocumentsSettingsPage, overall_text, status_text
@@ -196,6 +198,47 @@ def test_answer_uses_the_chats_sources_and_stores_what_fitted(
         assert c.send("And who keeps the lighthouse?")
     assert script.requests[-1].passages == []
     assert gui.store.messages(c.chat_id)[-1].sources == []
+
+
+def test_a_new_chat_answers_from_what_the_user_chose_last(
+    docs_gui: Any, qtbot: Any, tmp_path: Path
+) -> None:
+    """A window whose library holds documents opens new chats on them (a user who dropped
+    PDFs yesterday asks about them today), until the user picks "No documents"; the choice
+    is kept in the settings file for the next start."""
+    script = Script(replies=[["Plain reply."]])
+    gui = docs_gui(passage_factory(script))
+    wait_ready(qtbot, gui)
+    c = gui.controller
+    c.turns.grounded = False  # the passages the model is sent show what was searched
+    bar = gui.window.documents_ui.sources_bar
+    assert default_sources(c.settings).mode == "none"  # nothing added yet: plain chats
+    gui.window.documents_ui.add_paths([str(facts_pdf(tmp_path / "in"))])
+    wait_statuses(qtbot, gui, {"varnholm.pdf": "ready"})
+    with qtbot.waitSignal(c.generationFinished, timeout=60_000):
+        assert c.send(FACT_QUESTION)
+    first = c.chat_id
+
+    second = c.new_chat()
+    assert second is not None and second != first
+    assert "sources" not in c.current_chat().settings  # it has not chosen ...
+    assert bar.combo.currentData() == "all" and "1 document" in bar.summary.text()  # ... yet
+    with qtbot.waitSignal(c.generationFinished, timeout=60_000):
+        assert c.send(FACT_QUESTION)
+    assert any("Agnethe Brusk" in p.text for p in script.requests[-1].passages)
+
+    bar.combo.setCurrentIndex(bar.combo.findData("none"))  # the user's own choice
+    bar.combo.activated.emit(bar.combo.currentIndex())
+    third = c.new_chat()
+    assert third not in (None, first, second) and bar.combo.currentData() == "none"
+    with qtbot.waitSignal(c.generationFinished, timeout=60_000):
+        assert c.send("Tell me a joke.")
+    assert script.requests[-1].passages == []
+    saved = Settings.load(get_paths().settings_file)
+    assert json.loads(saved.ui_state[NEW_CHAT_SOURCES])["mode"] == "none"
+    # A damaged value reads as "No documents", never as an error
+    c.settings.ui_state[NEW_CHAT_SOURCES] = "{not json"
+    assert default_sources(c.settings) == SourceScope("none")
 
 
 def test_when_nothing_is_found_the_engine_still_answers(

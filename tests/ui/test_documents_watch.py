@@ -21,7 +21,7 @@ from test_documents_support import (  # noqa: F401  (docs_gui_fixture: the docs_
 )
 from ui_fakes import Script, fake_factory
 
-from app.docs_worker import SourceScope
+from app.sources import SourceScope
 from ui.documents_panel import STATUS, status_text
 
 HEARTH = Path(sys.executable).parent / "hearth"

@@ -117,6 +117,9 @@ APP_MODULES_FOR_UI = {
     "app.server_host",
     "app.services",
     "app.settings",
+    # Which documents a chat answers from, and what a chat that has not chosen answers from
+    # (pure, on the settings the window holds).
+    "app.sources",
     "app.store",
     # What the window asks about before adding text files of hours of indexing (standard
     # library only, shared with `hearth docs add --force`).

@@ -1,0 +1,75 @@
+"""Which documents a chat answers from: its own choice ("sources" in the chat's settings), or,
+for a chat that has not chosen, what the user chose last (kept in Settings.ui_state), so that a
+new chat in a window whose library holds documents answers from them, and a user who picked
+"No documents" keeps chatting without them. Adding documents makes "all" the default, as it
+makes the open chat answer from them (ui/sources_bar.py). No Qt."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from app.settings import Settings
+
+# Settings.ui_state key: what a chat that has not chosen answers from
+NEW_CHAT_SOURCES = "new_chat_sources"
+
+
+@dataclass
+class SourceScope:
+    """Which documents a chat answers from (stored in the chat's settings as "sources")."""
+
+    mode: str = "none"  # none | all | selected
+    paths: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_chat_settings(
+        cls, settings: dict | None, default: SourceScope | None = None
+    ) -> SourceScope:
+        """The chat's sources; `default` (else none) for a chat that has not chosen."""
+        if "sources" not in (settings or {}):
+            return default or cls()
+        return cls.from_setting((settings or {}).get("sources"))
+
+    @classmethod
+    def from_setting(cls, raw: Any) -> SourceScope:
+        """A scope from its stored form (`as_setting`); anything damaged reads as none."""
+        if not isinstance(raw, dict):
+            return cls()
+        mode = raw.get("mode")
+        paths = raw.get("paths")
+        clean = [p for p in paths if isinstance(p, str)] if isinstance(paths, list) else []
+        if mode not in ("none", "all", "selected"):
+            return cls()
+        return cls(str(mode), clean)
+
+    def as_setting(self) -> dict[str, Any]:
+        return {"mode": self.mode, "paths": list(self.paths)}
+
+    @property
+    def enabled(self) -> bool:
+        return self.mode == "all" or (self.mode == "selected" and bool(self.paths))
+
+    def search_paths(self) -> tuple[str, ...] | None:
+        return None if self.mode == "all" else tuple(self.paths)
+
+
+def chat_sources(settings: Settings, chat_settings: dict | None) -> SourceScope:
+    """What a chat (given its settings) answers from: its own choice, else the default."""
+    return SourceScope.from_chat_settings(chat_settings, default_sources(settings))
+
+
+def default_sources(settings: Settings) -> SourceScope:
+    try:
+        raw = json.loads(settings.ui_state.get(NEW_CHAT_SOURCES, ""))
+    except ValueError:
+        raw = None
+    return SourceScope.from_setting(raw)
+
+
+def remember_sources(settings: Settings, scope: SourceScope) -> None:
+    """Chats that have not chosen (new ones included) answer from `scope` from now on; the
+    caller saves the settings."""
+    settings.ui_state[NEW_CHAT_SOURCES] = json.dumps(scope.as_setting())
