@@ -29,8 +29,13 @@ class ChatTrees:
 
     def switch(self, chat_id: int, message_id: int, step: int) -> bool:
         """Make the alternative `step` places from `message_id` the shown one, with the
-        conversation that followed it last; False if there is none there."""
+        conversation that followed it last; False if there is none there, or (step 0) when
+        `message_id` is shown already."""
         tree = self.tree(chat_id)
+        if step == 0 and message_id in tree:
+            shown = tree.path(self.store.active_leaf(chat_id))
+            if any(m.id == message_id for m in shown):
+                return False
         siblings = tree.siblings(message_id) if message_id in tree else []
         index = siblings.index(message_id) + step if siblings else -1
         if not 0 <= index < len(siblings):

@@ -367,8 +367,8 @@ class ChatController(QObject):
         return self._answer_new_message(write)
 
     def switch_branch(self, message_id: int, step: int) -> bool:
-        """Show the alternative `step` places after (negative: before) `message_id`, with the
-        conversation that followed it last. Refused while this chat's answer is written."""
+        """Show the alternative `step` places after `message_id` (negative: before; 0: its own,
+        for a search hit not shown), as it went on last. Refused while this chat is answered."""
         return self._change_tree(lambda chat_id: self.trees.switch(chat_id, message_id, step))
 
     def delete_branch(self, message_id: int) -> bool:

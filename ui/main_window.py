@@ -220,6 +220,7 @@ class MainWindow(QMainWindow):
     def _open_hit(self, chat_id: int, message_id: int) -> None:
         if chat_id != self.controller.chat_id:
             self.controller.open_chat(chat_id)
+        self.controller.switch_branch(message_id, 0)  # a hit in a version not shown
         self.chat_view.reveal(message_id)
 
     def _with_current(self, fn: Any) -> None:

@@ -185,3 +185,28 @@ def test_the_window_title_follows_the_chat(make_gui: Any, qtbot: Any) -> None:
     assert gui.window.windowTitle() == "Plan a walk along the coast — Hearth"
     gui.window.rename_chat(gui.controller.chat_id, "Coast walk")
     assert gui.window.windowTitle() == "Coast walk — Hearth"
+
+
+def test_a_search_hit_in_a_hidden_version_shows_that_version(make_gui: Any, qtbot: Any) -> None:
+    script = Script(replies=[["narwhal tusks spiral"], ["a different answer"], ["a3"]])
+    gui = make_gui(script)
+    wait_ready(qtbot, gui)
+    c, win, view = gui.controller, gui.window, gui.window.chat_view
+    send(qtbot, gui, "q1")
+    hidden = view.message_ids()[-1]
+    last = view.widget_for(hidden)
+    with qtbot.waitSignal(c.generationFinished, timeout=5000):
+        last.regen_button.click()
+    send(qtbot, gui, "q2")
+    assert "narwhal tusks spiral" not in shown(gui)  # the first answer is one ‹ away
+
+    win.sidebar.search.setText("narwhal")
+    qtbot.waitUntil(lambda: win.sidebar.searching, timeout=2000)
+    hit = win.sidebar.list.item(0)
+    assert "«narwhal»" in hit.text()
+    win.sidebar._activated(hit)
+    assert shown(gui) == ["q1", "narwhal tusks spiral"]  # that version, and where it went
+    assert hidden in view.message_ids() and switcher(gui, hidden) == "1 / 2"
+    # A hit on the shown path changes nothing
+    assert not c.switch_branch(view.message_ids()[0], 0)
+    assert shown(gui) == ["q1", "narwhal tusks spiral"]
