@@ -17,10 +17,15 @@ from __future__ import annotations
 
 import json
 import math
+import uuid
 from typing import Any
 
 from engine.errors import InvalidRequestError
+from engine.int_range import MAX_DIGITS, integer_range_gbnf
 from engine.types import OutputFormat
+
+# Stand-in constants for bounded integers carry this, so that no string of a schema matches one
+_NONCE = uuid.uuid4().hex[:12]
 
 # The converter writes `maxLength: n` (and the other counts) as n nested optional rules, and
 # llama.cpp parses nested rules recursively: bounded here so a request cannot make a grammar
@@ -64,46 +69,70 @@ def _schema_grammar(schema: Any) -> str:
     _check_node(schema, 0)
     from llama_cpp.llama_grammar import json_schema_to_gbnf
 
+    ranges: dict[str, str] = {}
     try:
-        return str(json_schema_to_gbnf(json.dumps(_bounded_integers(schema))))
+        text = str(json_schema_to_gbnf(json.dumps(_bounded_integers(schema, ranges))))
     except RecursionError as exc:
         raise InvalidRequestError("The JSON schema is nested too deeply.") from exc
     except (AssertionError, AttributeError, TypeError, KeyError, ValueError, IndexError) as exc:
         # The converter reports an unknown type, a bad pattern or a dangling $ref this way.
         raise InvalidRequestError(f"The JSON schema cannot be used: {exc}", repr(exc)) from exc
+    for marker, rule in ranges.items():  # each stand-in string becomes its range's rule
+        text = text.replace(json.dumps(json.dumps(marker)), rule)
+    return _json_string_chars(text)
 
 
-MAX_INT_CHOICES = 1000  # an integer range up to this size is written out as its values
+# The converter's characters of a JSON string (and of a pattern's "."), and what JSON allows:
+# raw control characters (U+0000-U+001F) are invalid inside a string, and a sampled answer
+# had one ("Invalid control character" from json.loads); a pattern's "." may not end the
+# string with a quote either. llama.cpp's own JSON grammar already excludes them.
+_STRING_CHAR_RULES = {
+    r'char ::= [^"\\] | ': r'char ::= [^"\\\x7F\x00-\x1F] | ',
+    r"dot ::= [^\x0A\x0D]": r'dot ::= [^"\\\x7F\x00-\x1F]',
+}
 
 
-def _bounded_integers(node: Any, names: bool = False) -> Any:
+def _json_string_chars(grammar: str) -> str:
+    for old, new in _STRING_CHAR_RULES.items():
+        grammar = grammar.replace(old, new)
+    return grammar
+
+
+_INT_KEYS = ("type", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
+
+
+def _bounded_integers(node: Any, ranges: dict[str, str], names: bool = False) -> Any:
     """The schema with each bounded integer ({"type": "integer", "minimum": 0, "maximum":
-    150}) as the list of its values: llama-cpp-python's converter ignores integer bounds
-    (it let a sampled answer say "age": 1820), while it does honour an enum. Ranges wider
-    than MAX_INT_CHOICES keep only the digits rule (their bounds are not enforced)."""
+    150}) replaced by a stand-in string constant, whose GBNF rule (engine.int_range) is put
+    in `ranges`: llama-cpp-python's converter ignores integer bounds (it let a sampled answer
+    say "age": 1820), and `_schema_grammar` swaps the constant's literal for the rule."""
     if isinstance(node, list):
-        return [_bounded_integers(item) for item in node]
+        return [_bounded_integers(item, ranges) for item in node]
     if not isinstance(node, dict):
         return node
     if names:
-        return {k: _bounded_integers(v) for k, v in node.items()}
+        return {k: _bounded_integers(v, ranges) for k, v in node.items()}
     out = {
         k: v
         if k in ("enum", "const", "default", "examples")
-        else _bounded_integers(v, k in _NAME_MAPS)
+        else _bounded_integers(v, ranges, k in _NAME_MAPS)
         for k, v in node.items()
     }
     low, high = _int_bounds(out)
-    if (
-        out.get("type") == "integer"
-        and low is not None
-        and high is not None
-        and 0 <= high - low < MAX_INT_CHOICES
-    ):
-        for key in ("type", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
-            out.pop(key, None)
-        out["enum"] = list(range(low, high + 1))
-    return out
+    if out.get("type") != "integer" or (low is None and high is None):
+        return out
+    if "enum" in out or "const" in out:
+        return out  # the values are listed already
+    try:
+        rule = integer_range_gbnf(low, high)
+    except ValueError as exc:
+        raise InvalidRequestError(
+            f"No whole number of at most {MAX_DIGITS} digits lies within the bounds of an "
+            f"integer in the JSON schema ({low} to {high})."
+        ) from exc
+    marker = f"hearth-integer-range-{_NONCE}-{len(ranges)}"
+    ranges[marker] = rule
+    return {**{k: v for k, v in out.items() if k not in _INT_KEYS}, "const": marker}
 
 
 def _int_bounds(node: dict[str, Any]) -> tuple[int | None, int | None]:

@@ -60,6 +60,40 @@ def test_a_schema_answer_parses_and_validates(smol: LlamaEngine, sampling: Sampl
     assert stats.stop_reason == "stop"  # the grammar was complete, then only the end fitted
 
 
+WIDE_BOUNDS = {
+    "type": "object",
+    "properties": {
+        "city": {"type": "string", "maxLength": 20},
+        "population": {"type": "integer", "minimum": 10_000, "maximum": 90_000_000},
+        "lowest_point_m": {"type": "integer", "minimum": -900_000, "exclusiveMaximum": -1_000},
+        "founded": {"type": "integer", "minimum": 1},
+    },
+    "required": ["city", "population", "lowest_point_m", "founded"],
+    "additionalProperties": False,
+}
+
+
+@pytest.mark.parametrize("seed", [None, 7, 8, 9])
+def test_wide_and_one_sided_integer_bounds_hold(smol: LlamaEngine, seed: int | None) -> None:
+    """Ranges too wide to list (and one-sided ones) are enforced by the grammar too
+    (engine/int_range.py): the converter alone let any whole number through."""
+    sampling = (
+        SamplingParams(temperature=0.0, max_tokens=120)
+        if seed is None
+        else SamplingParams(
+            temperature=1.0, top_k=0, top_p=1.0, min_p=0.0, seed=seed, max_tokens=120
+        )
+    )
+    question = [
+        ChatMessage("user", "Describe a city as JSON: population, lowest point, year founded.")
+    ]
+    text, stats = answer(
+        smol, GenerationRequest(question, sampling, output=output_from_schema(WIDE_BOUNDS))
+    )
+    jsonschema.validate(json.loads(text), WIDE_BOUNDS)
+    assert stats.stop_reason == "stop"
+
+
 def test_json_object_mode_gives_an_object(smol: LlamaEngine) -> None:
     request = GenerationRequest(
         [ChatMessage("user", "Give the capital of France as JSON.")],
