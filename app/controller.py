@@ -427,7 +427,7 @@ class ChatController(QObject):
         except (StoreError, KeyError, HearthError) as exc:
             self._report(exc)
             return False
-        scope = chat_sources(self.settings, chat.settings)
+        scope = chat_sources(self.settings, chat.settings, self.docs)
         search = None
         if self.docs is not None and scope.enabled:
             question_text = request.messages[-1].content

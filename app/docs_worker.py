@@ -480,6 +480,7 @@ class DocsHost(ThreadHost):
         self._ids = itertools.count(1)
         self._started = False
         self.rows: dict[int, Any] = {}  # doc id -> DocRow, in the library's order
+        self.listed = False  # the documents thread has sent its first list
         self.state = IDLE
         self.last_progress: Any = None
         self._requestStart.connect(self.worker.start)
@@ -503,6 +504,11 @@ class DocsHost(ThreadHost):
 
     def documents(self) -> list[Any]:
         return list(self.rows.values())
+
+    def may_hold_documents(self) -> bool:
+        """Whether the library may hold documents: it does, or it has not been listed yet (a
+        question sent at start-up searches; an empty library finds nothing)."""
+        return bool(self.rows) or not self.listed
 
     # -- requests ------------------------------------------------------------------------
 
@@ -572,6 +578,7 @@ class DocsHost(ThreadHost):
     @Slot(list)
     def _on_documents(self, rows: list[Any]) -> None:
         self.rows = {r.id: r for r in rows}
+        self.listed = True
         self.documentsChanged.emit()
 
     @Slot(list)

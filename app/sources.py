@@ -2,13 +2,14 @@
 for a chat that has not chosen, what the user chose last (kept in Settings.ui_state), so that a
 new chat in a window whose library holds documents answers from them, and a user who picked
 "No documents" keeps chatting without them. Adding documents makes "all" the default, as it
-makes the open chat answer from them (ui/sources_bar.py). No Qt."""
+makes the open chat answer from them (ui/sources_bar.py); before any choice, a library that
+holds documents is the default. No Qt."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # pragma: no cover
     from app.settings import Settings
@@ -56,14 +57,27 @@ class SourceScope:
         return None if self.mode == "all" else tuple(self.paths)
 
 
-def chat_sources(settings: Settings, chat_settings: dict | None) -> SourceScope:
-    """What a chat (given its settings) answers from: its own choice, else the default."""
-    return SourceScope.from_chat_settings(chat_settings, default_sources(settings))
+class Library(Protocol):
+    def may_hold_documents(self) -> bool: ...
 
 
-def default_sources(settings: Settings) -> SourceScope:
+def chat_sources(
+    settings: Settings, chat_settings: dict | None, library: Library | None
+) -> SourceScope:
+    """What a chat (given its settings) answers from: its own choice, else the default for
+    `library` (app.docs_worker.DocsHost; None: no documents thread)."""
+    has_documents = library is not None and library.may_hold_documents()
+    return SourceScope.from_chat_settings(chat_settings, default_sources(settings, has_documents))
+
+
+def default_sources(settings: Settings, has_documents: bool) -> SourceScope:
+    """What the user chose last; before any choice, all documents when the library holds
+    some (added from the command line, or before this was remembered), else none."""
+    stored = settings.ui_state.get(NEW_CHAT_SOURCES)
+    if stored is None:
+        return SourceScope("all" if has_documents else "none")
     try:
-        raw = json.loads(settings.ui_state.get(NEW_CHAT_SOURCES, ""))
+        raw = json.loads(stored)
     except ValueError:
         raw = None
     return SourceScope.from_setting(raw)

@@ -132,7 +132,7 @@ class SourcesBar(QWidget):
 
     def scope(self) -> SourceScope:
         chat = self.controller.current_chat()
-        return chat_sources(self.controller.settings, chat.settings if chat else None)
+        return chat_sources(self.controller.settings, chat.settings if chat else None, self.docs)
 
     def remember(self, scope: SourceScope) -> None:
         """Chats that have not chosen, new ones included, answer from `scope` from now on."""

@@ -33,7 +33,13 @@ from ui_fakes import FakeEngine, Script, wait_ready
 
 from app.paths import get_paths
 from app.settings import Settings
-from app.sources import NEW_CHAT_SOURCES, SourceScope, default_sources
+from app.sources import (
+    NEW_CHAT_SOURCES,
+    SourceScope,
+    chat_sources,
+    default_sources,
+    remember_sources,
+)
 from engine.types import GenerationRequest
 from rag.progress import Progress
 from ui.documents_panel import DocumentsSettingsPage, overall_text, status_text
@@ -212,7 +218,9 @@ def test_a_new_chat_answers_from_what_the_user_chose_last(
     c = gui.controller
     c.turns.grounded = False  # the passages the model is sent show what was searched
     bar = gui.window.documents_ui.sources_bar
-    assert default_sources(c.settings).mode == "none"  # nothing added yet: plain chats
+    qtbot.waitUntil(lambda: c.docs.listed, timeout=15_000)
+    assert not c.docs.may_hold_documents()  # an empty library, listed
+    assert default_sources(c.settings, False).mode == "none"  # nothing added yet: plain chats
     gui.window.documents_ui.add_paths([str(facts_pdf(tmp_path / "in"))])
     wait_statuses(qtbot, gui, {"varnholm.pdf": "ready"})
     with qtbot.waitSignal(c.generationFinished, timeout=60_000):
@@ -238,7 +246,12 @@ def test_a_new_chat_answers_from_what_the_user_chose_last(
     assert json.loads(saved.ui_state[NEW_CHAT_SOURCES])["mode"] == "none"
     # A damaged value reads as "No documents", never as an error
     c.settings.ui_state[NEW_CHAT_SOURCES] = "{not json"
-    assert default_sources(c.settings) == SourceScope("none")
+    assert default_sources(c.settings, True) == SourceScope("none")
+    # Before any choice (documents added from the command line, or before this version), a
+    # library that holds documents is where new chats look
+    del c.settings.ui_state[NEW_CHAT_SOURCES]
+    assert c.new_chat() not in (None, third) and bar.combo.currentData() == "all"
+    assert default_sources(c.settings, False) == SourceScope("none")
 
 
 def test_when_nothing_is_found_the_engine_still_answers(
@@ -487,6 +500,28 @@ def test_every_process_puts_the_vectors_where_the_settings_say(tmp_path: Path) -
             assert lib.config.vector_store_token == settings.chroma_token
     remote.save(tmp_path / "settings.json")
     assert "vector_store" not in (tmp_path / "settings.json").read_text()  # derived, not saved
+
+
+def test_a_chat_that_has_not_chosen_searches_a_library_that_may_hold_documents() -> None:
+    """Before the documents thread has listed the library (a question sent at start-up), a
+    chat that has not chosen searches it (an empty library finds nothing and the model
+    answers alone), rather than answering a document question without the documents."""
+
+    class Library:
+        def __init__(self, may: bool) -> None:
+            self.may = may
+
+        def may_hold_documents(self) -> bool:
+            return self.may
+
+    settings = Settings()
+    assert chat_sources(settings, {}, Library(True)) == SourceScope("all")
+    assert chat_sources(settings, {}, Library(False)) == SourceScope("none")
+    assert chat_sources(settings, {}, None) == SourceScope("none")  # no documents thread
+    own = {"sources": SourceScope("none").as_setting()}
+    assert chat_sources(settings, own, Library(True)) == SourceScope("none")  # its choice
+    remember_sources(settings, SourceScope("selected", ["/a.pdf"]))
+    assert chat_sources(settings, {}, Library(False)) == SourceScope("selected", ["/a.pdf"])
 
 
 def test_source_scope_and_source_dicts_are_robust() -> None:
