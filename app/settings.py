@@ -79,6 +79,8 @@ class Settings:
                 settings.sampling = _merge_dataclass(SamplingParams(), value)
             elif f.name == "model_presets":
                 settings.model_presets = _presets(value)
+            elif f.name == "ui_state":  # the window reads these as text ("geometry": 5 crashed it)
+                settings.ui_state = _texts(value)
             elif _same_kind(getattr(settings, f.name), value):
                 setattr(settings, f.name, value)
         return settings
@@ -115,6 +117,13 @@ def _presets(raw: Any) -> dict[str, dict[str, Any]]:
     if not isinstance(raw, dict):
         return {}
     return {k: dict(v) for k, v in raw.items() if isinstance(k, str) and isinstance(v, dict)}
+
+
+def _texts(raw: Any) -> dict[str, str]:
+    """The entries of a dict whose name and value are text; the rest is dropped."""
+    if not isinstance(raw, dict):
+        return {}
+    return {k: v for k, v in raw.items() if isinstance(k, str) and isinstance(v, str)}
 
 
 def _merge_dataclass(obj: Any, raw: Any) -> Any:

@@ -76,3 +76,17 @@ def test_presets_survive_the_file_and_bad_values_are_ignored(tmp_path: Path) -> 
     assert gemma.sampling == loaded.sampling
     loaded.save(path)
     assert json.loads(path.read_text())["model_presets"]["newer"]["unknown"] == {"x": 1}
+
+
+def test_window_state_of_the_wrong_type_is_dropped_not_fatal(tmp_path: Path) -> None:
+    """The window reads Settings.ui_state as text (base64 geometry, JSON sources); a settings
+    file edited by hand, or by another version, with other types there used to stop the
+    window at start-up ("geometry": 5 has no .encode)."""
+    path = tmp_path / "settings.json"
+    state = {"geometry": 5, "splitter": ["x"], "new_chat_sources": {"mode": "all"}}
+    state["last_chat"] = "3"
+    path.write_text(json.dumps({"ui_state": state, "n_ctx": 2048}))
+    loaded = Settings.load(path)
+    assert loaded.ui_state == {"last_chat": "3"} and loaded.n_ctx == 2048
+    path.write_text(json.dumps({"ui_state": ["not", "a", "dict"]}))
+    assert Settings.load(path).ui_state == {}
