@@ -91,8 +91,10 @@ def is_loopback(host: str) -> bool:
         return False  # a name other than localhost, or "" (every interface)
 
 
-def check_bind(host: str, api_key: str) -> None:
-    """Refuse to listen beyond this computer without an API key."""
+def check_bind(host: str, api_key: str, port: int = 0) -> None:
+    """Refuse to listen beyond this computer without an API key, or on no port at all."""
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise InvalidRequestError(f"The server's port must be from 0 to 65535, not {port!r}.")
     if not is_loopback(host) and not api_key:
         raise InvalidRequestError(
             f"Refusing to serve on {host or 'every interface'} without an API key: anyone who "
@@ -115,7 +117,7 @@ class ApiServer(ThreadingHTTPServer):
         gateway: Gateway,
         on_request: Callable[[RequestRecord], None] | None = None,
     ) -> None:
-        check_bind(config.host, config.api_key)
+        check_bind(config.host, config.api_key, config.port)
         self.config = config
         self.gateway = gateway
         self.on_request = on_request

@@ -81,8 +81,10 @@ class Settings:
                 settings.model_presets = _presets(value)
             elif f.name == "ui_state":  # the window reads these as text ("geometry": 5 crashed it)
                 settings.ui_state = _texts(value)
-            elif _same_kind(getattr(settings, f.name), value):
+            elif _same_kind(getattr(settings, f.name), value) and _in_range(f.name, value):
                 setattr(settings, f.name, value)
+        if settings.chunk_overlap >= settings.chunk_tokens:  # chunks must move forward
+            settings.chunk_overlap = min(cls.chunk_overlap, settings.chunk_tokens // 4)
         return settings
 
     def save(self, path: Path) -> None:
@@ -117,6 +119,23 @@ def _presets(raw: Any) -> dict[str, dict[str, Any]]:
     if not isinstance(raw, dict):
         return {}
     return {k: dict(v) for k, v in raw.items() if isinstance(k, str) and isinstance(v, dict)}
+
+
+# Whole-number settings outside these bounds keep their defaults: the settings file is the
+# user's to edit, and "chunk_tokens": 0 stopped `hearth docs add` with a traceback, "server_port":
+# 99999 aborted the window (the dialogs' spin boxes never offer such values).
+_INT_RANGES = {
+    "n_batch": (1, 1 << 16),
+    "rag_top_k": (1, 50),
+    "chunk_tokens": (16, 512),  # the embedding model reads at most 512 word pieces
+    "chunk_overlap": (0, 256),
+    "server_port": (1, 65535),
+}
+
+
+def _in_range(name: str, value: Any) -> bool:
+    low, high = _INT_RANGES.get(name, (None, None))
+    return low is None or low <= value <= high
 
 
 def _texts(raw: Any) -> dict[str, str]:

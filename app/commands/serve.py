@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     from app.gateway import EmbeddingThread, EngineThread
     from app.user_library import embedding_model_path, first_use
 
-    check_bind(args.host, args.api_key)  # before anything is loaded
+    check_bind(args.host, args.api_key, args.port)  # before anything is loaded
     # The engine thread, the HTTP threads and llama.cpp's callbacks share the GIL; a 1 ms
     # switch interval (default 5 ms) shortens the wait of a thread that has a token to
     # write, as the window does for its GUI thread.

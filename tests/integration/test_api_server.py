@@ -207,6 +207,19 @@ def test_no_other_address_than_loopback_without_a_key(engine: Watching) -> None:
     assert "Refusing to serve on 0.0.0.0 without an API key" in run.stderr
 
 
+def test_a_port_out_of_range_is_refused_with_the_reason(engine: Watching) -> None:
+    """The socket's own OverflowError used to escape: the window aborted on a settings file
+    with "server_port": 99999 (app/settings.py now also drops it on load)."""
+    for port in (99999, -1):
+        with pytest.raises(InvalidRequestError, match="port must be from 0 to 65535"):
+            ApiServer(ServerConfig(port=port), engine)
+    run = subprocess.run(
+        [str(HEARTH), "serve", "--port", "70000"],
+        capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"},
+    )  # fmt: skip
+    assert run.returncode == 1 and "port must be from 0 to 65535, not 70000" in run.stderr
+
+
 @pytest.mark.parametrize(
     ("method", "path", "body", "status", "code"),
     [

@@ -90,3 +90,17 @@ def test_window_state_of_the_wrong_type_is_dropped_not_fatal(tmp_path: Path) -> 
     assert loaded.ui_state == {"last_chat": "3"} and loaded.n_ctx == 2048
     path.write_text(json.dumps({"ui_state": ["not", "a", "dict"]}))
     assert Settings.load(path).ui_state == {}
+
+
+def test_numbers_out_of_their_range_keep_the_defaults() -> None:
+    """A hand-edited settings file: "chunk_tokens": 0 stopped `hearth docs add` with a
+    traceback, "server_port": 99999 aborted the window."""
+    bad = {"chunk_tokens": 0, "rag_top_k": -3, "server_port": 99999, "n_batch": 0}
+    loaded = Settings.from_dict(bad)
+    default = Settings()
+    for name in bad:
+        assert getattr(loaded, name) == getattr(default, name), name
+    ok = Settings.from_dict({"chunk_tokens": 256, "chunk_overlap": 60, "rag_top_k": 12})
+    assert (ok.chunk_tokens, ok.chunk_overlap, ok.rag_top_k) == (256, 60, 12)
+    # an overlap as long as the chunk would never move on: a quarter of the chunk instead
+    assert Settings.from_dict({"chunk_tokens": 40, "chunk_overlap": 40}).chunk_overlap == 10
