@@ -53,6 +53,7 @@ class Verdict:
     details: str = ""
     name: str = ""
     checked: float = 0.0
+    build: str = ""  # the llama.cpp build that gave it (`llama_build_id`)
 
 
 def verdict_file() -> Path:
@@ -70,6 +71,28 @@ def verdict_file() -> Path:
 
 
 _keys: dict[tuple[str, int, int], str] = {}
+_build: list[str] = []
+
+
+def llama_build_id() -> str:
+    """The llama.cpp libraries this environment loads, by name, size and modification time
+    (without loading them). A verdict holds for the build that gave it: a rebuild (a new
+    release, new patches, a GPU build) may load a file that crashed the last one; seen with
+    the bundled SmolLM2 after the AMX crash on Sapphire Rapids was fixed (patch 0005), when
+    the crash the old build recorded kept refusing the sound file."""
+    if not _build:
+        import importlib.util
+
+        spec = importlib.util.find_spec("llama_cpp")
+        parts: list[str] = []
+        if spec is not None and spec.origin is not None:
+            lib = Path(spec.origin).parent / "lib"
+            with contextlib.suppress(OSError):
+                for f in sorted(lib.iterdir()):
+                    st = f.stat()
+                    parts.append(f"{f.name}:{st.st_size}:{st.st_mtime_ns}")
+        _build.append(hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16])
+    return _build[0]
 
 
 def header_key(h: GGUFHeader) -> str:
@@ -106,18 +129,20 @@ class _Store:
         return data if isinstance(data, dict) else {}
 
     def get(self, key: str) -> Verdict | None:
+        """The verdict on `key` given by this llama.cpp build (another build's is ignored)."""
         raw = self._read().get(key)
         if not isinstance(raw, dict):
             return None
         try:
-            return Verdict(**raw)  # type: ignore[arg-type]
+            verdict = Verdict(**raw)  # type: ignore[arg-type]
         except TypeError:
             return None
+        return verdict if verdict.build == llama_build_id() else None
 
     def put(self, key: str, verdict: Verdict) -> None:
         with self._lock:
             data = self._read()
-            data[key] = asdict(verdict)
+            data[key] = {**asdict(verdict), "build": llama_build_id()}
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")

@@ -73,7 +73,7 @@ BUILD_RECORD = ".hearth-llama-build"
 
 def llama_cpp_build() -> str:
     """The llama.cpp build this environment runs, in one line, without loading it:
-    '0.3.36+hearth.5' (Hearth's patched build), '0.3.36 (release; patched build failed: see
+    '0.3.36+hearth.6' (Hearth's patched build), '0.3.36 (release; patched build failed: see
     LOG)' or '0.3.36 (release)'. `hearth --version`, the self-test and Settings show it."""
     try:
         version = importlib.metadata.version("llama_cpp_python")

@@ -32,7 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 VERSION = "0.3.36"  # the same pin as in pyproject.toml (a test checks)
-LOCAL = "hearth.5"  # raise when the patches change
+LOCAL = "hearth.6"  # raise when the patches change
 PATCHED_VERSION = f"{VERSION}+{LOCAL}"
 PATCH_DIR = Path(__file__).resolve().parent / "llama.cpp"
 DIST = "llama-cpp-python"

@@ -17,7 +17,7 @@ _FEATURES = ("AVX512", "AVX2", "AVX", "NEON", "FMA", "F16C", "SVE", "AMX_INT8", 
 
 
 def backend_summary(info: dict[str, Any]) -> str:
-    """'llama.cpp CPU backend (AVX2, FMA, F16C, OPENMP) · build 0.3.36+hearth.5' from
+    """'llama.cpp CPU backend (AVX2, FMA, F16C, OPENMP) · build 0.3.36+hearth.6' from
     engine.runtime.system_info()."""
     text = str(info.get("system_info", ""))
     backends: list[str] = []

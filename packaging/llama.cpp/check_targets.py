@@ -50,6 +50,7 @@ _X86_OFF = {
     "GGML_SSE42": "OFF", "GGML_AVX": "OFF", "GGML_AVX2": "OFF", "GGML_FMA": "OFF",
     "GGML_F16C": "OFF", "GGML_BMI2": "OFF", "GGML_AVX_VNNI": "OFF", "GGML_AVX512": "OFF",
     "GGML_AVX512_VBMI": "OFF", "GGML_AVX512_VNNI": "OFF", "GGML_AVX512_BF16": "OFF",
+    "GGML_AMX_TILE": "OFF", "GGML_AMX_INT8": "OFF", "GGML_AMX_BF16": "OFF",
 }  # fmt: skip
 _AVX2 = {"GGML_SSE42": "ON", "GGML_AVX": "ON", "GGML_AVX2": "ON", "GGML_FMA": "ON",
          "GGML_F16C": "ON", "GGML_BMI2": "ON"}  # fmt: skip
@@ -83,6 +84,15 @@ TARGETS = [
             "GGML_AVX512_VNNI": "ON", "GGML_AVX512_BF16": "ON"},
            ("avx2", "fma", "f16c", "bmi2", "avx512f", "avx512cd", "avx512vl", "avx512dq",
             "avx512bw", "avx512vbmi", "avx512_vnni", "avx512_bf16")),
+    # AMX's own matrix kernels are compiled but not used (patch 0005: they crash in the
+    # first decode on Sapphire Rapids); the patched kernels must still build beside them.
+    Target("avx512-amx", "AVX-512 with VNNI, BF16 and AMX (Sapphire Rapids and later Xeons)",
+           "x86_64",
+           {**_X86_OFF, **_AVX2, "GGML_AVX512": "ON", "GGML_AVX512_VBMI": "ON",
+            "GGML_AVX512_VNNI": "ON", "GGML_AVX512_BF16": "ON", "GGML_AMX_TILE": "ON",
+            "GGML_AMX_INT8": "ON", "GGML_AMX_BF16": "ON"},
+           ("avx2", "fma", "f16c", "bmi2", "avx512f", "avx512cd", "avx512vl", "avx512dq",
+            "avx512bw", "avx512vbmi", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_int8")),
     Target("aarch64-neon", "ARMv8-A with NEON only (Raspberry Pi 4, older ARM laptops)",
            "aarch64", {"GGML_CPU_ARM_ARCH": "armv8-a"}, qemu_cpu="cortex-a72"),
     Target("aarch64-apple-like", "ARMv8.2-A with dot product and FP16 (Apple M1 and later, "

@@ -264,3 +264,34 @@ def test_a_probe_that_fails_for_a_sound_model_too_is_not_believed(
     crashes.add(suspect.name)  # only this file
     with pytest.raises(ModelFileError, match="SIGSEGV"):
         load_probe.ensure_loadable(read_header(suspect))
+
+
+def test_a_verdict_holds_only_for_the_llama_cpp_build_that_gave_it(
+    smol: Model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build that crashed on every model (AMX on Sapphire Rapids) recorded the bundled
+    SmolLM2 as damaged; the rebuilt llama.cpp loads it, and the old verdict must not keep
+    refusing it."""
+    from engine import load_probe
+    from engine.load_probe import Verdict
+
+    suspect = craft(smol, tmp_path / "suspect.gguf")
+    crashing = [True]
+
+    def probe(path: Path, embedding: bool, timeout_s: float) -> Verdict:  # the child's verdict
+        if crashing[0]:
+            return Verdict(False, "it ended with SIGSEGV", name=path.name, checked=1.0)
+        return Verdict(True, name=path.name, checked=1.0)
+
+    monkeypatch.setattr(load_probe, "probe", probe)
+    monkeypatch.setattr(load_probe, "_control", [True])
+    with pytest.raises(ModelFileError, match="SIGSEGV"):
+        load_probe.ensure_loadable(read_header(suspect))
+    assert load_probe.known_damage(read_header(suspect)) is not None  # recorded, this build
+    crashing[0] = False
+    monkeypatch.setattr(load_probe, "_build", ["another build"])  # llama.cpp rebuilt
+    assert load_probe.known_damage(read_header(suspect)) is None
+    load_probe.ensure_loadable(read_header(suspect))  # probed again: it loads
+    assert load_probe.llama_build_id() == "another build"
+    monkeypatch.setattr(load_probe, "_build", [])
+    assert len(load_probe.llama_build_id()) == 16  # the installed libraries' own
