@@ -17,7 +17,12 @@ thread, so a client that never reads blocks only itself.
 
 Security defaults: loopback only unless an API key is set (`check_bind`); with a key every
 request needs `Authorization: Bearer KEY`, compared in constant time; no CORS headers unless
-an origin is configured; errors carry the user message, never details (paths).
+an origin is configured; errors carry the user message, never details (paths). Web pages the
+user opens are callers too: a request that a browser sends for a page (it carries an
+`Origin`) is refused unless that origin is the configured one, so no site can start
+generations on this computer behind the user's back, and a server on loopback answers only
+requests addressed to a loopback name (`Host`), so a site whose name is made to resolve to
+127.0.0.1 (DNS rebinding) cannot read the answers either (`check_caller`).
 """
 
 from __future__ import annotations
@@ -100,6 +105,29 @@ def check_bind(host: str, api_key: str, port: int = 0) -> None:
             f"Refusing to serve on {host or 'every interface'} without an API key: anyone who "
             "can reach this computer could use it. Set an API key (--api-key KEY or "
             "HEARTH_API_KEY), or serve on 127.0.0.1 (this computer only)."
+        )
+
+
+def check_caller(config: ServerConfig, host: str | None, origin: str | None) -> None:
+    """Refuse (403) a request from a web page whose origin is not the configured one, and,
+    on a loopback server, one addressed to a name that is not a loopback one (see the module
+    docstring). Programs (the openai client, curl) send no Origin and address the server by
+    the name they connect to, so they are not affected."""
+    if origin is not None and config.cors_origin not in ("*", origin.strip()):
+        raise proto.ApiError(
+            403,
+            "Requests from web pages are refused unless their origin is allowed "
+            "(Settings ▸ Server ▸ Browser origin, or hearth serve --cors-origin ORIGIN).",
+            code="origin_not_allowed",
+        )
+    if host is None or not is_loopback(config.host):
+        return
+    name = urlsplit("//" + host.strip()).hostname or ""
+    if not (is_loopback(name) or name == config.host.strip("[]").lower()):
+        raise proto.ApiError(
+            403,
+            f"This server answers requests for this computer only, not for {name or host!r}.",
+            code="host_not_allowed",
         )
 
 
@@ -243,6 +271,7 @@ class ApiHandler(BaseHTTPRequestHandler):
 
     def _route(self) -> int:
         path = urlsplit(self.path).path.rstrip("/") or "/"
+        check_caller(self.server.config, self.headers.get("Host"), self.headers.get("Origin"))
         if self.command == "OPTIONS" and self.server.config.cors_origin:
             return self._preflight()
         self._check_auth()

@@ -285,6 +285,47 @@ def test_no_cors_headers_unless_an_origin_is_allowed(api: Served, engine: Watchi
         cors.server.stop()
 
 
+def test_web_pages_and_names_rebound_to_this_computer_are_refused(
+    api: Served, engine: Watching, chat_model: str
+) -> None:
+    """A page on any site could POST a "simple" request (text/plain, no preflight) and make
+    the model run; a site whose name is made to resolve to 127.0.0.1 could read answers."""
+    body = json.dumps({"model": chat_model, "messages": [{"role": "user", "content": "Hi"}]})
+    before = engine.ended.qsize()
+    status, _, answer = api.http(
+        "POST", "/v1/chat/completions", body.encode(),
+        headers={"Origin": "https://site.example", "Content-Type": "text/plain"},
+    )  # fmt: skip
+    assert status == 403 and answer["error"]["code"] == "origin_not_allowed"
+    assert answer["error"]["type"] == "permission_error"
+    assert "--cors-origin" in answer["error"]["message"]
+    assert engine.ended.qsize() == before  # nothing was generated
+    status, _, answer = api.http("GET", "/v1/models", headers={"Origin": "null"})
+    assert status == 403
+    for host in (f"evil.example:{api.port}", "evil.example", "127.0.0.1.evil.example"):
+        status, _, answer = api.http("GET", "/v1/models", headers={"Host": host})
+        assert status == 403 and answer["error"]["code"] == "host_not_allowed", host
+    for host in (f"localhost:{api.port}", "LOCALHOST", "127.0.0.1", f"[::1]:{api.port}"):
+        status, _, _ = api.http("GET", "/v1/models", headers={"Host": host})
+        assert status == 200, host
+    assert api.records[-1].status == 200
+    cors = Served(engine, cors_origin="https://app.example")
+    try:
+        status, _, _ = cors.http("GET", "/v1/models", headers={"Origin": "https://app.example"})
+        assert status == 200
+        status, _, _ = cors.http("GET", "/v1/models", headers={"Origin": "https://evil.example"})
+        assert status == 403
+    finally:
+        cors.server.stop()
+    # Served beyond this computer (with a key), any name reaches it: the key is the guard.
+    wide = Served(engine, host="0.0.0.0", api_key=KEY)
+    try:
+        auth = {"Authorization": f"Bearer {KEY}", "Host": "hearth.lan:8770"}
+        assert wide.http("GET", "/v1/models", headers=auth)[0] == 200
+    finally:
+        wide.server.stop()
+
+
 def test_a_client_leaving_mid_stream_frees_the_engine(
     api: Served, engine: Watching, chat_model: str
 ) -> None:
@@ -322,7 +363,9 @@ def test_slow_and_silent_clients_do_not_hold_up_others(
     while not engine.ended.empty():
         engine.ended.get()
     slow = socket.create_connection(("127.0.0.1", api.port), timeout=60)
-    slow.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Len")  # and stops
+    slow.sendall(
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Len"
+    )  # and stops
     silent = socket.socket()  # asks for a long answer and never reads it
     silent.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     silent.connect(("127.0.0.1", api.port))
@@ -335,7 +378,10 @@ def test_slow_and_silent_clients_do_not_hold_up_others(
             "stream": True,
         }
     ).encode()
-    head = f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n"
+    head = (
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
     silent.sendall(head.encode() + body)
     answer = api.client().chat.completions.create(
         model=chat_model, messages=[{"role": "user", "content": "Hi"}], max_tokens=5
