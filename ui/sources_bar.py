@@ -153,10 +153,13 @@ class SourcesBar(QWidget):
 
     def follow_library(self) -> None:
         """Documents were added: the open chat, which has not chosen its sources, answers
-        from all of them, and so do new chats from now on."""
+        from all of them, and so do new chats from now on. Said (`followed`) only when that
+        is news: a chat that answered from all documents already goes on as it did."""
+        was = self.scope().mode
         self.set_scope(SourceScope("all"))
         self.remember(SourceScope("all"))
-        self.followed.emit()
+        if was != "all":
+            self.followed.emit()
 
     def refresh(self) -> None:
         scope = self.scope()
