@@ -429,8 +429,8 @@ class ChatController(QObject):
             return False
         scope = chat_sources(self.settings, chat.settings, self.docs)
         search = None
-        if self.docs is not None and scope.enabled:
-            question_text = request.messages[-1].content
+        question_text = request.messages[-1].content
+        if self.docs is not None and scope.searches(question_text):
             search = (question_text, self.settings.rag_top_k, scope.search_paths())
         self.turns.start(chat.id, mid, request, search)
         self._emit_row(mid)

@@ -8,14 +8,39 @@ holds documents is the default. No Qt."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
+
+from rag.retrieve import STOP_WORDS
 
 if TYPE_CHECKING:  # pragma: no cover
     from app.settings import Settings
 
 # Settings.ui_state key: what a chat that has not chosen answers from
 NEW_CHAT_SOURCES = "new_chat_sources"
+
+# Greetings, thanks and farewells: a message made of these (and stop words) only asks nothing
+# that documents answer. Searching for "Hello!" found no passage and the answer was "Your
+# documents don't seem to cover this", in every chat that answers from documents.
+_SMALL_TALK_TEXT = (
+    "hello hi hey hiya howdy greetings yo thanks thank thx ty cheers bye goodbye ok okay "
+    "great cool nice awesome perfect sorry yes yeah yep sure good morning afternoon evening "
+    "night welcome lot much everyone friend buddy haha lol again"
+)
+SMALL_TALK = frozenset(_SMALL_TALK_TEXT.split())
+SMALL_TALK_MAX_WORDS = 8
+_WORDS = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
+
+
+def is_small_talk(message: str) -> bool:
+    """A short greeting, thanks or goodbye ("Hi!", "Thanks a lot.", "Good morning"), which
+    the model answers without searching the documents."""
+    words = [w.lower() for w in _WORDS.findall(message)]
+    if not words or len(words) > SMALL_TALK_MAX_WORDS or any(c.isdigit() for c in message):
+        return False
+    talk = [w for w in words if w in SMALL_TALK]
+    return bool(talk) and all(w in SMALL_TALK or w in STOP_WORDS for w in words)
 
 
 @dataclass
@@ -52,6 +77,11 @@ class SourceScope:
     @property
     def enabled(self) -> bool:
         return self.mode == "all" or (self.mode == "selected" and bool(self.paths))
+
+    def searches(self, message: str) -> bool:
+        """Whether `message`, sent in a chat with this scope, searches the documents: not
+        when it holds none, nor for small talk (`is_small_talk`)."""
+        return self.enabled and not is_small_talk(message)
 
     def search_paths(self) -> tuple[str, ...] | None:
         return None if self.mode == "all" else tuple(self.paths)

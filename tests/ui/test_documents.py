@@ -234,6 +234,9 @@ def test_a_new_chat_answers_from_what_the_user_chose_last(
     with qtbot.waitSignal(c.generationFinished, timeout=60_000):
         assert c.send(FACT_QUESTION)
     assert any("Agnethe Brusk" in p.text for p in script.requests[-1].passages)
+    with qtbot.waitSignal(c.generationFinished, timeout=60_000):
+        assert c.send("Thanks a lot!")  # small talk: the model answers, no search
+    assert script.requests[-1].passages == []
     # More documents for a chat that answers from all of them already: nothing to announce
     with qtbot.assertNotEmitted(bar.followed, wait=200):
         gui.window.documents_ui.add_paths([str(facts_pdf(tmp_path / "more"))])
