@@ -103,6 +103,15 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     # The checksum of each chunk's vector as Hearth stored it (rag.integrity).
     Migration("0003_vector_checksums", ("ALTER TABLE chunks ADD COLUMN vec_sum TEXT",)),
+    # Where every page starts in the document's text (rag.page_starts).
+    Migration(
+        "0004_page_starts",
+        (
+            "CREATE TABLE page_starts (doc_id INTEGER NOT NULL REFERENCES documents(id) "
+            "ON DELETE CASCADE, page INTEGER NOT NULL, doc_offset INTEGER NOT NULL, "
+            "PRIMARY KEY (doc_id, page)) WITHOUT ROWID",
+        ),
+    ),
 )
 COUNTED_MIGRATIONS = 1
 
@@ -503,16 +512,6 @@ class Store:
                 row = _chunk(r)
                 out[row.id] = row
         return out
-
-    def page_offsets(self, doc_id: int, first: int, last: int) -> dict[int, int]:
-        """Where pages first..last start in the document's joined text, for the pages that
-        some chunk starts on (a page inside one chunk has none)."""
-        rows = self.conn.execute(
-            "SELECT page_start, MIN(doc_offset) FROM chunks WHERE doc_id = ? "
-            "AND page_start BETWEEN ? AND ? GROUP BY page_start",
-            (doc_id, first, last),
-        ).fetchall()
-        return {int(p): int(o) for p, o in rows}
 
     def unknown_terms(self, terms: Sequence[str]) -> list[str]:
         """The terms that no chunk of the library holds (FTS5, stemmed as it indexes)."""

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from rag import page_starts
 from rag.config import LibraryContext
 from rag.extraction import (
     EXTRACT_MESSAGES,
@@ -251,6 +252,7 @@ class Reader:
             n_pages=n_pages,
             offsets=page_offsets(result.pages),
         )
+        page_starts.record(self.ctx.store, doc.id, self.chunking.offsets)
         self._chunk_window()
 
     def _chunk_window(self) -> None:

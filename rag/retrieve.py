@@ -47,7 +47,7 @@ _STOP_TEXT = (
     "ours ourselves out over own same she should so some such than that the their theirs them "
     "themselves then there these they this those through to too under until up very was we were "
     "what when where which while who whom why will with would you your yours yourself "
-    "yourselves does tell explain describe please say says said "
+    "yourselves does tell explain describe please say says said summarize summarise "
 )
 STOP_WORDS = frozenset(_STOP_TEXT.split())
 

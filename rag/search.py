@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from engine.errors import InvalidRequestError
+from rag import page_starts
 from rag.config import LibraryContext
 from rag.evidence import RESCORE_POOL
 from rag.index import ChunkRow
@@ -58,6 +59,9 @@ class Searcher:
             raise InvalidRequestError("The number of passages (k) must be at least 1.")
         n = max(candidates or self.config.candidates, k)
         doc_ids = self._shown(doc_ids)
+        whole = self._overview(text, doc_ids) if mode == "hybrid" and self.config.sentences else []
+        if whole:
+            return whole[:k]
         results: list[Scored] = []  # per index
         timings: dict[str, float] = {}
         self._query_vector = None
@@ -89,13 +93,30 @@ class Searcher:
         emb = self.ctx.embedder()
         return rescore(text, self._query_vector, hits, emb.embed, emb.count_tokens, unknown)
 
+    def _overview(self, text: str, doc_ids: Sequence[int] | None) -> list[Hit]:
+        """Passages that stand for whole documents, for a question about them ("What is this
+        document about?": `rag.overview`); [] for any other question."""
+        from rag.overview import overview_documents, overview_hits
+
+        allowed = set(doc_ids) if doc_ids is not None else None
+        docs = [
+            d for d in self.ctx.store.documents(["ready"]) if allowed is None or d.id in allowed
+        ]
+        chosen = overview_documents(text, docs) if docs else None
+        if not chosen:
+            return []
+        t0 = time.perf_counter()
+        hits = overview_hits(self.ctx, chosen, self._with_pages)
+        self.last_timings = {"overview_s": time.perf_counter() - t0}
+        return hits
+
     def _with_pages(self, hits: list[Hit]) -> list[Hit]:
         """Each passage that runs over a page break learns where in its text the next page
         starts, so that a sentence can be cited with its own page."""
         for h in hits:
             if h.page_end <= h.page:
                 continue
-            starts = self.ctx.store.page_offsets(h.doc_id, h.page, h.page_end)
+            starts = page_starts.offsets(self.ctx.store, h.doc_id, h.page, h.page_end)
             base = starts.get(h.page)
             if base is None:
                 continue
@@ -141,7 +162,7 @@ class Searcher:
         fused = self._fuse(content) if mode == "hybrid" else content[0]
         fused = fused + [(c, 0.0) for c in contents_pages]
         scored = [(rows[cid], score) for cid, score in fused if cid in rows]
-        cands = [_candidate(row, score) for row, score in scored if row.embedded]
+        cands = [candidate(row, score) for row, score in scored if row.embedded]
         return top_passages(
             cands, k, max_chunks=self.config.merge_max_chunks, navigation=navigation
         )
@@ -175,7 +196,7 @@ class Searcher:
         return fitted or text[:100]
 
 
-def _candidate(row: ChunkRow, score: float) -> Candidate:
+def candidate(row: ChunkRow, score: float) -> Candidate:
     return Candidate(
         chunk_id=row.id,
         doc_id=row.doc_id,

@@ -111,3 +111,61 @@ def test_a_document_cannot_steer_hearth(
     assert any("412" in s["text"] for s in result["sentences"])
     for n in (7, 9):  # the document's fake citations never become Hearth's
         assert f"[{n}]" not in result["answer"].replace(f"\\[{n}\\]", "")
+
+
+HANDBOOK = [
+    ["Varnholm Field Handbook", "Third edition", "Copyright 2024 The Varnholm Trust."],
+    ["1 Introduction",
+     "The Varnholm Field Handbook is a guide for volunteers who count birds and plants",
+     "on the salt marshes of the Varnholm estuary. It explains how to plan a count,",
+     "how to record what you see and how to send your records to the trust."],
+    ["2 Planning a count",
+     "Counts start two hours before high tide and end when the water turns.",
+     "Each counter walks one of the eleven transects marked with green posts.",
+     "Bring a tide table, a notebook and a pencil; ink runs in the rain."],
+    ["3 Recording",
+     "Write the time, the transect number and the weather at the top of each sheet.",
+     "Count redshank and curlew separately; a flock over fifty may be estimated.",
+     "Plants are recorded in one square metre frames every hundred paces."],
+    ["4 Sending records",
+     "Records reach the trust by post or through the website within a week.",
+     "The trust checks every sheet and publishes the season's totals each March."],
+]  # fmt: skip
+
+
+def test_whole_document_questions_quote_what_the_document_is_about(
+    tmp_path: Path, mime_spec: Path, minilm_gguf: Path
+) -> None:
+    """'What is this document about?' used to abstain (no passage answers it the way a
+    search looks for); it quotes the document's own account of itself, with its page."""
+    handbook = pdf_factory.text_pdf(tmp_path / "varnholm-handbook.pdf", HANDBOOK)
+    lib = Library(tmp_path / "lib", LibraryConfig(embedding_model=minilm_gguf, embed_threads=1))
+    try:
+        lib.add([mime_spec])
+        lib.ingest()
+        lib.add([handbook])  # added last: "the document" is this one
+        lib.ingest()
+        question = "What is this document about?"
+        plan = plan_answer(question, lib.search(question))
+        assert not plan.abstained
+        first, n = plan.quotes[0]
+        assert "guide for volunteers who count birds" in first.text
+        assert plan.sources[n - 1].hit.file == str(handbook) and plan.sources[n - 1].page == 2
+        named = "Give me a short summary of the shared-mime-info spec"
+        plan = plan_answer(named, lib.search(named))
+        assert {s.hit.file for s in plan.sources} == {str(mime_spec)}
+        assert "MIME" in plan.quotes[0][0].text and plan.sources[plan.quotes[0][1] - 1].page == 1
+        both = "Summarize my documents"
+        plan = plan_answer(both, lib.search(both))
+        assert {s.hit.file for s in plan.sources} == {str(mime_spec), str(handbook)}
+        # A page that starts inside a chunk is cited as itself (pages of three lines here)
+        counts = "When do the counts start?"
+        plan = plan_answer(counts, lib.search(counts))
+        quote, n = plan.quotes[0]
+        assert "two hours before high tide" in quote.text and plan.sources[n - 1].page == 3
+        # A question that names what to look for is searched for as before
+        specific = "Summarize how records reach the trust"
+        plan = plan_answer(specific, lib.search(specific))
+        assert "by post or through the website" in " ".join(q.text for q, _ in plan.quotes)
+    finally:
+        lib.close()
