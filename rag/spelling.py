@@ -1,7 +1,9 @@
 """British and American spellings of one word ("optimisation" / "optimization", "colour" /
 "color"): a manual written in one is asked in the other. One table serves both uses: the
 word forms a library might hold (`variants`, for FTS5 lookups of real words) and one stem for
-both spellings (`american`, for comparing stems in rag.grounding). Pure."""
+both spellings (`american`, for comparing stems in rag.grounding). `variants` also knows the
+forms of irregular verbs, which no stemmer joins: "How are records sent?" over a manual that
+says "send" counted "sent" as a word the library lacks, and abstained. Pure."""
 
 from __future__ import annotations
 
@@ -15,11 +17,39 @@ PAIRS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 )
 MIN_ROOT = 3  # letters before the ending: "size", "hour", "our" are not spellings to change
 
+# Irregular verbs, a group per verb (base, past, past participle). Left out: forms that are
+# also other words a manual uses ("bound", "found", "left", "lead", "lay", "saw", "felt").
+_IRREGULAR_TEXT = (
+    "begin began begun;bend bent;bite bit bitten;blow blew blown;break broke broken;"
+    "breed bred;bring brought;build built;burn burnt;buy bought;catch caught;choose chose "
+    "chosen;come came;creep crept;deal dealt;dig dug;do did done;draw drew drawn;dream "
+    "dreamt;drink drank drunk;drive drove driven;eat ate eaten;fall fallen;fight fought;"
+    "fly flew flown;forbid forbade forbidden;forget forgot forgotten;forgive forgave "
+    "forgiven;freeze froze frozen;get got gotten;give gave given;go went gone;grow grew "
+    "grown;hang hung;have had;hear heard;hide hid hidden;hold held;keep kept;know knew known;"
+    "learn learnt;lend lent;lose lost;make made;mean meant;meet met;overcome overcame;"
+    "override overrode overridden;overwrite overwrote overwritten;pay paid;rebuild rebuilt;"
+    "redo redid redone;rerun reran;rewrite rewrote rewritten;ride rode ridden;ring rang rung;"
+    "rise risen;run ran;say said;see seen;seek sought;sell sold;send sent;shake shook shaken;"
+    "shine shone;shoot shot;show shown;shrink shrank shrunk;sing sang sung;sink sank sunk;"
+    "sit sat;sleep slept;slide slid;speak spoke spoken;spend spent;spill spilt;spin spun;"
+    "stand stood;steal stole stolen;stick stuck;strike struck;swear swore sworn;swim swam "
+    "swum;take took taken;teach taught;tear tore torn;tell told;think thought;throw threw "
+    "thrown;understand understood;undo undid undone;wake woke woken;wear wore worn;weave "
+    "wove woven;win won;withdraw withdrew withdrawn;write wrote written"
+)
+_FORMS: dict[str, tuple[str, ...]] = {
+    form: tuple(group)
+    for group in (g.split() for g in _IRREGULAR_TEXT.split(";"))
+    for form in group
+}
+
 
 def variants(word: str) -> list[str]:
-    """The word's other spellings (British <-> American), without the word itself. Only a
-    guess: a variant that no document holds simply matches nothing."""
-    out: list[str] = []
+    """The word's other spellings (British <-> American) and, for an irregular verb, its
+    other forms ("sent" -> "send"), without the word itself. Only a guess: a variant that no
+    document holds simply matches nothing."""
+    out: list[str] = [f for f in _FORMS.get(word.lower(), ()) if f != word.lower()]
     for british, american_, endings in PAIRS:
         for end in endings:
             for have, other in ((british + end, american_ + end), (american_ + end, british + end)):
