@@ -3,7 +3,8 @@
 A 500 MB log saved as .txt is read in seconds but embedded for hours (every 104 tokens of it
 are a passage, and this computer embeds some passages a second), so the window asks before
 it adds a .txt or .md file over CONFIRM_BYTES and `hearth docs add` wants --force; both say
-how long it would take here. Standard library only: the window asks on its GUI thread.
+how long it would take here. Standard library only (rag.formats is too): the window asks on
+its GUI thread.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from rag.formats import TEXT_SUFFIXES
+
 CONFIRM_BYTES = 20 * 2**20
-TEXT_SUFFIXES = (".txt", ".md", ".markdown")
 BYTES_PER_TOKEN = 4.0  # English text in a WordPiece vocabulary, about
 NEW_TOKENS_PER_PASSAGE = 104  # 128-token passages overlapping by 24 (rag.chunking)
 FALLBACK_PASSAGES_PER_S = 10.0

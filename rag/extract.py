@@ -1,17 +1,14 @@
-"""Text out of PDFs (pypdf) and plain-text files, one page at a time, normalised.
+"""Text out of many PDFs (pypdf) and plain-text files at once, off the calling process
+(`rag.file_text.extract_file` reads one file in the calling process).
 
-`extract_file` works in the calling process and never raises for bad input: every problem
-becomes an `ExtractResult` with a status and a message for the user.
-
-`Extractor` runs extraction in a pool of worker processes (pypdf is pure Python and holds the
-GIL, so threads would not help and would stall the GUI). Results come back as files finish;
-a file over its time limit is reported as "timeout" and its worker is killed and replaced
-(the limit is on time without progress: the clock restarts each time a page is done, so a
-2,000-page manual is not cut off for being long, only a file stuck on one page, or stuck
-before its first page, is);
-each worker caps its own memory with `resource.setrlimit` where the platform has it. A large
-PDF is split into page ranges that several workers extract at once, so a single 1,000-page
-manual also uses every core.
+`Extractor` runs extraction in a pool of worker processes (pypdf is pure Python and holds
+the GIL, so threads would not help and would stall the GUI). Results come back as files
+finish; a file over its time limit is reported as "timeout" and its worker is killed and
+replaced (the limit is on time without progress: the clock restarts each time a page is
+done, so a 2,000-page manual is not cut off for being long, only a file stuck on one page,
+or stuck before its first page, is); each worker caps its own memory with
+`resource.setrlimit` where the platform has it. A large PDF is split into page ranges that
+several workers extract at once, so a single 1,000-page manual also uses every core.
 """
 
 from __future__ import annotations
@@ -29,259 +26,29 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from engine.closing import Closeable
-from rag.normalize import normalize_pages, normalize_text
+from rag.file_text import (
+    DEFAULT_MAX_BYTES,
+    TEXT_SUFFIXES,
+    ExtractResult,
+    PdfProblem,
+    empty_pdf,
+    extract_text_file,
+    failed,
+    finish_pdf,
+    open_pdf,
+    page_count,
+    page_texts,
+    precheck,
+    unreadable,
+)
 
 logger = logging.getLogger(__name__)
-# pypdf reports every quirk it repairs as a logging warning; without any handler configured
-# Python would print them on stderr. They stay available to the app's logging config.
-logging.getLogger("pypdf").addHandler(logging.NullHandler())
 
-Status = Literal[
-    "ok", "encrypted", "scanned", "empty", "malformed", "not_supported", "too_large", "timeout",
-    "error",
-]  # fmt: skip
-
-PDF_SUFFIXES = frozenset({".pdf"})
-TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown"})
-SUPPORTED_SUFFIXES = PDF_SUFFIXES | TEXT_SUFFIXES
-DEFAULT_MAX_BYTES = 512 * 2**20
-
-# A PDF whose pages carry fewer letters and digits than this on average has no usable text
-# layer: it is a scan (or only pictures).
-MIN_CHARS_PER_PAGE = 16
 # PDFs with at least this many pages are split into page ranges across the pool's workers.
 SPLIT_MIN_PAGES = 48
-
-
-@dataclass
-class PageText:
-    page: int  # 1-based, as pypdf numbers pages (index + 1); a text file's form-feed "pages"
-    text: str  # normalised (rag.normalize)
-
-
-@dataclass
-class ExtractResult:
-    path: Path
-    status: Status
-    pages: list[PageText] = field(default_factory=list)
-    n_pages: int = 0
-    message: str = ""  # why, for the user, when status != "ok"
-
-
-def _result(path: Path, status: Status, message: str, n_pages: int = 0) -> ExtractResult:
-    return ExtractResult(path=path, status=status, pages=[], n_pages=n_pages, message=message)
-
-
-# --- checks shared by the in-process and pool paths -------------------------------------
-
-
-def _precheck(path: Path, max_bytes: int) -> ExtractResult | None:
-    """A result for files that need no parsing to be refused, else None."""
-    name = path.name
-    suffix = path.suffix.lower()
-    if suffix not in SUPPORTED_SUFFIXES:
-        return _result(
-            path,
-            "not_supported",
-            f"{name}: this kind of file is not supported (only PDF, .txt and .md files are).",
-        )
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        return _result(path, "error", f"{name}: the file no longer exists.")
-    except OSError as exc:
-        return _result(path, "error", f"{name}: the file cannot be read ({exc.strerror}).")
-    if not path.is_file():
-        return _result(path, "not_supported", f"{name}: this is not a regular file.")
-    if size == 0:
-        return _result(path, "empty", f"{name}: the file is empty.")
-    if size > max_bytes:
-        return _result(
-            path,
-            "too_large",
-            f"{name}: the file is too large ({size / 2**20:.0f} MB; the limit is "
-            f"{max_bytes / 2**20:.0f} MB).",
-        )
-    if suffix in PDF_SUFFIXES:
-        try:
-            with path.open("rb") as f:
-                head = f.read(1024)
-        except OSError as exc:
-            return _result(path, "error", f"{name}: the file cannot be read ({exc.strerror}).")
-        if b"%PDF-" not in head:
-            return _result(
-                path,
-                "malformed",
-                f"{name}: this is not a PDF file, although its name ends in .pdf.",
-            )
-    return None
-
-
-def _decode_text(data: bytes) -> str | None:
-    """Text of a .txt/.md file: UTF-8 (with or without BOM), UTF-16 with a BOM, else
-    Windows-1252/Latin-1. None for binary data."""
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        with contextlib.suppress(UnicodeDecodeError):
-            return data.decode("utf-16")
-    if b"\x00" in data[:8192]:
-        return None
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("cp1252")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
-
-
-def _extract_text_file(path: Path) -> ExtractResult:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        return _result(path, "error", f"{path.name}: the file cannot be read ({exc.strerror}).")
-    text = _decode_text(data)
-    if text is None:
-        return _result(
-            path, "not_supported", f"{path.name}: this looks like a binary file, not text."
-        )
-    raw_pages = text.split("\f")
-    pages = [PageText(i + 1, normalize_text(t)) for i, t in enumerate(raw_pages)]
-    if not any(p.text for p in pages):
-        return _result(path, "empty", f"{path.name}: the file holds no text.", len(pages))
-    return ExtractResult(path, "ok", pages, len(pages), "")
-
-
-# --- PDF -------------------------------------------------------------------------------
-
-_FAILED_PAGE = "\x00"  # a page pypdf failed on (pypdf's text never is a lone NUL)
-
-
-# What pypdf raises on bad input: its own errors all derive from PyPdfError (LimitReachedError
-# too, which is not a PdfReadError), the rest are Python's own on structures it trusted.
-_BAD_INPUT = (ValueError, KeyError, TypeError, IndexError, AttributeError, ZeroDivisionError)
-
-
-class _PdfProblem(Exception):
-    def __init__(self, status: Status, message: str) -> None:
-        super().__init__(message)
-        self.status: Status = status
-        self.message = message
-
-
-def _open_pdf(path: Path) -> Any:
-    """An open, decrypted PdfReader, or _PdfProblem."""
-    from pypdf import PasswordType, PdfReader
-    from pypdf.errors import DependencyError, PyPdfError
-
-    name = path.name
-    try:
-        reader = PdfReader(path, strict=False)
-        # Many PDFs are encrypted only with an owner password: the empty user password
-        # opens them for reading.
-        if reader.is_encrypted and reader.decrypt("") == PasswordType.NOT_DECRYPTED:
-            raise _PdfProblem(
-                "encrypted",
-                f"{name}: the PDF is password-protected; open it with its password and "
-                "save an unprotected copy to add it.",
-            )
-        return reader
-    except DependencyError as exc:
-        raise _PdfProblem(
-            "not_supported", f"{name}: this PDF needs a component that is missing ({exc})."
-        ) from exc
-    except (PyPdfError, *_BAD_INPUT) as exc:
-        raise _PdfProblem(
-            "malformed", f"{name}: the PDF is damaged or incomplete and cannot be read ({exc})."
-        ) from exc
-    except NotImplementedError as exc:
-        raise _PdfProblem(
-            "not_supported", f"{name}: this PDF uses a feature that is not supported ({exc})."
-        ) from exc
-
-
-def _page_count(reader: Any, path: Path) -> int:
-    from pypdf.errors import PyPdfError
-
-    try:
-        return len(reader.pages)
-    except (PyPdfError, *_BAD_INPUT) as exc:
-        raise _PdfProblem(
-            "malformed", f"{path.name}: the PDF's page list is damaged ({exc})."
-        ) from exc
-
-
-def _page_texts(
-    reader: Any, start: int, stop: int, progress: Callable[[], None] | None = None
-) -> list[str]:
-    """Raw text of pages [start, stop) by 0-based index; a page that fails yields
-    _FAILED_PAGE. `progress` is called after each page."""
-    from pypdf.errors import PyPdfError
-
-    out: list[str] = []
-    for index in range(start, stop):
-        if progress is not None and index > start:
-            progress()
-        try:
-            out.append(reader.pages[index].extract_text() or "")
-        except (PyPdfError, NotImplementedError, *_BAD_INPUT) as exc:
-            logger.debug("page %d: text extraction failed: %s", index + 1, exc)
-            out.append(_FAILED_PAGE)
-    return out
-
-
-def _finish_pdf(path: Path, raw_pages: list[str]) -> ExtractResult:
-    """Normalise raw page texts and decide between ok / scanned / malformed."""
-    n_pages = len(raw_pages)
-    if raw_pages.count(_FAILED_PAGE) == n_pages:
-        return _result(path, "malformed", f"{path.name}: the PDF is damaged: no page can be read.")
-    if sum(sum(ch.isalnum() for ch in t) for t in raw_pages) < MIN_CHARS_PER_PAGE * n_pages:
-        return _result(
-            path,
-            "scanned",
-            f"{path.name}: the PDF has no text layer (it looks scanned); OCR is not offered, "
-            "so it cannot be searched.",
-            n_pages,
-        )
-    texts = normalize_pages([t.replace(_FAILED_PAGE, "") for t in raw_pages])
-    pages = [PageText(i + 1, t) for i, t in enumerate(texts)]
-    return ExtractResult(path, "ok", pages, n_pages, "")
-
-
-def _unreadable(path: Path, exc: Exception) -> str:
-    return f"{path.name}: the PDF is damaged in a way pypdf cannot read ({exc!r})."
-
-
-def _empty_pdf(path: Path) -> ExtractResult:
-    return _result(path, "empty", f"{path.name}: the PDF has no pages.")
-
-
-def extract_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> ExtractResult:
-    """Extract and normalise one file in this process. Never raises for bad input."""
-    path = Path(path)
-    refused = _precheck(path, max_bytes)
-    if refused is not None:
-        return refused
-    if path.suffix.lower() in TEXT_SUFFIXES:
-        return _extract_text_file(path)
-    try:
-        reader = _open_pdf(path)
-        n_pages = _page_count(reader, path)
-        if n_pages == 0:
-            return _empty_pdf(path)
-        return _finish_pdf(path, _page_texts(reader, 0, n_pages))
-    except _PdfProblem as problem:
-        return _result(path, problem.status, problem.message)
-    except MemoryError:
-        return _result(path, "too_large", f"{path.name}: reading it needs too much memory.")
-    except RecursionError:
-        return _result(path, "malformed", f"{path.name}: the PDF's structure is too deep.")
-    except Exception as exc:  # a pypdf bug on odd input: report it, never crash the caller
-        logger.debug("extracting %s failed", path, exc_info=True)
-        return _result(path, "malformed", _unreadable(path, exc))
 
 
 # --- the worker process ------------------------------------------------------------------
@@ -334,7 +101,7 @@ class _WorkerState:
         key = (str(path), st.st_mtime_ns, st.st_size)
         if self.reader_key != key:
             self.reader, self.reader_key = None, None
-            self.reader = _open_pdf(path)
+            self.reader = open_pdf(path)
             self.reader_key = key
         return self.reader
 
@@ -356,23 +123,23 @@ def _run_task(
     kind, path, max_bytes, start, stop, split = task
     try:
         if kind == "file":
-            refused = _precheck(path, max_bytes)
+            refused = precheck(path, max_bytes)
             if refused is not None:
                 return "result", refused
             if path.suffix.lower() in TEXT_SUFFIXES:
-                return "result", _extract_text_file(path)
+                return "result", extract_text_file(path)
             reader = state.reader_for(path)
-            n_pages = _page_count(reader, path)
+            n_pages = page_count(reader, path)
             if n_pages == 0:
-                return "result", _empty_pdf(path)
+                return "result", empty_pdf(path)
             if split and n_pages >= SPLIT_MIN_PAGES:
                 # Answer at once, before extracting anything: all workers then take page
                 # ranges (this one keeps the reader open for its own ranges).
                 return "split", n_pages
-            return "result", _finish_pdf(path, _page_texts(reader, 0, n_pages, progress))
+            return "result", finish_pdf(path, page_texts(reader, 0, n_pages, progress))
         reader = state.reader_for(path)
-        return "pages", _page_texts(reader, start, stop, progress)
-    except _PdfProblem as problem:
+        return "pages", page_texts(reader, start, stop, progress)
+    except PdfProblem as problem:
         return "problem", (problem.status, problem.message)
     except MemoryError:
         state.reader, state.reader_key = None, None
@@ -431,7 +198,7 @@ def _worker_main(
             kind, payload = "problem", ("error", f"{task[1].name}: {why}.")
         except Exception as exc:  # a pypdf bug must not kill the worker: report it
             logger.debug("extraction failed", exc_info=True)
-            kind, payload = "problem", ("malformed", _unreadable(task[1], exc))
+            kind, payload = "problem", ("malformed", unreadable(task[1], exc))
         peak = _peak_virtual_bytes()
         if peak is not None and peak >= 0.9 * memory_limit_mb * 2**20:
             # Allocations failed or nearly did: whatever went wrong was memory (pypdf turns
@@ -653,7 +420,7 @@ class Extractor(Closeable):
                             job.done = True
                             remaining -= 1
                             self._abandon(job_index, jobs, queue)
-                            yield _result(
+                            yield failed(
                                 job.path,
                                 "error",
                                 f"{job.path.name}: the extractor stopped while reading this "
@@ -684,7 +451,7 @@ class Extractor(Closeable):
                     job.done = True
                     remaining -= 1
                     self._abandon(job_index, jobs, queue)
-                    yield _result(
+                    yield failed(
                         job.path,
                         "timeout",
                         f"{job.path.name}: reading it stalled for more than "
@@ -747,7 +514,7 @@ class Extractor(Closeable):
             return result
         if kind == "problem":
             status, message = payload
-            return _result(job.path, status, message)
+            return failed(job.path, status, message)
         if kind == "split":
             n_pages = payload
             job.n_pages = n_pages
@@ -768,7 +535,7 @@ class Extractor(Closeable):
             raw: list[str] = []
             for start in sorted(job.ranges):
                 raw.extend(job.ranges[start])
-            return _finish_pdf(job.path, raw)
+            return finish_pdf(job.path, raw)
         return None
 
     def close(self) -> None:

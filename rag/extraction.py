@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
-    from rag.extract import ExtractResult
+    from rag.file_text import ExtractResult
 
 # Messages for extraction outcomes when the extractor gives none.
 EXTRACT_MESSAGES = {

@@ -12,12 +12,15 @@ from pathlib import Path
 from engine.errors import DocumentError
 
 # What adding a folder picks up, and what the window accepts when files are dropped on it.
-SUPPORTED_SUFFIXES = (".pdf", ".txt", ".md")
+PDF_SUFFIXES = frozenset({".pdf"})
+TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown"})
+SUPPORTED_SUFFIXES = PDF_SUFFIXES | TEXT_SUFFIXES
 
 
 def discover(paths: Iterable[Path | str]) -> list[Path]:
-    """Files to add: files as given, folders searched recursively for .pdf .txt .md (hidden
-    files and folders skipped). Missing paths raise DocumentError before anything is added."""
+    """Files to add: files as given, folders searched recursively for .pdf .txt .md
+    .markdown (hidden files and folders skipped). Missing paths raise DocumentError before
+    anything is added."""
     found: list[Path] = []
     missing: list[str] = []
     for raw in paths:

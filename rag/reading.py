@@ -32,7 +32,7 @@ from rag.index import DocRow
 from rag.progress import IngestStats, Rate
 
 if TYPE_CHECKING:  # pragma: no cover
-    from rag.extract import ExtractResult
+    from rag.file_text import ExtractResult
 
 # Pages chunked per ingestion step: a 2,400-page manual is cut over many steps, so a search
 # never waits for a whole book to be chunked. Chunks do not cross a window's last page.

@@ -58,7 +58,8 @@ def pool_cpu_ratio(paths: list[Path], workers: int = 0) -> dict[str, object]:
     not counted: the pool is started before the clock."""
     import psutil
 
-    from rag.extract import Extractor, extract_file
+    from rag.extract import Extractor
+    from rag.file_text import extract_file
 
     started = time.process_time()
     for path in paths:

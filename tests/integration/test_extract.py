@@ -10,7 +10,8 @@ import pytest
 from data_files import LARGE_PDF_ID, REPO, data_pdf
 
 from rag.chunking import chunk_pages, joined_text_from
-from rag.extract import Extractor, ExtractResult, extract_file
+from rag.extract import Extractor
+from rag.file_text import ExtractResult, extract_file
 
 
 @pytest.fixture(scope="module")

@@ -21,8 +21,7 @@ EXCEPTIONS: dict[tuple[str, str, str], tuple[int, str]] = {
     ("module", "engine/download.py", ""): (620, "resumable download; split with its rewrite"),
     ("function", "engine/download.py", "_fetch"): (109, "retry loop with every HTTP case"),
     ("function", "engine/download.py", "_stream"): (103, "resume/verify loop"),
-    ("module", "rag/extract.py", ""): (784, "the extraction pool; hostile PDFs (issue 23)"),
-    ("function", "rag/extract.py", "extract_many"): (123, "as rag/extract.py"),
+    ("function", "rag/extract.py", "extract_many"): (123, "the pool's loop (issue 23)"),
     ("module", "ui/documents_panel.py", ""): (
         676, "the documents panel; sources bar and settings page are out, the dock is next"
     ),

@@ -225,10 +225,18 @@ int main(int argc, char ** argv) {
         const enum ggml_type type = t ? GGML_TYPE_F32 : GGML_TYPE_F16;
         for (int threads = 1; threads <= 2; ++threads) {
             for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); ++c) {
-                if (quick && cases[c][2] == 70 && threads == 1) {
-                    continue;  // the largest case once (two threads) is enough emulated
+                int n_kv = cases[c][0], n_valid = cases[c][1];
+                if (quick && cases[c][2] == 70) {
+                    if (threads == 1) {
+                        continue;  // the prompt batch once (two threads) is enough emulated
+                    }
+                    // A quarter of the keys: still 16 tiles of 64 with a masked tail, the
+                    // tiled kernel's every path, in a quarter of the emulated time (SVE
+                    // under qemu took 8 minutes with 4096).
+                    n_kv = 1024;
+                    n_valid = 1000;
                 }
-                failed += !check_flash_attn(type, 64, cases[c][0], cases[c][1], cases[c][2], threads);
+                failed += !check_flash_attn(type, 64, n_kv, n_valid, cases[c][2], threads);
             }
             static const int heads[] = {68, 72, 256};  // a part of a 32-value step; Gemma 3
             for (size_t h = 0; h < sizeof(heads) / sizeof(heads[0]); ++h) {
