@@ -61,3 +61,16 @@ def test_every_file_a_folder_leaves_out_is_reported(tmp_path: Path) -> None:
     assert skipped_files([folder / "summary.pdf"]) == []
     assert skipped_files([folder / "report-1.docx"]) == [folder / "report-1.docx"]
     assert skipped_files([folder / "report-1.docx"], given_files=False) == []
+
+
+def test_a_folder_gives_every_kind_of_file_extraction_reads(tmp_path: Path) -> None:
+    from rag.file_text import extract_file
+    from rag.formats import discover
+
+    for name in ("a.pdf", "b.txt", "c.md", "d.markdown", "e.docx"):
+        (tmp_path / name).write_text("# Notes\n\nThe boiler is serviced in May.\n")
+    found = sorted(p.name for p in discover([tmp_path]))
+    assert found == ["a.pdf", "b.txt", "c.md", "d.markdown"]
+    assert [p.name for p in skipped_files([tmp_path])] == ["e.docx"]
+    markdown = extract_file(tmp_path / "d.markdown")
+    assert markdown.status == "ok" and "serviced in May" in markdown.pages[0].text
