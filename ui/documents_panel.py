@@ -1,7 +1,8 @@
 """Documents in the window: the Documents panel (a dock: table of documents with per-file
 progress, overall progress, add/pause/cancel/remove/re-index), drag and drop of files and
 folders onto the window, the sources under answers; with the per-chat sources selector above
-the message box (`ui.sources_bar`) and the "Documents" settings page (`ui.documents_settings`).
+the message box (`ui.sources_bar`), the "Documents" settings page (`ui.documents_settings`)
+and the table's model and texts (`ui.documents_model`).
 
 Files in the library are watched (`rag.watch`, on the documents thread): a document whose file
 changed reads "changed – re-indexing" until it is indexed again, one whose file is gone reads
@@ -18,20 +19,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QEvent,
     QModelIndex,
     QObject,
-    QPersistentModelIndex,
     Qt,
     QTimer,
     QUrl,
     Signal,
 )
-from PySide6.QtGui import QAction, QColor, QDesktopServices, QKeySequence, QPainter
+from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QApplication,
     QDockWidget,
     QFileDialog,
     QHBoxLayout,
@@ -42,10 +40,6 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
-    QStyle,
-    QStyledItemDelegate,
-    QStyleOptionProgressBar,
-    QStyleOptionViewItem,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -53,74 +47,29 @@ from PySide6.QtWidgets import (
 
 from app.docs_worker import SUPPORTED_SUFFIXES
 from app.services import Services
-from engine.units import format_duration, human_size
 from ui import dialogs
+from ui.documents_model import (
+    CHUNKS,
+    NAME,
+    PAGES,
+    SIZE,
+    STATUS,
+    DocumentsModel,
+    ProgressDelegate,
+    overall_text,
+)
 from ui.documents_settings import DocumentsSettingsPage
 from ui.settings_dialog import register_page
-from ui.sources_bar import FAILED_COLOR, NOW_FROM_DOCUMENTS, SourcesBar
+from ui.sources_bar import NOW_FROM_DOCUMENTS, SourcesBar
 from ui.sources_view import SourcesView, valid_sources
 
 if TYPE_CHECKING:  # pragma: no cover
     from app.docs_worker import DocsHost
 
-COLUMNS = ("Name", "Pages", "Chunks", "Size", "Status")
-NAME, PAGES, CHUNKS, SIZE, STATUS = range(len(COLUMNS))
-ProgressRole = Qt.ItemDataRole.UserRole + 1  # float 0..1 while indexing, else None
-RowRole = Qt.ItemDataRole.UserRole + 2  # the DocRow
-MISSING_COLOR = QColor(128, 128, 128)
 DOCK_WIDTH = 430
 DOCK_MIN_WIDTH = 300
 
 # -- pure helpers ------------------------------------------------------------------------
-
-
-def status_text(row: Any) -> str:
-    """What the Status column says: queued, reading pages, indexing n%, ready, failed,
-    changed – re-indexing, missing."""
-    status = str(row.status)
-    if row.changed and status in ("queued", "indexing"):
-        return "changed – re-indexing"
-    if status == "indexing":
-        if row.message:
-            return str(row.message)
-        return f"indexing {100 * float(row.progress):.0f}%"
-    return status
-
-
-def overall_text(p: Any, state: str = "") -> str:
-    """One line for the overall progress: files, chunks, rate, pages, time left."""
-    if p is None:
-        return ""
-    parts: list[str] = []
-    busy = p.queued + p.reading + p.indexing
-    moving = busy and state not in ("paused", "error")  # a rate or time left means something
-    if state == "paused" and busy:
-        parts.append("Paused")
-    if state == "error" and busy:
-        parts.append("Stopped by an error")
-    if getattr(p, "elsewhere", False) and busy:
-        parts.append("indexed by another Hearth process (hearth docs add)")
-    if p.reading or p.queued:
-        parts.append(
-            f"reading {p.reading + p.queued} file{'s' if p.reading + p.queued != 1 else ''}"
-        )
-    if p.chunks_total and p.indexing:  # the file's own chunks, and a batch's total as such
-        parts.extend(f"indexing {part}" for part in p.chunk_parts()[:1])
-        parts.extend(p.chunk_parts()[1:])
-    if p.chunks_per_s and moving:
-        parts.append(f"{p.chunks_per_s:.0f} chunks/s")
-    if p.pages_read and busy:
-        parts.append(f"{p.pages_read} pages read")
-    if p.eta_s is not None and moving:
-        parts.append(f"~{format_duration(p.eta_s)} left")
-    if not busy:
-        parts.append(f"{p.ready} document{'s' if p.ready != 1 else ''} ready")
-    if p.failed:
-        parts.append(f"{p.failed} failed")
-    if p.missing:
-        parts.append(f"{p.missing} missing")
-    text = " · ".join(parts)
-    return text[:1].upper() + text[1:]
 
 
 def local_paths(urls: Sequence[QUrl]) -> list[str]:
@@ -135,133 +84,6 @@ def droppable(paths: Sequence[str]) -> bool:
         if path.is_dir() or path.suffix.lower() in SUPPORTED_SUFFIXES:
             return True
     return False
-
-
-# -- the table model -----------------------------------------------------------------------
-
-
-class DocumentsModel(QAbstractTableModel):
-    """Rows are rag.index.DocRow objects (duck-typed), kept in the library's order."""
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._rows: list[Any] = []
-
-    # reading
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802, B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: N802, B008
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(  # noqa: N802
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
-
-    def data(
-        self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
-            return None
-        row = self._rows[index.row()]
-        col = index.column()
-        if role == Qt.ItemDataRole.DisplayRole:
-            if col == NAME:
-                return row.name
-            if col == PAGES:
-                return str(row.pages) if row.pages else ""
-            if col == CHUNKS:
-                if row.status == "indexing" and row.chunks:
-                    return f"{row.embedded}/{row.chunks}"
-                return str(row.chunks) if row.chunks else ""
-            if col == SIZE:
-                return human_size(int(row.size))
-            if col == STATUS:
-                return status_text(row)
-        elif role == Qt.ItemDataRole.ToolTipRole:
-            if col == STATUS and row.status == "failed":
-                return row.message or "The file could not be indexed."
-            if col == STATUS and row.status == "missing":
-                return f"{row.path} is not there; its passages are not used until it is back."
-            return row.path
-        elif role == Qt.ItemDataRole.ForegroundRole:
-            if col == STATUS and row.status == "failed":
-                return FAILED_COLOR
-            if row.status == "missing":
-                return MISSING_COLOR
-        elif role == Qt.ItemDataRole.TextAlignmentRole:
-            if col in (PAGES, CHUNKS, SIZE):
-                return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        elif role == ProgressRole:
-            # Not for a changed file: "changed – re-indexing" stays readable (Chunks counts).
-            plain = row.status == "indexing" and not row.message and not row.changed
-            if col == STATUS and plain:
-                return float(row.progress)
-            return None
-        elif role == RowRole:
-            return row
-        return None
-
-    def row_at(self, index: int) -> Any:
-        return self._rows[index]
-
-    def rows(self) -> list[Any]:
-        return list(self._rows)
-
-    def find(self, doc_id: int) -> int:
-        return next((i for i, r in enumerate(self._rows) if r.id == doc_id), -1)
-
-    # writing
-    def set_rows(self, rows: Sequence[Any]) -> None:
-        """Reconcile with a full list: update in place, insert new, remove gone (selection
-        and scroll position survive)."""
-        wanted = {r.id for r in rows}
-        for i in range(len(self._rows) - 1, -1, -1):
-            if self._rows[i].id not in wanted:
-                self.beginRemoveRows(QModelIndex(), i, i)
-                del self._rows[i]
-                self.endRemoveRows()
-        self.update_rows(rows)
-
-    def update_rows(self, rows: Sequence[Any]) -> None:
-        for row in rows:
-            i = self.find(row.id)
-            if i >= 0:
-                self._rows[i] = row
-                self.dataChanged.emit(self.index(i, 0), self.index(i, len(COLUMNS) - 1))
-            else:
-                n = len(self._rows)
-                self.beginInsertRows(QModelIndex(), n, n)
-                self._rows.append(row)
-                self.endInsertRows()
-
-
-class ProgressDelegate(QStyledItemDelegate):
-    """Draws a progress bar in the Status cell of a document being indexed."""
-
-    def paint(
-        self,
-        painter: QPainter,
-        option: QStyleOptionViewItem,
-        index: QModelIndex | QPersistentModelIndex,
-    ) -> None:
-        value = index.data(ProgressRole)
-        if value is None:
-            super().paint(painter, option, index)
-            return
-        bar = QStyleOptionProgressBar()
-        bar.rect = option.rect.adjusted(2, 3, -2, -3)
-        bar.minimum = 0
-        bar.maximum = 100
-        bar.progress = int(round(100 * float(value)))
-        bar.text = f"{bar.progress}%"
-        bar.textVisible = True
-        bar.state = QStyle.StateFlag.State_Enabled
-        style = option.widget.style() if option.widget else QApplication.style()
-        style.drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter)
 
 
 # -- the panel -------------------------------------------------------------------------

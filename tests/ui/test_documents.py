@@ -42,7 +42,8 @@ from app.sources import (
 )
 from engine.types import GenerationRequest
 from rag.progress import Progress
-from ui.documents_panel import DocumentsSettingsPage, overall_text, status_text
+from ui.documents_model import overall_text, status_text
+from ui.documents_settings import DocumentsSettingsPage
 from ui.message_view import MarkdownView
 from ui.sources_view import SourcesView, source_title, source_url
 
@@ -769,7 +770,8 @@ def test_columns_fit_their_text_when_rows_arrive(qapp: Any, qtbot: Any) -> None:
     """The panel is shown before the library has been read (start-up), then files are added:
     the number columns follow their text ("632.0 KB", not "63…")."""
     from rag.index import DocRow
-    from ui.documents_panel import SIZE, DocumentsPanel
+    from ui.documents_model import SIZE
+    from ui.documents_panel import DocumentsPanel
 
     host = _DocsHost()
     panel = DocumentsPanel(host)

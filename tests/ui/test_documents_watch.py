@@ -22,7 +22,7 @@ from test_documents_support import (  # noqa: F401  (docs_gui_fixture: the docs_
 from ui_fakes import Script, fake_factory
 
 from app.sources import SourceScope
-from ui.documents_panel import STATUS, status_text
+from ui.documents_model import STATUS, status_text
 
 HEARTH = Path(sys.executable).parent / "hearth"
 

@@ -42,7 +42,7 @@ def test_hearth_docs_add_prints_the_same_words(capsys: pytest.CaptureFixture[str
 
 def test_the_window_says_it_the_same_way() -> None:
     pytest.importorskip("PySide6")
-    from ui.documents_panel import overall_text
+    from ui.documents_model import overall_text
 
     text = overall_text(BATCH)
     assert "R-FAQ.pdf 83% (254/307 chunks)" in text and "5 files 17% (254/1535 chunks)" in text
