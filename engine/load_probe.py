@@ -222,6 +222,10 @@ def probe(path: Path, embedding: bool, timeout_s: float) -> Verdict | None:
     """Load `path` in a child process: a Verdict, or None when the child could not finish
     (killed from outside, out of time)."""
     env = dict(os.environ, HEARTH_LOAD_PROBE="0", GGML_NO_BACKTRACE="1")
+    # The child loads on the CPU (n_gpu_layers 0): a GPU backend need not start there. Under
+    # the child's memory limit, starting one may fail in ways that say nothing of the file
+    # (the driver maps much memory up front); not verified on a GPU machine.
+    env.update(CUDA_VISIBLE_DEVICES="", HIP_VISIBLE_DEVICES="", GGML_VK_VISIBLE_DEVICES="")
     root = str(Path(__file__).resolve().parent.parent)  # so `-m engine.load_probe` imports
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     # Memory the child may allocate (the weights are mapped from the file and not counted;
