@@ -34,6 +34,7 @@ from rag.file_text import (
     TEXT_SUFFIXES,
     ExtractResult,
     PdfProblem,
+    Status,
     empty_pdf,
     extract_text_file,
     failed,
@@ -244,6 +245,26 @@ class _Worker:
     started: float = 0.0  # monotonic time the current task was sent or last made progress
 
 
+@dataclass
+class _Batch:
+    """One extract_many call: its files, the tasks not yet handed out (job index, task)."""
+
+    jobs: list[_FileJob]
+    queue: deque[tuple[int, tuple[Any, ...]]]
+    files_queued: int  # whole-file tasks still in the queue
+    remaining: int  # files without a result yet
+    task_ids: int = 0
+
+    @classmethod
+    def of(cls, paths: list[Path], max_bytes: int) -> _Batch:
+        jobs = [_FileJob(Path(p)) for p in paths]
+        # Largest files first (by bytes, a fair proxy for pages): the small ones then fill
+        # the gaps at the end, so that no worker idles while another finishes a big manual.
+        order = sorted(range(len(jobs)), key=lambda i: -_size_or_zero(jobs[i].path))
+        queue = deque((i, ("file", jobs[i].path, max_bytes, 0, 0, None)) for i in order)
+        return cls(jobs, queue, len(jobs), len(jobs))
+
+
 class Extractor(Closeable):
     """A pool of extraction processes. Use from one thread at a time."""
 
@@ -349,44 +370,12 @@ class Extractor(Closeable):
         first). Stops early (without results for the rest) when `cancel` is set; work in
         flight is abandoned."""
         self._ensure_workers()
-        jobs = [_FileJob(Path(p)) for p in paths]
-        # queue entries: (job index, task)
-        queue: deque[tuple[int, tuple[Any, ...]]] = deque()
-        # Largest files first (by bytes, a fair proxy for pages): the small ones then fill
-        # the gaps at the end, so that no worker idles while another finishes a big manual.
-        for index in sorted(range(len(jobs)), key=lambda i: -_size_or_zero(jobs[i].path)):
-            queue.append((index, ("file", jobs[index].path, self.max_bytes, 0, 0, None)))
-        files_queued = len(jobs)
-        remaining = len(jobs)
-        task_ids = 0
+        batch = _Batch.of(paths, self.max_bytes)
         try:
-            while remaining:
+            while batch.remaining:
                 if cancel is not None and cancel.is_set():
                     return
-                # hand out work
-                for worker in self._workers:
-                    if worker.ready and worker.task is None and queue:
-                        job_index, task = queue.popleft()
-                        job = jobs[job_index]
-                        if task[0] == "file":
-                            files_queued -= 1
-                            # Split a large PDF into page ranges only when there are fewer
-                            # whole files left than workers: each range re-reads fonts and
-                            # page tree (10-20% more CPU), which pays only for idle workers.
-                            if files_queued < self.max_workers:
-                                task = (*task[:5], self._split())
-                        if job.done:
-                            continue
-                        task_ids += 1
-                        try:
-                            worker.conn.send((task_ids, task))
-                            worker.task = (job_index, task)
-                            worker.started = time.monotonic()
-                        except (OSError, EOFError):
-                            queue.appendleft((job_index, task))
-                            if task[0] == "file":
-                                files_queued += 1
-                            self._replace(worker)
+                self._hand_out(batch)
                 waiting = [w for w in self._workers if w.task is not None or not w.ready]
                 if not waiting:
                     continue
@@ -394,77 +383,117 @@ class Extractor(Closeable):
                     [w.conn for w in waiting] + [w.process.sentinel for w in waiting],
                     timeout=0.1,
                 )
-                for worker in waiting:
-                    if not worker.ready:
-                        self._on_start_message(worker, ready)
-                        continue
-                    if worker.task is None:
-                        continue
-                    job_index, task = worker.task
-                    job = jobs[job_index]
-                    reply: Any = None
-                    if worker.conn in ready:
-                        try:
-                            reply = worker.conn.recv()
-                        except (EOFError, OSError):
-                            reply = None
-                    elif worker.process.sentinel not in ready:
-                        continue
-                    if reply is not None and reply[1] == "progress":
-                        worker.started = time.monotonic()
-                        continue
-                    worker.task = None
-                    if reply is None:  # the process died (crash, or killed for memory)
-                        self._replace(worker)
-                        if not job.done:
-                            job.done = True
-                            remaining -= 1
-                            self._abandon(job_index, jobs, queue)
-                            yield failed(
-                                job.path,
-                                "error",
-                                f"{job.path.name}: the extractor stopped while reading this "
-                                "file (it may need more memory than allowed).",
-                            )
-                        continue
-                    _, kind, payload, log_lines, retire = reply
-                    for line in log_lines:
-                        logger.debug("%s: pypdf: %s", job.path.name, line)
-                    if retire:
-                        self._replace(worker)
-                    if job.done:
-                        continue
-                    finished = self._on_reply(job_index, job, task, kind, payload, queue)
-                    if finished is not None:
-                        job.done = True
-                        remaining -= 1
-                        yield finished
-                # time limits
-                now = time.monotonic()
-                for worker in list(self._workers):
-                    if worker.task is None:
-                        continue
-                    job_index, _task = worker.task
-                    job = jobs[job_index]
-                    if job.done or now - worker.started <= self.timeout_s:
-                        continue
-                    job.done = True
-                    remaining -= 1
-                    self._abandon(job_index, jobs, queue)
-                    yield failed(
-                        job.path,
-                        "timeout",
-                        f"{job.path.name}: reading it stalled for more than "
-                        f"{self.timeout_s:g} s (while opening it or on one page), so it was "
-                        "skipped.",
-                    )
+                yield from self._collect(batch, waiting, ready)
+                yield from self._expired(batch)
         finally:
             # work still in flight (cancel, timeout, or the caller stopped iterating)
             for worker in list(self._workers):
                 if worker.task is not None:
-                    job_index, _task = worker.task
                     worker.task = None
                     self._replace(worker)
+
+    def _hand_out(self, batch: _Batch) -> None:
+        """Give each idle worker the next task."""
+        for worker in self._workers:
+            if not (worker.ready and worker.task is None and batch.queue):
+                continue
+            job_index, task = batch.queue.popleft()
+            job = batch.jobs[job_index]
+            if task[0] == "file":
+                batch.files_queued -= 1
+                # Split a large PDF into page ranges only when there are fewer whole files
+                # left than workers: each range re-reads fonts and page tree (10-20% more
+                # CPU), which pays only for idle workers.
+                if batch.files_queued < self.max_workers:
+                    task = (*task[:5], self._split())
+            if job.done:
+                continue
+            batch.task_ids += 1
+            try:
+                worker.conn.send((batch.task_ids, task))
+                worker.task = (job_index, task)
+                worker.started = time.monotonic()
+            except (OSError, EOFError):
+                batch.queue.appendleft((job_index, task))
+                if task[0] == "file":
+                    batch.files_queued += 1
+                self._replace(worker)
+
+    def _collect(
+        self, batch: _Batch, waiting: list[_Worker], ready: list[Any]
+    ) -> list[ExtractResult]:
+        """The replies of the workers that answered (or died): the files they finished."""
+        finished: list[ExtractResult] = []
+        for worker in waiting:
+            if not worker.ready:
+                self._on_start_message(worker, ready)
+                continue
+            if worker.task is None:
+                continue
+            job_index, task = worker.task
+            job = batch.jobs[job_index]
+            reply: Any = None
+            if worker.conn in ready:
+                try:
+                    reply = worker.conn.recv()
+                except (EOFError, OSError):
+                    reply = None
+            elif worker.process.sentinel not in ready:
+                continue
+            if reply is not None and reply[1] == "progress":
+                worker.started = time.monotonic()
+                continue
+            worker.task = None
+            if reply is None:  # the process died (crash, or killed for memory)
+                self._replace(worker)
+                if not job.done:
+                    message = (
+                        f"{job.path.name}: the extractor stopped while reading this file "
+                        "(it may need more memory than allowed)."
+                    )
+                    finished.append(self._give_up(batch, job_index, "error", message))
+                continue
+            _, kind, payload, log_lines, retire = reply
+            for line in log_lines:
+                logger.debug("%s: pypdf: %s", job.path.name, line)
+            if retire:
+                self._replace(worker)
+            if job.done:
+                continue
+            result = self._on_reply(job_index, job, task, kind, payload, batch.queue)
+            if result is not None:
+                job.done = True
+                batch.remaining -= 1
+                finished.append(result)
+        return finished
+
+    def _expired(self, batch: _Batch) -> list[ExtractResult]:
+        """The files whose worker went without progress for longer than the time limit."""
+        finished: list[ExtractResult] = []
+        now = time.monotonic()
+        for worker in list(self._workers):
+            if worker.task is None:
+                continue
+            job_index, _task = worker.task
+            job = batch.jobs[job_index]
+            if job.done or now - worker.started <= self.timeout_s:
+                continue
+            message = (
+                f"{job.path.name}: reading it stalled for more than {self.timeout_s:g} s "
+                "(while opening it or on one page), so it was skipped."
+            )
+            finished.append(self._give_up(batch, job_index, "timeout", message))
+        return finished
+
+    def _give_up(
+        self, batch: _Batch, job_index: int, status: Status, message: str
+    ) -> ExtractResult:
+        """End a file with a failure: its other tasks are dropped, their workers replaced."""
+        job = batch.jobs[job_index]
+        job.done = True
+        batch.remaining -= 1
+        self._abandon(job_index, batch.jobs, batch.queue)
+        return failed(job.path, status, message)
 
     def _on_start_message(self, worker: _Worker, ready: list[Any]) -> None:
         """Handle a starting worker's "ready", or its death before it (then start another,

@@ -21,7 +21,6 @@ EXCEPTIONS: dict[tuple[str, str, str], tuple[int, str]] = {
     ("module", "engine/download.py", ""): (620, "resumable download; split with its rewrite"),
     ("function", "engine/download.py", "_fetch"): (109, "retry loop with every HTTP case"),
     ("function", "engine/download.py", "_stream"): (103, "resume/verify loop"),
-    ("function", "rag/extract.py", "extract_many"): (123, "the pool's loop (issue 23)"),
     ("function", "ui/documents_panel.py", "__init__"): (103, "the panel's widgets, wired"),
 }  # fmt: skip
 
