@@ -13,24 +13,21 @@ JSON sidecar naming what is being downloaded. A dropped connection is retried fr
 already on disk with an HTTP Range request; a restart of the app does the same, as long as the
 sidecar still names the same file version. The sha256 of the complete file is checked against
 the hub's LFS metadata, and only then is the file moved into the models folder in one rename.
+The sidecar, the lock, the free-space check and the hashing are in `engine.partial`.
 """
 
 from __future__ import annotations
 
 import errno
-import hashlib
 import http.client
-import json
 import logging
 import os
-import queue
 import re
-import shutil
 import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -45,18 +42,25 @@ from engine.hub import (
     resolve_endpoint,
     shard_info,
 )
+from engine.partial import (
+    CHUNK_SIZE,
+    Hasher,
+    PartialLock,
+    PartialState,
+    check_free_space,
+    disk_error,
+    remove_files,
+    sha256_of,
+)
 from engine.units import human_size
 
 log = logging.getLogger(__name__)
 
-CHUNK_SIZE = 1 << 20
 MAX_RETRIES = 5  # consecutive attempts without any new byte
-FREE_SPACE_MARGIN = 64 * 1024 * 1024  # keep this much free beyond the file itself
 MAX_REDIRECTS = 5
 PROGRESS_BYTES = 16 << 20  # also report at least every 16 MiB (fast links)
 PROGRESS_INTERVAL = 0.2  # seconds between progress callbacks
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-_DISK_FULL = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 
 @dataclass(frozen=True)
@@ -78,138 +82,6 @@ class DownloadProgress:
 ProgressFn = Callable[[DownloadProgress], None]
 
 
-@dataclass
-class _State:
-    """The sidecar: which file version the partial bytes belong to."""
-
-    repo_id: str
-    path: str
-    revision: str
-    size: int
-    sha256: str | None
-    etag: str | None
-
-    @classmethod
-    def load(cls, path: Path) -> _State | None:
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-            return cls(**raw)
-        except (OSError, ValueError, TypeError):
-            return None
-
-    def save(self, path: Path) -> None:
-        path.write_text(json.dumps(asdict(self)), encoding="utf-8")
-
-    def same_file(self, other: _State) -> bool:
-        if self.sha256 and other.sha256:
-            return self.sha256 == other.sha256 and self.size == other.size
-        return (self.repo_id, self.path, self.etag, self.size) == (
-            other.repo_id,
-            other.path,
-            other.etag,
-            other.size,
-        )
-
-
-def check_free_space(folder: Path, needed: int) -> None:
-    """DownloadError unless `needed` bytes (plus a margin) are free where `folder` lives."""
-    probe = folder
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    free = shutil.disk_usage(probe).free
-    if needed + FREE_SPACE_MARGIN > free:
-        raise DownloadError(
-            f"Not enough free disk space: this download needs {human_size(needed)} and "
-            f"{human_size(free)} are free on the drive holding {folder}. Free some space "
-            "(or remove models you no longer use) and try again.",
-            f"needed={needed} margin={FREE_SPACE_MARGIN} free={free} folder={folder}",
-        )
-
-
-def _disk_error(exc: OSError, target: Path) -> DownloadError:
-    if exc.errno in _DISK_FULL:
-        return DownloadError(
-            "The disk became full while downloading; the partial file was removed and nothing "
-            "was installed. Free some space and try again.",
-            f"{target}: {exc!r}",
-        )
-    return DownloadError(
-        f"Could not write the download to {target.parent}: {exc.strerror}", repr(exc)
-    )
-
-
-def _sha256_of(path: Path) -> hashlib._Hash:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(CHUNK_SIZE):
-            digest.update(block)
-    return digest
-
-
-class _PartialLock:
-    """One download of a file at a time (a second window or command would interleave bytes).
-
-    A lock file holding the owner's pid; a lock left by a process that no longer runs is taken
-    over."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def __enter__(self) -> _PartialLock:
-        import psutil
-
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                try:
-                    pid = int(self.path.read_text(encoding="ascii").strip() or 0)
-                except (OSError, ValueError):
-                    pid = 0
-                if pid and psutil.pid_exists(pid):
-                    raise DownloadError(
-                        f"{self.path.name.removesuffix('.lock')} is already being downloaded "
-                        "(by another Hearth window or command).",
-                        f"{self.path} held by pid {pid}",
-                    ) from None
-                self.path.unlink(missing_ok=True)  # stale: its owner is gone
-                continue
-            with os.fdopen(fd, "w", encoding="ascii") as fh:
-                fh.write(str(os.getpid()))
-            return self
-        raise DownloadError(f"Could not lock {self.path}.", str(self.path))
-
-    def __exit__(self, *exc: object) -> None:
-        self.path.unlink(missing_ok=True)
-
-
-class _Hasher:
-    """sha256 computed on a helper thread: hashlib releases the GIL on large buffers, so the
-    hashing overlaps with receiving and writing instead of adding to them."""
-
-    def __init__(self, initial: Any = None) -> None:
-        self._digest = initial if initial is not None else hashlib.sha256()
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=32)
-        self._thread = threading.Thread(target=self._run, name="download-sha256", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while (block := self._queue.get()) is not None:
-            self._digest.update(block)
-
-    def update(self, block: bytes) -> None:
-        self._queue.put(block)
-
-    def close(self) -> None:
-        if self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join()
-
-    def hexdigest(self) -> str:
-        self.close()
-        return str(self._digest.hexdigest())
-
-
 def _http_error(status: int, name: str, body: bytes) -> HubError:
     detail = body.decode("utf-8", errors="replace")
     if status in (401, 403):
@@ -221,11 +93,6 @@ def _http_error(status: int, name: str, body: bytes) -> HubError:
     if status == 404:
         return HubError(f"{name}: not found on the hub (HTTP 404).", detail)
     return HubError(f"{name}: the hub answered with an error (HTTP {status}).", detail)
-
-
-def _remove(*paths: Path) -> None:
-    for p in paths:
-        p.unlink(missing_ok=True)
 
 
 class Downloader:
@@ -296,11 +163,11 @@ class Downloader:
         location, meta_etag, meta_size = self._metadata(repo_id, file.path, revision)
         size = file.size or meta_size or 0
         sha = file.sha256 or (meta_etag if meta_etag and _SHA256_RE.match(meta_etag) else None)
-        state = _State(repo_id, file.path, revision, size, sha, meta_etag)
+        state = PartialState(repo_id, file.path, revision, size, sha, meta_etag)
 
         self.partial_dir.mkdir(parents=True, exist_ok=True)
         try:
-            with _PartialLock(self.partial_dir / (dest.name + ".lock")):
+            with PartialLock(self.partial_dir / (dest.name + ".lock")):
                 return self._fetch(
                     repo_id,
                     file,
@@ -322,7 +189,7 @@ class Downloader:
         file: HubFile,
         revision: str,
         dest: Path,
-        state: _State,
+        state: PartialState,
         location: str,
         progress: ProgressFn | None,
         cancel: threading.Event,
@@ -332,16 +199,16 @@ class Downloader:
         size, sha = state.size, state.sha256
         part = self.partial_dir / (dest.name + ".part")
         sidecar = self.partial_dir / (dest.name + ".json")
-        old = _State.load(sidecar)
+        old = PartialState.load(sidecar)
         if part.exists() and (old is None or not old.same_file(state)):
             log.info("discarding partial %s: it belongs to another version", part)
-            _remove(part)
+            remove_files(part)
         if not part.exists():
             part.touch()
         state.save(sidecar)
         check_free_space(self.partial_dir, max(0, size - part.stat().st_size))
 
-        digest = _Hasher(_sha256_of(part))  # continues from the bytes kept from before
+        digest = Hasher(sha256_of(part))  # continues from the bytes kept from before
         try:
             retries = 0
             started = time.monotonic()
@@ -364,15 +231,15 @@ class Downloader:
                 except (DownloadError, HubError):
                     raise
                 except OSError as exc:  # the disk, not the network (httpx2 errors are not OSError)
-                    _remove(part, sidecar)
+                    remove_files(part, sidecar)
                     self._tidy()
-                    raise _disk_error(exc, part) from exc
+                    raise disk_error(exc, part) from exc
                 if outcome == "cancelled":
                     return None
                 if outcome == "restart":
                     part.write_bytes(b"")
                     digest.close()
-                    digest = _Hasher()
+                    digest = Hasher()
                     continue
                 if outcome == "done" and not size:
                     break
@@ -401,7 +268,7 @@ class Downloader:
                 )
             got = part.stat().st_size
             if size and got != size:
-                _remove(part, sidecar)
+                remove_files(part, sidecar)
                 self._tidy()
                 raise DownloadError(
                     f"{dest.name} arrived with the wrong size ({got} bytes instead of {size}); "
@@ -409,7 +276,7 @@ class Downloader:
                     f"{location}: size {got} != {size}",
                 )
             if sha and digest.hexdigest() != sha:
-                _remove(part, sidecar)
+                remove_files(part, sidecar)
                 self._tidy()
                 raise DownloadError(
                     f"{dest.name} was damaged in transit (its checksum does not match the hub's); "
@@ -422,14 +289,14 @@ class Downloader:
             log.warning("%s has no sha256 on the hub; only its size was checked", file.path)
         self._check_gguf(part, dest.name, sidecar)
         os.replace(part, dest)
-        _remove(sidecar)
+        remove_files(sidecar)
         self._tidy()
         return dest
 
     def discard_partial(self, filename: str) -> None:
         """Forget the partial bytes of a cancelled download."""
         name = Path(filename).name
-        _remove(self.partial_dir / (name + ".part"), self.partial_dir / (name + ".json"))
+        remove_files(self.partial_dir / (name + ".part"), self.partial_dir / (name + ".json"))
         self._tidy()
 
     # -- internals ---------------------------------------------------------------------------
@@ -441,7 +308,7 @@ class Downloader:
                 "first (hearth models rm) to download this one.",
                 f"{dest}: size {dest.stat().st_size} != {file.size}",
             )
-        if file.sha256 and _sha256_of(dest).hexdigest() != file.sha256:
+        if file.sha256 and sha256_of(dest).hexdigest() != file.sha256:
             raise DownloadError(
                 f"A different file named {dest.name} is already in the models folder; remove it "
                 "first (hearth models rm) to download this one.",
@@ -593,7 +460,7 @@ class Downloader:
         with part.open("rb") as fh:
             magic = fh.read(4)
         if magic != b"GGUF":
-            _remove(part, sidecar)
+            remove_files(part, sidecar)
             raise DownloadError(
                 f"{name} downloaded correctly but is not a GGUF model file; nothing was installed.",
                 f"{part}: first bytes {magic!r}",
