@@ -197,17 +197,7 @@ class Downloader:
         file_count: int,
     ) -> Path | None:
         size, sha = state.size, state.sha256
-        part = self.partial_dir / (dest.name + ".part")
-        sidecar = self.partial_dir / (dest.name + ".json")
-        old = PartialState.load(sidecar)
-        if part.exists() and (old is None or not old.same_file(state)):
-            log.info("discarding partial %s: it belongs to another version", part)
-            remove_files(part)
-        if not part.exists():
-            part.touch()
-        state.save(sidecar)
-        check_free_space(self.partial_dir, max(0, size - part.stat().st_size))
-
+        part, sidecar = self._partial(dest, state)
         digest = Hasher(sha256_of(part))  # continues from the bytes kept from before
         try:
             retries = 0
@@ -266,23 +256,7 @@ class Downloader:
                         dest.name, size, size, 0.0, 0.0, file_index, file_count, "verifying"
                     )
                 )
-            got = part.stat().st_size
-            if size and got != size:
-                remove_files(part, sidecar)
-                self._tidy()
-                raise DownloadError(
-                    f"{dest.name} arrived with the wrong size ({got} bytes instead of {size}); "
-                    "nothing was installed. Try again.",
-                    f"{location}: size {got} != {size}",
-                )
-            if sha and digest.hexdigest() != sha:
-                remove_files(part, sidecar)
-                self._tidy()
-                raise DownloadError(
-                    f"{dest.name} was damaged in transit (its checksum does not match the hub's); "
-                    "the download was discarded and nothing was installed. Try again.",
-                    f"{location}: sha256 {digest.hexdigest()} != {sha}",
-                )
+            self._verify(part, sidecar, state, digest.hexdigest() if sha else "", location)
         finally:
             digest.close()
         if not sha:
@@ -292,6 +266,45 @@ class Downloader:
         remove_files(sidecar)
         self._tidy()
         return dest
+
+    def _partial(self, dest: Path, state: PartialState) -> tuple[Path, Path]:
+        """The partial file (bytes kept from an earlier try of the same file version, else
+        empty) and its sidecar, once there is room for the rest."""
+        part = self.partial_dir / (dest.name + ".part")
+        sidecar = self.partial_dir / (dest.name + ".json")
+        old = PartialState.load(sidecar)
+        if part.exists() and (old is None or not old.same_file(state)):
+            log.info("discarding partial %s: it belongs to another version", part)
+            remove_files(part)
+        if not part.exists():
+            part.touch()
+        state.save(sidecar)
+        check_free_space(self.partial_dir, max(0, state.size - part.stat().st_size))
+        return part, sidecar
+
+    def _verify(
+        self, part: Path, sidecar: Path, state: PartialState, sha: str, location: str
+    ) -> None:
+        """DownloadError (the partial file discarded) unless it has the hub's size and, when
+        the hub gives one, its sha256 (`sha`: the digest of the bytes received)."""
+        name, size = Path(state.path).name, state.size
+        got = part.stat().st_size
+        if size and got != size:
+            remove_files(part, sidecar)
+            self._tidy()
+            raise DownloadError(
+                f"{name} arrived with the wrong size ({got} bytes instead of {size}); "
+                "nothing was installed. Try again.",
+                f"{location}: size {got} != {size}",
+            )
+        if state.sha256 and sha != state.sha256:
+            remove_files(part, sidecar)
+            self._tidy()
+            raise DownloadError(
+                f"{name} was damaged in transit (its checksum does not match the hub's); "
+                "the download was discarded and nothing was installed. Try again.",
+                f"{location}: sha256 {sha} != {state.sha256}",
+            )
 
     def discard_partial(self, filename: str) -> None:
         """Forget the partial bytes of a cancelled download."""
