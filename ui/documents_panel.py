@@ -100,27 +100,53 @@ class DocumentsPanel(QWidget):
         self.setObjectName("documentsPanel")
         self.docs = docs
         self.model = DocumentsModel(self)
-        self.table = QTableView(self)
-        self.table.setObjectName("documentsTable")
-        self.table.setModel(self.model)
-        self.table.setItemDelegateForColumn(STATUS, ProgressDelegate(self.table))
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().setVisible(False)
-        self.table.setShowGrid(False)
-        self.table.setAlternatingRowColors(True)
-        self.table.setWordWrap(False)
-        header = self.table.horizontalHeader()
+        self.table = self._make_table()
+        self._make_controls()
+        self._lay_out()
+
+        # Qt sizes ResizeToContents columns when the view is laid out, not when rows arrive:
+        # shown before the library was read (start-up), the size column stayed at its minimum
+        # ("63…" for 632.0 KB). Not on every dataChanged: fitting asks the model for every
+        # cell, and each call waits for the GIL while the documents thread chunks (stalls).
+        self._fit_pending = False
+        self.model.rowsInserted.connect(self._fit_columns_later)
+        self.model.modelReset.connect(self._fit_columns_later)
+
+        docs.documentsChanged.connect(self._on_documents)
+        docs.rowsUpdated.connect(self.model.update_rows)
+        docs.progress.connect(self._on_progress)
+        docs.stateChanged.connect(self._on_state)
+        self.table.selectionModel().selectionChanged.connect(self._update_buttons)
+        self._on_documents()
+        self._on_state(docs.state)
+
+    def _make_table(self) -> QTableView:
+        """The table of documents: one row each, the Status cell a progress bar while one is
+        indexed; a double click opens the file."""
+        table = QTableView(self)
+        table.setObjectName("documentsTable")
+        table.setModel(self.model)
+        table.setItemDelegateForColumn(STATUS, ProgressDelegate(table))
+        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        table.verticalHeader().setVisible(False)
+        table.setShowGrid(False)
+        table.setAlternatingRowColors(True)
+        table.setWordWrap(False)
+        header = table.horizontalHeader()
         header.setSectionResizeMode(NAME, QHeaderView.ResizeMode.Stretch)
         for col in (PAGES, CHUNKS, SIZE):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(STATUS, QHeaderView.ResizeMode.Interactive)
         header.resizeSection(STATUS, 110)
         header.setMinimumSectionSize(36)
-        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.table.doubleClicked.connect(self._open_index)
+        table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        table.doubleClicked.connect(self._open_index)
+        return table
 
+    def _make_controls(self) -> None:
+        """The buttons, the overall progress and the text shown while the library is empty."""
         self.add_button = QPushButton("Add documents…", self)
         self.add_button.setToolTip("Add PDF, .txt or .md files (or drop them on the window)")
         self.add_button.clicked.connect(self.addFilesRequested)
@@ -161,6 +187,7 @@ class DocumentsPanel(QWidget):
         self.empty_label.setWordWrap(True)
         self.empty_label.setObjectName("documentsEmpty")
 
+    def _lay_out(self) -> None:
         top = QHBoxLayout()
         top.addWidget(self.add_button)
         top.addWidget(self.folder_button)
@@ -182,22 +209,6 @@ class DocumentsPanel(QWidget):
         layout.addWidget(self.empty_label)
         layout.addWidget(self.table, 1)
         layout.addLayout(bottom)
-
-        # Qt sizes ResizeToContents columns when the view is laid out, not when rows arrive:
-        # shown before the library was read (start-up), the size column stayed at its minimum
-        # ("63…" for 632.0 KB). Not on every dataChanged: fitting asks the model for every
-        # cell, and each call waits for the GIL while the documents thread chunks (stalls).
-        self._fit_pending = False
-        self.model.rowsInserted.connect(self._fit_columns_later)
-        self.model.modelReset.connect(self._fit_columns_later)
-
-        docs.documentsChanged.connect(self._on_documents)
-        docs.rowsUpdated.connect(self.model.update_rows)
-        docs.progress.connect(self._on_progress)
-        docs.stateChanged.connect(self._on_state)
-        self.table.selectionModel().selectionChanged.connect(self._update_buttons)
-        self._on_documents()
-        self._on_state(docs.state)
 
     def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
         super().showEvent(event)

@@ -20,7 +20,6 @@ LIMITS = {"module": 600, "function": 80, "class": 400}
 EXCEPTIONS: dict[tuple[str, str, str], tuple[int, str]] = {
     ("function", "engine/download.py", "_fetch"): (83, "the retry loop"),
     ("function", "engine/download.py", "_stream"): (103, "resume/verify loop"),
-    ("function", "ui/documents_panel.py", "__init__"): (103, "the panel's widgets, wired"),
 }  # fmt: skip
 
 
