@@ -384,38 +384,10 @@ class Downloader:
         view = memoryview(buf)
         conn: http.client.HTTPConnection | None = None
         try:
-            for _hop in range(MAX_REDIRECTS + 1):
-                u = urlsplit(location)
-                cls = (
-                    http.client.HTTPSConnection
-                    if u.scheme == "https"
-                    else http.client.HTTPConnection
-                )
-                conn = cls(u.hostname or "", u.port, timeout=CONNECT_TIMEOUT)
-                path = u.path + (f"?{u.query}" if u.query else "")
-                conn.request("GET", path or "/", headers=self._headers(location, offset))
-                if conn.sock is not None:
-                    conn.sock.settimeout(READ_TIMEOUT)
-                r = conn.getresponse()
-                if r.status in (301, 302, 303, 307, 308) and r.getheader("Location"):
-                    location = urljoin(location, r.getheader("Location", ""))
-                    r.read()
-                    conn.close()
-                    continue
-                break
-            else:
-                raise DownloadError(f"{name}: the server redirected too many times.")
-            if r.status == 416 and offset:
-                return "restart"
-            if r.status >= 400:
-                raise _http_error(r.status, name, r.read(2000))
-            if offset and r.status == 200:
-                log.info("server ignored the Range request; starting %s again", name)
-                return "restart"
-            if offset and not (r.getheader("Content-Range") or "").startswith(f"bytes {offset}-"):
-                return "restart"
-            if (r.getheader("Content-Encoding") or "identity") != "identity":
-                raise DownloadError(f"{name}: the server compressed the file; cannot verify it.")
+            conn, r = self._open(location, offset, name)
+            refused = _refused(r, offset, name)
+            if refused:
+                return refused
             with part.open("ab") as out:
                 while True:
                     n = r.readinto(buf)
@@ -463,6 +435,32 @@ class Downloader:
             )
         return "done"
 
+    def _open(
+        self, location: str, offset: int, name: str
+    ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+        """The connection and the response to a GET of `location` from byte `offset`,
+        redirects followed."""
+        for _hop in range(MAX_REDIRECTS + 1):
+            u = urlsplit(location)
+            https = u.scheme == "https"
+            cls = http.client.HTTPSConnection if https else http.client.HTTPConnection
+            conn = cls(u.hostname or "", u.port, timeout=CONNECT_TIMEOUT)
+            try:
+                path = u.path + (f"?{u.query}" if u.query else "")
+                conn.request("GET", path or "/", headers=self._headers(location, offset))
+                if conn.sock is not None:
+                    conn.sock.settimeout(READ_TIMEOUT)
+                r = conn.getresponse()
+                if not (r.status in (301, 302, 303, 307, 308) and r.getheader("Location")):
+                    return conn, r
+                location = urljoin(location, r.getheader("Location", ""))
+                r.read()
+            except BaseException:
+                conn.close()
+                raise
+            conn.close()
+        raise DownloadError(f"{name}: the server redirected too many times.")
+
     def _check_gguf(self, part: Path, name: str, sidecar: Path) -> None:
         """A .gguf file must start with the GGUF signature. (The sha256 already proved the bytes
         are the hub's; the full header check runs when the catalog lists the model, and a
@@ -484,6 +482,23 @@ class Downloader:
             self.partial_dir.rmdir()  # only if empty
         except OSError:
             pass
+
+
+def _refused(r: http.client.HTTPResponse, offset: int, name: str) -> str:
+    """ "restart" when the server will not resume at `offset` (the file is fetched again from
+    its start), "" when the response's body is the bytes wanted; an error when it has none."""
+    if r.status == 416 and offset:
+        return "restart"
+    if r.status >= 400:
+        raise _http_error(r.status, name, r.read(2000))
+    if offset and r.status == 200:
+        log.info("server ignored the Range request; starting %s again", name)
+        return "restart"
+    if offset and not (r.getheader("Content-Range") or "").startswith(f"bytes {offset}-"):
+        return "restart"
+    if (r.getheader("Content-Encoding") or "identity") != "identity":
+        raise DownloadError(f"{name}: the server compressed the file; cannot verify it.")
+    return ""
 
 
 def _reachable(url: str) -> bool:

@@ -80,6 +80,7 @@ class HubServer:
         self.ignore_range = (
             False  # answer Range requests with the whole file (200), as some CDNs do
         )
+        self.redirects = 0  # a file's GET is redirected this many times first, as to a CDN
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._httpd.daemon_threads = True
@@ -206,6 +207,13 @@ def _handler_for(server: HubServer) -> type[BaseHTTPRequestHandler]:
                 blobs = query.get("blobs", ["false"])[0].lower() == "true"
                 return self._json(server.model_detail(repo, blobs))
             m = re.match(r"^/([^/]+/[^/]+)/resolve/([^/]+)/(.+)$", path)
+            hop = int(query.get("hop", ["0"])[0])
+            if m and self.command == "GET" and hop < server.redirects:
+                self.send_response(302)
+                self.send_header("Location", f"{url.path}?hop={hop + 1}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return None
             if m:
                 return self._resolve(m.group(1), m.group(3))
             return self._error(404, "EntryNotFound", "not found")

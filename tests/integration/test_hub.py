@@ -154,6 +154,30 @@ def test_download_resumes_after_a_dropped_connection(
     assert 0 < offset <= 20_000_000  # continued from the bytes already on disk
 
 
+def test_redirects_are_followed_and_an_endless_chain_is_refused(
+    hub: Hub, server: HubServer, models: Path
+) -> None:
+    """The hub sends a model's bytes from elsewhere (a CDN) through redirects."""
+    repo = hub.repo_files(GGUF_REPO)
+    variant = repo.by_quant()["Q4_K_M"][0]
+    before = len(server.requests)
+    server.redirects = 3
+    try:
+        path = Downloader(models).download_variant(repo, variant)
+        assert path is not None and sha256_file(path) == variant.first_file.sha256
+        gets = [
+            r for r in server.requests[before:] if r.method == "GET" and r.path.endswith(path.name)
+        ]
+        assert len(gets) == 4  # three redirects, then the bytes
+        path.unlink()
+        server.redirects = 50
+        with pytest.raises(DownloadError, match="redirected too many times"):
+            Downloader(models).download_variant(repo, variant)
+        assert not path.exists()
+    finally:
+        server.redirects = 0
+
+
 def test_download_resumes_after_a_restart(hub: Hub, server: HubServer, models: Path) -> None:
     repo = hub.repo_files(GGUF_REPO)
     variant = repo.by_quant()["Q4_K_M"][0]
