@@ -208,15 +208,9 @@ class Downloader:
                 if size and offset >= size:
                     break
                 try:
+                    at = (started, start_bytes, file_index, file_count, dest.name)
                     outcome = self._stream(
-                        location,
-                        part,
-                        offset,
-                        size,
-                        digest,
-                        cancel,
-                        progress,
-                        (started, start_bytes, file_index, file_count, dest.name),
+                        location, part, offset, size, digest, cancel, progress, at
                     )
                 except (DownloadError, HubError):
                     raise
