@@ -73,14 +73,29 @@ def overall_text(p: Any, state: str = "") -> str:
         parts.append(f"{p.pages_read} pages read")
     if p.eta_s is not None and moving:
         parts.append(f"~{format_duration(p.eta_s)} left")
-    if not busy:
-        parts.append(f"{p.ready} document{'s' if p.ready != 1 else ''} ready")
-    if p.failed:
-        parts.append(f"{p.failed} failed")
-    if p.missing:
-        parts.append(f"{p.missing} missing")
+    parts.extend(_tally(None if busy else p.ready, p.failed, p.missing))
     text = " · ".join(parts)
     return text[:1].upper() + text[1:]
+
+
+def resting_text(rows: Sequence[Any]) -> str:
+    """The overall line before the library has reported any progress (at start-up): how many
+    documents are ready, failed or missing; "" for an empty library."""
+    if not rows:
+        return ""
+    statuses = [str(r.status) for r in rows]
+    ready, failed, missing = (statuses.count(s) for s in ("ready", "failed", "missing"))
+    text = " · ".join(_tally(ready, failed, missing))
+    return text[:1].upper() + text[1:]
+
+
+def _tally(ready: int | None, failed: int, missing: int) -> list[str]:
+    parts = [] if ready is None else [f"{ready} document{'s' if ready != 1 else ''} ready"]
+    if failed:
+        parts.append(f"{failed} failed")
+    if missing:
+        parts.append(f"{missing} missing")
+    return parts
 
 
 # -- the table model -----------------------------------------------------------------------

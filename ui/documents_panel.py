@@ -57,6 +57,7 @@ from ui.documents_model import (
     DocumentsModel,
     ProgressDelegate,
     overall_text,
+    resting_text,
 )
 from ui.documents_settings import DocumentsSettingsPage
 from ui.settings_dialog import register_page
@@ -229,6 +230,8 @@ class DocumentsPanel(QWidget):
     def _on_documents(self) -> None:
         self.model.set_rows(self.docs.documents())
         self.empty_label.setVisible(self.model.rowCount() == 0)
+        if self.docs.last_progress is None:  # nothing indexed since start-up: a tally
+            self.overall_label.setText(resting_text(self.model.rows()))
         self._update_buttons()
 
     def _on_progress(self, p: Any) -> None:

@@ -786,6 +786,7 @@ def test_columns_fit_their_text_when_rows_arrive(qapp: Any, qtbot: Any) -> None:
         )
     ]
     host.documentsChanged.emit()
+    assert panel.overall_label.text() == "2 documents ready"  # no progress since start-up
     header = panel.table.horizontalHeader()
     qtbot.waitUntil(
         lambda: header.sectionSize(SIZE) >= panel.table.sizeHintForColumn(SIZE), timeout=2000

@@ -47,3 +47,18 @@ def test_the_window_says_it_the_same_way() -> None:
     text = overall_text(BATCH)
     assert "R-FAQ.pdf 83% (254/307 chunks)" in text and "5 files 17% (254/1535 chunks)" in text
     assert overall_text(Progress(ready=2)) == "2 documents ready"
+
+
+def test_before_any_progress_the_window_tallies_the_library() -> None:
+    """At start-up nothing has been indexed yet: the line under the buttons says what the
+    library holds instead of staying blank."""
+    pytest.importorskip("PySide6")
+    from types import SimpleNamespace
+
+    from ui.documents_model import overall_text, resting_text
+
+    rows = [SimpleNamespace(status=s) for s in ("ready", "ready", "failed", "missing")]
+    assert resting_text(rows) == "2 documents ready · 1 failed · 1 missing"
+    assert resting_text(rows) == overall_text(Progress(ready=2, failed=1, missing=1))
+    assert resting_text(rows[:1]) == "1 document ready"
+    assert resting_text([]) == ""
