@@ -28,6 +28,12 @@ log = logging.getLogger(__name__)
 
 FLUSH_INTERVAL_MS = 30
 SAVE_INTERVAL_S = 1.0
+# Said before the model's own answer when a chat that answers from documents could search
+# none (all still being indexed, failed or removed): without it the answer read as theirs.
+NOT_SEARCHED_NOTE = (
+    "*None of the documents this chat answers from can be searched yet (not indexed, failed "
+    "or removed), so this answer is the model's own.*\n\n"
+)
 STOP_GRACE_MS = 300  # after Stop, end the turn locally if the engine has not answered by then
 
 
@@ -44,6 +50,7 @@ class Stream:
     hits: list = field(default_factory=list)  # retrieved passages (rag.retrieve.Hit), in order
     sources: list = field(default_factory=list)  # stored with the answer
     grounded: GroundedTurn | None = None  # a document answer: quotes, then a checked sentence
+    named: bool = False  # the search was limited to documents the chat chose
 
 
 class TurnRunner(QObject):
@@ -101,6 +108,7 @@ class TurnRunner(QObject):
         if search is not None and self.docs is not None:
             # Search the chat's documents first; the engine request follows the results.
             self.stream = Stream(0, chat_id, message_id, request=request)
+            self.stream.named = search[2] is not None
             self.stream.retrieval_id = self.docs.retrieve(*search)
         else:
             rid = self.engine.generate(request)
@@ -141,6 +149,10 @@ class TurnRunner(QObject):
         if hits and self.grounded:
             self._start_grounded(stream, stream.request)
             return
+        if not hits and (stream.named or (self.docs is not None and self.docs.rows)):
+            # documents were meant to answer (an empty library has none to mean)
+            self._pending.append(NOT_SEARCHED_NOTE)
+            self._flush()
         stream.request.passages = [Passage(label=passage_label(h), text=h.text) for h in hits]
         stream.request_id = self.engine.generate(stream.request)
 

@@ -40,6 +40,7 @@ from app.sources import (
     default_sources,
     remember_sources,
 )
+from app.turns import NOT_SEARCHED_NOTE
 from engine.types import GenerationRequest
 from rag.progress import Progress
 from ui.documents_model import overall_text, status_text
@@ -262,7 +263,7 @@ def test_a_new_chat_answers_from_what_the_user_chose_last(
     assert default_sources(c.settings, False) == SourceScope("none")
 
 
-def test_when_nothing_is_found_the_engine_still_answers(
+def test_when_no_document_can_be_searched_the_model_answers_and_says_so(
     docs_gui: Any, qtbot: Any, tmp_path: Path
 ) -> None:
     script = Script(replies=[["The documents do not cover it."]])
@@ -278,7 +279,9 @@ def test_when_nothing_is_found_the_engine_still_answers(
     assert blocker.args[1] == "stop"
     assert script.requests[-1].passages == []
     row = gui.store.messages(c.chat_id)[-1]
-    assert row.content == "The documents do not cover it." and row.sources == []
+    # said before the model's own words: no document answered, none could be searched
+    assert row.content == NOT_SEARCHED_NOTE + "The documents do not cover it."
+    assert row.sources == []
 
 
 def ingest_lock_free() -> bool:
