@@ -276,7 +276,10 @@ class Catalog:
         An empty name gives the default chat (or embedding) model."""
         if name_or_path:
             candidate = Path(name_or_path).expanduser()
-            if candidate.suffix == ".gguf" or candidate.exists():
+            # A path, or a file here; a bare "name.gguf" that is not here is a model's file
+            # name as the models list shows it (looked up below, not "file not found").
+            a_path = candidate.is_absolute() or len(candidate.parts) > 1
+            if candidate.exists() or (candidate.suffix == ".gguf" and a_path):
                 return model_info(candidate)  # raises ModelFileError with the reason
         models = self.embedding_models() if embedding else self.chat_models()
         if not name_or_path:

@@ -273,6 +273,20 @@ def test_unknown_model_name_lists_installed(models_dir: Path) -> None:
     assert "SmolLM2-135M-Instruct.Q4_1" in err.value.user_message
 
 
+def test_a_model_is_found_by_its_file_name_too(
+    models_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`hearth chat -m SmolLM2-135M-Instruct.Q4_1.gguf`, typed from another folder, names the
+    installed model; a path that does not exist is still "not found"."""
+    monkeypatch.chdir(tmp_path)
+    catalog = Catalog(models_dir)
+    assert catalog.resolve("SmolLM2-135M-Instruct.Q4_1.gguf").name == "SmolLM2-135M-Instruct.Q4_1"
+    with pytest.raises(ModelFileError, match="not found"):
+        catalog.resolve(str(tmp_path / "elsewhere" / "SmolLM2-135M-Instruct.Q4_1.gguf"))
+    with pytest.raises(ModelNotFoundError):
+        catalog.resolve("no-such-model.gguf")
+
+
 def test_the_prompt_reports_how_far_it_is_read(smol: LlamaEngine) -> None:
     """A long prompt is read in steps and each step is reported (the window and the CLI show
     it before the first token): from 0 to all of it, never backwards; then the answer."""
