@@ -152,8 +152,19 @@ def split_thoughts(text: str) -> Thoughts:
     return Thoughts("\n\n".join(p for p in parts if p), answer.strip("\n"), still_open)
 
 
+# Said before the model's own answer when a chat that answers from documents could search
+# none (all still being indexed, failed or removed): without it the answer read as theirs.
+# Shown and stored with the answer, never sent back to the model (`answer_text`).
+NOT_SEARCHED_NOTE = (
+    "*None of the documents this chat answers from can be searched yet (not indexed, failed "
+    "or removed), so this answer is the model's own.*\n\n"
+)
+
+
 def answer_text(text: str) -> str:
-    """An answer without its thinking: what the next turn's prompt holds."""
+    """An answer without its thinking or Hearth's note: what the next turn's prompt holds
+    (the model's own words, as its cache holds them)."""
+    text = text.removeprefix(NOT_SEARCHED_NOTE)
     return (
         split_thoughts(text).answer.strip() if THINK_CLOSE in text or THINK_OPEN in text else text
     )

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
+from app.conversation import NOT_SEARCHED_NOTE
 from app.docs_worker import DocsHost, passage_label, source_dicts
 from app.engine_worker import EngineHost
 from app.errors import StoreError
@@ -28,12 +29,6 @@ log = logging.getLogger(__name__)
 
 FLUSH_INTERVAL_MS = 30
 SAVE_INTERVAL_S = 1.0
-# Said before the model's own answer when a chat that answers from documents could search
-# none (all still being indexed, failed or removed): without it the answer read as theirs.
-NOT_SEARCHED_NOTE = (
-    "*None of the documents this chat answers from can be searched yet (not indexed, failed "
-    "or removed), so this answer is the model's own.*\n\n"
-)
 STOP_GRACE_MS = 300  # after Stop, end the turn locally if the engine has not answered by then
 
 

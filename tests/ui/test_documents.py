@@ -31,6 +31,7 @@ from test_documents_support import (  # noqa: F401  (docs_gui_fixture: the docs_
 )
 from ui_fakes import FakeEngine, Script, wait_ready
 
+from app.conversation import NOT_SEARCHED_NOTE
 from app.paths import get_paths
 from app.settings import Settings
 from app.sources import (
@@ -40,7 +41,6 @@ from app.sources import (
     default_sources,
     remember_sources,
 )
-from app.turns import NOT_SEARCHED_NOTE
 from engine.types import GenerationRequest
 from rag.progress import Progress
 from ui.documents_model import overall_text, status_text

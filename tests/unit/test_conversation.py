@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.conversation import Branch, Thoughts, Tree, answer_text, build_history, split_thoughts
+from app.conversation import (
+    NOT_SEARCHED_NOTE,
+    Branch,
+    Thoughts,
+    Tree,
+    answer_text,
+    build_history,
+    split_thoughts,
+)
 from engine.types import ChatMessage
 
 
@@ -83,6 +91,8 @@ def test_thoughts_are_split_from_the_answer() -> None:
     assert two == Thoughts("a\n\nb", "One. Two.")
     assert answer_text("plain  text ") == "plain  text "  # untouched: the cached prefix holds
     assert answer_text("<think>x</think>\n\nAnswer.") == "Answer."
+    # Hearth's note that no document could be searched is for the user, not the model
+    assert answer_text(NOT_SEARCHED_NOTE + "The model's words.") == "The model's words."
 
 
 def test_history_is_one_path_without_thoughts() -> None:
