@@ -71,10 +71,16 @@ def _name_words(doc: DocRow) -> set[str]:
     return {w.lower() for w in _WORD.findall(stem) if len(w) >= 4} - _DOCUMENT_WORDS
 
 
+def may_ask_for_overview(question: str) -> bool:
+    """False for most questions, at the cost of one regular expression (before any document
+    is listed); True when `overview_documents` must decide."""
+    return _ASKS.search(question) is not None
+
+
 def overview_documents(question: str, docs: Sequence[DocRow]) -> list[DocRow] | None:
     """The documents a whole-document question asks about (see the module docstring), or
     None when `question` is not one (it names something to look for in them)."""
-    if not _ASKS.search(question):
+    if not may_ask_for_overview(question):
         return None
     words = [w.lower() for w in _WORD.findall(question)]
     named = [d for d in docs if _name_words(d) & set(words)]
@@ -122,11 +128,12 @@ def _document_hits(
     centroid /= max(float(np.linalg.norm(centroid)), 1e-12)
     near = sorted(zip(vectors, matrix @ centroid, strict=True), key=lambda t: -t[1])
     front = ids[: max(OPENING_CHUNKS * 4, len(ids) // 5)]  # where introductions stand
+    in_front = set(front)
     rows = ctx.store.chunks_by_ids(front + [c for c, _ in near[:40]])
     content = {c: r for c, r in rows.items() if r.embedded and not is_navigation(r.text)}
     by_place = sorted(content.values(), key=lambda r: r.ordinal)
     opening = by_place[:OPENING_CHUNKS]
-    intro = [r for r in by_place if r.id in set(front) and _INTRO.search(r.text)][:INTRO_CHUNKS]
+    intro = [r for r in by_place if r.id in in_front and _INTRO.search(r.text)][:INTRO_CHUNKS]
     central = [content[c] for c, _ in near if c in content][:CENTRAL_CHUNKS]
     picked = list({r.id: r for r in opening + intro + central}.values())
     prior = {r.id: 0.0 for r in central} | {r.id: 0.5 for r in opening} | {r.id: 1.0 for r in intro}

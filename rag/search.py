@@ -96,8 +96,10 @@ class Searcher:
     def _overview(self, text: str, doc_ids: Sequence[int] | None) -> list[Hit]:
         """Passages that stand for whole documents, for a question about them ("What is this
         document about?": `rag.overview`); [] for any other question."""
-        from rag.overview import overview_documents, overview_hits
+        from rag.overview import may_ask_for_overview, overview_documents, overview_hits
 
+        if not may_ask_for_overview(text):
+            return []  # most questions: no need to list the documents
         allowed = set(doc_ids) if doc_ids is not None else None
         docs = [
             d for d in self.ctx.store.documents(["ready"]) if allowed is None or d.id in allowed

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rag.index import DocRow
-from rag.overview import overview_documents
+from rag.overview import may_ask_for_overview, overview_documents
 
 
 def doc(i: int, name: str) -> DocRow:
@@ -45,3 +45,10 @@ def test_a_question_that_names_a_document_is_about_that_one() -> None:
 )  # fmt: skip
 def test_questions_that_name_something_to_look_for_are_searched(question: str) -> None:
     assert overview_documents(question, DOCS) is None
+
+
+def test_the_cheap_check_lets_every_overview_question_through() -> None:
+    """Search lists the documents only for questions this check lets through."""
+    asked = ["What is this document about?", "Summarize my documents", "Give me an overview"]
+    assert all(may_ask_for_overview(q) for q in asked)
+    assert not may_ask_for_overview("How do I export a plot?")
