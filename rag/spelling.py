@@ -18,9 +18,10 @@ PAIRS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 MIN_ROOT = 3  # letters before the ending: "size", "hour", "our" are not spellings to change
 
 # Irregular verbs, a group per verb (base, past, past participle). Left out: forms that are
-# also other words a manual uses ("bound", "found", "left", "lead", "lay", "saw", "felt").
+# also other words a manual uses ("bound", "found", "left", "lead", "lay", "saw", "felt",
+# "bit", "sat": an "8-bit" value, a SAT solver).
 _IRREGULAR_TEXT = (
-    "begin began begun;bend bent;bite bit bitten;blow blew blown;break broke broken;"
+    "begin began begun;bend bent;bite bitten;blow blew blown;break broke broken;"
     "breed bred;bring brought;build built;burn burnt;buy bought;catch caught;choose chose "
     "chosen;come came;creep crept;deal dealt;dig dug;do did done;draw drew drawn;dream "
     "dreamt;drink drank drunk;drive drove driven;eat ate eaten;fall fallen;fight fought;"
@@ -32,7 +33,7 @@ _IRREGULAR_TEXT = (
     "redo redid redone;rerun reran;rewrite rewrote rewritten;ride rode ridden;ring rang rung;"
     "rise risen;run ran;say said;see seen;seek sought;sell sold;send sent;shake shook shaken;"
     "shine shone;shoot shot;show shown;shrink shrank shrunk;sing sang sung;sink sank sunk;"
-    "sit sat;sleep slept;slide slid;speak spoke spoken;spend spent;spill spilt;spin spun;"
+    "sleep slept;slide slid;speak spoke spoken;spend spent;spill spilt;spin spun;"
     "stand stood;steal stole stolen;stick stuck;strike struck;swear swore sworn;swim swam "
     "swum;take took taken;teach taught;tear tore torn;tell told;think thought;throw threw "
     "thrown;understand understood;undo undid undone;wake woke woken;wear wore worn;weave "

@@ -356,6 +356,8 @@ def test_a_british_question_finds_an_american_manual(tmp_path: Path) -> None:
         ("sent", ["send"]),  # irregular verbs: no stemmer joins their forms
         ("Wrote", ["write", "written"]),
         ("bound", []),  # also a word of its own ("upper bound"), left alone
+        ("bit", []),  # an "8-bit" value, not a bite
+        ("sat", []),  # a SAT solver
     ],
 )
 def test_spelling_variants(word: str, variants: list[str]) -> None:
