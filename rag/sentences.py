@@ -87,6 +87,7 @@ _CODE_SHAPE = re.compile(
 )
 _MD_HEADING = re.compile(r"^#{1,6}\s+(\S.*?)\s*#*$")
 _FENCE = re.compile(r"^(?:```|~~~)")
+_LINK_DEFINITION = re.compile(r"^\[[^\]]+\]:\s*\S+(?:\s+[\"'(].*)?$")
 _RECORD = re.compile(r"^[^\s]*:[^\s]*:[^\s]*$")  # "50:text/x-diff:*.diff"
 _END = re.compile(r"[.!?][\"'\u201d\u2019)\]]*$")
 # ... or by a command-line option that starts the next definition ("exists. -e file True if")
@@ -124,8 +125,11 @@ def _line_kind(line: str) -> str:
     if not stripped:
         return "blank"
     m = _MD_HEADING.match(stripped)
-    if m and is_heading(m.group(1)):
-        return "heading"  # "## Configuration"; "# apt-get install x" is a root prompt
+    if m and (stripped.startswith("##") and not m.group(1)[:1].islower() or is_heading(m.group(1))):
+        # "## Example: Read a file line-by-line"; "# apt-get install x" is a root prompt
+        return "heading"
+    if _LINK_DEFINITION.match(stripped):
+        return "code"  # "[`fs.ReadStream`]: fs.md#class-fsreadstream": a link's target
     if _FENCE.match(stripped):
         return "fence"
     if stripped.startswith("|") and stripped.endswith("|") and len(stripped) > 1:
@@ -349,7 +353,7 @@ def _fenced(lines: list[_Line]) -> list[_Line]:
     """Lines inside a Markdown code fence are code whatever they look like; the fences
     themselves end the sentence before them (as a blank line does) and are dropped."""
     out: list[_Line] = []
-    inside = False
+    inside = _starts_in_code(lines)
     for line in lines:
         if line.kind == "fence":
             inside = not inside
@@ -359,6 +363,29 @@ def _fenced(lines: list[_Line]) -> list[_Line]:
         else:
             out.append(line)
     return out
+
+
+def _starts_in_code(lines: Sequence[_Line]) -> bool:
+    """Whether the text starts inside a fenced block: a chunk of a Markdown file may begin
+    in the middle of one, and reading its closing fence as an opening one would turn the
+    prose after it into code (seen on Node.js's API docs: no sentence left to quote). A
+    fence with an info string ("```js") always opens; when every fence is bare and their
+    number is odd, the side that looks more like code (before the first fence, or after
+    the last one) is the one inside the block."""
+    fences = [i for i, line in enumerate(lines) if line.kind == "fence"]
+    if not fences:
+        return False
+    opener = next((n for n, i in enumerate(fences) if len(lines[i].text.strip("`~ ")) > 0), None)
+    if opener is not None:
+        return opener % 2 == 1  # an odd number of bare fences before an opener: one closes
+    if len(fences) % 2 == 0:
+        return False
+    return _code_share(lines[: fences[0]]) > _code_share(lines[fences[-1] + 1 :])
+
+
+def _code_share(lines: Sequence[_Line]) -> float:
+    kinds = [line.kind for line in lines if line.kind != "blank"]
+    return sum(1 for k in kinds if k == "code") / len(kinds) if kinds else 0.0
 
 
 def _span(line: _Line) -> tuple[int, int]:

@@ -119,6 +119,46 @@ def test_markdown_headings_fences_and_tables() -> None:
     assert all(kind == "code" for kind, _ in got[5:])
 
 
+def test_markdown_section_titles_and_link_definitions() -> None:
+    """A "##" title is a heading even when it is not in title case; link reference
+    definitions at a file's end are no sentence to quote (Node.js's readline.md)."""
+    text = (
+        "## Example: Read file stream line-by-line\n\n"
+        "A common use case for `readline` is to consume an input file one line at a time.\n\n"
+        "[`'line'`]: #event-line\n[`fs.ReadStream`]: fs.md#class-fsreadstream\n"
+        '[reading files]: #example-read-file "Reading files"\n'
+    )
+    got = [(s.kind, s.text) for s in split_sentences(text)]
+    assert got[:2] == [
+        ("heading", "Example: Read file stream line-by-line"),
+        (
+            "prose",
+            "A common use case for `readline` is to consume an input file one line at a time.",
+        ),
+    ]
+    assert [kind for kind, _ in got[2:]] == ["code"]
+
+
+def test_a_passage_that_starts_inside_a_fenced_block() -> None:
+    """A chunk of a Markdown file may start in the middle of a code block: its closing fence
+    does not open one, so the prose after it stays prose (text from Node.js's path.md)."""
+    opener_later = (
+        "path.isAbsolute('.'); // false\n```\n\n"
+        "The `path.join()` method joins all given `path` segments together.\n\n"
+        "```js\npath.join('/foo', 'bar');\n```\n"
+    )
+    got = [(s.kind, s.text) for s in split_sentences(opener_later)]
+    assert got == [
+        ("code", "path.isAbsolute('.'); // false"),
+        ("prose", "The `path.join()` method joins all given `path` segments together."),
+        ("code", "path.join('/foo', 'bar');"),
+    ]
+    only_bare = "x = compute(y);\nprint(x)\n```\n\nThe result is printed once.\n"
+    assert [s.kind for s in split_sentences(only_bare)] == ["code", "prose"]
+    ends_inside = "Run it as follows:\n\n```\nwidget --run\nwidget --stop\n"
+    assert [s.kind for s in split_sentences(ends_inside)] == ["prose", "code"]
+
+
 def test_each_sentence_spans_its_own_text() -> None:
     """A sentence ending in inline code ("`config.toml`.") does not swallow the next one's
     span (the span is what a citation's page is read from)."""
