@@ -13,7 +13,7 @@ from engine.errors import InvalidRequestError
 from rag import page_starts
 from rag.config import LibraryContext
 from rag.evidence import RESCORE_POOL
-from rag.index import ChunkRow
+from rag.index import ChunkRow, Store
 from rag.retrieve import (
     Candidate,
     Hit,
@@ -27,6 +27,14 @@ from rag.retrieve import (
 )
 
 Scored = list[tuple[int, float]]  # (chunk id, score), best first
+
+
+# Words whose absence from a library says nothing about what it covers ("several pieces of
+# a path"): left out of the unknown-word share (rag.evidence.UNKNOWN_PENALTY). Not stop
+# words for keyword search: "every" is a gnuplot keyword ("plot 'f' every 2").
+QUANTIFIERS = frozenset(
+    ["several", "many", "much", "every", "another", "various", "numerous", "multiple"]
+)
 
 
 class Searcher:
@@ -86,8 +94,7 @@ class Searcher:
         keyword part alone when there are no vectors (keyword mode, an empty store)."""
         from rag.evidence import rescore
 
-        terms = query_terms(text)
-        unknown = len(self.ctx.store.unknown_terms(terms)) / max(len(terms), 1)
+        unknown = unknown_share(self.ctx.store, text)
         if self._query_vector is None:
             return rescore(text, None, hits, None, len, unknown)
         emb = self.ctx.embedder()
@@ -196,6 +203,12 @@ class Searcher:
         while fitted and emb.count_tokens(fitted) > emb.max_tokens:
             fitted = fitted[: len(fitted) * 3 // 4]  # one enormous "word"
         return fitted or text[:100]
+
+
+def unknown_share(store: Store, question: str) -> float:
+    """The share of the question's words that no passage of the library holds."""
+    terms = [t for t in query_terms(question) if t not in QUANTIFIERS]
+    return len(store.unknown_terms(terms)) / max(len(terms), 1)
 
 
 def candidate(row: ChunkRow, score: float) -> Candidate:

@@ -20,6 +20,7 @@ from rag.retrieve import (
     relative_score_fusion,
     to_passages,
 )
+from rag.search import unknown_share
 from rag.vector_store import collection_name
 
 # -- reciprocal rank fusion ----------------------------------------------------------------
@@ -338,6 +339,17 @@ def test_a_british_question_finds_an_american_manual(tmp_path: Path) -> None:
         assert store.unknown_terms(["optimisation", "colour", "centre", "sent", "thermostat"]) == [
             "thermostat"
         ]
+    finally:
+        store.close()
+
+
+def test_quantifiers_are_no_sign_of_an_uncovered_question(tmp_path: Path) -> None:
+    """'several pieces of a path' asks about the pieces of a path: a library that never
+    writes 'several' is no less likely to cover it."""
+    store, _ = _store_of(tmp_path, "The join method joins the path segments together.")
+    try:
+        assert unknown_share(store, "How do I join several segments of a path?") == 0.0
+        assert unknown_share(store, "How do I join several pieces of a path?") == 1 / 3
     finally:
         store.close()
 
