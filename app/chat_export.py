@@ -27,6 +27,7 @@ from typing import Any, TypeGuard
 from app.conversation import Tree, split_thoughts
 from app.store import ROLES, STATUSES, ChatRow, ChatStore, MessageRow, NewMessage
 from engine.errors import HearthError
+from rag.retrieve import location
 
 FORMAT = "hearth-chat"
 VERSION = 1
@@ -128,11 +129,14 @@ def _message_markdown(m: MessageRow, versions: int) -> list[str]:
 def _source_line(source: dict[str, Any]) -> str:
     name = str(source.get("name") or Path(str(source.get("file", ""))).name or "document")
     page, end = source.get("page"), source.get("page_end")
-    where = ""
-    if isinstance(page, int) and page > 0:
-        where = f", pages {page}–{end}" if isinstance(end, int) and end > page else f", page {page}"
+    where = location(
+        page if isinstance(page, int) else 0,
+        end if isinstance(end, int) else 0,
+        str(source.get("section") or ""),
+    )
     file = source.get("file")
-    return f"{name}{where}" + (f" (`{file}`)" if isinstance(file, str) and file else "")
+    named = f"{name}, {where}" if where else name
+    return named + (f" (`{file}`)" if isinstance(file, str) and file else "")
 
 
 def export_chat(store: ChatStore, chat_id: int, fmt: str) -> str:

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from rag.evidence import QUOTES, Evidence, Quote, choose
 from rag.grounding import check, content_stems, in_order_share, words
-from rag.retrieve import Hit
+from rag.retrieve import Hit, location
 from rag.sentences import split_sentences
 
 ABSTAIN_TEXT = "Your documents don't seem to cover this."
@@ -110,11 +110,18 @@ class Source:
     hit: Hit
     page: int
     quotes: list[str] = field(default_factory=list)
+    section: str = ""  # a Markdown file's heading the quotes stand under (rag.sections)
 
     def as_dict(self) -> dict[str, Any]:
         out = self.hit.source_dict()
         out.update(page=self.page, page_end=self.page, quotes=list(self.quotes))
+        out.pop("section", None)
+        if self.section:
+            out.update(section=self.section)
         return out
+
+    def label(self) -> str:
+        return f"{self.hit.file}, {location(self.page, self.page, self.section)}"
 
 
 @dataclass
@@ -231,15 +238,15 @@ def plan_answer(question: str, hits: Sequence[Hit], quotes: int = QUOTES) -> Pla
     """Quotes and sources for `hits` (scored by rag.evidence), or an abstention."""
     evidence: Evidence = choose(hits, quotes)
     if not evidence.covered:
-        closest = [Source(h, h.page) for h in hits[:CLOSEST]]
+        closest = [Source(h, h.page, section=h.section) for h in hits[:CLOSEST]]
         return Plan(question, True, closest, [], evidence.best_score)
     sources: list[Source] = []
     numbered: list[tuple[Quote, int]] = []
-    index: dict[tuple[int, int], int] = {}
+    index: dict[tuple[int, int, str], int] = {}
     for q in evidence.quotes:
-        key = (q.passage, q.page)
+        key = (q.passage, q.page, q.section)
         if key not in index:
-            sources.append(Source(hits[q.passage], q.page))
+            sources.append(Source(hits[q.passage], q.page, section=q.section))
             index[key] = len(sources)
         sources[index[key] - 1].quotes.append(q.text)
         numbered.append((q, index[key]))
@@ -315,6 +322,7 @@ def answer_json(plan: Plan, gate: SentenceGate | None) -> dict[str, Any]:
                 "source": s.source,
                 "file": src.hit.file if src else None,
                 "page": src.page if src else None,
+                "section": src.section if src else None,
             }
         )
     dropped = [{"text": s.text, "reasons": s.reasons} for s in (gate.dropped if gate else [])]

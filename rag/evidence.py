@@ -83,6 +83,7 @@ class ScoredSentence:
     keywords: float = 0.0
     meaning: float | None = None  # None: not embedded (outside the budget)
     penalty: float = 0.0  # UNKNOWN_PENALTY x the share of question words the library lacks
+    section: str = ""  # a Markdown file's heading it stands under (rag.sections)
 
     @property
     def score(self) -> float:
@@ -99,6 +100,7 @@ class Quote:
     page: int
     score: float
     context: str = ""  # code the sentence introduces, shown with it
+    section: str = ""  # a Markdown file's heading it stands under
 
 
 @dataclass
@@ -188,7 +190,16 @@ def rescore(
         kw = keyword_scores(question, [s.text for s in sents])
         scored.append(
             [
-                ScoredSentence(s.text, s.kind, page_of(hit, s.start), i, kw[i], None, penalty)
+                ScoredSentence(
+                    s.text,
+                    s.kind,
+                    page_of(hit, s.start),
+                    i,
+                    kw[i],
+                    None,
+                    penalty,
+                    hit.section_at(s.start),
+                )
                 for i, s in enumerate(sents)
             ]
         )
@@ -273,14 +284,16 @@ def _key(text: str) -> str:
 
 
 def _neighbour(
-    sents: Sequence[ScoredSentence], j: int, page: int, seen: set[str]
+    sents: Sequence[ScoredSentence], j: int, like: ScoredSentence, seen: set[str]
 ) -> ScoredSentence | None:
-    """Sentence j when it may join a quote on `page`: it exists, can be quoted, stands on the
-    same page (so the citation holds for both) and has not been quoted already."""
+    """Sentence j when it may join the quote of `like`: it exists, can be quoted, stands on
+    the same page and in the same section (so the citation holds for both) and has not been
+    quoted already."""
     if not 0 <= j < len(sents):
         return None
     n = sents[j]
-    ok = _quotable(n) and n.page == page and _key(n.text) not in seen
+    same = n.page == like.page and n.section == like.section
+    ok = _quotable(n) and same and _key(n.text) not in seen
     return n if ok else None
 
 
@@ -294,7 +307,7 @@ def _quote(hits: Sequence[Hit], p: int, i: int, score: float, seen: set[str]) ->
     text, last = s.text, i
     # A little context: the next sentence too when this one is short, the next one is short
     # (a punchline) or it answers nearly as well ...
-    nxt = _neighbour(sents, i + 1, s.page, seen)
+    nxt = _neighbour(sents, i + 1, s, seen)
     if nxt is not None and (
         len(s.text.split()) < SHORT_WORDS
         or len(nxt.text.split()) < NEXT_SHORT_WORDS
@@ -304,11 +317,11 @@ def _quote(hits: Sequence[Hit], p: int, i: int, score: float, seen: set[str]) ->
         seen.add(_key(nxt.text))
     # ... and the sentence before, when it answers nearly as well ("This version doesn't
     # handle the REAL type." before "It doesn't support the AUTOMATIC TAGS option").
-    prev = _neighbour(sents, i - 1, s.page, seen)
+    prev = _neighbour(sents, i - 1, s, seen)
     if prev is not None and prev.score >= FOLLOW_SHARE * score:
         text = f"{prev.text} {text}"
         seen.add(_key(prev.text))
-    return Quote(text, p, s.page, score, _context(sents, last))
+    return Quote(text, p, s.page, score, _context(sents, last), s.section)
 
 
 def choose(hits: Sequence[Hit], quotes: int = QUOTES) -> Evidence:

@@ -79,6 +79,15 @@ class Candidate:
         return self.doc_offset + self.char_end
 
 
+def location(page: int, page_end: int = 0, section: str = "") -> str:
+    """Where a passage stands, as citations show it: "page 4", "pages 4-5", and for a
+    Markdown file (one page) its section: "§ Installing"."""
+    pages = f"pages {page}-{page_end}" if page_end > page else f"page {page}" if page else ""
+    if not section:
+        return pages
+    return f"§ {section}" if page <= 1 and page_end <= 1 else f"{pages}, § {section}"
+
+
 @dataclass
 class Hit:
     """A retrieved passage. `page` is 1-based (pypdf page index + 1); `file` is the path as
@@ -96,6 +105,9 @@ class Hit:
     chunk_ids: tuple[int, ...] = field(default_factory=tuple)
     # (offset in `text`, page number) where each page after `page` starts (rag.search)
     page_breaks: tuple[tuple[int, int], ...] = ()
+    # (offset in `text`, heading) of a Markdown file's sections (rag.sections): the one in
+    # effect at the start (offset 0), then each heading inside the passage
+    sections: tuple[tuple[int, str], ...] = ()
     # Sentence-level evidence (rag.evidence.rescore): scored sentences, the best score
     sentences: tuple[ScoredSentence, ...] = ()
     support: float = 0.0
@@ -105,10 +117,21 @@ class Hit:
     def name(self) -> str:
         return Path(self.file).name
 
+    @property
+    def section(self) -> str:
+        """The section the passage starts in (Markdown files; "" otherwise)."""
+        return self.sections[0][1] if self.sections and self.sections[0][0] == 0 else ""
+
+    def section_at(self, offset: int) -> str:
+        """The heading in effect at character `offset` of the text ("" when none)."""
+        found = ""
+        for start, heading in self.sections:
+            if start <= offset:
+                found = heading
+        return found
+
     def pages_label(self) -> str:
-        if self.page_end > self.page:
-            return f"pages {self.page}-{self.page_end}"
-        return f"page {self.page}"
+        return location(self.page, self.page_end, self.section)
 
     def label(self) -> str:
         return f"{self.name}, {self.pages_label()}"
@@ -118,7 +141,7 @@ class Hit:
 
     def source_dict(self) -> dict[str, object]:
         """What a chat stores as one source of an answer (see `source_dicts`)."""
-        return {
+        out: dict[str, object] = {
             "file": self.file,
             "name": self.name,
             "page": self.page,
@@ -126,6 +149,9 @@ class Hit:
             "score": round(self.score, 6),
             "text": self.text,
         }
+        if self.section:  # a Markdown file's (rag.sections)
+            out["section"] = self.section
+        return out
 
     def as_dict(self) -> dict[str, object]:
         return {

@@ -25,6 +25,7 @@ from rag.retrieve import (
     relative_score_fusion,
     top_passages,
 )
+from rag.sections import sections
 
 Scored = list[tuple[int, float]]  # (chunk id, score), best first
 
@@ -121,8 +122,10 @@ class Searcher:
 
     def _with_pages(self, hits: list[Hit]) -> list[Hit]:
         """Each passage that runs over a page break learns where in its text the next page
-        starts, so that a sentence can be cited with its own page."""
+        starts, so that a sentence can be cited with its own page; a Markdown file's passage
+        learns its sections (`rag.sections`), cited instead of its one page."""
         for h in hits:
+            h.sections = sections(self.ctx.store, h)
             if h.page_end <= h.page:
                 continue
             starts = page_starts.offsets(self.ctx.store, h.doc_id, h.page, h.page_end)

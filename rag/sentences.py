@@ -365,6 +365,15 @@ def _fenced(lines: list[_Line]) -> list[_Line]:
     return out
 
 
+def markdown_headings(text: str) -> list[tuple[int, str]]:
+    """(offset, title) of each Markdown heading ("## Title") of `text`, outside fenced code."""
+    return [
+        (line.start, title.group(1))
+        for line in _fenced(_lines(text))
+        if line.kind == "heading" and (title := _MD_HEADING.match(line.text))
+    ]
+
+
 def _starts_in_code(lines: Sequence[_Line]) -> bool:
     """Whether the text starts inside a fenced block: a chunk of a Markdown file may begin
     in the middle of one, and reading its closing fence as an opening one would turn the

@@ -26,21 +26,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from rag.retrieve import location
+
 TOOLTIP_CHARS = 700
 PASSAGE_MAX_HEIGHT = 160  # pixels; a longer passage scrolls
 
 
 def source_title(n: int, source: dict[str, Any]) -> str:
-    """ "[1] manual.pdf, page 4" (or "pages 4-5"; no page for text files without pages)."""
+    """ "[1] manual.pdf, page 4" (or "pages 4-5"; "§ Installing" for a Markdown file's
+    section)."""
     name = str(source.get("name") or Path(str(source.get("file", ""))).name or "document")
-    page = _int(source.get("page"))
-    page_end = _int(source.get("page_end"))
-    where = ""
-    if page and page_end > page:
-        where = f", pages {page}-{page_end}"
-    elif page:
-        where = f", page {page}"
-    return f"[{n}] {name}{where}"
+    page, page_end = _int(source.get("page")), _int(source.get("page_end"))
+    where = location(page, page_end, str(source.get("section") or ""))
+    return f"[{n}] {name}" + (f", {where}" if where else "")
 
 
 def source_url(source: dict[str, Any]) -> QUrl | None:

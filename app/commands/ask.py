@@ -54,7 +54,7 @@ def print_sources(plan: Plan, out: Any = sys.stdout) -> None:
         return
     print("\nClosest passages:" if plan.abstained else "\nSources:", file=out)
     for n, src in enumerate(plan.sources, start=1):
-        print(f"[{n}] {src.hit.file}, page {src.page}", file=out)
+        print(f"[{n}] {src.label()}", file=out)
         if plan.abstained:
             text = " ".join(src.hit.text.split())
             print("    " + text[:300] + ("…" if len(text) > 300 else ""), file=out)

@@ -17,7 +17,10 @@ from app.cli import main as hearth
 from app.paths import get_paths
 from app.store import ChatStore
 
-SOURCES = [{"file": "/docs/keeper.pdf", "name": "keeper.pdf", "page": 12, "page_end": 13}]
+SOURCES = [
+    {"file": "/docs/keeper.pdf", "name": "keeper.pdf", "page": 12, "page_end": 13},
+    {"file": "/docs/log.md", "name": "log.md", "page": 1, "page_end": 1, "section": "Lamps"},
+]
 
 
 @pytest.fixture
@@ -95,7 +98,8 @@ def test_markdown_reads_as_the_conversation_shown(store: ChatStore) -> None:
     assert "### You · " in text and "### Assistant · SmolLM2 · " in text
     assert "About 40 metres [1]." in text
     assert "<details><summary>Thoughts</summary>" in text and "Look it up." in text
-    assert "1. keeper.pdf, pages 12–13 (`/docs/keeper.pdf`)" in text
+    assert "1. keeper.pdf, pages 12-13 (`/docs/keeper.pdf`)" in text
+    assert "2. log.md, § Lamps (`/docs/log.md`)" in text  # a Markdown file's section
     assert "Built in 1887." in text and "2 versions" in text
     assert "Who keeps it?" not in text and "Old." not in text  # not on the path shown
     assert "other versions of some messages are kept in the JSON export" in text

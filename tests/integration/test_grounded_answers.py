@@ -169,3 +169,41 @@ def test_whole_document_questions_quote_what_the_document_is_about(
         assert "by post or through the website" in " ".join(q.text for q, _ in plan.quotes)
     finally:
         lib.close()
+
+
+def test_a_markdown_answer_cites_its_section(tmp_path: Path, minilm_gguf: Path) -> None:
+    """A .md file is one page: its quotes cite the heading they stand under instead, even when
+    the passage starts below that heading (the heading is read from the chunks before it)."""
+    filler = " ".join(
+        f"Step {i} of the setup copies the bundled files and checks their signatures."
+        for i in range(1, 25)
+    )
+    doc = tmp_path / "kestrel.md"
+    doc.write_text(
+        "# Kestrel guide\n\n## Installing\n\n" + filler + "\n\n"
+        "## Configuring the cache\n\n" + filler.replace("setup", "cache warm-up") + "\n\n"
+        "The cache directory is set with the `cache_dir` option in kestrel.toml; Kestrel keeps "
+        "downloaded archives there until they are a month old.\n\n"
+        '```toml\n# a comment, not a heading\ncache_dir = "/var/cache/kestrel"\n```\n\n'
+        "## Uploading\n\nUploads resume where they stopped when the network comes back.\n",
+        encoding="utf-8",
+    )
+    lib = Library(tmp_path / "lib", LibraryConfig(embedding_model=minilm_gguf, embed_threads=1))
+    try:
+        lib.add([doc])
+        lib.ingest()
+        question = "Which option sets the directory where downloaded archives are kept?"
+        hits = lib.search(question)
+        plan = plan_answer(question, hits)
+        assert not plan.abstained and plan.quotes
+        quote, n = plan.quotes[0]
+        assert "cache_dir" in quote.text
+        source = plan.sources[n - 1]
+        assert source.section == "Configuring the cache"
+        assert source.label().endswith("kestrel.md, § Configuring the cache")
+        assert source.as_dict()["section"] == "Configuring the cache"
+        assert "## Configuring the cache" not in source.hit.text  # read from the chunks before
+        assert all(s.section in ("Installing", "Configuring the cache", "Uploading")
+                   for s in plan.sources)  # fmt: skip
+    finally:
+        lib.close()

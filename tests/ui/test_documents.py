@@ -447,6 +447,8 @@ def test_sources_view_opens_the_page_or_shows_the_passage(qapp: Any, tmp_path: P
     assert view.rows[1].passage.toPlainText() == "<b>not html</b>"  # plain text, not HTML
     assert source_url(sources[1]) is None
     assert source_title(1, {"file": "/x/notes.md", "page": 0}) == "[1] notes.md"
+    section = {"file": "/x/notes.md", "page": 1, "page_end": 1, "section": "Install"}
+    assert source_title(2, section) == "[2] notes.md, § Install"
 
 
 def test_documents_settings_page_and_pure_helpers(docs_gui: Any, qtbot: Any) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from rag.sentences import is_heading, split_sentences
+from rag.retrieve import location
+from rag.sections import title
+from rag.sentences import is_heading, markdown_headings, split_sentences
 
 
 def texts(text: str) -> list[str]:
@@ -204,3 +206,17 @@ def test_data_lines_are_code_not_sentences() -> None:
     )
     got = [s.kind for s in split_sentences(text)]
     assert got == ["prose", "code", "code", "prose"]
+
+
+def test_markdown_headings_skip_fenced_code() -> None:
+    text = "## Install\n\nRun it.\n\n```sh\n# not a heading\n```\n\n### `path.join()`\n"
+    assert [title for _, title in markdown_headings(text)] == ["Install", "`path.join()`"]
+    assert markdown_headings(text)[0][0] == 0
+
+
+def test_citation_locations() -> None:
+    assert location(4) == "page 4"
+    assert location(4, 5) == "pages 4-5"
+    assert location(1, 1, "Install") == "§ Install"  # a Markdown file is one page
+    assert location(3, 3, "Install") == "page 3, § Install"  # ... unless it has form feeds
+    assert title("**Step** `path.join([...paths])`") == "Step path.join([...paths])"
