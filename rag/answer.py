@@ -124,6 +124,14 @@ class Source:
         return f"{self.hit.file}, {location(self.page, self.page, self.section)}"
 
 
+def fenced(code: str) -> list[str]:
+    """Code as the lines of a fenced Markdown block (shown as it is, never rendered); the
+    fence is longer than any run of backticks in the code."""
+    longest = max((len(run) for run in re.findall(r"`+", code)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [fence, *code.splitlines(), fence]
+
+
 @dataclass
 class Plan:
     """What the answer will be, decided before the model writes anything."""
@@ -148,11 +156,12 @@ class Plan:
         blocks = []
         for q, n in self.quotes:
             if not markdown:
-                blocks.append(f"“{q.text}” [{n}]" + (f"\n    {q.context}" if q.context else ""))
+                code = "".join("\n" + f"    {line}".rstrip() for line in q.context.splitlines())
+                blocks.append(f"“{q.text}” [{n}]{code}")
                 continue
             block = f"> {escape_markdown(q.text)} [{n}]"
             if q.context:
-                block += f"\n>\n> `{q.context.replace('`', chr(39))}`"
+                block += "\n\n" + "\n".join(fenced(q.context))  # the window's code block
             blocks.append(block)
         return "\n\n".join(blocks)
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import re
+import textwrap
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -69,7 +70,8 @@ LEAD_KEYWORDS = 0.5
 SHORT_WORDS = 20  # a quote this short takes the sentence after it as context
 NEXT_SHORT_WORDS = 12  # ... as does one followed by a sentence this short (a punchline)
 FOLLOW_SHARE = 0.8  # ... as does a next (or previous) sentence scoring this share of its score
-CODE_CHARS = 240  # code shown after a quote that introduces it ("with the command:")
+CODE_CHARS = 600  # code shown after a quote that introduces it ("with the command:") ...
+CODE_LINES = 12  # ... in at most this many of its lines
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,7 @@ class ScoredSentence:
     meaning: float | None = None  # None: not embedded (outside the budget)
     penalty: float = 0.0  # UNKNOWN_PENALTY x the share of question words the library lacks
     section: str = ""  # a Markdown file's heading it stands under (rag.sections)
+    lines: str = ""  # code: as laid out in the passage, to the end of its block
 
     @property
     def score(self) -> float:
@@ -188,6 +191,7 @@ def rescore(
     for hit in hits:
         sents = passage_sentences(hit)
         kw = keyword_scores(question, [s.text for s in sents])
+        block_ends = _code_block_ends(sents)
         scored.append(
             [
                 ScoredSentence(
@@ -199,6 +203,7 @@ def rescore(
                     None,
                     penalty,
                     hit.section_at(s.start),
+                    code_lines(hit.text, s.start, block_ends[i]) if s.kind == "code" else "",
                 )
                 for i, s in enumerate(sents)
             ]
@@ -238,13 +243,35 @@ def _quotable(s: ScoredSentence) -> bool:
     return s.kind in ("prose", "list") and len(s.text.split()) >= 4
 
 
+def _code_block_ends(sents: Sequence[Sentence]) -> list[int]:
+    """For each sentence, where the run of code sentences it starts ends (a code block is
+    split into sentences at its blank lines)."""
+    ends = [s.end for s in sents]
+    for i in range(len(sents) - 2, -1, -1):
+        if sents[i].kind == "code" and sents[i + 1].kind == "code":
+            ends[i] = ends[i + 1]
+    return ends
+
+
+def code_lines(text: str, start: int, end: int) -> str:
+    """The code at text[start:end] with its line breaks and relative indentation."""
+    line_start = text.rfind("\n", 0, start) + 1
+    if text[line_start:start].strip():  # it starts after other text on its line
+        line_start = start
+    return textwrap.dedent(text[line_start:end]).strip("\n")
+
+
 def _context(sents: Sequence[ScoredSentence], i: int) -> str:
-    """Code that the sentence introduces (it ends with ':' or is followed by code)."""
+    """Code that the sentence introduces (it ends with ':' or is followed by code), as laid
+    out, cut to CODE_LINES lines and CODE_CHARS characters."""
     nxt = sents[i + 1] if i + 1 < len(sents) else None
     if nxt is None or nxt.kind != "code":
         return ""
-    code = nxt.text
-    return code if len(code) <= CODE_CHARS else code[: CODE_CHARS - 1].rstrip() + "…"
+    lines = (nxt.lines or nxt.text).splitlines()
+    code = "\n".join(lines[:CODE_LINES])
+    if len(code) > CODE_CHARS:
+        return code[: CODE_CHARS - 1].rstrip() + "…"
+    return code + ("\n…" if len(lines) > CODE_LINES else "")
 
 
 def _lead_picks(hits: Sequence[Hit], best: float) -> list[tuple[float, int, int]]:

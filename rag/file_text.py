@@ -147,10 +147,11 @@ def extract_text_file(path: Path) -> ExtractResult:
         return failed(
             path, "not_supported", f"{path.name}: this looks like a binary file, not text."
         )
-    if path.suffix.lower() in MARKDOWN_SUFFIXES:
+    markdown = path.suffix.lower() in MARKDOWN_SUFFIXES
+    if markdown:
         text = drop_html_comments(text)
     raw_pages = text.split("\f")
-    pages = [PageText(i + 1, normalize_text(t)) for i, t in enumerate(raw_pages)]
+    pages = [PageText(i + 1, normalize_text(t, markdown)) for i, t in enumerate(raw_pages)]
     if not any(p.text for p in pages):
         return failed(path, "empty", f"{path.name}: the file holds no text.", len(pages))
     return ExtractResult(path, "ok", pages, len(pages), "")

@@ -17,6 +17,21 @@ MARKDOWN_SUFFIXES = frozenset({".md", ".markdown"})
 TEXT_SUFFIXES = frozenset({".txt"}) | MARKDOWN_SUFFIXES
 SUPPORTED_SUFFIXES = PDF_SUFFIXES | TEXT_SUFFIXES
 
+# How each format is read, versioned: bump a number when reading that format yields other
+# text than before (markdown 2: HTML comments dropped, a passage that starts inside a fenced
+# block read as code; 3: fenced code keeps its indentation), and a library opened afterwards
+# reads its documents of that format again (`rag.library.Library`), instead of quoting what
+# the old reading let through.
+READING_VERSIONS = {"pdf": 1, "text": 1, "markdown": 3}
+
+
+def reading_format(path: str | Path) -> str:
+    """ "pdf", "markdown" or "text" (the keys of READING_VERSIONS) for a document's path."""
+    suffix = Path(path).suffix.lower()
+    if suffix in PDF_SUFFIXES:
+        return "pdf"
+    return "markdown" if suffix in MARKDOWN_SUFFIXES else "text"
+
 
 def discover(paths: Iterable[Path | str]) -> list[Path]:
     """Files to add: files as given, folders searched recursively for .pdf .txt .md

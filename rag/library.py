@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 from engine.closing import Closeable
 from engine.errors import DocumentError
 from rag.config import EmbedderLike, LibraryConfig, LibraryContext
-from rag.formats import discover
+from rag.formats import READING_VERSIONS, discover, reading_format
 from rag.index import DocRow, Store
 from rag.ingest import Ingestor
 from rag.progress import IngestStats, Progress, StepReport
@@ -76,6 +76,7 @@ class Library(Closeable):
         self.ingestor = Ingestor(ctx)
         self.searcher = Searcher(ctx)
         self._finish_interrupted_removals()
+        self._read_outdated_again()
         self.ingestor.settle_if_nobody_indexes()
 
     # -- owned objects -----------------------------------------------------------------------
@@ -168,6 +169,23 @@ class Library(Closeable):
         if doc.id in self.ingestor.reader.in_flight:
             return
         self.store.update_document(doc.id, sha256="", status="queued", message="", progress=0.0)
+
+    def _read_outdated_again(self) -> None:
+        """Queue the documents of a format whose reading changed since the library last
+        opened (rag.formats.READING_VERSIONS), once; a library made before versions were
+        recorded counts as version 1. They count as changed: their old text is not searched
+        (it may hold what the new reading leaves out) and `hearth ask` reads them first."""
+        for fmt, version in READING_VERSIONS.items():
+            key = f"reading_version.{fmt}"
+            stored = self.store.get_meta(key, "1")
+            if stored.isdigit() and int(stored) >= version:
+                continue
+            for doc in self.store.documents(("ready", "failed", "queued", "indexing")):
+                if reading_format(doc.path) == fmt and doc.id not in self.ingestor.reader.in_flight:
+                    self.store.update_document(
+                        doc.id, sha256="", status="queued", changed=1, message="", progress=0.0
+                    )
+            self.store.set_meta(key, str(version))
 
     def remove(self, doc_id: int) -> None:
         """Delete a document from both indexes and the library. A file removed from a

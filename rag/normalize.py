@@ -185,10 +185,23 @@ def strip_headers_footers(pages: list[str], min_fraction: float = 0.5) -> list[s
     return out
 
 
-def collapse_whitespace(text: str) -> str:
+_FENCE_RE = re.compile(r"^[ \t]*(?:```|~~~)")
+
+
+def collapse_whitespace(text: str, fenced_code: bool = False) -> str:
     """Collapse runs of spaces and tabs to one space, strip each line, keep line breaks and
-    keep paragraph breaks as exactly one blank line."""
-    lines = [_SPACES_RE.sub(" ", line).strip() for line in text.split("\n")]
+    keep paragraph breaks as exactly one blank line. `fenced_code` (Markdown): the lines
+    between fence lines keep their indentation and spacing (tabs as 4 spaces), because
+    there they are the code's ("    yield event" in a Python function)."""
+    lines = []
+    inside = False
+    for line in text.split("\n"):
+        fence = fenced_code and _FENCE_RE.match(line) is not None
+        if inside and not fence:
+            lines.append(line.expandtabs(4).rstrip())
+        else:
+            lines.append(_SPACES_RE.sub(" ", line).strip())
+        inside = inside != fence
     return _BLANK_LINES_RE.sub("\n\n", "\n".join(lines)).strip()
 
 
@@ -202,7 +215,8 @@ def normalize_pages(pages: list[str]) -> list[str]:
     return [collapse_whitespace(join_hyphenation(p, vocab)) for p in cleaned]
 
 
-def normalize_text(text: str) -> str:
-    """Clean-up for a single text with no page structure (a .txt or .md file)."""
+def normalize_text(text: str, markdown: bool = False) -> str:
+    """Clean-up for a single text with no page structure (a .txt or .md file; Markdown's
+    fenced code keeps its indentation)."""
     text = fix_control_chars(text, tex_ligatures=False)
-    return collapse_whitespace(join_hyphenation(text))
+    return collapse_whitespace(join_hyphenation(text), fenced_code=markdown)

@@ -168,6 +168,28 @@ def test_markdown_html_comments_are_not_text(tmp_path: Path) -> None:
     assert "keeps this" in extract_file(tmp_path / "notes.txt").pages[0].text
 
 
+def test_markdown_code_keeps_its_indentation(tmp_path: Path) -> None:
+    """Python in a fenced block loses its meaning without its indentation; the prose around
+    it is tidied as before, and a .txt file as before."""
+    body = (
+        "  Stream   events with:\n\n"
+        "```python\n"
+        "async def stream():\n"
+        "\tyield  first\n"
+        "        yield last   \n"
+        "```\n"
+        "   Done.\n"
+    )
+    (tmp_path / "sse.md").write_text(body, encoding="utf-8")
+    (tmp_path / "sse.txt").write_text(body, encoding="utf-8")
+    md = extract_file(tmp_path / "sse.md").pages[0].text
+    assert md == (
+        "Stream events with:\n\n```python\nasync def stream():\n    yield  first\n"
+        "        yield last\n```\nDone."
+    )
+    assert "\nyield first\nyield last\n" in extract_file(tmp_path / "sse.txt").pages[0].text
+
+
 def test_owner_password_pdf_text(files: dict[str, Path]) -> None:
     result = extract_file(files["ok owner-password-only"])
     assert result.pages[0].text == "This document is protected by a password."

@@ -161,6 +161,45 @@ def test_add_readd_change_remove_cycle(tmp_path: Path, embedder: object, vector_
         lib.close()
 
 
+def test_documents_read_by_an_older_reading_of_their_format_are_read_again(
+    tmp_path: Path, embedder: object
+) -> None:
+    """A library whose Markdown files were read before HTML comments were dropped reads
+    them again when it opens (once); its PDFs, read as they would be today, stay."""
+    pdf = pdf_factory.text_pdf(tmp_path / "island.pdf", FACTS)
+    note = tmp_path / "notes.md"
+    note.write_text(
+        "# Notes\n\n<!-- draft: the harbour master's door code is 7731 -->\n"
+        "The tide tables for Varnholm are printed every March.\n"
+    )
+    lib = make_library(tmp_path / "lib", embedder)
+    try:
+        lib.add([pdf, note])
+        lib.ingest()
+        hits = lib.search("harbour master door code 7731", k=5, mode="keyword")
+        assert not any("7731" in h.text for h in hits)
+        lib.store.set_meta("reading_version.markdown", "1")  # as a library written before
+    finally:
+        lib.close()
+    lib = make_library(tmp_path / "lib", embedder)
+    try:
+        status = {d.name: (d.status, d.changed) for d in lib.documents()}
+        assert status == {"island.pdf": ("ready", 0), "notes.md": ("queued", 1)}
+        assert {h.file for h in lib.search("tide tables", k=5)} == {str(pdf)}  # old text hidden
+        lib.ingest()
+        assert {d.status for d in lib.documents()} == {"ready"}
+        consistent_counts(lib)
+        hits = lib.search("When are the tide tables printed?", k=1)
+        assert hits and hits[0].file == str(note) and "March" in hits[0].text
+    finally:
+        lib.close()
+    lib = make_library(tmp_path / "lib", embedder)
+    try:  # read once: the next opening leaves everything as it is
+        assert {d.status for d in lib.documents()} == {"ready"} and not lib.has_work()
+    finally:
+        lib.close()
+
+
 def test_cancel_then_resume_in_a_new_library_object(tmp_path: Path, embedder: object) -> None:
     pdf = pdf_factory.text_pdf(tmp_path / "river.pdf", pdf_factory.lorem_pages(6))
     lib = make_library(tmp_path / "lib", embedder, batch_size=4)

@@ -4,7 +4,7 @@ and pages, abstention, the sentence gate, and document text that tries to steer 
 from __future__ import annotations
 
 from rag.answer import ABSTAIN_TEXT, SentenceGate, answer_json, plan_answer
-from rag.evidence import ABSTAIN_BELOW, keyword_scores, page_of, rescore
+from rag.evidence import ABSTAIN_BELOW, code_lines, keyword_scores, page_of, rescore
 from rag.retrieve import Hit
 
 TEXT = (
@@ -240,3 +240,38 @@ def test_a_model_sentence_must_follow_its_passage_and_finish() -> None:
     assert len(whole.split()) == MODEL_MAX_WORDS == len(cut.split()) - 1
     assert "unfinished" not in plan.verify(whole + " [1].").reasons
     assert "unfinished" in plan.verify(cut + " [1].").reasons
+
+
+def test_code_a_quote_introduces_keeps_its_lines() -> None:
+    """Code after the quote that introduces it is shown as laid out (a fenced block in the
+    window, indented in the terminal), not run together on one line; the whole block, which
+    the sentence splitter cuts at its blank lines."""
+    text = (
+        "To start the keeper service on every boot, add these lines to keeper.toml:\n\n"
+        "```toml\n"
+        "[service]\n"
+        "autostart = true\n"
+        "  delay = 5\n\n"
+        "[log]\n"
+        "level = 2\n"
+        "```\n\n"
+        "The service then starts before anybody logs in to the lighthouse computer."
+    )
+    plan = plan_answer("How do I start the keeper service on every boot?", scored(
+        "How do I start the keeper service on every boot?", hit(text)))  # fmt: skip
+    quote, n = plan.quotes[0]
+    assert quote.text.startswith("To start the keeper service") and n == 1
+    assert quote.context == "[service]\nautostart = true\n  delay = 5\n\n[log]\nlevel = 2"
+    window = "[1]\n\n```\n[service]\nautostart = true\n  delay = 5\n\n[log]\nlevel = 2\n```"
+    assert window in plan.preamble()
+    terminal = "\n    [service]\n    autostart = true\n      delay = 5\n\n    [log]\n    level = 2"
+    assert terminal in plan.preamble(False)
+
+
+def test_code_lines_keep_relative_indentation_and_nothing_before_them() -> None:
+    text = 'Then run:\n    for f in *.txt; do\n      wc -l "$f"\n    done\nAfter it: x = 1'
+    start = text.index("for")
+    assert (
+        code_lines(text, start, text.index("done") + 4) == 'for f in *.txt; do\n  wc -l "$f"\ndone'
+    )
+    assert code_lines(text, text.index("x = 1"), len(text)) == "x = 1"
