@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.errors import InvalidRequestError
 from rag import page_starts
@@ -26,6 +26,9 @@ from rag.retrieve import (
     top_passages,
 )
 from rag.sections import sections
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rag.overview import OverviewCache
 
 Scored = list[tuple[int, float]]  # (chunk id, score), best first
 
@@ -47,6 +50,7 @@ class Searcher:
         self.config = ctx.config
         self.last_timings: dict[str, float] = {}  # of the last search: embed, vector, keyword
         self._query_vector: Any = None  # the last query's embedding (sentences reuse it)
+        self._overviews: OverviewCache = {}  # rag.overview: each document's passages
 
     def search(
         self,
@@ -116,7 +120,7 @@ class Searcher:
         if not chosen:
             return []
         t0 = time.perf_counter()
-        hits = overview_hits(self.ctx, chosen, self._with_pages)
+        hits = overview_hits(self.ctx, chosen, self._with_pages, self._overviews)
         self.last_timings = {"overview_s": time.perf_counter() - t0}
         return hits
 

@@ -146,8 +146,16 @@ def test_whole_document_questions_quote_what_the_document_is_about(
         lib.add([handbook])  # added last: "the document" is this one
         lib.ingest()
         question = "What is this document about?"
-        plan = plan_answer(question, lib.search(question))
+        hits = lib.search(question)
+        plan = plan_answer(question, hits)
         assert not plan.abstained
+        # Asked again: the document's passages are kept, nothing is embedded again
+        embedder, embedded = lib.embedder, []
+        embed = embedder.embed
+        embedder.embed = lambda texts: embedded.append(texts) or embed(texts)  # type: ignore[method-assign]
+        again = lib.search(question)
+        assert [(h.chunk_ids, h.support) for h in again] == [(h.chunk_ids, h.support) for h in hits]
+        assert embedded == [] and again[0] is not hits[0]
         first, n = plan.quotes[0]
         assert "guide for volunteers who count birds" in first.text
         assert plan.sources[n - 1].hit.file == str(handbook) and plan.sources[n - 1].page == 2
