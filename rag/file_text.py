@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from rag.formats import MARKDOWN_SUFFIXES, PDF_SUFFIXES, SUPPORTED_SUFFIXES, TEXT_SUFFIXES
+from rag.markdown_text import read_markdown
 from rag.normalize import normalize_pages, normalize_text
 
 logger = logging.getLogger(__name__)
@@ -118,25 +118,6 @@ def _decode_text(data: bytes) -> str | None:
         return data.decode("latin-1")
 
 
-_FENCE_LINE = re.compile(r"^[ \t]*(?:```|~~~).*$", re.MULTILINE)
-_HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
-
-
-def drop_html_comments(markdown: str) -> str:
-    """Markdown without its HTML comments ("<!-- YAML added: v0.1.16 -->" before every
-    entry of Node.js's API docs): a reader never sees them, so they are not passages to
-    find or quote. Comments inside fenced code blocks are the code's own and stay."""
-    parts = _FENCE_LINE.split(markdown)
-    fences = _FENCE_LINE.findall(markdown)
-    out, inside = [], False
-    for i, part in enumerate(parts):
-        out.append(part if inside else _HTML_COMMENT.sub("", part))
-        if i < len(fences):
-            out.append(fences[i])
-            inside = not inside
-    return "".join(out)
-
-
 def extract_text_file(path: Path) -> ExtractResult:
     try:
         data = path.read_bytes()
@@ -149,7 +130,7 @@ def extract_text_file(path: Path) -> ExtractResult:
         )
     markdown = path.suffix.lower() in MARKDOWN_SUFFIXES
     if markdown:
-        text = drop_html_comments(text)
+        text = read_markdown(text)
     raw_pages = text.split("\f")
     pages = [PageText(i + 1, normalize_text(t, markdown)) for i, t in enumerate(raw_pages)]
     if not any(p.text for p in pages):

@@ -150,19 +150,23 @@ def test_text_files_pages_and_cleanup(files: dict[str, Path]) -> None:
     assert extract_file(files["ok latin1"]).pages[0].text == "Café au lait, naïve résumé."
 
 
-def test_markdown_html_comments_are_not_text(tmp_path: Path) -> None:
+def test_markdown_html_comments_and_link_targets_are_not_text(tmp_path: Path) -> None:
     """Node.js's API docs put "<!-- YAML added: ... -->" before every entry: a reader never
     sees it, so it is no passage; a comment inside a code block is the code's own."""
     doc = tmp_path / "path.md"
     doc.write_text(
         "## `path.join([...paths])`\n\n<!-- YAML\nadded: v0.1.16\n-->\n\n"
-        "The `path.join()` method joins all given `path` segments.\n\n"
-        "```html\n<!-- kept -->\n```\n",
+        "The `path.join()` method joins all given `path` segments, as [`path.resolve()`][] "
+        "does ([see below](#pathresolvepaths)).\n\n"
+        "```html\n<!-- kept -->\n```\n\n[`path.resolve()`]: #pathresolvepaths\n",
         encoding="utf-8",
     )
     text = extract_file(doc).pages[0].text
-    assert "YAML" not in text and "v0.1.16" not in text
-    assert "The `path.join()` method joins all given `path` segments." in text
+    assert "YAML" not in text and "v0.1.16" not in text and "#pathresolvepaths" not in text
+    assert (
+        "The `path.join()` method joins all given `path` segments, as `path.resolve()` "
+        "does (see below)." in text
+    )
     assert "<!-- kept -->" in text
     (tmp_path / "notes.txt").write_text("<!-- a plain text file keeps this -->", "utf-8")
     assert "keeps this" in extract_file(tmp_path / "notes.txt").pages[0].text

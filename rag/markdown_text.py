@@ -1,0 +1,95 @@
+"""What a reader of a Markdown file sees, as text to index and quote (pure; no imports but
+`re`). Rendered Markdown shows neither HTML comments ("<!-- YAML added: v0.1.16 -->" before
+every entry of Node.js's API docs) nor a link's target: "[the streaming
+reference](references/streaming.md)" reads "the streaming reference", and a link reference
+definition ("[`fs.ReadStream`]: fs.md#class-fsreadstream") is not shown at all. Left in,
+they were quoted as such, and their words (file names, URL fragments) counted as the
+passage's for both indexes. Code is left as written: fenced blocks and `code spans`.
+
+Markdown's full grammar is not parsed (markdown-it-py and the like give tokens without
+their place in the source, and everything else here, headings, lists and fences, must stay
+as written for `rag.sentences` and `rag.sections`): inline links, images, full and collapsed
+reference links and autolinks are rewritten by the patterns below, the rest is kept.
+"""
+
+from __future__ import annotations
+
+import re
+
+_FENCE_LINE = re.compile(r"^[ \t]*(?:```|~~~).*$", re.MULTILINE)
+_BACKTICKS = re.compile(r"`+")
+_LABEL = r"[^\[\]\n]*(?:\[[^\[\]\n]*\][^\[\]\n]*)*"  # one level of brackets inside
+_DEST = r"(?:<[^<>\n]*>|[^\s()]*(?:\([^\s()]*\)[^\s()]*)*)"
+_TITLE = r"""(?:\s+(?:"[^"\n]*"|'[^'\n]*'|\([^()\n]*\)))?"""
+_INLINE_LINK = re.compile(rf"!?\[({_LABEL})\]\(\s*{_DEST}{_TITLE}\s*\)")
+_REFERENCE_LINK = re.compile(rf"!?\[({_LABEL})\]\[[^\[\]\n]*\]")
+_AUTOLINK = re.compile(r"<((?:https?|ftp|mailto):[^\s<>]+)>")
+_DEFINITION = re.compile(r"^ {0,3}\[[^\[\]\n]+\]:[ \t]*\S+(?:[ \t]+[\"'(].*)?\n?", re.MULTILINE)
+_SPAN_MARK = "\ue000%d\ue001"  # a private-use placeholder for a code span while rewriting
+_SPAN_BACK = re.compile("\ue000(\\d+)\ue001")
+
+
+def read_markdown(markdown: str) -> str:
+    """The Markdown as a reader sees its words: HTML comments, link targets and link
+    reference definitions gone outside code (see the module docstring)."""
+    parts = _FENCE_LINE.split(markdown)
+    fences = _FENCE_LINE.findall(markdown)
+    out, inside = [], False
+    for i, part in enumerate(parts):
+        out.append(part if inside else _prose(part))
+        if i < len(fences):
+            out.append(fences[i])
+            inside = not inside
+    return "".join(out)
+
+
+def code_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each `code span`: a run of backticks to the next run of the same
+    length (CommonMark's rule). Linear: a regex that looks ahead for the closing run from
+    every opening one takes quadratic time on text full of unmatched backticks."""
+    runs = [(m.start(), m.end()) for m in _BACKTICKS.finditer(text)]
+    following: list[int | None] = [None] * len(runs)
+    last: dict[int, int] = {}  # run length -> index of the next run of that length
+    for i in range(len(runs) - 1, -1, -1):
+        n = runs[i][1] - runs[i][0]
+        following[i] = last.get(n)
+        last[n] = i
+    spans, i = [], 0
+    while i < len(runs):
+        j = following[i]
+        if j is None:
+            i += 1
+            continue
+        spans.append((runs[i][0], runs[j][1]))
+        i = j + 1
+    return spans
+
+
+def drop_comments(text: str) -> str:
+    """Text without its <!-- HTML comments -->; an unclosed one stays as text. Linear (a
+    lazy regex looks for the end of every unclosed opening to the end of the text)."""
+    out, at = [], 0
+    while (start := text.find("<!--", at)) >= 0:
+        end = text.find("-->", start + 4)
+        if end < 0:
+            break
+        out.append(text[at:start])
+        at = end + 3
+    return "".join(out) + text[at:]
+
+
+def _prose(text: str) -> str:
+    text = drop_comments(text)
+    spans: list[str] = []
+    pieces, at = [], 0
+    for start, end in code_spans(text):
+        spans.append(text[start:end])
+        pieces += [text[at:start], _SPAN_MARK % (len(spans) - 1)]
+        at = end
+    text = "".join(pieces) + text[at:]
+    text = _DEFINITION.sub("", text)
+    for _ in range(2):  # a link inside a link's text: an image that links somewhere
+        text = _INLINE_LINK.sub(r"\1", text)
+        text = _REFERENCE_LINK.sub(r"\1", text)
+    text = _AUTOLINK.sub(r"\1", text)
+    return _SPAN_BACK.sub(lambda m: spans[int(m.group(1))], text)

@@ -1,0 +1,48 @@
+"""Markdown read as a reader sees its words: link targets, reference definitions and HTML
+comments are no text; code is left as written."""
+
+from __future__ import annotations
+
+from rag.markdown_text import read_markdown
+
+
+def test_links_read_as_their_text() -> None:
+    text = (
+        "See [the streaming reference](references/streaming.md) and [Streaming]"
+        '(#streaming-json-lines-sse-bytes "title"). Use [`fs.ReadStream`][] or [a stream]'
+        "[readable]. Docs: <https://nodejs.org/api/fs.html>. "
+        "[![build](https://ci.example/badge.svg)](https://ci.example) ok.\n"
+        "[readable]: stream.md#readable-streams\n"
+        '[`fs.ReadStream`]: fs.md#class-fsreadstream "The class"\n'
+        "Last line.\n"
+    )
+    assert read_markdown(text) == (
+        "See the streaming reference and Streaming. Use `fs.ReadStream` or a stream. "
+        "Docs: https://nodejs.org/api/fs.html. build ok.\nLast line.\n"
+    )
+
+
+def test_code_is_left_as_written() -> None:
+    text = (
+        "Call `[x](y)` like `a[0](b)`:\n\n"
+        "```js\nconst link = '[text](url)'; // <!-- not a comment -->\n```\n\n"
+        "Plain [brackets] and (parentheses) <!-- gone --> stay.\n"
+    )
+    assert read_markdown(text) == (
+        "Call `[x](y)` like `a[0](b)`:\n\n"
+        "```js\nconst link = '[text](url)'; // <!-- not a comment -->\n```\n\n"
+        "Plain [brackets] and (parentheses)  stay.\n"
+    )
+
+
+def test_hostile_markdown_is_read_quickly_and_loses_no_words() -> None:
+    """Unbalanced brackets, backticks and parentheses by the thousand: the patterns have
+    nothing nested to backtrack over, and every word outside a link target stays."""
+    junk = "[" * 5000 + "(" * 5000 + "`" * 3 + "](" * 5000 + "word " * 1000 + "<!--"
+    out = read_markdown(junk)
+    assert out.count("word") == 1000
+    ticks = "".join("`" * (1 + i % 7) + "x " for i in range(200_000)) + "``````` end"
+    assert read_markdown(ticks).endswith("end")  # unmatched runs: linear, not quadratic
+    assert read_markdown("<!--" * 200_000 + " end").endswith("end")  # none closed
+    assert read_markdown("a <!-- b --> c <!-- d") == "a  c <!-- d"
+    assert read_markdown("") == ""
