@@ -319,21 +319,24 @@ def compose(plan: Plan, model: Sequence[AnswerSentence]) -> str:
 
 def answer_json(plan: Plan, gate: SentenceGate | None) -> dict[str, Any]:
     """`hearth ask --json`: every sentence shown with its source (file, page) or null, and
-    whether the answer is grounded and whether it abstained."""
+    whether the answer is grounded and whether it abstained. A quote that introduces code
+    ("Run the production server:") carries it as "code", laid out as in the document."""
     shown = plan.quote_sentences() + (gate.shown if gate else [])
+    code = [q.context for q, _ in plan.quotes]
     rows = []
-    for s in shown:
+    for i, s in enumerate(shown):
         src = plan.sources[s.source - 1] if s.source else None
-        rows.append(
-            {
-                "text": s.text,
-                "kind": s.kind,
-                "source": s.source,
-                "file": src.hit.file if src else None,
-                "page": src.page if src else None,
-                "section": src.section if src else None,
-            }
-        )
+        row = {
+            "text": s.text,
+            "kind": s.kind,
+            "source": s.source,
+            "file": src.hit.file if src else None,
+            "page": src.page if src else None,
+            "section": src.section if src else None,
+        }
+        if i < len(code) and code[i]:
+            row["code"] = code[i]
+        rows.append(row)
     dropped = [{"text": s.text, "reasons": s.reasons} for s in (gate.dropped if gate else [])]
     return {
         "answer": compose(plan, gate.shown if gate else []),

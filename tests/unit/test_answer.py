@@ -266,6 +266,7 @@ def test_code_a_quote_introduces_keeps_its_lines() -> None:
     assert window in plan.preamble()
     terminal = "\n    [service]\n    autostart = true\n      delay = 5\n\n    [log]\n    level = 2"
     assert terminal in plan.preamble(False)
+    assert answer_json(plan, None)["sentences"][0]["code"] == quote.context
 
 
 def test_code_lines_keep_relative_indentation_and_nothing_before_them() -> None:
