@@ -29,9 +29,20 @@ _SPAN_MARK = "\ue000%d\ue001"  # a private-use placeholder for a code span while
 _SPAN_BACK = re.compile("\ue000(\\d+)\ue001")
 
 
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\n((?:.*\n){0,200}?)(?:---|\.\.\.)[ \t]*(?:\n|\Z)")
+_UNDERLINE = re.compile(r" {0,3}(={2,}|-{2,})[ \t]*")
+_BREAK = re.compile(r" {0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*")
+_NOT_A_TITLE = re.compile(r"\s*(?:#|>|\||[-*+]\s|\d+[.)]\s)|\s*$")
+
+
 def read_markdown(markdown: str) -> str:
     """The Markdown as a reader sees its words: HTML comments, link targets and link
-    reference definitions gone outside code (see the module docstring)."""
+    reference definitions gone outside code (see the module docstring); a title underlined
+    with === or --- (a "setext" heading, as READMEs often have) written as "# Title" or
+    "## Title", the heading `rag.sentences` and `rag.sections` know; thematic breaks and
+    the lines that fence YAML front matter gone (they are no words, and were glued to the
+    next sentence: "------------APT is maintained in git")."""
+    markdown = _FRONT_MATTER.sub(r"\1", markdown)
     parts = _FENCE_LINE.split(markdown)
     fences = _FENCE_LINE.findall(markdown)
     out, inside = [], False
@@ -88,8 +99,25 @@ def _prose(text: str) -> str:
         at = end
     text = "".join(pieces) + text[at:]
     text = _DEFINITION.sub("", text)
+    text = _headings_and_breaks(text)
     for _ in range(2):  # a link inside a link's text: an image that links somewhere
         text = _INLINE_LINK.sub(r"\1", text)
         text = _REFERENCE_LINK.sub(r"\1", text)
     text = _AUTOLINK.sub(r"\1", text)
     return _SPAN_BACK.sub(lambda m: spans[int(m.group(1))], text)
+
+
+def _headings_and_breaks(text: str) -> str:
+    lines = text.split("\n")
+    out: list[str] = []
+    for line in lines:
+        underline = _UNDERLINE.fullmatch(line)
+        title = out[-1] if out else ""
+        if underline and not _NOT_A_TITLE.match(title):
+            out[-1] = ("# " if underline.group(1)[0] == "=" else "## ") + title.strip()
+            continue
+        if _BREAK.fullmatch(line):
+            out.append("")
+            continue
+        out.append(line)
+    return "\n".join(out)

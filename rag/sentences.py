@@ -99,6 +99,7 @@ _SPLIT = re.compile(
 _FOOTNOTE = re.compile(r"(?<=[a-z][a-z)])\.([0-9]{1,2})\s+(?=[A-Z])")
 _HYPHEN_END = re.compile(r"([A-Za-z]{2,})-$")
 _WS = re.compile(r"\s+")
+_URL = re.compile(r"[(<\"']?(?:(?:https?|ftp)://|www\.)\S+")
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,8 @@ def _line_kind(line: str) -> str:
         return "code"
     if stripped.startswith("<") and stripped.endswith(">"):
         return "code"
+    if _URL.fullmatch(stripped):
+        return "prose"  # a link wrapped onto its own line, part of the sentence around it
     if " " not in stripped and re.search(r"[:/*=_(){}\[\]<>]", stripped[:-1]):
         return "code"  # "text/x-diff:*.patch", "glp_create_prob(P);"
     if _data_line(stripped):

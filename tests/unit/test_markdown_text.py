@@ -46,3 +46,20 @@ def test_hostile_markdown_is_read_quickly_and_loses_no_words() -> None:
     assert read_markdown("<!--" * 200_000 + " end").endswith("end")  # none closed
     assert read_markdown("a <!-- b --> c <!-- d") == "a  c <!-- d"
     assert read_markdown("") == ""
+
+
+def test_underlined_titles_are_headings_and_breaks_are_no_text() -> None:
+    text = (
+        "---\ntitle: Keeper notes\n---\n"
+        "Lighthouse\n==========\n\nThe lamp turns.\n\n"
+        "Contributing\n------------\nAPT is maintained in git.\n\n"
+        "* an item\n---\n\n***\n\nLast words.\n\n"
+        "```\nnot a title\n-----------\n```\n"
+    )
+    assert read_markdown(text) == (
+        "title: Keeper notes\n"
+        "# Lighthouse\n\nThe lamp turns.\n\n"
+        "## Contributing\nAPT is maintained in git.\n\n"
+        "* an item\n\n\n\n\nLast words.\n\n"
+        "```\nnot a title\n-----------\n```\n"
+    )

@@ -220,3 +220,22 @@ def test_citation_locations() -> None:
     assert location(1, 1, "Install") == "§ Install"  # a Markdown file is one page
     assert location(3, 3, "Install") == "page 3, § Install"  # ... unless it has form feeds
     assert title("**Step** `path.join([...paths])`") == "Step path.join([...paths])"
+
+
+def test_a_link_on_its_own_line_stays_in_its_sentence() -> None:
+    text = (
+        "APT is maintained in git, the official repository being located at\n"
+        "https://salsa.debian.org/apt-team/apt,\n"
+        "but also available at other locations like GitHub.\n"
+        "text/x-diff:*.patch\n"
+    )
+    got = split_sentences(text)
+    assert [(s.kind, s.text) for s in got] == [
+        (
+            "prose",
+            "APT is maintained in git, the official repository being located at "
+            "https://salsa.debian.org/apt-team/apt, but also available at other locations "
+            "like GitHub.",
+        ),
+        ("code", "text/x-diff:*.patch"),
+    ]
