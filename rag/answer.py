@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 from rag.evidence import QUOTES, Evidence, Quote, choose
 from rag.grounding import check, content_stems, in_order_share, words
+from rag.markdown_text import code_spans
 from rag.retrieve import Hit, location
 from rag.sentences import split_sentences
 
@@ -87,7 +88,14 @@ Kind = Literal["quote", "model"]
 
 
 def escape_markdown(text: str) -> str:
-    return _MD_SPECIAL.sub(r"\\\1", text)
+    """Text shown as written when rendered as Markdown: nothing in a quote is a link, an
+    emphasis or a heading; its `code spans` stay code (their content is literal Markdown
+    anyway), so a manual's `glp_write_mps` reads as code, not with its backticks."""
+    out, at = [], 0
+    for start, end in code_spans(text):
+        out += [_MD_SPECIAL.sub(r"\\\1", text[at:start]), text[start:end]]
+        at = end
+    return "".join(out) + _MD_SPECIAL.sub(r"\\\1", text[at:])
 
 
 @dataclass

@@ -276,3 +276,14 @@ def test_code_lines_keep_relative_indentation_and_nothing_before_them() -> None:
         code_lines(text, start, text.index("done") + 4) == 'for f in *.txt; do\n  wc -l "$f"\ndone'
     )
     assert code_lines(text, text.index("x = 1"), len(text)) == "x = 1"
+
+
+def test_quotes_keep_their_code_spans_and_nothing_else_of_markdown() -> None:
+    from rag.answer import escape_markdown
+
+    text = 'Call `glp_write_mps(P, "[7](x)")` with **care**, see [docs](http://x) # 1'
+    assert escape_markdown(text) == (
+        'Call `glp_write_mps(P, "[7](x)")` with \\*\\*care\\*\\*, see \\[docs\\]\\(http://x\\) '
+        "\\# 1"
+    )
+    assert escape_markdown("an unmatched ` tick [1]") == "an unmatched \\` tick \\[1\\]"
