@@ -44,6 +44,8 @@ def test_hostile_markdown_is_read_quickly_and_loses_no_words() -> None:
     ticks = "".join("`" * (1 + i % 7) + "x " for i in range(200_000)) + "``````` end"
     assert read_markdown(ticks).endswith("end")  # unmatched runs: linear, not quadratic
     assert read_markdown("<!--" * 200_000 + " end").endswith("end")  # none closed
+    for shape in ("[a", "[a](", "[a][", "<http://", "Title\n---\n"):
+        assert read_markdown(shape * 100_000 + " end").endswith("end")
     assert read_markdown("a <!-- b --> c <!-- d") == "a  c <!-- d"
     assert read_markdown("") == ""
 
