@@ -99,6 +99,7 @@ _SPLIT = re.compile(
 _FOOTNOTE = re.compile(r"(?<=[a-z][a-z)])\.([0-9]{1,2})\s+(?=[A-Z])")
 _HYPHEN_END = re.compile(r"([A-Za-z]{2,})-$")
 _WS = re.compile(r"\s+")
+_WORD_ENDING = re.compile(r"[A-Za-z][A-Za-z'\u2019-]*[)\]}\"'\u201d\u2019]*[.,;:!?]*")
 _URL = re.compile(r"[(<\"']?(?:(?:https?|ftp)://|www\.)\S+")
 
 
@@ -144,6 +145,10 @@ def _line_kind(line: str) -> str:
     if _URL.fullmatch(stripped):
         return "prose"  # a link wrapped onto its own line, part of the sentence around it
     if " " not in stripped and re.search(r"[:/*=_(){}\[\]<>]", stripped[:-1]):
+        if _WORD_ENDING.fullmatch(stripped) or stripped.count("`") % 2:
+            # prose wrapped onto one more line: "installed).", the end of a code span
+            # begun on the line before ("`git help\n<commandname>`.")
+            return "prose"
         return "code"  # "text/x-diff:*.patch", "glp_create_prob(P);"
     if _data_line(stripped):
         return "code"

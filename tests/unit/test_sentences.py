@@ -239,3 +239,19 @@ def test_a_link_on_its_own_line_stays_in_its_sentence() -> None:
         ),
         ("code", "text/x-diff:*.patch"),
     ]
+
+
+def test_a_wrapped_word_or_code_span_end_is_prose_not_code() -> None:
+    text = (
+        "CVS users may read the guide (`man gitcvs-migration` if git is\n"
+        "installed).\n"
+        "Each command has a page: `git help\n"
+        "<commandname>`.\n"
+        "glp_create_prob(P);\n"
+    )
+    got = [(s.kind, s.text) for s in split_sentences(text)]
+    assert got == [
+        ("prose", "CVS users may read the guide (`man gitcvs-migration` if git is installed)."),
+        ("prose", "Each command has a page: `git help <commandname>`."),
+        ("code", "glp_create_prob(P);"),
+    ]
