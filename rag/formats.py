@@ -20,10 +20,11 @@ SUPPORTED_SUFFIXES = PDF_SUFFIXES | TEXT_SUFFIXES
 # How each format is read, versioned: bump a number when reading that format yields other
 # text than before (markdown 2: HTML comments dropped, a passage that starts inside a fenced
 # block read as code; 3: fenced code keeps its indentation; 4: links read as their text,
-# rag.markdown_text; 5: underlined titles are headings, thematic breaks no text), and a
+# rag.markdown_text; 5: underlined titles are headings, thematic breaks no text; 6: strong
+# emphasis read without its asterisks, "# Title" a heading), and a
 # library opened afterwards reads its documents of that format again
 # (`rag.library.Library`), instead of quoting what the old reading let through.
-READING_VERSIONS = {"pdf": 1, "text": 1, "markdown": 5}
+READING_VERSIONS = {"pdf": 1, "text": 1, "markdown": 6}
 
 
 def reading_format(path: str | Path) -> str:

@@ -23,6 +23,11 @@ _DEST = r"(?:<[^<>\n]*>|[^\s()]*(?:\([^\s()]*\)[^\s()]*)*)"
 _TITLE = r"""(?:\s+(?:"[^"\n]*"|'[^'\n]*'|\([^()\n]*\)))?"""
 _INLINE_LINK = re.compile(rf"!?\[({_LABEL})\]\(\s*{_DEST}{_TITLE}\s*\)")
 _REFERENCE_LINK = re.compile(rf"!?\[({_LABEL})\]\[[^\[\]\n]*\]")
+# Strong emphasis: "**apt-get** for retrieval" reads "apt-get for retrieval". Single * and _
+# stay (globs such as *.txt, snake_case names written outside code).
+_STRONG = re.compile(
+    r"\*\*(?=[^\s*])([^*\n]*[^\s*])\*\*|(?<!\w)__(?=[^\s_])([^_\n]*[^\s_])__(?!\w)"
+)
 _AUTOLINK = re.compile(r"<((?:https?|ftp|mailto):[^\s<>]+)>")
 _DEFINITION = re.compile(r"^ {0,3}\[[^\[\]\n]+\]:[ \t]*\S+(?:[ \t]+[\"'(].*)?\n?", re.MULTILINE)
 _SPAN_MARK = "\ue000%d\ue001"  # a private-use placeholder for a code span while rewriting
@@ -32,14 +37,17 @@ _SPAN_BACK = re.compile("\ue000(\\d+)\ue001")
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n((?:.*\n){0,200}?)(?:---|\.\.\.)[ \t]*(?:\n|\Z)")
 _UNDERLINE = re.compile(r" {0,3}(={2,}|-{2,})[ \t]*")
 _BREAK = re.compile(r" {0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*")
+_TOP_HEADING = re.compile(r" {0,3}#(?:[ \t]|$)")
 _NOT_A_TITLE = re.compile(r"\s*(?:#|>|\||[-*+]\s|\d+[.)]\s)|\s*$")
 
 
 def read_markdown(markdown: str) -> str:
     """The Markdown as a reader sees its words: HTML comments, link targets and link
-    reference definitions gone outside code (see the module docstring); a title underlined
-    with === or --- (a "setext" heading, as READMEs often have) written as "# Title" or
-    "## Title", the heading `rag.sentences` and `rag.sections` know; thematic breaks and
+    reference definitions gone outside code (see the module docstring); every heading
+    written as "## Title", the heading `rag.sentences` and `rag.sections` know (they have no
+    use for levels): a title underlined with === or --- (a "setext" heading, as READMEs often
+    have) and a top-level "# Title" (which, in a text of any other kind, may be a root
+    prompt: "# apt-get install x"); thematic breaks and
     the lines that fence YAML front matter gone (they are no words, and were glued to the
     next sentence: "------------APT is maintained in git")."""
     markdown = _FRONT_MATTER.sub(r"\1", markdown)
@@ -104,6 +112,7 @@ def _prose(text: str) -> str:
         text = _INLINE_LINK.sub(r"\1", text)
         text = _REFERENCE_LINK.sub(r"\1", text)
     text = _AUTOLINK.sub(r"\1", text)
+    text = _STRONG.sub(lambda m: m.group(1) or m.group(2), text)
     return _SPAN_BACK.sub(lambda m: spans[int(m.group(1))], text)
 
 
@@ -114,8 +123,10 @@ def _headings_and_breaks(text: str) -> str:
         underline = _UNDERLINE.fullmatch(line)
         title = out[-1] if out else ""
         if underline and not _NOT_A_TITLE.match(title):
-            out[-1] = ("# " if underline.group(1)[0] == "=" else "## ") + title.strip()
+            out[-1] = "## " + title.strip()
             continue
+        if _TOP_HEADING.match(line):
+            line = "#" + line.lstrip()
         if _BREAK.fullmatch(line):
             out.append("")
             continue

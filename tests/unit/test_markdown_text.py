@@ -51,6 +51,9 @@ def test_hostile_markdown_is_read_quickly_and_loses_no_words() -> None:
 
 
 def test_underlined_titles_are_headings_and_breaks_are_no_text() -> None:
+    assert read_markdown("# File system\n\n## fs.open()\n#hashtag\n") == (
+        "## File system\n\n## fs.open()\n#hashtag\n"
+    )
     text = (
         "---\ntitle: Keeper notes\n---\n"
         "Lighthouse\n==========\n\nThe lamp turns.\n\n"
@@ -60,8 +63,16 @@ def test_underlined_titles_are_headings_and_breaks_are_no_text() -> None:
     )
     assert read_markdown(text) == (
         "title: Keeper notes\n"
-        "# Lighthouse\n\nThe lamp turns.\n\n"
+        "## Lighthouse\n\nThe lamp turns.\n\n"
         "## Contributing\nAPT is maintained in git.\n\n"
         "* an item\n\n\n\n\nLast words.\n\n"
         "```\nnot a title\n-----------\n```\n"
     )
+
+
+def test_strong_emphasis_reads_without_its_markers() -> None:
+    text = "* **apt-get** for __retrieval__; `**kept**`, *.txt, snake_case__name, 2 ** 3 ** 4\n"
+    assert read_markdown(text) == (
+        "* apt-get for retrieval; `**kept**`, *.txt, snake_case__name, 2 ** 3 ** 4\n"
+    )
+    assert read_markdown("**a" * 100_000 + " end").endswith("end")
