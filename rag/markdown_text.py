@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import re
 
-_FENCE_LINE = re.compile(r"^[ \t]*(?:```|~~~).*$", re.MULTILINE)
+_FENCE = r"[ \t]*(?:```|~~~)"  # a line that opens or closes a fenced code block
+_FENCE_LINE = re.compile(rf"^{_FENCE}.*$", re.MULTILINE)
+_FENCE_START = re.compile(_FENCE)
 _BACKTICKS = re.compile(r"`+")
 _LABEL = r"[^\[\]\n]*(?:\[[^\[\]\n]*\][^\[\]\n]*)*"  # one level of brackets inside
 _DEST = r"(?:<[^<>\n]*>|[^\s()]*(?:\([^\s()]*\)[^\s()]*)*)"
@@ -60,6 +62,12 @@ def read_markdown(markdown: str) -> str:
             out.append(fences[i])
             inside = not inside
     return "".join(out)
+
+
+def is_fence(line: str) -> bool:
+    """Whether a line opens or closes a fenced code block (``` or ~~~, maybe indented): the
+    one test of it for reading Markdown, tidying its whitespace and splitting sentences."""
+    return _FENCE_START.match(line) is not None
 
 
 def code_spans(text: str) -> list[tuple[int, int]]:

@@ -22,6 +22,8 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable
 
+from rag.markdown_text import is_fence
+
 # OT1 (Computer Modern) puts the ligatures at these code points; pypdf reports them as-is
 # when a Type 1 font has no ToUnicode map (common in older dvipdfm output).
 _OT1_LIGATURES = {"\x0b": "ff", "\x0c": "fi", "\x0d": "fl", "\x0e": "ffi", "\x0f": "ffl"}
@@ -185,9 +187,6 @@ def strip_headers_footers(pages: list[str], min_fraction: float = 0.5) -> list[s
     return out
 
 
-_FENCE_RE = re.compile(r"^[ \t]*(?:```|~~~)")
-
-
 def collapse_whitespace(text: str, fenced_code: bool = False) -> str:
     """Collapse runs of spaces and tabs to one space, strip each line, keep line breaks and
     keep paragraph breaks as exactly one blank line. `fenced_code` (Markdown): the lines
@@ -196,7 +195,7 @@ def collapse_whitespace(text: str, fenced_code: bool = False) -> str:
     lines = []
     inside = False
     for line in text.split("\n"):
-        fence = fenced_code and _FENCE_RE.match(line) is not None
+        fence = fenced_code and is_fence(line)
         if inside and not fence:
             lines.append(line.expandtabs(4).rstrip())
         else:

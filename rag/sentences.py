@@ -27,6 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from rag.markdown_text import is_fence
+
 Kind = Literal["prose", "heading", "list", "code"]
 
 # Abbreviations after which a period does not end a sentence (compared lower-cased, without
@@ -86,7 +88,6 @@ _CODE_SHAPE = re.compile(
     r"[{};]\s*$|^\s*[})\]]|^\s*\S+\s*(?:<-|:=|==|=>|\+=)\s|^[\w.+-]+(?::[^\s:]+){2,}$"
 )
 _MD_HEADING = re.compile(r"^#{1,6}\s+(\S.*?)\s*#*$")
-_FENCE = re.compile(r"^(?:```|~~~)")
 _LINK_DEFINITION = re.compile(r"^\[[^\]]+\]:\s*\S+(?:\s+[\"'(].*)?$")
 _RECORD = re.compile(r"^[^\s]*:[^\s]*:[^\s]*$")  # "50:text/x-diff:*.diff"
 _END = re.compile(r"[.!?][\"'\u201d\u2019)\]]*$")
@@ -132,7 +133,7 @@ def _line_kind(line: str) -> str:
         return "heading"
     if _LINK_DEFINITION.match(stripped):
         return "code"  # "[`fs.ReadStream`]: fs.md#class-fsreadstream": a link's target
-    if _FENCE.match(stripped):
+    if is_fence(stripped):
         return "fence"
     if stripped.startswith("|") and stripped.endswith("|") and len(stripped) > 1:
         return "code"  # a Markdown table row: not a sentence to quote
