@@ -165,10 +165,18 @@ class Library(Closeable):
 
     def reindex(self, doc_id: int) -> None:
         """Read and embed a document again even if it has not changed."""
-        doc = self._require(doc_id)
-        if doc.id in self.ingestor.reader.in_flight:
+        self._queue_again(self._require(doc_id).id)
+
+    def _queue_again(self, doc_id: int, changed: bool = False) -> None:
+        """Queue a document to be read and embedded again (not while it is being read).
+        `changed`: its stored text is not searched until then (`Store.hidden_document_ids`);
+        otherwise the document's flag stays as it is."""
+        if doc_id in self.ingestor.reader.in_flight:
             return
-        self.store.update_document(doc.id, sha256="", status="queued", message="", progress=0.0)
+        flags = {"changed": 1} if changed else {}
+        self.store.update_document(
+            doc_id, sha256="", status="queued", message="", progress=0.0, **flags
+        )
 
     def _read_outdated_again(self) -> None:
         """Queue the documents of a format whose reading changed since the library last
@@ -181,10 +189,8 @@ class Library(Closeable):
             if stored.isdigit() and int(stored) >= version:
                 continue
             for doc in self.store.documents(("ready", "failed", "queued", "indexing")):
-                if reading_format(doc.path) == fmt and doc.id not in self.ingestor.reader.in_flight:
-                    self.store.update_document(
-                        doc.id, sha256="", status="queued", changed=1, message="", progress=0.0
-                    )
+                if reading_format(doc.path) == fmt:
+                    self._queue_again(doc.id, changed=True)
             self.store.set_meta(key, str(version))
 
     def remove(self, doc_id: int) -> None:
