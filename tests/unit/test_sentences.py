@@ -11,6 +11,10 @@ def texts(text: str) -> list[str]:
     return [s.text for s in split_sentences(text)]
 
 
+def kinds_and_texts(text: str) -> list[tuple[str, str]]:
+    return [(s.kind, s.text) for s in split_sentences(text)]
+
+
 def test_line_breaks_inside_a_sentence_are_spaces() -> None:
     text = (
         "The recall and editing capabilities under UNIX are highly\ncustomizable. "
@@ -110,7 +114,7 @@ def test_markdown_headings_fences_and_tables() -> None:
         "| Option | Default |\n|---|---|\n| threads | 2 |\n\n"
         "# apt-get install widget\n"
     )
-    got = [(s.kind, s.text) for s in split_sentences(text)]
+    got = kinds_and_texts(text)
     assert got[:5] == [
         ("heading", "Installing Widget"),
         ("prose", "Widget needs Python 3.10 or newer."),
@@ -130,7 +134,7 @@ def test_markdown_section_titles_and_link_definitions() -> None:
         "[`'line'`]: #event-line\n[`fs.ReadStream`]: fs.md#class-fsreadstream\n"
         '[reading files]: #example-read-file "Reading files"\n'
     )
-    got = [(s.kind, s.text) for s in split_sentences(text)]
+    got = kinds_and_texts(text)
     assert got[:2] == [
         ("heading", "Example: Read file stream line-by-line"),
         (
@@ -149,7 +153,7 @@ def test_a_passage_that_starts_inside_a_fenced_block() -> None:
         "The `path.join()` method joins all given `path` segments together.\n\n"
         "```js\npath.join('/foo', 'bar');\n```\n"
     )
-    got = [(s.kind, s.text) for s in split_sentences(opener_later)]
+    got = kinds_and_texts(opener_later)
     assert got == [
         ("code", "path.isAbsolute('.'); // false"),
         ("prose", "The `path.join()` method joins all given `path` segments together."),
@@ -178,7 +182,7 @@ def test_a_symbol_fonts_bullet_is_a_list_item() -> None:
         "The term is written using a superscript.\n"
         "\x88 Command scripts may hold data.\n\uf0b7 So may files."
     )
-    assert [(s.kind, s.text) for s in split_sentences(text)] == [
+    assert kinds_and_texts(text) == [
         ("prose", "The term is written using a superscript."),
         ("list", "Command scripts may hold data."),
         ("list", "So may files."),
@@ -249,7 +253,7 @@ def test_a_wrapped_word_or_code_span_end_is_prose_not_code() -> None:
         "<commandname>`.\n"
         "glp_create_prob(P);\n"
     )
-    got = [(s.kind, s.text) for s in split_sentences(text)]
+    got = kinds_and_texts(text)
     assert got == [
         ("prose", "CVS users may read the guide (`man gitcvs-migration` if git is installed)."),
         ("prose", "Each command has a page: `git help <commandname>`."),
