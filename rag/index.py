@@ -116,6 +116,11 @@ MIGRATIONS: tuple[Migration, ...] = (
 COUNTED_MIGRATIONS = 1
 
 
+# Why a document is read again while its old chunks are kept out of answers (`DocRow.changed`):
+CHANGED_ON_DISK = 1  # its file changed (rag.watch)
+READ_AGAIN = 2  # Hearth reads its format differently now (rag.formats.READING_VERSIONS)
+
+
 @dataclass
 class DocRow:
     id: int
@@ -132,7 +137,12 @@ class DocRow:
     added_at: float
     updated_at: float
     embedded: int = 0  # chunks in both indexes
-    changed: int = 0  # 1 while a file found changed on disk is indexed again
+    changed: int = 0  # CHANGED_ON_DISK or READ_AGAIN while it is read again, else 0
+
+    @property
+    def rereading(self) -> bool:
+        """Read again because Hearth reads its format differently now (the file is as it was)."""
+        return self.changed == READ_AGAIN
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -148,6 +158,7 @@ class DocRow:
             "message": self.message,
             "sha256": self.sha256,
             "changed": bool(self.changed),
+            "rereading": self.rereading,
         }
 
 
@@ -318,7 +329,7 @@ class Store:
         whose old chunks are still stored (queued to be read again)."""
         rows = self.conn.execute(
             "SELECT id FROM documents WHERE status IN ('missing', 'removing') "
-            "OR (status = 'queued' AND changed = 1) ORDER BY id"
+            "OR (status = 'queued' AND changed != 0) ORDER BY id"
         )
         return [int(r[0]) for r in rows]
 
@@ -326,7 +337,7 @@ class Store:
         """Every document but those `hidden_document_ids` lists."""
         rows = self.conn.execute(
             "SELECT id FROM documents WHERE status NOT IN ('missing', 'removing') "
-            "AND NOT (status = 'queued' AND changed = 1) ORDER BY id"
+            "AND NOT (status = 'queued' AND changed != 0) ORDER BY id"
         )
         return [int(r[0]) for r in rows]
 

@@ -34,7 +34,7 @@ from engine.closing import Closeable
 from engine.errors import DocumentError
 from rag.config import EmbedderLike, LibraryConfig, LibraryContext
 from rag.formats import READING_VERSIONS, discover, reading_format
-from rag.index import DocRow, Store
+from rag.index import READ_AGAIN, DocRow, Store
 from rag.ingest import Ingestor
 from rag.progress import IngestStats, Progress, StepReport
 from rag.retrieve import Hit, Mode
@@ -167,13 +167,14 @@ class Library(Closeable):
         """Read and embed a document again even if it has not changed."""
         self._queue_again(self._require(doc_id).id)
 
-    def _queue_again(self, doc_id: int, changed: bool = False) -> None:
+    def _queue_again(self, doc_id: int, new_reading: bool = False) -> None:
         """Queue a document to be read and embedded again (not while it is being read).
-        `changed`: its stored text is not searched until then (`Store.hidden_document_ids`);
-        otherwise the document's flag stays as it is."""
+        `new_reading`: Hearth reads its format differently now, so its stored text is not
+        searched until then (`Store.hidden_document_ids`) and it shows as read again
+        (`DocRow.rereading`); otherwise the document's flag stays as it is."""
         if doc_id in self.ingestor.reader.in_flight:
             return
-        flags = {"changed": 1} if changed else {}
+        flags = {"changed": READ_AGAIN} if new_reading else {}
         self.store.update_document(
             doc_id, sha256="", status="queued", message="", progress=0.0, **flags
         )
@@ -190,7 +191,7 @@ class Library(Closeable):
                 continue
             for doc in self.store.documents(("ready", "failed", "queued", "indexing")):
                 if reading_format(doc.path) == fmt:
-                    self._queue_again(doc.id, changed=True)
+                    self._queue_again(doc.id, new_reading=True)
             self.store.set_meta(key, str(version))
 
     def remove(self, doc_id: int) -> None:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from rag.extraction import sha256_of
 from rag.formats import supported_files
-from rag.index import DocRow, Store
+from rag.index import CHANGED_ON_DISK, DocRow, Store
 
 
 @dataclass
@@ -113,7 +113,7 @@ def _back(store: Store, doc: DocRow, st: os.stat_result, report: WatchReport) ->
     report.changed.append(doc.id)
 
 
-def _requeue(store: Store, doc: DocRow, st: os.stat_result, changed: int = 1) -> None:
+def _requeue(store: Store, doc: DocRow, st: os.stat_result, changed: int = CHANGED_ON_DISK) -> None:
     store.update_document(
         doc.id,
         status="queued",

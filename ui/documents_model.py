@@ -32,14 +32,17 @@ NAME, PAGES, CHUNKS, SIZE, STATUS = range(len(COLUMNS))
 ProgressRole = Qt.ItemDataRole.UserRole + 1  # float 0..1 while indexing, else None
 RowRole = Qt.ItemDataRole.UserRole + 2  # the DocRow
 MISSING_COLOR = QColor(128, 128, 128)
+CHANGED = "changed – re-indexing"  # the file changed on disk
+REREADING = "re-reading – update"  # this version of Hearth reads its format better
 
 
 def status_text(row: Any) -> str:
     """What the Status column says: queued, reading pages, indexing n%, ready, failed,
-    changed – re-indexing, missing."""
+    changed – re-indexing, re-reading – update (Hearth reads its format better now),
+    missing."""
     status = str(row.status)
     if row.changed and status in ("queued", "indexing"):
-        return "changed – re-indexing"
+        return REREADING if getattr(row, "rereading", False) else CHANGED
     if status == "indexing":
         if row.message:
             return str(row.message)
@@ -147,6 +150,12 @@ class DocumentsModel(QAbstractTableModel):
                 return row.message or "The file could not be indexed."
             if col == STATUS and row.status == "missing":
                 return f"{row.path} is not there; its passages are not used until it is back."
+            if col == STATUS and status_text(row) == REREADING:
+                return (
+                    "This version of Hearth reads such files better, so it reads this one "
+                    "again (the file itself did not change); its passages answer again once "
+                    "it is done."
+                )
             return row.path
         elif role == Qt.ItemDataRole.ForegroundRole:
             if col == STATUS and row.status == "failed":
@@ -157,7 +166,7 @@ class DocumentsModel(QAbstractTableModel):
             if col in (PAGES, CHUNKS, SIZE):
                 return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         elif role == ProgressRole:
-            # Not for a changed file: "changed – re-indexing" stays readable (Chunks counts).
+            # Not for a file read again: its status stays readable (Chunks counts).
             plain = row.status == "indexing" and not row.message and not row.changed
             if col == STATUS and plain:
                 return float(row.progress)
