@@ -33,6 +33,7 @@ from rag.file_text import (
     DEFAULT_MAX_BYTES,
     TEXT_SUFFIXES,
     ExtractResult,
+    Outline,
     PdfProblem,
     Status,
     empty_pdf,
@@ -42,6 +43,7 @@ from rag.file_text import (
     open_pdf,
     page_count,
     page_texts,
+    pdf_outline,
     precheck,
     unreadable,
 )
@@ -119,7 +121,8 @@ def _run_task(
     state: _WorkerState, task: tuple[Any, ...], progress: Callable[[], None] | None = None
 ) -> tuple[str, Any]:
     """One task in a worker. Replies:
-    ("result", ExtractResult) | ("split", n_pages: queue page ranges for every worker)
+    ("result", ExtractResult) | ("split", (n_pages, outline): queue page ranges for every
+    worker)
     | ("pages", raw texts) | ("problem", (status, message))."""
     kind, path, max_bytes, start, stop, split = task
     try:
@@ -136,8 +139,9 @@ def _run_task(
             if split and n_pages >= SPLIT_MIN_PAGES:
                 # Answer at once, before extracting anything: all workers then take page
                 # ranges (this one keeps the reader open for its own ranges).
-                return "split", n_pages
-            return "result", finish_pdf(path, page_texts(reader, 0, n_pages, progress))
+                return "split", (n_pages, pdf_outline(reader))
+            texts = page_texts(reader, 0, n_pages, progress)
+            return "result", finish_pdf(path, texts, pdf_outline(reader))
         reader = state.reader_for(path)
         return "pages", page_texts(reader, start, stop, progress)
     except PdfProblem as problem:
@@ -234,6 +238,7 @@ class _FileJob:
     ranges: dict[int, list[str]] = field(default_factory=dict)  # start index -> raw texts
     outstanding: int = 0  # range tasks sent or queued, not yet answered
     done: bool = False
+    outline: Outline = field(default_factory=list)  # read by the worker that split it
 
 
 @dataclass
@@ -545,7 +550,7 @@ class Extractor(Closeable):
             status, message = payload
             return failed(job.path, status, message)
         if kind == "split":
-            n_pages = payload
+            n_pages, job.outline = payload
             job.n_pages = n_pages
             split = self._split()
             size = _range_size(n_pages, *split) if split else n_pages
@@ -564,7 +569,7 @@ class Extractor(Closeable):
             raw: list[str] = []
             for start in sorted(job.ranges):
                 raw.extend(job.ranges[start])
-            return finish_pdf(job.path, raw)
+            return finish_pdf(job.path, raw, job.outline)
         return None
 
     def close(self) -> None:

@@ -42,6 +42,12 @@ class PageText:
     text: str  # normalised (rag.normalize)
 
 
+# A PDF's outline (its bookmarks), flattened in reading order: (1-based page, title)
+Outline = list[tuple[int, str]]
+MAX_OUTLINE = 5000  # entries kept (a manual has hundreds; more is noise or hostile)
+MAX_OUTLINE_TITLE = 200  # characters of a title kept
+
+
 @dataclass
 class ExtractResult:
     path: Path
@@ -49,6 +55,7 @@ class ExtractResult:
     pages: list[PageText] = field(default_factory=list)
     n_pages: int = 0
     message: str = ""  # why, for the user, when status != "ok"
+    outline: Outline = field(default_factory=list)  # a PDF's (rag.sections cites it)
 
 
 def failed(path: Path, status: Status, message: str, n_pages: int = 0) -> ExtractResult:
@@ -216,7 +223,35 @@ def page_texts(
     return out
 
 
-def finish_pdf(path: Path, raw_pages: list[str]) -> ExtractResult:
+def pdf_outline(reader: Any) -> Outline:
+    """The PDF's outline as (page, title) in reading order, every level flattened: [] when it
+    has none, the entries before the damage when it is damaged (it only labels citations,
+    so it is never a reason to fail)."""
+    out: Outline = []
+
+    def walk(items: Any, depth: int) -> None:
+        for item in items:
+            if len(out) >= MAX_OUTLINE:
+                return
+            if isinstance(item, list):
+                if depth < 16:
+                    walk(item, depth + 1)
+                continue
+            title = " ".join(str(getattr(item, "title", "") or "").split())
+            page = reader.get_destination_page_number(item)
+            if title and page is not None and page >= 0:
+                out.append((page + 1, title[:MAX_OUTLINE_TITLE]))
+
+    try:
+        walk(reader.outline, 0)
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - an outline only labels: any damage, keep what was read
+        logger.debug("outline unreadable: %r", exc)
+    return out
+
+
+def finish_pdf(path: Path, raw_pages: list[str], outline: Outline | None = None) -> ExtractResult:
     """Normalise raw page texts and decide between ok / scanned / malformed."""
     n_pages = len(raw_pages)
     if raw_pages.count(_FAILED_PAGE) == n_pages:
@@ -231,7 +266,7 @@ def finish_pdf(path: Path, raw_pages: list[str]) -> ExtractResult:
         )
     texts = normalize_pages([t.replace(_FAILED_PAGE, "") for t in raw_pages])
     pages = [PageText(i + 1, t) for i, t in enumerate(texts)]
-    return ExtractResult(path, "ok", pages, n_pages, "")
+    return ExtractResult(path, "ok", pages, n_pages, "", list(outline or ()))
 
 
 def unreadable(path: Path, exc: Exception) -> str:
@@ -255,7 +290,7 @@ def extract_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> ExtractResul
         n_pages = page_count(reader, path)
         if n_pages == 0:
             return empty_pdf(path)
-        return finish_pdf(path, page_texts(reader, 0, n_pages))
+        return finish_pdf(path, page_texts(reader, 0, n_pages), pdf_outline(reader))
     except PdfProblem as problem:
         return failed(path, problem.status, problem.message)
     except MemoryError:

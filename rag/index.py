@@ -2,8 +2,9 @@
 
 `Store`: one SQLite file (`<data>/documents/library.sqlite3`, WAL) with the documents, their
 chunks and an FTS5 table (BM25 ranking, Porter stemming) over the chunk text. The chunk row is
-the source of truth: its integer id is also the chunk's id in Chroma. Every SQL statement of
-the library is here; the schema is built by named migrations (`engine.migrations`).
+the source of truth: its integer id is also the chunk's id in Chroma. Nearly every SQL
+statement of the library is here (page starts and sections have their own modules); the
+schema is built by named migrations (`rag.library_schema`).
 
 A `Store` belongs to the thread that made it (sqlite3 enforces it).
 """
@@ -19,101 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import DocumentError
-from engine.migrations import Migration, migrate
+from engine.migrations import migrate
 from engine.sqlite_util import use_wal
+from rag.library_schema import COUNTED_MIGRATIONS, MIGRATIONS
 from rag.spelling import variants
 
 # "missing": the file is gone from disk; its chunks stay (it comes back if the file does) but
 # are not searched (`Store.hidden_document_ids`).
 STATUSES = ("queued", "indexing", "ready", "failed", "removing", "missing")
-
-# Append-only, named (`engine.migrations`): never edit, rename or reorder an entry once it has
-# shipped. The library counted its migrations in `PRAGMA user_version` before names were
-# recorded; the first COUNTED_MIGRATIONS entries are those, so a library written then opens
-# with them recorded as applied.
-MIGRATIONS: tuple[Migration, ...] = (
-    Migration(
-        "0001_documents_chunks_keywords",
-        (
-            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-            """
-            CREATE TABLE documents (
-                id INTEGER PRIMARY KEY AUTOINCREMENT,
-                path TEXT NOT NULL UNIQUE,
-                name TEXT NOT NULL,
-                size INTEGER NOT NULL DEFAULT 0,
-                mtime REAL NOT NULL DEFAULT 0,
-                sha256 TEXT NOT NULL DEFAULT '',
-                pages INTEGER NOT NULL DEFAULT 0,
-                chunks INTEGER NOT NULL DEFAULT 0,
-                status TEXT NOT NULL DEFAULT 'queued',
-                message TEXT NOT NULL DEFAULT '',
-                progress REAL NOT NULL DEFAULT 0,
-                added_at REAL NOT NULL DEFAULT 0,
-                updated_at REAL NOT NULL DEFAULT 0
-            )
-            """,
-            """
-            CREATE TABLE chunks (
-                id INTEGER PRIMARY KEY AUTOINCREMENT,
-                doc_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
-                ordinal INTEGER NOT NULL,
-                page_start INTEGER NOT NULL,
-                page_end INTEGER NOT NULL,
-                char_start INTEGER NOT NULL,
-                char_end INTEGER NOT NULL,
-                doc_offset INTEGER NOT NULL DEFAULT 0,
-                n_tokens INTEGER NOT NULL DEFAULT 0,
-                text TEXT NOT NULL,
-                content_hash TEXT NOT NULL,
-                embedded INTEGER NOT NULL DEFAULT 0,
-                UNIQUE (doc_id, ordinal)
-            )
-            """,
-            "CREATE INDEX chunks_pending ON chunks (embedded, doc_id, ordinal)",
-            "CREATE INDEX chunks_hash ON chunks (content_hash)",
-            """
-            CREATE VIRTUAL TABLE chunks_fts USING fts5 (
-                text, tokenize = 'porter unicode61 remove_diacritics 2'
-            )
-            """,
-        ),
-    ),
-    # Watched documents (`rag.watch`): a document whose file changed on disk is flagged while
-    # it is indexed again; folders added to the library are remembered, so files that appear
-    # in them later are added too, except those the user removed from the library.
-    Migration(
-        "0002_watched_files",
-        (
-            "ALTER TABLE documents ADD COLUMN changed INTEGER NOT NULL DEFAULT 0",
-            """
-            CREATE TABLE folders (
-                id INTEGER PRIMARY KEY AUTOINCREMENT,
-                path TEXT NOT NULL UNIQUE,
-                added_at REAL NOT NULL DEFAULT 0
-            )
-            """,
-            """
-            CREATE TABLE ignored_files (
-                path TEXT PRIMARY KEY,
-                folder_id INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE
-            )
-            """,
-        ),
-    ),
-    # The checksum of each chunk's vector as Hearth stored it (rag.integrity).
-    Migration("0003_vector_checksums", ("ALTER TABLE chunks ADD COLUMN vec_sum TEXT",)),
-    # Where every page starts in the document's text (rag.page_starts).
-    Migration(
-        "0004_page_starts",
-        (
-            "CREATE TABLE page_starts (doc_id INTEGER NOT NULL REFERENCES documents(id) "
-            "ON DELETE CASCADE, page INTEGER NOT NULL, doc_offset INTEGER NOT NULL, "
-            "PRIMARY KEY (doc_id, page)) WITHOUT ROWID",
-        ),
-    ),
-)
-COUNTED_MIGRATIONS = 1
 
 
 # Why a document is read again while its old chunks are kept out of answers (`DocRow.changed`):

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from rag import page_starts
+from rag import page_starts, sections
 from rag.config import LibraryContext
 from rag.extraction import (
     EXTRACT_MESSAGES,
@@ -253,6 +253,8 @@ class Reader:
             offsets=page_offsets(result.pages),
         )
         page_starts.record(self.ctx.store, doc.id, self.chunking.offsets)
+        outline = sections.place_outline(result.outline, result.pages, self.chunking.offsets)
+        sections.record_outline(self.ctx.store, doc.id, outline)
         self._chunk_window()
 
     def _chunk_window(self) -> None:

@@ -1,15 +1,22 @@
-"""Sections of Markdown documents, for citations: a .md file is one "page", so "page 1" says
-nothing about where a passage stands in it; the heading it stands under does ("§ path.join").
+"""Sections of documents, for citations: a .md file is one "page", so "page 1" says nothing
+about where a passage stands in it; the heading it stands under does ("§ path.join"). A PDF
+with an outline (bookmarks) is cited with its page and the outline entry it stands under
+("page 33, § Shell Parameter Expansion"), which tells at a glance whether a quote comes from
+the chapter the question is about or from an appendix that mentions it.
 
-A passage learns the heading in effect where its text starts (read from the chunks before it)
-and where each heading inside its text starts (`Hit.sections`, as `Hit.page_breaks` for
-pages); `Hit.section_at` gives the heading in effect at any offset of its text.
+A passage learns the heading in effect where its text starts and where each heading inside
+its text starts (`Hit.sections`, as `Hit.page_breaks` for pages); `Hit.section_at` gives the
+heading in effect at any offset of its text. Markdown headings are read from the chunks
+before it; a PDF's outline entries are placed in its text when it is read (`place_outline`,
+`record_outline`): where the title stands as a heading on the entry's page.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rag.formats import MARKDOWN_SUFFIXES
 from rag.sentences import markdown_headings
@@ -34,12 +41,14 @@ def title(heading: str) -> str:
 
 def sections(store: Store, hit: Hit) -> tuple[tuple[int, str], ...]:
     """(offset in the hit's text, heading) for the heading in effect at its start (offset 0)
-    and every heading inside it; () for other files or when no heading precedes it."""
-    if not is_markdown(hit.file) or not hit.chunk_ids:
+    and every heading inside it; () for plain text files or when no heading precedes it."""
+    if not hit.chunk_ids:
         return ()
     start = _start(store, hit.chunk_ids[0])
     if start is None:
         return ()
+    if not is_markdown(hit.file):
+        return _outline_sections(store, hit.doc_id, start, start + len(hit.text))
     inside = [(offset, title(h)) for offset, h in markdown_headings(hit.text)]
     if inside and inside[0][0] == 0:
         return tuple(inside)
@@ -66,3 +75,80 @@ def _heading_before(store: Store, doc_id: int, start: int) -> str:
         if found:
             return title(found[-1])
     return ""
+
+
+# A heading's number before its title on the line: "3.5.3 ", "D.3 ", "Chapter 4 ", "A ".
+_NUMBERING = re.compile(
+    r"(?:(?:chapter|section|part|appendix)\s+)?(?:[A-Z]|\d+)?(?:\.\d+)*\.?\s*", re.IGNORECASE
+)
+
+
+def _title_pattern(title: str) -> re.Pattern[str]:
+    words = title.split()
+    return re.compile(r"\s+".join(re.escape(w) for w in words), re.IGNORECASE)
+
+
+def _find_heading(text: str, title: str, start: int) -> int | None:
+    """Where `title` stands in `text` (from `start`) as a heading: at the start of a line,
+    after at most a section number; else where it stands at all; None when it does not."""
+    if not title.split():
+        return None
+    anywhere = None
+    for m in _title_pattern(title).finditer(text, start):
+        line_start = text.rfind("\n", 0, m.start()) + 1
+        if _NUMBERING.fullmatch(text, line_start, m.start()):
+            return line_start
+        if anywhere is None:
+            anywhere = m.start()
+    return anywhere
+
+
+def place_outline(
+    outline: Sequence[tuple[int, str]], pages: Sequence[Any], offsets: Mapping[int, int]
+) -> list[tuple[int, str]]:
+    """(offset in the document's text, title) for each outline entry (page, title): where
+    the title stands as a heading on its page (`_find_heading`), else at the page's start,
+    never before the entry before it. `pages`: the document's PageText; `offsets`: where each
+    page starts in the text (rag.reading.page_offsets)."""
+    texts = {int(p.page): str(p.text) for p in pages}
+    placed: list[tuple[int, str]] = []
+    floor = 0
+    for page, raw in sorted(outline, key=lambda entry: entry[0]):
+        base, text = offsets.get(page), texts.get(page)
+        if base is None or text is None:
+            continue
+        lo = max(0, min(floor - base, len(text)))  # after the entry before, on its page
+        found = _find_heading(text, raw, lo)
+        at = max(base + (found if found is not None else lo), floor)
+        placed.append((at, title(raw)))
+        floor = at
+    return placed
+
+
+def record_outline(store: Store, doc_id: int, placed: Sequence[tuple[int, str]]) -> None:
+    """Replace the document's outline entries (`place_outline`)."""
+    with store.transaction() as conn:
+        conn.execute("DELETE FROM outline WHERE doc_id = ?", (doc_id,))
+        conn.executemany(
+            "INSERT INTO outline (doc_id, position, doc_offset, title) VALUES (?, ?, ?, ?)",
+            [(doc_id, i, int(at), str(t)) for i, (at, t) in enumerate(placed)],
+        )
+
+
+def _outline_sections(
+    store: Store, doc_id: int, start: int, end: int
+) -> tuple[tuple[int, str], ...]:
+    """A PDF passage's sections from its outline entries: the last one placed before `start`
+    (the passage's first character in the document's text) and those inside it."""
+    before = store.conn.execute(
+        "SELECT title FROM outline WHERE doc_id = ? AND doc_offset <= ?"
+        " ORDER BY doc_offset DESC, position DESC LIMIT 1",
+        (doc_id, start),
+    ).fetchone()
+    inside = store.conn.execute(
+        "SELECT doc_offset - ?, title FROM outline WHERE doc_id = ?"
+        " AND doc_offset > ? AND doc_offset < ? ORDER BY doc_offset, position",
+        (start, doc_id, start, end),
+    ).fetchall()
+    head = [(0, str(before[0]))] if before else []
+    return tuple(head + [(int(at), str(t)) for at, t in inside])

@@ -63,6 +63,25 @@ def text_pdf(path: Path, pages: Sequence[Sequence[str]]) -> Path:
     return path
 
 
+def outlined_pdf(
+    path: Path,
+    pages: Sequence[Sequence[str]],
+    outline: Sequence[tuple[str, int, int | None]],
+) -> Path:
+    """A PDF with one page per list of lines and an outline (bookmarks): (title, 0-based
+    page index, index of the parent entry in `outline` or None for a top-level entry)."""
+    writer = PdfWriter()
+    for lines in pages:
+        text_page(writer, lines)
+    items: list[object] = []
+    for title, page, parent in outline:
+        up = None if parent is None else items[parent]
+        items.append(writer.add_outline_item(title=title, page_number=page, parent=up))
+    with path.open("wb") as f:
+        writer.write(f)
+    return path
+
+
 def lorem_pages(n_pages: int, lines_per_page: int = 40) -> list[list[str]]:
     """Distinct, readable filler text for n pages (each line names its page)."""
     sentence = (

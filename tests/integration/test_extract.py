@@ -265,6 +265,42 @@ def test_pool_splits_a_large_pdf_into_page_ranges() -> None:
     assert pooled.status == "ok"
     assert pooled.n_pages == single.n_pages == 177
     assert [(p.page, p.text) for p in pooled.pages] == [(p.page, p.text) for p in single.pages]
+    # the worker that split it read the outline: the same as in one process
+    assert len(pooled.outline) > 100 and pooled.outline == single.outline
+
+
+def test_real_pdf_outline_flattened_in_reading_order() -> None:
+    outline = _real("bash-doc/bashref.pdf").outline
+    assert outline[:3] == [(7, "Introduction"), (7, "What is Bash?"), (7, "What is a shell?")]
+    assert (36, "Shell Parameter Expansion") in outline or any(
+        t == "Shell Parameter Expansion" for _, t in outline
+    )
+    assert [p for p, _ in outline] == sorted(p for p, _ in outline)
+
+
+def test_a_damaged_outline_never_fails_the_pdf(tmp_path: Path) -> None:
+    """An outline that loops back on itself, or points at a page that is not there, is read
+    as far as it makes sense; the text is read as always."""
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.generic import NameObject, NullObject
+
+    writer = PdfWriter()
+    for i in range(3):
+        F.text_page(writer, [f"{i + 1} Chapter {i + 1}", "The text of this chapter."])
+    first = writer.add_outline_item(title="Chapter 1", page_number=0)
+    second = writer.add_outline_item(title="Chapter 2", page_number=1)
+    writer.add_outline_item(title="Section 2.1", page_number=2, parent=second)
+    gone = writer.add_outline_item(title="Gone", page_number=2)
+    gone.get_object()["/A"][NameObject("/D")][0] = NullObject()  # a page that is not there
+    second.get_object()[NameObject("/Next")] = first  # Chapter 2 -> Chapter 1 -> Chapter 2 ...
+    path = tmp_path / "damaged.pdf"
+    with path.open("wb") as f:
+        writer.write(f)
+    outlines = PdfReader(path).trailer["/Root"]["/Outlines"]
+    assert outlines["/First"]["/Next"]["/Next"]["/Title"] == "Chapter 1"  # the loop is there
+    result = extract_file(path)
+    assert result.status == "ok" and len(result.pages) == 3
+    assert result.outline == [(1, "Chapter 1"), (2, "Chapter 2"), (3, "Section 2.1")]
 
 
 def test_pool_timeout_replaces_worker_and_continues(files: dict[str, Path], tmp_path: Path) -> None:

@@ -161,6 +161,39 @@ def test_add_readd_change_remove_cycle(tmp_path: Path, embedder: object, vector_
         lib.close()
 
 
+def test_a_pdf_with_an_outline_is_cited_with_the_section_a_passage_stands_in(
+    tmp_path: Path, embedder: object
+) -> None:
+    """Bookmarks label citations: "page 2, § Tides", the heading where the passage starts,
+    and the heading in effect at each of its sentences, not a mere mention of a title."""
+    pages = [
+        ["1 The Harbour", "Boats moor at the north quay; the harbour master keeps the keys."],
+        [
+            "The island's tides are described below.",
+            "2 Tides",
+            "High water at Varnholm comes about forty minutes after Bergen.",
+            "2.1 Spring tides",
+            "Spring tides flood the lower road twice a month.",
+        ],
+    ]
+    outline = [("The Harbour", 0, None), ("Tides", 1, None), ("Spring tides", 1, 1)]
+    pdf = pdf_factory.outlined_pdf(tmp_path / "island.pdf", pages, outline)
+    lib = make_library(tmp_path / "lib", embedder)
+    try:
+        lib.add([pdf])
+        lib.ingest()
+        [hit] = lib.search("When do spring tides flood the lower road?", k=1)
+        assert hit.page == 1 and hit.page_end == 2
+        assert hit.section == "The Harbour" and hit.label().endswith("pages 1-2, § The Harbour")
+        at = {title: hit.text[offset:].split("\n", 1)[0] for offset, title in hit.sections}
+        assert at == {"The Harbour": "1 The Harbour", "Tides": "2 Tides",
+                      "Spring tides": "2.1 Spring tides"}  # fmt: skip
+        assert hit.section_at(hit.text.index("twice a month")) == "Spring tides"
+        assert hit.section_at(hit.text.index("described below")) == "The Harbour"
+    finally:
+        lib.close()
+
+
 def test_documents_read_by_an_older_reading_of_their_format_are_read_again(
     tmp_path: Path, embedder: object
 ) -> None:

@@ -1,0 +1,55 @@
+"""Placing a PDF's outline entries in its text (rag.sections): an entry stands where its
+title is a heading on its page, not where the page merely mentions it."""
+
+from __future__ import annotations
+
+from rag.chunking import PAGE_SEPARATOR
+from rag.file_text import PageText
+from rag.reading import page_offsets
+from rag.sections import place_outline
+
+PAGES = [
+    PageText(1, "Contents\nIntroduction 1\nLooping Constructs 2"),
+    PageText(
+        2,
+        "Bash provides looping constructs, conditional commands, and more.\n"
+        "3.2.5.1 Looping Constructs\nBash supports the following looping constructs.\n"
+        "D.3 Conditional Constructs\nif The syntax of the if command is:",
+    ),
+    PageText(3, "The body of the loop runs while the test succeeds."),
+]
+
+
+def placed(outline: list[tuple[int, str]]) -> list[tuple[str, str]]:
+    """Each entry's title with the text from where it was placed to the end of its line."""
+    offsets = page_offsets(PAGES)
+    text = PAGE_SEPARATOR.join(p.text for p in PAGES)
+    assert all(text[offsets[p.page] :].startswith(p.text) for p in PAGES)
+    return [(t, text[at:].split("\n", 1)[0]) for at, t in place_outline(outline, PAGES, offsets)]
+
+
+def test_an_entry_stands_at_its_heading_not_at_a_mention_of_its_title() -> None:
+    assert placed([(2, "Looping Constructs"), (2, "Conditional Constructs")]) == [
+        ("Looping Constructs", "3.2.5.1 Looping Constructs"),
+        ("Conditional Constructs", "D.3 Conditional Constructs"),
+    ]
+
+
+def test_a_title_not_on_its_page_stands_at_the_page_start_and_order_is_kept() -> None:
+    got = placed([(2, "Conditional Constructs"), (2, "Shell Functions"), (3, "While Loops")])
+    assert got == [
+        ("Conditional Constructs", "D.3 Conditional Constructs"),
+        # not found: after the entry before it on the same page, never before it
+        ("Shell Functions", "D.3 Conditional Constructs"),
+        ("While Loops", "The body of the loop runs while the test succeeds."),
+    ]
+
+
+def test_a_title_found_only_in_running_text_stands_there() -> None:
+    assert placed([(2, "conditional commands")]) == [
+        ("conditional commands", "conditional commands, and more.")
+    ]
+
+
+def test_entries_for_pages_the_document_lacks_are_left_out() -> None:
+    assert placed([(9, "Index"), (0, "Cover"), (1, "Contents")]) == [("Contents", "Contents")]
