@@ -33,7 +33,6 @@ from rag.file_text import (
     DEFAULT_MAX_BYTES,
     TEXT_SUFFIXES,
     ExtractResult,
-    Outline,
     PdfProblem,
     Status,
     empty_pdf,
@@ -43,10 +42,10 @@ from rag.file_text import (
     open_pdf,
     page_count,
     page_texts,
-    pdf_outline,
     precheck,
     unreadable,
 )
+from rag.pdf_outline import Outline, read_outline
 
 logger = logging.getLogger(__name__)
 
@@ -139,9 +138,9 @@ def _run_task(
             if split and n_pages >= SPLIT_MIN_PAGES:
                 # Answer at once, before extracting anything: all workers then take page
                 # ranges (this one keeps the reader open for its own ranges).
-                return "split", (n_pages, pdf_outline(reader))
+                return "split", (n_pages, read_outline(reader))
             texts = page_texts(reader, 0, n_pages, progress)
-            return "result", finish_pdf(path, texts, pdf_outline(reader))
+            return "result", finish_pdf(path, texts, read_outline(reader))
         reader = state.reader_for(path)
         return "pages", page_texts(reader, start, stop, progress)
     except PdfProblem as problem:

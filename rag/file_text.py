@@ -18,6 +18,7 @@ from typing import Any, Literal
 from rag.formats import MARKDOWN_SUFFIXES, PDF_SUFFIXES, SUPPORTED_SUFFIXES, TEXT_SUFFIXES
 from rag.markdown_text import read_markdown
 from rag.normalize import normalize_pages, normalize_text
+from rag.pdf_outline import Outline, read_outline
 
 logger = logging.getLogger(__name__)
 # pypdf reports every quirk it repairs as a logging warning; without any handler configured
@@ -40,12 +41,6 @@ MIN_CHARS_PER_PAGE = 16
 class PageText:
     page: int  # 1-based, as pypdf numbers pages (index + 1); a text file's form-feed "pages"
     text: str  # normalised (rag.normalize)
-
-
-# A PDF's outline (its bookmarks), flattened in reading order: (1-based page, title)
-Outline = list[tuple[int, str]]
-MAX_OUTLINE = 5000  # entries kept (a manual has hundreds; more is noise or hostile)
-MAX_OUTLINE_TITLE = 200  # characters of a title kept
 
 
 @dataclass
@@ -223,34 +218,6 @@ def page_texts(
     return out
 
 
-def pdf_outline(reader: Any) -> Outline:
-    """The PDF's outline as (page, title) in reading order, every level flattened: [] when it
-    has none, the entries before the damage when it is damaged (it only labels citations,
-    so it is never a reason to fail)."""
-    out: Outline = []
-
-    def walk(items: Any, depth: int) -> None:
-        for item in items:
-            if len(out) >= MAX_OUTLINE:
-                return
-            if isinstance(item, list):
-                if depth < 16:
-                    walk(item, depth + 1)
-                continue
-            title = " ".join(str(getattr(item, "title", "") or "").split())
-            page = reader.get_destination_page_number(item)
-            if title and page is not None and page >= 0:
-                out.append((page + 1, title[:MAX_OUTLINE_TITLE]))
-
-    try:
-        walk(reader.outline, 0)
-    except MemoryError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - an outline only labels: any damage, keep what was read
-        logger.debug("outline unreadable: %r", exc)
-    return out
-
-
 def finish_pdf(path: Path, raw_pages: list[str], outline: Outline | None = None) -> ExtractResult:
     """Normalise raw page texts and decide between ok / scanned / malformed."""
     n_pages = len(raw_pages)
@@ -290,7 +257,7 @@ def extract_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> ExtractResul
         n_pages = page_count(reader, path)
         if n_pages == 0:
             return empty_pdf(path)
-        return finish_pdf(path, page_texts(reader, 0, n_pages), pdf_outline(reader))
+        return finish_pdf(path, page_texts(reader, 0, n_pages), read_outline(reader))
     except PdfProblem as problem:
         return failed(path, problem.status, problem.message)
     except MemoryError:

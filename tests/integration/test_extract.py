@@ -303,6 +303,49 @@ def test_a_damaged_outline_never_fails_the_pdf(tmp_path: Path) -> None:
     assert result.outline == [(1, "Chapter 1"), (2, "Chapter 2"), (3, "Section 2.1")]
 
 
+def test_outline_entries_pointing_at_named_destinations(tmp_path: Path) -> None:
+    """TeX and Texinfo manuals point their bookmarks at named destinations."""
+    from pypdf import PdfWriter
+    from pypdf.generic import NameObject, TextStringObject
+
+    writer = PdfWriter()
+    for i in range(3):
+        F.text_page(writer, [f"{i + 1} Chapter {i + 1}", "The text of this chapter."])
+    writer.add_named_destination(title="chapter.3", page_number=2)
+    item = writer.add_outline_item(title="Chapter 3", page_number=0).get_object()
+    del item["/A"]
+    item[NameObject("/Dest")] = TextStringObject("chapter.3")
+    unknown = writer.add_outline_item(title="Nowhere", page_number=0).get_object()
+    del unknown["/A"]
+    unknown[NameObject("/Dest")] = TextStringObject("no.such.name")
+    path = tmp_path / "named.pdf"
+    with path.open("wb") as f:
+        writer.write(f)
+    assert extract_file(path).outline == [(3, "Chapter 3")]
+
+
+def test_a_huge_outline_is_read_only_as_far_as_citations_need(tmp_path: Path) -> None:
+    """pypdf's own outline reading builds every entry first (12 s for 100,000): Hearth stops
+    after MAX_NODES, so such a file is read like any other (nothing timed here)."""
+    from pypdf import PdfWriter
+
+    from rag.pdf_outline import MAX_NODES
+
+    writer = PdfWriter()
+    F.text_page(writer, F.lorem_pages(1)[0])
+    chapter = writer.add_outline_item(title="Chapter 1", page_number=0)
+    for i in range(MAX_NODES + 2000):
+        writer.add_outline_item(title=f"Entry {i}", page_number=0, parent=chapter)
+    path = tmp_path / "huge-outline.pdf"
+    with path.open("wb") as f:
+        writer.write(f)
+    with Extractor(max_workers=1) as extractor:
+        [result] = list(extractor.extract_many([path]))
+    assert result.status == "ok"
+    assert len(result.outline) == MAX_NODES
+    assert result.outline[:2] == [(1, "Chapter 1"), (1, "Entry 0")]
+
+
 def test_pool_timeout_replaces_worker_and_continues(files: dict[str, Path], tmp_path: Path) -> None:
     # One page that keeps pypdf busy for about a minute here (minutes on a slow laptop, far
     # more than 3 s on the fastest machine): the time limit is reached on every machine.
