@@ -58,16 +58,18 @@ class BatchEmbedder:
     def _vectors_for(self, pending: list[ChunkRow], dim: int, stats: IngestStats) -> np.ndarray:
         """One vector per chunk, in order: reused where the same text is embedded already,
         else embedded now (which also adapts the next batch's size)."""
-        reuse = self.ctx.store.embedded_ids_by_hash(sorted({c.content_hash for c in pending}))
-        reused = self.ctx.vector_store.embeddings(list(reuse.values())) if reuse else {}
-        need = [c for c in pending if reuse.get(c.content_hash) not in reused]
+        hashes = sorted({c.content_hash for c in pending})
+        reuse = self.ctx.store.embedded_ids_by_hash(hashes)
+        by_id = self.ctx.vector_store.embeddings(list(reuse.values())) if reuse else {}
+        known = {h: by_id[i] for h, i in reuse.items() if i in by_id}
+        if len(known) < len(hashes):  # a document read again: its old vectors (kept_vectors)
+            rest = [h for h in hashes if h not in known]
+            known.update(self.ctx.kept.find(self.ctx.vector_store.vectors.name, rest))
+        need = [c for c in pending if c.content_hash not in known]
         matrix = np.zeros((len(pending), dim), dtype=np.float32)
-        by_id = self._embed(need, stats) if need else {}
+        embedded = self._embed(need, stats) if need else {}
         for i, c in enumerate(pending):
-            if c.id in by_id:
-                matrix[i] = by_id[c.id]
-            else:
-                matrix[i] = reused[reuse[c.content_hash]]
+            matrix[i] = embedded[c.id] if c.id in embedded else known[c.content_hash]
         stats.chunks_reused += len(pending) - len(need)
         return matrix
 
@@ -98,6 +100,8 @@ class BatchEmbedder:
                     removed.append(doc_id)
                     continue
                 finished = doc.embedded >= doc.chunks
+                if finished:
+                    self.ctx.kept.drop(doc_id)
                 store.update_document(
                     doc_id,
                     progress=1.0 if finished else doc.embedded / max(doc.chunks, 1),
@@ -105,6 +109,7 @@ class BatchEmbedder:
                 )
         for doc_id in removed:  # the vectors just stored would outlive the document
             vector_store.delete_document(doc_id)
+            self.ctx.kept.drop(doc_id)
         store.set_meta(IN_FLIGHT_KEY, "")
         return docs
 

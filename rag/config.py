@@ -6,10 +6,11 @@ the documents thread opens the library."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from rag.kept_vectors import KeptVectors
 from rag.retrieve import FUSION, FUSIONS, RRF_K, Fusion
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -100,3 +101,5 @@ class LibraryContext:
     vector_store: VectorStore  # the Chroma store
     embedder: Callable[[], EmbedderLike]  # the embedding model, loaded on first use
     config: LibraryConfig
+    # old vectors of documents being read again (rag.kept_vectors)
+    kept: KeptVectors = field(default_factory=KeptVectors)

@@ -384,6 +384,13 @@ class Store:
         params.append(limit)
         return [_chunk(r) for r in self.conn.execute(sql, params)]
 
+    def embedded_chunks_of(self, doc_id: int) -> list[tuple[int, str]]:
+        """(chunk id, content hash) of a document's embedded chunks."""
+        rows = self.conn.execute(
+            "SELECT id, content_hash FROM chunks WHERE doc_id = ? AND embedded = 1", (doc_id,)
+        )
+        return [(int(i), str(h)) for i, h in rows]
+
     def embedded_ids_by_hash(self, hashes: Sequence[str]) -> dict[str, int]:
         """For each content hash already embedded somewhere, one chunk id that has it."""
         if not hashes:

@@ -113,6 +113,7 @@ class Reader:
         """The document was removed: a late extraction result is ignored, and its chunking
         stops."""
         self.in_flight.pop(doc_id, None)
+        self.ctx.kept.drop(doc_id)
         if self.chunking is not None and self.chunking.doc_id == doc_id:
             self.chunking = None
 
@@ -239,6 +240,7 @@ class Reader:
         self.page_rate.add(n_pages)
         stats.pages += n_pages
         if doc.chunks:
+            self._keep_vectors(doc.id)  # for its chunks whose text did not change
             self.ctx.vector_store.delete_document(doc.id)  # the old version's vectors
         # Old (or half-stored) chunks go; the hash is set only with the last window, so a
         # crash meanwhile leaves the document queued, to be read again.
@@ -303,7 +305,21 @@ class Reader:
             progress=0.0,
         )
 
+    def _keep_vectors(self, doc_id: int) -> None:
+        """Keep the document's vectors by content hash until it is embedded again
+        (`rag.kept_vectors`), when there is room for all of them."""
+        kept = self.ctx.kept
+        kept.drop(doc_id)  # its room counts for it
+        chunks = self.ctx.store.embedded_chunks_of(doc_id)
+        if not chunks or len(chunks) > kept.room():
+            return
+        vector_store = self.ctx.vector_store
+        by_id = vector_store.embeddings([i for i, _ in chunks])
+        vectors = {h: by_id[i] for i, h in chunks if i in by_id}
+        kept.keep(doc_id, vector_store.vectors.name, vectors)
+
     def _drop_chunks(self, doc: DocRow) -> None:
+        self.ctx.kept.drop(doc.id)
         if doc.chunks:
             self.ctx.vector_store.delete_document(doc.id)
         self.ctx.store.replace_chunks(doc.id, [])  # also rows left by an interrupted chunking

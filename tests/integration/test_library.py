@@ -161,6 +161,49 @@ def test_add_readd_change_remove_cycle(tmp_path: Path, embedder: object, vector_
         lib.close()
 
 
+def test_a_file_edited_on_one_page_embeds_only_the_chunks_that_changed(
+    tmp_path: Path, embedder: object
+) -> None:
+    """Read again (changed on disk, or Re-index), a document keeps the vectors of the chunks
+    whose text is what it was (rag.kept_vectors): one page edited in a long manual is a few
+    chunks embedded, not the whole manual."""
+    pages = pdf_factory.lorem_pages(8)
+    pdf = pdf_factory.text_pdf(tmp_path / "manual.pdf", pages)
+    lib = make_library(tmp_path / "lib", embedder)
+    try:
+        lib.add([pdf])
+        lib.ingest()
+        before = {r[1]: r[0] for r in query(lib, "SELECT id, content_hash FROM chunks")}
+        old = lib.vectors.embeddings(list(before.values()))
+        total = len(before)
+        assert total >= 8
+
+        edited = [list(p) for p in pages]
+        edited[4][3] = "The harbour master of Varnholm keeps the lighthouse keys in a tin box."
+        pdf_factory.text_pdf(pdf, edited)
+        os.utime(pdf, (time.time() + 10, time.time() + 10))
+        lib.add([pdf])
+        stats = lib.ingest()
+        after = {r[1]: r[0] for r in query(lib, "SELECT id, content_hash FROM chunks")}
+        new = lib.vectors.embeddings(list(after.values()))
+        unchanged = set(before) & set(after)
+        assert stats.chunks == len(after) and stats.chunks_reused == len(unchanged)
+        assert len(after) - 3 <= len(unchanged) < len(after)  # one page's chunks embedded
+        for h in unchanged:  # the vectors they had (Chroma may give back the last bit changed)
+            assert abs(new[after[h]] - old[before[h]]).max() < 1e-6
+        consistent_counts(lib)
+        [hit] = lib.search("Where are the lighthouse keys kept?", k=1)
+        assert "tin box" in hit.text and hit.covers_page(5)
+
+        lib.reindex(lib.resolve("manual.pdf").id)  # Re-index: the text is what it was
+        stats = lib.ingest()
+        assert stats.chunks == stats.chunks_reused == len(after)
+        assert len(lib.ingestor.ctx.kept) == 0  # nothing held once the document is ready
+        consistent_counts(lib)
+    finally:
+        lib.close()
+
+
 def test_a_pdf_with_an_outline_is_cited_with_the_section_a_passage_stands_in(
     tmp_path: Path, embedder: object
 ) -> None:

@@ -1,0 +1,32 @@
+"""Old vectors kept while a document is read again (rag.kept_vectors)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rag.kept_vectors import KeptVectors
+
+
+def vec(x: float) -> np.ndarray:
+    return np.full(4, x, dtype=np.float32)
+
+
+def test_found_by_hash_only_for_the_collection_they_came_from() -> None:
+    kept = KeptVectors()
+    kept.keep(1, "minilm-384", {"a": vec(1), "b": vec(2)})
+    kept.keep(2, "other-768", {"c": vec(3)})
+    got = kept.find("minilm-384", ["a", "c", "z"])
+    assert sorted(got) == ["a"] and (got["a"] == vec(1)).all()
+    assert kept.find("bge-384", ["a", "b"]) == {}  # another embedding model: embed again
+    kept.drop(1)
+    assert kept.find("minilm-384", ["a", "b"]) == {} and len(kept) == 1
+
+
+def test_a_document_is_kept_whole_or_not_at_all_within_the_limit() -> None:
+    kept = KeptVectors(limit=3)
+    kept.keep(1, "m", {"a": vec(1), "b": vec(2)})
+    kept.keep(2, "m", {"c": vec(3), "d": vec(4)})  # no room: embedded again, as before
+    assert len(kept) == 2 and kept.room() == 1
+    assert kept.find("m", ["c", "d"]) == {}
+    kept.keep(1, "m", {"a": vec(5), "b": vec(6), "e": vec(7)})  # replaces what it had
+    assert len(kept) == 3 and (kept.find("m", ["a"])["a"] == vec(5)).all()
