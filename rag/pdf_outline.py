@@ -12,7 +12,10 @@ Nothing here raises for bad input: a damaged outline gives the entries read befo
 from __future__ import annotations
 
 import logging
+import unicodedata
 from typing import Any
+
+from rag.normalize import fix_control_chars
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +83,7 @@ def _walk(reader: Any, out: Outline) -> None:
 def _entry(node: Any, dests: _Destinations) -> tuple[int, str] | None:
     from pypdf.generic import DictionaryObject
 
-    title = " ".join(str(_resolve(_raw(node, "/Title")) or "").split())[:MAX_TITLE]
+    title = clean_title(str(_resolve(_raw(node, "/Title")) or ""))
     if not title:
         return None
     dest = _resolve(_raw(node, "/Dest"))
@@ -90,6 +93,15 @@ def _entry(node: Any, dests: _Destinations) -> tuple[int, str] | None:
             dest = _resolve(_raw(action, "/D"))
     page = dests.page_of(dest)
     return None if page is None else (page + 1, title)
+
+
+def clean_title(raw: str) -> str:
+    """A title as the page text reads (NFKC, as `rag.normalize` makes it: "ﬁ" is "fi"),
+    without control or format characters (a right-to-left override would turn the rest of a
+    citation around), on one line, at most MAX_TITLE characters."""
+    text = fix_control_chars(raw[: 4 * MAX_TITLE], tex_ligatures=False)
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+    return " ".join(text.split())[:MAX_TITLE]
 
 
 class _Destinations:

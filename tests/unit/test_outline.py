@@ -53,3 +53,11 @@ def test_a_title_found_only_in_running_text_stands_there() -> None:
 
 def test_entries_for_pages_the_document_lacks_are_left_out() -> None:
     assert placed([(9, "Index"), (0, "Cover"), (1, "Contents")]) == [("Contents", "Contents")]
+
+
+def test_a_title_reads_as_the_page_text_does_without_control_or_format_characters() -> None:
+    from rag.pdf_outline import MAX_TITLE, clean_title
+
+    assert clean_title("Con\ufb01guration\nFiles\x00") == "Configuration Files"
+    assert clean_title("Totals \u202eevil\u202c page 1") == "Totals evil page 1"
+    assert len(clean_title("x" * 10_000)) == MAX_TITLE
