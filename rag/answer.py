@@ -118,7 +118,7 @@ class Source:
     hit: Hit
     page: int
     quotes: list[str] = field(default_factory=list)
-    section: str = ""  # a Markdown file's heading the quotes stand under (rag.sections)
+    section: str = ""  # the heading (Markdown) or outline entry (PDF) they stand under
 
     def as_dict(self) -> dict[str, Any]:
         out = self.hit.source_dict()

@@ -85,7 +85,7 @@ class ScoredSentence:
     keywords: float = 0.0
     meaning: float | None = None  # None: not embedded (outside the budget)
     penalty: float = 0.0  # UNKNOWN_PENALTY x the share of question words the library lacks
-    section: str = ""  # a Markdown file's heading it stands under (rag.sections)
+    section: str = ""  # the heading or outline entry it stands under (rag.sections)
     lines: str = ""  # code: as laid out in the passage, to the end of its block
 
     @property
@@ -103,7 +103,7 @@ class Quote:
     page: int
     score: float
     context: str = ""  # code the sentence introduces, shown with it
-    section: str = ""  # a Markdown file's heading it stands under
+    section: str = ""  # the heading or outline entry it stands under
 
 
 @dataclass

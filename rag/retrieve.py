@@ -81,7 +81,8 @@ class Candidate:
 
 def location(page: int, page_end: int = 0, section: str = "") -> str:
     """Where a passage stands, as citations show it: "page 4", "pages 4-5", and for a
-    Markdown file (one page) its section: "§ Installing"."""
+    Markdown file (one page) its section alone: "§ Installing"; a PDF with an outline
+    both: "page 94, § Bash Variables"."""
     pages = f"pages {page}-{page_end}" if page_end > page else f"page {page}" if page else ""
     if not section:
         return pages
@@ -105,8 +106,8 @@ class Hit:
     chunk_ids: tuple[int, ...] = field(default_factory=tuple)
     # (offset in `text`, page number) where each page after `page` starts (rag.search)
     page_breaks: tuple[tuple[int, int], ...] = ()
-    # (offset in `text`, heading) of a Markdown file's sections (rag.sections): the one in
-    # effect at the start (offset 0), then each heading inside the passage
+    # (offset in `text`, heading) of a Markdown file's or an outlined PDF's sections
+    # (rag.sections): the one in effect at the start (offset 0), then each one inside it
     sections: tuple[tuple[int, str], ...] = ()
     # Sentence-level evidence (rag.evidence.rescore): scored sentences, the best score
     sentences: tuple[ScoredSentence, ...] = ()
@@ -119,7 +120,7 @@ class Hit:
 
     @property
     def section(self) -> str:
-        """The section the passage starts in (Markdown files; "" otherwise)."""
+        """The section the passage starts in ("" when its file has none)."""
         return self.sections[0][1] if self.sections and self.sections[0][0] == 0 else ""
 
     def section_at(self, offset: int) -> str:
@@ -149,7 +150,7 @@ class Hit:
             "score": round(self.score, 6),
             "text": self.text,
         }
-        if self.section:  # a Markdown file's (rag.sections)
+        if self.section:  # rag.sections
             out["section"] = self.section
         return out
 
