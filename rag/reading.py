@@ -314,7 +314,9 @@ class Reader:
         if not chunks or len(chunks) > kept.room():
             return
         vector_store = self.ctx.vector_store
-        by_id = vector_store.embeddings([i for i, _ in chunks])
+        by_id: dict[int, Any] = {}
+        for start in range(0, len(chunks), 4096):  # a request of a few MB, also to a server
+            by_id.update(vector_store.embeddings([i for i, _ in chunks[start : start + 4096]]))
         vectors = {h: by_id[i] for i, h in chunks if i in by_id}
         kept.keep(doc_id, vector_store.vectors.name, vectors)
 
