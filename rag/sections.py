@@ -103,22 +103,30 @@ def _find_heading(text: str, title: str, start: int) -> int | None:
     return anywhere
 
 
+# Characters of page text searched for titles per document, at most (the library's thread
+# places them): a real manual needs a few MB (gnuplot's 648 entries: 19 ms); 5,000 entries on
+# one hostile 1 MB page would take half a minute. Past it, entries stand at their page's start.
+SEARCH_BUDGET = 50_000_000
+
+
 def place_outline(
     outline: Sequence[tuple[int, str]], pages: Sequence[Any], offsets: Mapping[int, int]
 ) -> list[tuple[int, str]]:
     """(offset in the document's text, title) for each outline entry (page, title): where
-    the title stands as a heading on its page (`_find_heading`), else at the page's start,
-    never before the entry before it. `pages`: the document's PageText; `offsets`: where each
-    page starts in the text (rag.reading.page_offsets)."""
+    the title stands as a heading on its page (`_find_heading`), else (or past
+    SEARCH_BUDGET) at the page's start, never before the entry before it. `pages`: the
+    document's PageText; `offsets`: where each page starts in the text
+    (rag.reading.page_offsets)."""
     texts = {int(p.page): str(p.text) for p in pages}
     placed: list[tuple[int, str]] = []
-    floor = 0
+    floor, budget = 0, SEARCH_BUDGET
     for page, raw in sorted(outline, key=lambda entry: entry[0]):
         base, text = offsets.get(page), texts.get(page)
         if base is None or text is None:
             continue
         lo = max(0, min(floor - base, len(text)))  # after the entry before, on its page
-        found = _find_heading(text, raw, lo)
+        budget -= len(text) - lo
+        found = _find_heading(text, raw, lo) if budget > 0 else None
         at = max(base + (found if found is not None else lo), floor)
         placed.append((at, title(raw)))
         floor = at

@@ -3,6 +3,8 @@ title is a heading on its page, not where the page merely mentions it."""
 
 from __future__ import annotations
 
+import pytest
+
 from rag.chunking import PAGE_SEPARATOR
 from rag.file_text import PageText
 from rag.reading import page_offsets
@@ -61,3 +63,18 @@ def test_a_title_reads_as_the_page_text_does_without_control_or_format_character
     assert clean_title("Con\ufb01guration\nFiles\x00") == "Configuration Files"
     assert clean_title("Totals \u202eevil\u202c page 1") == "Totals evil page 1"
     assert len(clean_title("x" * 10_000)) == MAX_TITLE
+
+
+def test_past_the_search_budget_entries_stand_at_their_page_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Titles are looked for in at most SEARCH_BUDGET characters of page text per document
+    (5,000 bookmarks on one huge page must not hold the library's thread for long)."""
+    import rag.sections
+
+    monkeypatch.setattr(rag.sections, "SEARCH_BUDGET", len(PAGES[1].text) + 1)
+    assert placed([(2, "Looping Constructs"), (2, "Conditional Constructs"), (3, "Loops")]) == [
+        ("Looping Constructs", "3.2.5.1 Looping Constructs"),  # searched
+        ("Conditional Constructs", "3.2.5.1 Looping Constructs"),  # not: after the one before
+        ("Loops", "The body of the loop runs while the test succeeds."),  # its page's start
+    ]
