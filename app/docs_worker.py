@@ -327,11 +327,11 @@ class DocsWorker(QObject):
         t0 = time.perf_counter()
         try:
             lib = self._library()
-            docs = [d for d in lib.documents() if d.status in ("ready", "indexing")]
+            docs = [d for d in lib.documents() if d.answers]
             if job.paths is not None:
                 wanted = set(job.paths)
                 docs = [d for d in docs if d.path in wanted]
-            if not docs or not any(d.embedded for d in docs):
+            if not docs:
                 self.searchDone.emit(job.request_id, [])
                 return
             self._needs_model()

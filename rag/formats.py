@@ -23,8 +23,17 @@ SUPPORTED_SUFFIXES = PDF_SUFFIXES | TEXT_SUFFIXES
 # rag.markdown_text; 5: underlined titles are headings, thematic breaks no text; 6: strong
 # emphasis read without its asterisks, "# Title" a heading), and a
 # library opened afterwards reads its documents of that format again
-# (`rag.library.Library`), instead of quoting what the old reading let through.
-READING_VERSIONS = {"pdf": 1, "text": 1, "markdown": 6}
+# (`rag.library.Library`), instead of quoting what the old reading let through. pdf 2: the
+# outline's entries label citations (rag.sections), the text is what it was.
+READING_VERSIONS = {"pdf": 2, "text": 1, "markdown": 6}
+# Versions that only add labels: a document read by the version before is read again in the
+# background while its old text still answers (its vectors are kept: rag.kept_vectors).
+LABELS_ONLY = frozenset({("pdf", 2)})
+
+
+def labels_only(fmt: str, since: int) -> bool:
+    """Whether every reading of `fmt` after version `since` only added labels."""
+    return all((fmt, v) in LABELS_ONLY for v in range(since + 1, READING_VERSIONS[fmt] + 1))
 
 
 def reading_format(path: str | Path) -> str:

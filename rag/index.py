@@ -33,6 +33,8 @@ STATUSES = ("queued", "indexing", "ready", "failed", "removing", "missing")
 # Why a document is read again while its old chunks are kept out of answers (`DocRow.changed`):
 CHANGED_ON_DISK = 1  # its file changed (rag.watch)
 READ_AGAIN = 2  # Hearth reads its format differently now (rag.formats.READING_VERSIONS)
+RELABEL = 3  # ... but only labels changed: its old text still answers meanwhile
+_HIDING = (CHANGED_ON_DISK, READ_AGAIN)  # its old text does not answer while it is read again
 
 
 @dataclass
@@ -51,12 +53,28 @@ class DocRow:
     added_at: float
     updated_at: float
     embedded: int = 0  # chunks in both indexes
-    changed: int = 0  # CHANGED_ON_DISK or READ_AGAIN while it is read again, else 0
+    changed: int = 0  # CHANGED_ON_DISK, READ_AGAIN or RELABEL while it is read again, else 0
 
     @property
     def rereading(self) -> bool:
         """Read again because Hearth reads its format differently now (the file is as it was)."""
-        return self.changed == READ_AGAIN
+        return self.changed in (READ_AGAIN, RELABEL)
+
+    @property
+    def answers(self) -> bool:
+        """Its chunks answer questions now: embedded ones, of a document not found changed
+        (a document read again for Re-index or new labels answers from its stored chunks
+        until they are replaced)."""
+        if self.embedded <= 0:
+            return False
+        return self.status in ("ready", "indexing") or (
+            self.status == "queued" and not self.old_text_hidden
+        )
+
+    @property
+    def old_text_hidden(self) -> bool:
+        """Read again, and its old text does not answer meanwhile (`hidden_document_ids`)."""
+        return self.changed in _HIDING
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -243,7 +261,7 @@ class Store:
         whose old chunks are still stored (queued to be read again)."""
         rows = self.conn.execute(
             "SELECT id FROM documents WHERE status IN ('missing', 'removing') "
-            "OR (status = 'queued' AND changed != 0) ORDER BY id"
+            f"OR (status = 'queued' AND changed IN {_HIDING}) ORDER BY id"
         )
         return [int(r[0]) for r in rows]
 
@@ -251,7 +269,7 @@ class Store:
         """Every document but those `hidden_document_ids` lists."""
         rows = self.conn.execute(
             "SELECT id FROM documents WHERE status NOT IN ('missing', 'removing') "
-            "AND NOT (status = 'queued' AND changed != 0) ORDER BY id"
+            f"AND NOT (status = 'queued' AND changed IN {_HIDING}) ORDER BY id"
         )
         return [int(r[0]) for r in rows]
 

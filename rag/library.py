@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING
 from engine.closing import Closeable
 from engine.errors import DocumentError
 from rag.config import EmbedderLike, LibraryConfig, LibraryContext
-from rag.formats import READING_VERSIONS, discover, reading_format
-from rag.index import READ_AGAIN, DocRow, Store
+from rag.formats import READING_VERSIONS, discover, labels_only, reading_format
+from rag.index import READ_AGAIN, RELABEL, DocRow, Store
 from rag.ingest import Ingestor
 from rag.progress import IngestStats, Progress, StepReport
 from rag.retrieve import Hit, Mode
@@ -167,14 +167,15 @@ class Library(Closeable):
         """Read and embed a document again even if it has not changed."""
         self._queue_again(self._require(doc_id).id)
 
-    def _queue_again(self, doc_id: int, new_reading: bool = False) -> None:
+    def _queue_again(self, doc_id: int, why: int = 0) -> None:
         """Queue a document to be read and embedded again (not while it is being read).
-        `new_reading`: Hearth reads its format differently now, so its stored text is not
-        searched until then (`Store.hidden_document_ids`) and it shows as read again
-        (`DocRow.rereading`); otherwise the document's flag stays as it is."""
+        `why`: READ_AGAIN (Hearth reads its format differently now: its stored text is not
+        searched until then, `Store.hidden_document_ids`) or RELABEL (only labels changed:
+        it still answers); both show as read again (`DocRow.rereading`). 0: the document's
+        flag stays as it is."""
         if doc_id in self.ingestor.reader.in_flight:
             return
-        flags = {"changed": READ_AGAIN} if new_reading else {}
+        flags = {"changed": why} if why else {}
         self.store.update_document(
             doc_id, sha256="", status="queued", message="", progress=0.0, **flags
         )
@@ -183,15 +184,19 @@ class Library(Closeable):
         """Queue the documents of a format whose reading changed since the library last
         opened (rag.formats.READING_VERSIONS), once; a library made before versions were
         recorded counts as version 1. They count as changed: their old text is not searched
-        (it may hold what the new reading leaves out) and `hearth ask` reads them first."""
+        (it may hold what the new reading leaves out) and `hearth ask` reads them first;
+        unless the new readings only add labels (rag.formats.LABELS_ONLY): then they are
+        read again in the background and answer meanwhile."""
         for fmt, version in READING_VERSIONS.items():
             key = f"reading_version.{fmt}"
             stored = self.store.get_meta(key, "1")
-            if stored.isdigit() and int(stored) >= version:
+            since = int(stored) if stored.isdigit() else 1
+            if since >= version:
                 continue
+            why = RELABEL if labels_only(fmt, since) else READ_AGAIN
             for doc in self.store.documents(("ready", "failed", "queued", "indexing")):
                 if reading_format(doc.path) == fmt:
-                    self._queue_again(doc.id, new_reading=True)
+                    self._queue_again(doc.id, why)
             self.store.set_meta(key, str(version))
 
     def remove(self, doc_id: int) -> None:

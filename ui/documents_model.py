@@ -153,8 +153,7 @@ class DocumentsModel(QAbstractTableModel):
             if col == STATUS and status_text(row) == REREADING:
                 return (
                     "This version of Hearth reads such files better, so it reads this one "
-                    "again (the file itself did not change); its passages answer again once "
-                    "it is done."
+                    "again (the file itself did not change)."
                 )
             return row.path
         elif role == Qt.ItemDataRole.ForegroundRole:

@@ -164,7 +164,7 @@ class SourcesBar(QWidget):
     def refresh(self) -> None:
         scope = self.scope()
         self.combo.setCurrentIndex(max(self.combo.findData(scope.mode), 0))
-        ready = [r for r in self.docs.documents() if r.status == "ready"]
+        ready = [r for r in self.docs.documents() if r.answers]
         if scope.mode == "all":
             text = f"{len(ready)} document{'s' if len(ready) != 1 else ''}"
         elif scope.mode == "selected":

@@ -221,7 +221,13 @@ def _check(lib: Library, quiet: bool = False) -> WatchReport:
 
 def _warn_unfinished(lib: Library) -> None:
     waiting = [d for d in lib.documents() if d.status in ("queued", "indexing")]
-    if waiting:
+    if waiting and all(d.rereading and not d.old_text_hidden for d in waiting):
+        print(
+            f"note: this version of Hearth reads {len(waiting)} document(s) again to label "
+            "their citations better (they answer meanwhile); `hearth docs index` does it now",
+            file=sys.stderr,
+        )
+    elif waiting:
         print(
             f"note: {len(waiting)} document(s) not fully indexed yet; "
             "run `hearth docs index` to finish",
@@ -349,7 +355,7 @@ def _refresh_before_answering(lib: Library) -> None:
     files say now (a changed file's old text is not searched; `list` may have found it);
     else a note if indexing was left unfinished."""
     found = _check(lib).needs_indexing
-    if found or any(d.changed for d in lib.documents()):
+    if found or any(d.old_text_hidden for d in lib.documents()):
         _ingest(lib, quiet=False)
     else:
         _warn_unfinished(lib)
@@ -441,7 +447,7 @@ def run_ask(args: argparse.Namespace) -> int:
     settings = model_settings(args)
     with open_library() as lib:
         _refresh_before_answering(lib)
-        if not any(d.status in ("ready", "indexing") for d in lib.documents()):
+        if not any(d.answers for d in lib.documents()):
             raise InvalidRequestError(
                 "The document library is empty. Add documents with `hearth docs add PATH`."
             )

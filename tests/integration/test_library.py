@@ -19,7 +19,7 @@ import pytest
 
 from engine.errors import DocumentError, InvalidRequestError
 from rag.config import LibraryConfig
-from rag.index import READ_AGAIN, DocRow
+from rag.index import READ_AGAIN, RELABEL, DocRow
 from rag.library import Library
 
 REPO = Path(__file__).resolve().parents[2]
@@ -233,6 +233,42 @@ def test_a_pdf_with_an_outline_is_cited_with_the_section_a_passage_stands_in(
                       "Spring tides": "2.1 Spring tides"}  # fmt: skip
         assert hit.section_at(hit.text.index("twice a month")) == "Spring tides"
         assert hit.section_at(hit.text.index("described below")) == "The Harbour"
+    finally:
+        lib.close()
+
+
+def test_pdfs_read_before_outlines_are_read_again_and_answer_meanwhile(
+    tmp_path: Path, embedder: object
+) -> None:
+    """PDFs indexed before outlines labelled citations are read again once (pdf reading 2
+    only adds labels): their passages keep answering meanwhile, their vectors are kept, and
+    afterwards their citations carry the section."""
+    pages = [["1 The Harbour", "Boats moor at the north quay of Varnholm."]] + [
+        lines for lines in pdf_factory.lorem_pages(3)
+    ]
+    pdf = pdf_factory.outlined_pdf(tmp_path / "island.pdf", pages, [("The Harbour", 0, None)])
+    lib = make_library(tmp_path / "lib", embedder)
+    try:
+        lib.add([pdf])
+        lib.ingest()
+        chunks = lib.resolve("island.pdf").chunks
+        # as a library written before: reading 1, no outline stored
+        lib.store.conn.execute("DELETE FROM outline")
+        lib.store.set_meta("reading_version.pdf", "1")
+    finally:
+        lib.close()
+    lib = make_library(tmp_path / "lib", embedder)
+    try:
+        [doc] = lib.documents()
+        assert (doc.status, doc.changed, doc.rereading, doc.old_text_hidden) == (
+            "queued", RELABEL, True, False)  # fmt: skip
+        [hit] = lib.search("Where do boats moor?", k=1)  # still answers, as read before
+        assert hit.file == str(pdf) and hit.section == ""
+        stats = lib.ingest()
+        assert stats.chunks == stats.chunks_reused == chunks  # nothing embedded again
+        [hit] = lib.search("Where do boats moor?", k=1)
+        assert hit.label().endswith("§ The Harbour")
+        assert lib.store.get_meta("reading_version.pdf") == "2"
     finally:
         lib.close()
 
