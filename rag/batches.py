@@ -66,6 +66,8 @@ class BatchEmbedder:
             rest = [h for h in hashes if h not in known]
             known.update(self.ctx.kept.find(self.ctx.vector_store.vectors.name, rest))
         need = [c for c in pending if c.content_hash not in known]
+        if not need:  # nothing to embed: the step is a copy, so take more at a time
+            self._batch_now = min(self.ctx.config.batch_size, 2 * self._batch_now)
         matrix = np.zeros((len(pending), dim), dtype=np.float32)
         embedded = self._embed(need, stats) if need else {}
         for i, c in enumerate(pending):
