@@ -30,7 +30,7 @@ from rag.spelling import variants
 STATUSES = ("queued", "indexing", "ready", "failed", "removing", "missing")
 
 
-# Why a document is read again while its old chunks are kept out of answers (`DocRow.changed`):
+# Why a document is read again (`DocRow.changed`); its old chunks answer meanwhile only for RELABEL:
 CHANGED_ON_DISK = 1  # its file changed (rag.watch)
 READ_AGAIN = 2  # Hearth reads its format differently now (rag.formats.READING_VERSIONS)
 RELABEL = 3  # ... but only labels changed: its old text still answers meanwhile
