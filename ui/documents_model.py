@@ -33,12 +33,12 @@ ProgressRole = Qt.ItemDataRole.UserRole + 1  # float 0..1 while indexing, else N
 RowRole = Qt.ItemDataRole.UserRole + 2  # the DocRow
 MISSING_COLOR = QColor(128, 128, 128)
 CHANGED = "changed – re-indexing"  # the file changed on disk
-REREADING = "re-reading – update"  # this version of Hearth reads its format better
+REREADING = "re-reading"  # this version of Hearth reads its format better
 
 
 def status_text(row: Any) -> str:
     """What the Status column says: queued, reading pages, indexing n%, ready, failed,
-    changed – re-indexing, re-reading – update (Hearth reads its format better now),
+    changed – re-indexing, re-reading (Hearth reads its format better now),
     missing."""
     status = str(row.status)
     if row.changed and status in ("queued", "indexing"):

@@ -176,7 +176,7 @@ def _ingest(lib: Library, quiet: bool) -> None:
 def _status_text(d: Any) -> str:
     if d.changed and d.status in ("queued", "indexing"):
         # re-reading: this version of Hearth reads the file's format better (it did not change)
-        return "re-reading – update" if d.rereading else "changed – re-indexing"
+        return "re-reading" if d.rereading else "changed – re-indexing"
     if d.status == "indexing":
         return f"indexing {100 * d.progress:.0f}%" if d.chunks else "reading"
     return str(d.status)

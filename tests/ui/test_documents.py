@@ -471,7 +471,7 @@ def test_documents_settings_page_and_pure_helpers(docs_gui: Any, qtbot: Any) -> 
     Row.message, Row.changed = "", 1
     assert status_text(Row()) == "changed – re-indexing"
     Row.changed, Row.rereading = 2, True  # the file is as it was: Hearth reads it better now
-    assert status_text(Row()) == "re-reading – update"
+    assert status_text(Row()) == "re-reading"
     Row.status = "missing"
     assert status_text(Row()) == "missing"
 
