@@ -8,8 +8,8 @@ not the others. Before the old vectors are deleted, the reader keeps them here b
 hash; `rag.batches` takes a pending chunk's vector from here when its text's hash is here, as
 it does for a text embedded elsewhere in the library. They are kept only for the vector
 collection they came from (a new embedding model embeds everything again), dropped when the
-document is ready, fails or is removed, and at most MAX_KEPT of them at a time (a process that
-stops meanwhile only embeds again, as before).
+document is ready, fails or is removed, and at most MAX_KEPT_BYTES of them at a time (a process
+that stops meanwhile only embeds again, as before).
 """
 
 from __future__ import annotations
@@ -20,27 +20,32 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import numpy as np
 
-MAX_KEPT = 30_000  # vectors (46 MB at 384 dimensions)
+MAX_KEPT_BYTES = 64 * 2**20  # 43,690 vectors of 384 dimensions, 16,384 of 1,024
 
 
 class KeptVectors:
     """Old vectors by document, then content hash; belongs to the library's thread."""
 
-    def __init__(self, limit: int = MAX_KEPT) -> None:
-        self.limit = limit
+    def __init__(self, limit_bytes: int = MAX_KEPT_BYTES) -> None:
+        self.limit_bytes = limit_bytes
         self._docs: dict[int, tuple[str, dict[str, np.ndarray]]] = {}
 
     def __len__(self) -> int:
         return sum(len(v) for _, v in self._docs.values())
 
-    def room(self) -> int:
-        return max(0, self.limit - len(self))
+    def held_bytes(self) -> int:
+        return sum(int(x.nbytes) for _, v in self._docs.values() for x in v.values())
+
+    def room(self, dim: int) -> int:
+        """How many more float32 vectors of `dim` dimensions may be kept."""
+        return max(0, self.limit_bytes - self.held_bytes()) // (4 * max(dim, 1))
 
     def keep(self, doc_id: int, collection: str, vectors: Mapping[str, Any]) -> None:
         """Keep a document's old vectors (content hash -> vector) from `collection`, instead
         of any kept for it before; none when they do not all fit."""
         self.drop(doc_id)
-        if vectors and len(vectors) <= self.room():
+        size = sum(int(getattr(v, "nbytes", 0)) for v in vectors.values())
+        if vectors and size <= self.limit_bytes - self.held_bytes():
             self._docs[doc_id] = (collection, dict(vectors))
 
     def find(self, collection: str, hashes: Iterable[str]) -> dict[str, np.ndarray]:

@@ -311,9 +311,9 @@ class Reader:
         kept = self.ctx.kept
         kept.drop(doc_id)  # its room counts for it
         chunks = self.ctx.store.embedded_chunks_of(doc_id)
-        if not chunks or len(chunks) > kept.room():
-            return
         vector_store = self.ctx.vector_store
+        if not chunks or len(chunks) > kept.room(vector_store.vectors.dim):
+            return
         by_id: dict[int, Any] = {}
         for start in range(0, len(chunks), 4096):  # a request of a few MB, also to a server
             by_id.update(vector_store.embeddings([i for i, _ in chunks[start : start + 4096]]))
