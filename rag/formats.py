@@ -36,6 +36,21 @@ def labels_only(fmt: str, since: int) -> bool:
     return all((fmt, v) in LABELS_ONLY for v in range(since + 1, READING_VERSIONS[fmt] + 1))
 
 
+# Why a document is read again (`rag.index.DocRow.changed`); its old chunks answer meanwhile
+# only for RELABEL:
+CHANGED_ON_DISK = 1  # its file changed (rag.watch)
+READ_AGAIN = 2  # Hearth reads its format differently now (rag.formats.READING_VERSIONS)
+RELABEL = 3  # ... but only labels changed: its old text still answers meanwhile
+
+
+def again_label(status: str, changed: int) -> str:
+    """What a document's status reads while it is read again ("" otherwise): the window's
+    Status column and `hearth docs list` say the same."""
+    if not changed or status not in ("queued", "indexing"):
+        return ""
+    return "changed – re-indexing" if changed == CHANGED_ON_DISK else "re-reading"
+
+
 def reading_format(path: str | Path) -> str:
     """ "pdf", "markdown" or "text" (the keys of READING_VERSIONS) for a document's path."""
     suffix = Path(path).suffix.lower()

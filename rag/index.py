@@ -22,6 +22,7 @@ from typing import Any
 from engine.errors import DocumentError
 from engine.migrations import migrate
 from engine.sqlite_util import use_wal
+from rag.formats import CHANGED_ON_DISK, READ_AGAIN, RELABEL
 from rag.library_schema import COUNTED_MIGRATIONS, MIGRATIONS
 from rag.spelling import variants
 
@@ -30,10 +31,6 @@ from rag.spelling import variants
 STATUSES = ("queued", "indexing", "ready", "failed", "removing", "missing")
 
 
-# Why a document is read again (`DocRow.changed`); its old chunks answer meanwhile only for RELABEL:
-CHANGED_ON_DISK = 1  # its file changed (rag.watch)
-READ_AGAIN = 2  # Hearth reads its format differently now (rag.formats.READING_VERSIONS)
-RELABEL = 3  # ... but only labels changed: its old text still answers meanwhile
 _HIDING = (CHANGED_ON_DISK, READ_AGAIN)  # its old text does not answer while it is read again
 
 

@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING
 from engine.closing import Closeable
 from engine.errors import DocumentError
 from rag.config import EmbedderLike, LibraryConfig, LibraryContext
-from rag.formats import READING_VERSIONS, discover, labels_only, reading_format
-from rag.index import READ_AGAIN, RELABEL, DocRow, Store
+from rag.formats import READ_AGAIN, READING_VERSIONS, RELABEL, discover, labels_only, reading_format
+from rag.index import DocRow, Store
 from rag.ingest import Ingestor
 from rag.progress import IngestStats, Progress, StepReport
 from rag.retrieve import Hit, Mode

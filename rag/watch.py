@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rag.extraction import sha256_of
-from rag.formats import supported_files
-from rag.index import CHANGED_ON_DISK, DocRow, Store
+from rag.formats import CHANGED_ON_DISK, supported_files
+from rag.index import DocRow, Store
 
 
 @dataclass

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.units import format_duration, human_size
+from rag.formats import again_label
 from ui.sources_bar import FAILED_COLOR
 
 COLUMNS = ("Name", "Pages", "Chunks", "Size", "Status")
@@ -32,8 +33,6 @@ NAME, PAGES, CHUNKS, SIZE, STATUS = range(len(COLUMNS))
 ProgressRole = Qt.ItemDataRole.UserRole + 1  # float 0..1 while indexing, else None
 RowRole = Qt.ItemDataRole.UserRole + 2  # the DocRow
 MISSING_COLOR = QColor(128, 128, 128)
-CHANGED = "changed – re-indexing"  # the file changed on disk
-REREADING = "re-reading"  # this version of Hearth reads its format better
 
 
 def status_text(row: Any) -> str:
@@ -41,8 +40,9 @@ def status_text(row: Any) -> str:
     changed – re-indexing, re-reading (Hearth reads its format better now),
     missing."""
     status = str(row.status)
-    if row.changed and status in ("queued", "indexing"):
-        return REREADING if getattr(row, "rereading", False) else CHANGED
+    again = again_label(status, int(row.changed))
+    if again:
+        return again
     if status == "indexing":
         if row.message:
             return str(row.message)
@@ -150,7 +150,7 @@ class DocumentsModel(QAbstractTableModel):
                 return row.message or "The file could not be indexed."
             if col == STATUS and row.status == "missing":
                 return f"{row.path} is not there; its passages are not used until it is back."
-            if col == STATUS and status_text(row) == REREADING:
+            if col == STATUS and getattr(row, "rereading", False):
                 return (
                     "This version of Hearth reads such files better, so it reads this one "
                     "again (the file itself did not change)."

@@ -174,9 +174,11 @@ def _ingest(lib: Library, quiet: bool) -> None:
 
 
 def _status_text(d: Any) -> str:
-    if d.changed and d.status in ("queued", "indexing"):
-        # re-reading: this version of Hearth reads the file's format better (it did not change)
-        return "re-reading" if d.rereading else "changed – re-indexing"
+    from rag.formats import again_label
+
+    again = again_label(d.status, d.changed)
+    if again:
+        return again
     if d.status == "indexing":
         return f"indexing {100 * d.progress:.0f}%" if d.chunks else "reading"
     return str(d.status)

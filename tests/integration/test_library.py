@@ -19,7 +19,8 @@ import pytest
 
 from engine.errors import DocumentError, InvalidRequestError
 from rag.config import LibraryConfig
-from rag.index import READ_AGAIN, RELABEL, DocRow
+from rag.formats import READ_AGAIN, RELABEL
+from rag.index import DocRow
 from rag.library import Library
 
 REPO = Path(__file__).resolve().parents[2]
