@@ -237,6 +237,8 @@ def finish_pdf(path: Path, raw_pages: list[str], outline: Outline | None = None)
 
 
 def unreadable(path: Path, exc: Exception) -> str:
+    if path.suffix.lower() in TEXT_SUFFIXES:  # a bug of Hearth's on odd text: say so plainly
+        return f"{path.name}: Hearth could not read this text file ({exc!r})."
     return f"{path.name}: the PDF is damaged in a way pypdf cannot read ({exc!r})."
 
 

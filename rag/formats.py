@@ -21,11 +21,12 @@ SUPPORTED_SUFFIXES = PDF_SUFFIXES | TEXT_SUFFIXES
 # text than before (markdown 2: HTML comments dropped, a passage that starts inside a fenced
 # block read as code; 3: fenced code keeps its indentation; 4: links read as their text,
 # rag.markdown_text; 5: underlined titles are headings, thematic breaks no text; 6: strong
-# emphasis read without its asterisks, "# Title" a heading), and a
+# emphasis read without its asterisks, "# Title" a heading; 7: backslash escapes read as the
+# character, "{string\\[]}" as "{string[]}"), and a
 # library opened afterwards reads its documents of that format again
 # (`rag.library.Library`), instead of quoting what the old reading let through. pdf 2: the
 # outline's entries label citations (rag.sections), the text is what it was.
-READING_VERSIONS = {"pdf": 2, "text": 1, "markdown": 6}
+READING_VERSIONS = {"pdf": 2, "text": 1, "markdown": 7}
 # Versions that only add labels: a document read by the version before is read again in the
 # background while its old text still answers (its vectors are kept: rag.kept_vectors).
 LABELS_ONLY = frozenset({("pdf", 2)})

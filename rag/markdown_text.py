@@ -32,8 +32,9 @@ _STRONG = re.compile(
 )
 _AUTOLINK = re.compile(r"<((?:https?|ftp|mailto):[^\s<>]+)>")
 _DEFINITION = re.compile(r"^ {0,3}\[[^\[\]\n]+\]:[ \t]*\S+(?:[ \t]+[\"'(].*)?\n?", re.MULTILINE)
-_SPAN_MARK = "\ue000%d\ue001"  # a private-use placeholder for a code span while rewriting
-_SPAN_BACK = re.compile("\ue000(\\d+)\ue001")
+# A backslash escape outside code: rendered Markdown shows the character alone, so
+# "{string\\[]}" reads "{string[]}", and "\\[not a link\\]" is no link.
+_ESCAPED = re.compile(r"\\([!-/:-@\[-`{-~])")
 
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n((?:.*\n){0,200}?)(?:---|\.\.\.)[ \t]*(?:\n|\Z)")
@@ -53,11 +54,12 @@ def read_markdown(markdown: str) -> str:
     the lines that fence YAML front matter gone (they are no words, and were glued to the
     next sentence: "------------APT is maintained in git")."""
     markdown = _FRONT_MATTER.sub(r"\1", markdown)
+    markdown, marks = _marks(markdown)
     parts = _FENCE_LINE.split(markdown)
     fences = _FENCE_LINE.findall(markdown)
     out, inside = [], False
     for i, part in enumerate(parts):
-        out.append(part if inside else _prose(part))
+        out.append(part if inside else _prose(part, marks))
         if i < len(fences):
             out.append(fences[i])
             inside = not inside
@@ -105,15 +107,36 @@ def drop_comments(text: str) -> str:
     return "".join(out) + text[at:]
 
 
-def _prose(text: str) -> str:
+def _marks(text: str) -> tuple[str, str]:
+    """The text, and two private-use characters it does not hold, to stand for a code span
+    while the words around it are rewritten. Fixed ones would let a file that holds them
+    swap another span's text in, or crash the reading with an index no span has. A text
+    that holds every private-use character of the BMP loses the first two (read as U+FFFD)."""
+    first, second = "\ue000", "\ue001"
+    if first not in text and second not in text:
+        return text, first + second
+    held = set(text)
+    free = [c for c in map(chr, range(0xE000, 0xF900)) if c not in held]
+    if len(free) >= 2:
+        return text, free[0] + free[1]
+    return text.replace(first, "\ufffd").replace(second, "\ufffd"), first + second
+
+
+def _prose(text: str, marks: str) -> str:
     text = drop_comments(text)
     spans: list[str] = []
     pieces, at = [], 0
     for start, end in code_spans(text):
         spans.append(text[start:end])
-        pieces += [text[at:start], _SPAN_MARK % (len(spans) - 1)]
+        pieces += [text[at:start], f"{marks[0]}{len(spans) - 1}{marks[1]}"]
         at = end
     text = "".join(pieces) + text[at:]
+
+    def keep(m: re.Match[str]) -> str:  # an escaped character: no Markdown, and shown alone
+        spans.append(m.group(1))
+        return f"{marks[0]}{len(spans) - 1}{marks[1]}"
+
+    text = _ESCAPED.sub(keep, text)
     text = _DEFINITION.sub("", text)
     text = _headings_and_breaks(text)
     for _ in range(2):  # a link inside a link's text: an image that links somewhere
@@ -121,7 +144,8 @@ def _prose(text: str) -> str:
         text = _REFERENCE_LINK.sub(r"\1", text)
     text = _AUTOLINK.sub(r"\1", text)
     text = _STRONG.sub(lambda m: m.group(1) or m.group(2), text)
-    return _SPAN_BACK.sub(lambda m: spans[int(m.group(1))], text)
+    back = re.compile(f"{marks[0]}(\\d+){marks[1]}")
+    return back.sub(lambda m: spans[int(m.group(1))], text)
 
 
 def _headings_and_breaks(text: str) -> str:

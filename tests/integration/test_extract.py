@@ -11,7 +11,7 @@ from data_files import LARGE_PDF_ID, REPO, data_pdf
 
 from rag.chunking import chunk_pages, joined_text_from
 from rag.extract import Extractor
-from rag.file_text import ExtractResult, extract_file
+from rag.file_text import ExtractResult, extract_file, unreadable
 
 
 @pytest.fixture(scope="module")
@@ -171,6 +171,19 @@ def test_markdown_html_comments_and_link_targets_are_not_text(tmp_path: Path) ->
     assert "<!-- kept -->" in text
     (tmp_path / "notes.txt").write_text("<!-- a plain text file keeps this -->", "utf-8")
     assert "keeps this" in extract_file(tmp_path / "notes.txt").pages[0].text
+
+
+def test_markdown_with_private_use_characters_reads_as_written(tmp_path: Path) -> None:
+    """A file that holds the characters Hearth once used as placeholders for code spans is
+    read as written: it failed ("the PDF is damaged ... IndexError") or had another code
+    span's text put in their place."""
+    doc = tmp_path / "hostile.md"
+    doc.write_text("Safe \ue0000\ue001 here, `secret code`, \ue0009\ue001.\n", "utf-8")
+    result = extract_file(doc)
+    assert result.status == "ok", result.message
+    assert result.pages[0].text.count("secret code") == 1
+    message = unreadable(doc, IndexError("x"))
+    assert message.startswith("hostile.md: Hearth could not read this text file")
 
 
 def test_markdown_code_keeps_its_indentation(tmp_path: Path) -> None:

@@ -76,3 +76,26 @@ def test_strong_emphasis_reads_without_its_markers() -> None:
         "* apt-get for retrieval; `**kept**`, *.txt, snake_case__name, 2 ** 3 ** 4\n"
     )
     assert read_markdown("**a" * 100_000 + " end").endswith("end")
+
+
+def test_backslash_escapes_read_as_the_character() -> None:
+    """Rendered Markdown shows an escaped character alone, and it starts no link or
+    emphasis; in code the backslash stays (Node's API docs write "{string\\[]}")."""
+    text = "* `args` {string\\[]} List. \\[not a link\\](x) \\*\\*kept\\*\\* C:\\\\temp `a\\[b`\n"
+    assert read_markdown(text) == (
+        "* `args` {string[]} List. [not a link](x) **kept** C:\\temp `a\\[b`\n"
+    )
+    assert read_markdown("\\a \\1 \\\n") == "\\a \\1 \\\n"  # not punctuation: as written
+
+
+def test_private_use_characters_in_the_file_are_text_not_placeholders() -> None:
+    """The placeholders that stand for code spans while links are rewritten are characters
+    the file does not hold: a file holding the usual ones is read as written (it failed to
+    read, as "the PDF is damaged", or had another code span's text put in their place)."""
+    marks = "\ue000" + "0" + "\ue001"
+    text = f"Safe {marks} here and `secret code`. Also \ue0007\ue001 [a](b).\n"
+    assert read_markdown(text) == (f"Safe {marks} here and `secret code`. Also \ue0007\ue001 a.\n")
+    every = "".join(map(chr, range(0xE000, 0xF900)))
+    out = read_markdown(every + " `code` [link](x) end")
+    assert out.endswith(" `code` link end")
+    assert out.startswith("\ufffd\ufffd\ue002")  # only the two placeholders were replaced
