@@ -84,8 +84,12 @@ _BULLET = re.compile(r"^\s*(?:[\u2022\u2023\u25e6\u2043\u2219\u25aa\u25cf*\-\u20
                      r"\(?[0-9]{1,2}[.)]\s+(?=[A-Za-z])|\([a-z]\)\s+)")  # fmt: skip
 _NUMBERED_HEADING = re.compile(r"^\s*(?:[0-9]+(?:\.[0-9]+)*\.?|[A-Z]\.[0-9.]*)\s+\S")
 _CODE_PROMPT = re.compile(r"^\s*(?:>|\$|#|>>>|\+|%)\s")
+# Also a line that opens a bracket it does not close ("stdio: [") and code with a line comment
+# after it ("0, // Use parent's stdin for child."): a passage cut from the middle of a fenced
+# block has no fence to say so, and such lines were quoted as a sentence.
 _CODE_SHAPE = re.compile(
-    r"[{};]\s*$|^\s*[})\]]|^\s*\S+\s*(?:<-|:=|==|=>|\+=)\s|^[\w.+-]+(?::[^\s:]+){2,}$"
+    r"[{};]\s*$|[:=(,]\s*\[\s*$|^\s*[})\]]|^\s*\S+\s*(?:<-|:=|==|=>|\+=)\s|^[\w.+-]+(?::[^\s:]+){2,}$"
+    r"|[,;(){}\[\]]\s+//(?:\s|$)"
 )
 _MD_HEADING = re.compile(r"^#{1,6}\s+(\S.*?)\s*#*$")
 _LINK_DEFINITION = re.compile(r"^\[[^\]]+\]:\s*\S+(?:\s+[\"'(].*)?$")

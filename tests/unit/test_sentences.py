@@ -259,3 +259,22 @@ def test_a_wrapped_word_or_code_span_end_is_prose_not_code() -> None:
         ("prose", "Each command has a page: `git help <commandname>`."),
         ("code", "glp_create_prob(P);"),
     ]
+
+
+def test_a_passage_cut_from_inside_a_code_block_is_code() -> None:
+    """A chunk of a Markdown file that starts and ends inside a fenced block has no fence
+    to say so: a line that opens a bracket ("stdio: [") or carries a line comment after code
+    ("0, // Use parent's stdin for child.") is code, not a sentence to quote. Prose that
+    mentions brackets or a URL stays prose."""
+    text = (
+        "const subprocess = child_process.spawn('ls', {\n  stdio: [\n"
+        "    0, // Use parent's stdin for child.\n"
+        "    'pipe', // Pipe child's stdout to parent.\n  ],\n});"
+    )
+    assert {s.kind for s in split_sentences(text)} == {"code"}
+    for prose in (
+        "See the list of options [\nbelow] for details.",
+        "Visit https://example.org // the site.",
+        "A value (see [\nthe table]) is used.",
+    ):
+        assert [s.kind for s in split_sentences(prose)] == ["prose"], prose
