@@ -399,6 +399,21 @@ class Store:
         params.append(limit)
         return [_chunk(r) for r in self.conn.execute(sql, params)]
 
+    def chunk_layout(self, doc_id: int, first: int, n: int) -> list[tuple[Any, ...]]:
+        """The stored chunks of ordinals first .. first + n - 1, as `replace_chunks` rows
+        without their text (its hash stands for it), in order."""
+        rows = self.conn.execute(
+            "SELECT ordinal, page_start, page_end, char_start, char_end, doc_offset, n_tokens, "
+            "content_hash FROM chunks WHERE doc_id = ? AND ordinal >= ? AND ordinal < ? "
+            "ORDER BY ordinal",
+            (doc_id, first, first + n),
+        )
+        return [tuple(r) for r in rows]
+
+    def chunk_count(self, doc_id: int) -> int:
+        row = self.conn.execute("SELECT count(*) FROM chunks WHERE doc_id = ?", (doc_id,))
+        return int(row.fetchone()[0])
+
     def embedded_chunks_of(self, doc_id: int) -> list[tuple[int, str]]:
         """(chunk id, content hash) of a document's embedded chunks."""
         rows = self.conn.execute(

@@ -6,12 +6,15 @@ in SQLite, not yet embedded (`rag.batches` embeds them).
 
 A document stays "in flight" from its hand-off until its last window is stored; the stored
 hash is set only with that last window, so a crash meanwhile leaves the document queued, to
-be read again.
+be read again. A document read again for new labels only (RELABEL) is not cut into new
+chunks: its stored ones are compared with this reading's, window by window, and kept when
+they are the same, so it answers in full all along (`ChunkJob.verify`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import queue
 import time
 from collections import deque
@@ -28,6 +31,7 @@ from rag.extraction import (
     ExtractOutcome,
     extract_message,
 )
+from rag.formats import RELABEL
 from rag.index import DocRow
 from rag.progress import IngestStats, Rate
 
@@ -88,6 +92,9 @@ class ChunkJob:
     offsets: dict[int, int]
     next_page: int = 0  # index into pages
     next_ordinal: int = 0
+    # Read again for new labels only (RELABEL): its stored chunks, expected to be what this
+    # reading cuts, are compared window by window instead of replaced (`Reader._verify`).
+    verify: bool = False
 
 
 class Reader:
@@ -206,10 +213,16 @@ class Reader:
         if doc is None or doc.status == "removing":
             return False
         stats.extract_s = time.monotonic() - self._extract_started
+        result = outcome.result
+        if result is not None and result.status != "ok":
+            failure = extract_message(result)
+        else:
+            failure = outcome.error
+        if failure and self._keep_unlabelled(doc, outcome.sha, failure):
+            return False
         if outcome.error:
             self.ctx.store.update_document(doc.id, status="failed", message=outcome.error)
             return False
-        result = outcome.result
         if result is None:  # same content as the stored chunks (a hash is only kept with them)
             done = doc.embedded >= doc.chunks
             self.ctx.store.update_document(doc.id, status="ready" if done else "indexing")
@@ -218,6 +231,24 @@ class Reader:
             self._record_failure(doc, result)
             return False
         self._start_chunking(doc, outcome.sha, result, stats)
+        return True
+
+    def _keep_unlabelled(self, doc: DocRow, sha: str, failure: str) -> bool:
+        """A document read again for new labels only that cannot be read now (a time limit
+        on a busy machine) keeps the chunks it has: they are this file's, only the labels
+        were to come. True when it did; it says why it has no labels."""
+        if doc.changed != RELABEL or not sha or not 0 < doc.chunks == doc.embedded:
+            return False
+        try:
+            st = os.stat(doc.path)
+        except OSError:
+            return False
+        if (st.st_size, st.st_mtime) != (doc.size, doc.mtime):
+            return False  # changed on disk meanwhile: its stored text is not this file's
+        note = f"{failure} It answers from the text read before, without section labels."
+        self.ctx.store.update_document(
+            doc.id, sha256=sha, status="ready", progress=1.0, message=note
+        )
         return True
 
     def _record_failure(self, doc: DocRow, result: ExtractResult) -> None:
@@ -239,20 +270,18 @@ class Reader:
         self.pages_read += n_pages
         self.page_rate.add(n_pages)
         stats.pages += n_pages
-        if doc.chunks:
-            self._keep_vectors(doc.id)  # for its chunks whose text did not change
-            self.ctx.vector_store.delete_document(doc.id)  # the old version's vectors
-        # Old (or half-stored) chunks go; the hash is set only with the last window, so a
-        # crash meanwhile leaves the document queued, to be read again.
-        self.ctx.store.replace_chunks(
-            doc.id, [], sha256="", pages=n_pages, chunks=0, progress=0.0, message=""
-        )
+        # Read again for new labels only, and whole: its chunks keep answering while this
+        # reading is compared with them, and stay (vectors and all) if it cuts the same ones.
+        verify = doc.changed == RELABEL and 0 < doc.chunks == doc.embedded
+        if not verify:
+            self._drop_old_version(doc.id, bool(doc.chunks), n_pages)
         self.chunking = ChunkJob(
             doc_id=doc.id,
             sha=sha,
             pages=list(result.pages),
             n_pages=n_pages,
             offsets=page_offsets(result.pages),
+            verify=verify,
         )
         page_starts.record(self.ctx.store, doc.id, self.chunking.offsets)
         outline = sections.place_outline(result.outline, result.pages, self.chunking.offsets)
@@ -281,16 +310,49 @@ class Reader:
             max_tokens=max_tokens,
         )
         rows = chunk_rows(chunks, job.offsets, first_ordinal=job.next_ordinal)
-        if rows:
+        if job.verify and not self._verify(job, rows):
+            return
+        if rows and not job.verify:
             self.ctx.store.append_chunks(job.doc_id, rows)
         job.next_page += len(window)
         job.next_ordinal += len(rows)
         if job.next_page >= len(job.pages):
             self._finish_chunking(job)
 
+    def _verify(self, job: ChunkJob, rows: list[tuple[Any, ...]]) -> bool:
+        """Whether a window's chunks are the stored ones (and, at the last window, no stored
+        chunk is left over). When not, the document is read as any other: its old version
+        goes and its chunking starts again from the first page (next step)."""
+        store = self.ctx.store
+        stored = store.chunk_layout(job.doc_id, job.next_ordinal, len(rows))
+        same = stored == [(*r[:7], r[8]) for r in rows]
+        if same and job.next_page + CHUNK_WINDOW_PAGES >= len(job.pages):
+            same = store.chunk_count(job.doc_id) == job.next_ordinal + len(rows)
+        if not same:
+            self._drop_old_version(job.doc_id, True, job.n_pages)
+            job.verify, job.next_page, job.next_ordinal = False, 0, 0
+        return same
+
+    def _drop_old_version(self, doc_id: int, had_chunks: bool, n_pages: int) -> None:
+        """Before a document's new reading is stored: its old (or half-stored) chunks go, and
+        their vectors (kept in memory for the chunks whose text did not change). The hash is
+        set only with the last window, so a crash meanwhile leaves it queued, to be read
+        again."""
+        if had_chunks:
+            self._keep_vectors(doc_id)
+            self.ctx.vector_store.delete_document(doc_id)
+        self.ctx.store.replace_chunks(
+            doc_id, [], sha256="", pages=n_pages, chunks=0, progress=0.0, message=""
+        )
+
     def _finish_chunking(self, job: ChunkJob) -> None:
         self.chunking = None
         self.in_flight.pop(job.doc_id, None)
+        if job.verify:  # the stored chunks are this reading's: only its labels were new
+            self.ctx.store.update_document(
+                job.doc_id, sha256=job.sha, pages=job.n_pages, status="ready", progress=1.0
+            )
+            return
         if job.next_ordinal == 0:
             self.ctx.store.update_document(
                 job.doc_id, status="failed", message=EXTRACT_MESSAGES["empty"], chunks=0

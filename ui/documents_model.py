@@ -148,6 +148,8 @@ class DocumentsModel(QAbstractTableModel):
         elif role == Qt.ItemDataRole.ToolTipRole:
             if col == STATUS and row.status == "failed":
                 return row.message or "The file could not be indexed."
+            if col == STATUS and row.status == "ready" and row.message:
+                return str(row.message)  # ready, with a note (no section labels this time)
             if col == STATUS and row.status == "missing":
                 return f"{row.path} is not there; its passages are not used until it is back."
             if col == STATUS and getattr(row, "rereading", False):

@@ -191,7 +191,7 @@ def _print_docs(docs: list[Any], folders: list[str] | None = None) -> None:
     print(f"{'id':>4}  {'status':<23}{'pages':>6}{'chunks':>8}  file")
     for d in docs:
         print(f"{d.id:>4}  {_status_text(d):<23}{d.pages:>6}{d.chunks:>8}  {d.path}")
-        if d.status == "failed" and d.message:
+        if d.status in ("failed", "ready") and d.message:  # ready: a note, such as no labels
             print(f"{'':>6}{d.message}")
         elif d.status == "missing":
             print(f"{'':>6}The file is not there; its passages are not used until it is back.")

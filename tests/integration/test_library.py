@@ -238,26 +238,36 @@ def test_a_pdf_with_an_outline_is_cited_with_the_section_a_passage_stands_in(
         lib.close()
 
 
-def test_pdfs_read_before_outlines_are_read_again_and_answer_meanwhile(
-    tmp_path: Path, embedder: object
-) -> None:
-    """PDFs indexed before outlines labelled citations are read again once (pdf reading 2
-    only adds labels): their passages keep answering meanwhile, their vectors are kept, and
-    afterwards their citations carry the section."""
+def _library_before_outlines(tmp_path: Path, embedder: object) -> tuple[Path, list[int]]:
+    """A PDF with an outline, indexed as a library written before outlines labelled
+    citations (pdf reading 1, no outline stored); its chunk ids."""
     pages = [["1 The Harbour", "Boats moor at the north quay of Varnholm."]] + [
-        lines for lines in pdf_factory.lorem_pages(3)
+        lines for lines in pdf_factory.lorem_pages(5)
     ]
     pdf = pdf_factory.outlined_pdf(tmp_path / "island.pdf", pages, [("The Harbour", 0, None)])
     lib = make_library(tmp_path / "lib", embedder)
     try:
         lib.add([pdf])
         lib.ingest()
-        chunks = lib.resolve("island.pdf").chunks
-        # as a library written before: reading 1, no outline stored
+        ids = lib.store.chunk_ids(lib.resolve("island.pdf").id)
         lib.store.conn.execute("DELETE FROM outline")
         lib.store.set_meta("reading_version.pdf", "1")
     finally:
         lib.close()
+    return pdf, ids
+
+
+def test_pdfs_read_before_outlines_are_read_again_and_answer_meanwhile(
+    tmp_path: Path, embedder: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PDFs indexed before outlines labelled citations are read again once (pdf reading 2
+    only adds labels): all their passages keep answering at every step of it, nothing is
+    embedded again (the same reading cuts the same chunks, which stay), and afterwards their
+    citations carry the section."""
+    import rag.reading
+
+    monkeypatch.setattr(rag.reading, "CHUNK_WINDOW_PAGES", 1)  # a step per page
+    pdf, ids = _library_before_outlines(tmp_path, embedder)
     lib = make_library(tmp_path / "lib", embedder)
     try:
         [doc] = lib.documents()
@@ -265,11 +275,82 @@ def test_pdfs_read_before_outlines_are_read_again_and_answer_meanwhile(
             "queued", RELABEL, True, False)  # fmt: skip
         [hit] = lib.search("Where do boats moor?", k=1)  # still answers, as read before
         assert hit.file == str(pdf) and hit.section == ""
-        stats = lib.ingest()
-        assert stats.chunks == stats.chunks_reused == chunks  # nothing embedded again
+        seen: list[tuple[int, bool, int]] = []
+
+        def step(_report: object) -> None:
+            now = lib.document(doc.id)
+            assert now is not None
+            found = lib.search("Where do boats moor?", k=1)
+            seen.append((lib.store.chunk_count(doc.id), now.answers, len(found)))
+
+        stats = lib.ingest(on_progress=step)
+        assert len(seen) >= 6 and set(seen) == {(len(ids), True, 1)}  # whole, at every step
+        assert stats.chunks == 0 and lib.store.chunk_ids(doc.id) == ids  # nothing replaced
+        [doc] = lib.documents()
+        assert (doc.status, doc.changed, doc.embedded, doc.chunks) == (
+            "ready", 0, len(ids), len(ids))  # fmt: skip
         [hit] = lib.search("Where do boats moor?", k=1)
         assert hit.label().endswith("§ The Harbour")
         assert lib.store.get_meta("reading_version.pdf") == "2"
+    finally:
+        lib.close()
+
+
+def test_a_relabelled_pdf_that_reads_differently_now_is_replaced(
+    tmp_path: Path, embedder: object
+) -> None:
+    """Read again for labels, a PDF whose stored chunks are not what today's reading cuts
+    (one of them altered here) is read as any other: its chunks are replaced, the unchanged
+    ones' vectors copied, the altered one embedded again."""
+    pdf, ids = _library_before_outlines(tmp_path, embedder)
+    con = sqlite3.connect(tmp_path / "lib" / "library.sqlite3")
+    with con:
+        con.execute("UPDATE chunks SET content_hash = 'altered' WHERE id = ?", (ids[-1],))
+    con.close()
+    lib = make_library(tmp_path / "lib", embedder)
+    try:
+        stats = lib.ingest()
+        [doc] = lib.documents()
+        assert (doc.status, doc.changed, doc.embedded, doc.chunks) == (
+            "ready", 0, len(ids), len(ids))  # fmt: skip
+        assert stats.chunks == len(ids) and stats.chunks_reused == len(ids) - 1
+        hashes = lib.store.conn.execute("SELECT content_hash FROM chunks").fetchall()
+        assert ("altered",) not in hashes
+        [hit] = lib.search("Where do boats moor?", k=1)
+        assert hit.file == str(pdf) and hit.label().endswith("§ The Harbour")
+    finally:
+        lib.close()
+
+
+def test_a_relabelled_pdf_that_cannot_be_read_now_keeps_its_text(
+    tmp_path: Path, embedder: object
+) -> None:
+    """Read again for labels only, a PDF that fails to read this time keeps the chunks it has
+    (the file is as it was: same size and time) and says why it has no labels; one whose
+    file changed meanwhile fails as any other would."""
+    pdf, ids = _library_before_outlines(tmp_path, embedder)
+    st = pdf.stat()
+    pdf.write_bytes(b"%" + b"x" * (st.st_size - 1))  # same size, not a PDF any more
+    os.utime(pdf, ns=(st.st_atime_ns, st.st_mtime_ns))
+    lib = make_library(tmp_path / "lib", embedder)
+    try:
+        lib.ingest()
+        [doc] = lib.documents()
+        assert (doc.status, doc.changed, doc.chunks, doc.embedded) == (
+            "ready", 0, len(ids), len(ids))  # fmt: skip
+        assert doc.message.endswith("without section labels.") and doc.answers
+        assert lib.store.chunk_ids(doc.id) == ids
+        [hit] = lib.search("Where do boats moor?", k=1)
+        assert hit.file == str(pdf)
+        lib.store.set_meta("reading_version.pdf", "1")
+    finally:
+        lib.close()
+    pdf.write_bytes(b"%" + b"x" * 10)  # changed: its stored text is not this file's
+    lib = make_library(tmp_path / "lib", embedder)
+    try:
+        lib.ingest()
+        [doc] = lib.documents()
+        assert (doc.status, doc.chunks) == ("failed", 0)
     finally:
         lib.close()
 
