@@ -247,6 +247,7 @@ class _Worker:
     task: tuple[int, tuple[Any, ...]] | None = None  # (job index, task) while busy
     ready: bool = False  # has said "ready" (pypdf imported): task time starts only then
     started: float = 0.0  # monotonic time the current task was sent or last made progress
+    spawned: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -280,6 +281,7 @@ class Extractor(Closeable):
         max_bytes: int = DEFAULT_MAX_BYTES,
         split_pages: int | None = None,
         new_session: bool = False,
+        start_timeout_s: float = 120.0,
     ) -> None:
         """max_workers: processes (default: the number of cores, at most 4). timeout_s: the
         longest a file may go without progress (opening it, or one page) before it is
@@ -290,7 +292,8 @@ class Extractor(Closeable):
         (POSIX setsid). Linux's autogroup scheduler gives each session one share of the CPU,
         so by default the whole pool competes for the share of the process that started
         it; with new_session each worker gets a share of its own (and the GUI keeps its
-        own whole share)."""
+        own whole share). start_timeout_s: a process that has not said it is ready by then
+        (alive, but stuck importing pypdf) is replaced like one that died starting."""
         self.max_workers = max(1, max_workers or min(os.cpu_count() or 1, 4))
         self.timeout_s = timeout_s
         self.memory_limit_mb = memory_limit_mb
@@ -302,6 +305,7 @@ class Extractor(Closeable):
         self._workers: list[_Worker] = []
         self._closed = False
         self._failed_starts = 0
+        self.start_timeout_s = start_timeout_s
 
     # worker management
 
@@ -389,6 +393,7 @@ class Extractor(Closeable):
                 )
                 yield from self._collect(batch, waiting, ready)
                 yield from self._expired(batch)
+                self._replace_stuck_starts()
         finally:
             # work still in flight (cancel, timeout, or the caller stopped iterating)
             for worker in list(self._workers):
@@ -489,6 +494,14 @@ class Extractor(Closeable):
             finished.append(self._give_up(batch, job_index, "timeout", message))
         return finished
 
+    def _replace_stuck_starts(self) -> None:
+        """Replace the processes that did not say they are ready in time, counted as failed
+        starts: without this a process stuck while starting would hold its files forever."""
+        now = time.monotonic()
+        for worker in list(self._workers):
+            if not worker.ready and now - worker.spawned > self.start_timeout_s:
+                self._failed_start(worker)
+
     def _give_up(
         self, batch: _Batch, job_index: int, status: Status, message: str
     ) -> ExtractResult:
@@ -513,6 +526,11 @@ class Extractor(Closeable):
                 return
         elif worker.process.sentinel not in ready:
             return
+        self._failed_start(worker)
+
+    def _failed_start(self, worker: _Worker) -> None:
+        """Start another process, up to a limit so that a broken installation cannot loop
+        forever (the error then reaches the caller: rag.extraction fails the files)."""
         self._failed_starts += 1
         if self._failed_starts > 3 * self.max_workers:
             raise RuntimeError("the PDF extraction processes cannot start")

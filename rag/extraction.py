@@ -10,6 +10,7 @@ is None).
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import queue
 import threading
@@ -31,6 +32,8 @@ EXTRACT_MESSAGES = {
     "timeout": "Reading the file took too long and was stopped.",
     "error": "The file could not be read.",
 }
+
+logger = logging.getLogger(__name__)
 
 
 def extract_message(result: ExtractResult) -> str:
@@ -86,17 +89,25 @@ class ExtractionThread:
     def _run(self) -> None:
         from rag.extract import Extractor
 
-        extractor = Extractor(
-            max_workers=self._workers or None,
-            timeout_s=self._timeout_s,
-            memory_limit_mb=self._memory_limit_mb,
-        )
+        def new() -> Any:
+            return Extractor(
+                max_workers=self._workers or None,
+                timeout_s=self._timeout_s,
+                memory_limit_mb=self._memory_limit_mb,
+            )
+
+        extractor = new()
         try:
             while not self.cancel.is_set():
                 job = self.jobs.get()
                 if job is None:
                     return
-                self._handle(extractor, [job, *self._waiting()])
+                try:
+                    self._handle(extractor, [job, *self._waiting()])
+                except Exception:  # the pool itself failed: its files were told; a new pool
+                    logger.warning("the extraction pool failed", exc_info=True)
+                    extractor.close()
+                    extractor = new()
         finally:
             extractor.close()
 
@@ -137,9 +148,15 @@ class ExtractionThread:
         if not to_extract:
             return
         jobs_by_path = {j.path: j for j in to_extract.values()}
-        for result in extractor.extract_many([Path(p) for p in jobs_by_path], self.cancel):
-            key = os.path.abspath(str(result.path))
-            found = to_extract.get(key)
-            if found is None:
-                continue
-            self.results.put(ExtractOutcome(found.doc_id, found.path, shas[found.path], result))
+        try:
+            for result in extractor.extract_many([Path(p) for p in jobs_by_path], self.cancel):
+                found = to_extract.pop(os.path.abspath(str(result.path)), None)
+                if found is not None:
+                    outcome = ExtractOutcome(found.doc_id, found.path, shas[found.path], result)
+                    self.results.put(outcome)
+        except Exception as exc:
+            # Without an outcome its documents would wait for one forever.
+            why = f"Hearth's PDF reader could not run ({exc}); try again later."
+            for job in to_extract.values():
+                self.results.put(ExtractOutcome(job.doc_id, job.path, shas[job.path], None, why))
+            raise

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import pdf_factory as F
 import pytest
 from data_files import LARGE_PDF_ID, REPO, data_pdf
 
 from rag.chunking import chunk_pages, joined_text_from
-from rag.extract import Extractor
+from rag.extract import Extractor, _Worker
+from rag.extraction import ExtractionThread, ExtractJob
 from rag.file_text import ExtractResult, extract_file, unreadable
 
 
@@ -526,3 +529,55 @@ def test_pool_workers_in_their_own_session(files: dict[str, Path]) -> None:
         assert pid is not None
         assert os.getsid(pid) == pid != os.getsid(0)
         assert [r.status for r in extractor.extract_many([files["ok good"]])] == ["ok"]
+
+
+class _NeverReady(Extractor):
+    """A pool whose processes start and never say they are ready (as one stuck importing
+    pypdf would): each holds its pipe open, so nothing tells the pool it is gone."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.held: list[Any] = []
+        kwargs.setdefault("start_timeout_s", 0.3)
+        super().__init__(*args, **kwargs)
+
+    def _spawn(self) -> _Worker:
+        parent, child = self._ctx.Pipe()
+        process = self._ctx.Process(target=time.sleep, args=(600,), daemon=True)
+        process.start()
+        self.held.append(child)
+        return _Worker(process, parent)
+
+    def close(self) -> None:
+        super().close()
+        for conn in self.held:
+            conn.close()
+
+
+def test_processes_stuck_starting_are_replaced_then_reported(tmp_path: Path) -> None:
+    """A process that never becomes ready is replaced after the start time limit, like one
+    that died starting; after a few, the pool says it cannot start instead of waiting."""
+    pdf = F.text_pdf(tmp_path / "a.pdf", [["Boats moor at the north quay."]])
+    with _NeverReady(max_workers=1) as extractor:
+        with pytest.raises(RuntimeError, match="cannot start"):
+            list(extractor.extract_many([pdf]))
+        assert len(extractor.held) == 4  # the first and three replacements
+
+
+def test_a_pool_that_cannot_start_fails_its_files_and_the_thread_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The documents handed to a pool that cannot start get a failure each (they waited for
+    an outcome forever), and the extraction thread serves the next ones with a new pool."""
+    import rag.extract
+
+    monkeypatch.setattr(rag.extract, "Extractor", _NeverReady)
+    pdf = F.text_pdf(tmp_path / "a.pdf", [["Boats moor at the north quay."]])
+    thread = ExtractionThread(1, 10.0, 2048)
+    try:
+        for doc_id in (7, 8):
+            thread.submit(ExtractJob(doc_id, str(pdf), ""))
+            outcome = thread.results.get(timeout=120)
+            assert (outcome.doc_id, outcome.result) == (doc_id, None)
+            assert "PDF reader could not run" in outcome.error and outcome.sha
+    finally:
+        thread.stop()
