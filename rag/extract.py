@@ -495,8 +495,7 @@ class Extractor(Closeable):
         return finished
 
     def _replace_stuck_starts(self) -> None:
-        """Replace the processes that did not say they are ready in time, counted as failed
-        starts: without this a process stuck while starting would hold its files forever."""
+        """Replace (as failed starts) processes not ready in time: else they stall forever."""
         now = time.monotonic()
         for worker in list(self._workers):
             if not worker.ready and now - worker.spawned > self.start_timeout_s:
@@ -513,8 +512,7 @@ class Extractor(Closeable):
         return failed(job.path, status, message)
 
     def _on_start_message(self, worker: _Worker, ready: list[Any]) -> None:
-        """Handle a starting worker's "ready", or its death before it (then start another,
-        up to a limit so that a broken installation cannot loop forever)."""
+        """Handle a starting worker's "ready", or its death before it."""
         if worker.conn in ready:
             try:
                 message = worker.conn.recv()
@@ -529,8 +527,7 @@ class Extractor(Closeable):
         self._failed_start(worker)
 
     def _failed_start(self, worker: _Worker) -> None:
-        """Start another process, up to a limit so that a broken installation cannot loop
-        forever (the error then reaches the caller: rag.extraction fails the files)."""
+        """Start another, up to a limit (then the caller's files fail: rag.extraction)."""
         self._failed_starts += 1
         if self._failed_starts > 3 * self.max_workers:
             raise RuntimeError("the PDF extraction processes cannot start")

@@ -46,6 +46,18 @@ _BLANK_LINES_RE = re.compile(r"\n{3,}")
 
 EDGE_LINES = 2  # how many lines at the top and at the bottom of a page can be head or foot
 
+# Explicit bidirectional formatting: embeddings, overrides and isolates (U+202A-U+202E,
+# U+2066-U+2069). Arabic or Hebrew text shows in its direction without them; with them a
+# document or a file name can make a quote or a citation read otherwise than its characters
+# ("Trojan Source": "pass \u202edrow" shows as "pass word" reversed).
+_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+def without_bidi_controls(text: str) -> str:
+    """`text` with each explicit bidirectional control as a space: what is shown reads in the
+    order the characters are stored, and offsets into the text still hold."""
+    return _BIDI_CONTROLS.sub(" ", text)
+
 
 def fix_control_chars(text: str, tex_ligatures: bool = True) -> str:
     """NFKC-normalise, turn OT1 ligature control characters next to letters into letters

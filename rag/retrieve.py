@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TypeVar
 
 from engine.types import Passage
+from rag.normalize import without_bidi_controls
 
 if TYPE_CHECKING:  # pragma: no cover
     from rag.evidence import ScoredSentence
@@ -116,7 +117,8 @@ class Hit:
 
     @property
     def name(self) -> str:
-        return Path(self.file).name
+        """The file's name as citations show it (`file` opens it)."""
+        return without_bidi_controls(Path(self.file).name)
 
     @property
     def section(self) -> str:

@@ -14,6 +14,7 @@ from rag import page_starts
 from rag.config import LibraryContext
 from rag.evidence import RESCORE_POOL
 from rag.index import ChunkRow, Store
+from rag.normalize import without_bidi_controls
 from rag.retrieve import (
     Candidate,
     Hit,
@@ -228,7 +229,7 @@ def candidate(row: ChunkRow, score: float) -> Candidate:
         page_end=row.page_end,
         char_start=row.char_start,
         char_end=row.char_end,
-        text=row.text,
+        text=without_bidi_controls(row.text),  # as shown: quotes, sources, the model's prompt
         score=score,
         doc_offset=row.doc_offset,
     )

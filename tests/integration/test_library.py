@@ -1042,3 +1042,27 @@ def test_vectors_of_a_removed_document_left_by_a_killed_process_are_deleted(
         assert counts["vectors"] == counts["embedded"] == counts["chunks"] > 0
     finally:
         lib.close()
+
+
+def test_quotes_and_citations_show_text_in_the_order_it_is_stored(
+    tmp_path: Path, embedder: object
+) -> None:
+    """A document (or its file name) with explicit bidirectional controls cannot make a
+    quote or a citation read otherwise than its characters ("Trojan Source"): they show as
+    spaces, and the passage's offsets still hold (its page is found as before)."""
+    note = tmp_path / "door\u202etxt.md"
+    note.write_text(
+        "# Harbour\n\nThe harbour master's door code is \u202e7731\u202c, kept \u2066here\u2069.\n",
+        encoding="utf-8",
+    )
+    lib = make_library(tmp_path / "lib", embedder)
+    try:
+        lib.add([note])
+        lib.ingest()
+        [hit] = lib.search("What is the harbour master's door code?", k=1)
+        assert "door code is  7731 , kept  here ." in hit.text
+        assert not any(c in hit.text + hit.label() for c in "\u202a\u202b\u202c\u202d\u202e")
+        assert hit.name == "door txt.md" and hit.file == str(note)  # the file still opens
+        assert hit.label() == "door txt.md, § Harbour"
+    finally:
+        lib.close()
