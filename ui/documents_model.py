@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from engine.units import format_duration, human_size
 from rag.formats import again_label
+from rag.normalize import without_bidi_controls
 from ui.sources_bar import FAILED_COLOR
 
 COLUMNS = ("Name", "Pages", "Chunks", "Size", "Status")
@@ -134,7 +135,7 @@ class DocumentsModel(QAbstractTableModel):
         col = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             if col == NAME:
-                return row.name
+                return without_bidi_controls(str(row.name))  # shown as stored, not reordered
             if col == PAGES:
                 return str(row.pages) if row.pages else ""
             if col == CHUNKS:

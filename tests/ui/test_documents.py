@@ -804,3 +804,19 @@ def test_columns_fit_their_text_when_rows_arrive(qapp: Any, qtbot: Any) -> None:
     qtbot.waitUntil(
         lambda: header.sectionSize(SIZE) >= panel.table.sizeHintForColumn(SIZE), timeout=2000
     )
+
+
+def test_names_show_as_stored_and_a_ready_documents_note_is_its_tooltip(qapp: Any) -> None:
+    """A file name with a right-to-left override is shown in the order its characters are
+    stored; a document kept ready without section labels says why in its status tooltip."""
+    from rag.index import DocRow
+    from ui.documents_model import NAME, STATUS, DocumentsModel
+
+    note = "island.pdf: reading it stalled. It answers from the text read before, without labels."
+    row = DocRow(1, "/d/door\u202efdp.txt", "door\u202efdp.txt", 10, 0.0, "", 1, 3, "ready",
+                 note, 1.0, 0.0, 0.0, embedded=3)  # fmt: skip
+    model = DocumentsModel()
+    model.set_rows([row])
+    assert model.index(0, NAME).data() == "door fdp.txt"
+    assert model.index(0, STATUS).data() == "ready"
+    assert model.index(0, STATUS).data(Qt.ItemDataRole.ToolTipRole) == note
