@@ -69,6 +69,12 @@ class DocRow:
         )
 
     @property
+    def relabelling(self) -> bool:
+        """Read again for new labels only, with all its chunks stored and embedded: they stay
+        while it is read (`rag.reading`)."""
+        return self.changed == RELABEL and 0 < self.chunks == self.embedded
+
+    @property
     def old_text_hidden(self) -> bool:
         """Read again, and its old text does not answer meanwhile (`hidden_document_ids`)."""
         return self.changed in _HIDING
@@ -409,10 +415,6 @@ class Store:
             (doc_id, first, first + n),
         )
         return [tuple(r) for r in rows]
-
-    def chunk_count(self, doc_id: int) -> int:
-        row = self.conn.execute("SELECT count(*) FROM chunks WHERE doc_id = ?", (doc_id,))
-        return int(row.fetchone()[0])
 
     def embedded_chunks_of(self, doc_id: int) -> list[tuple[int, str]]:
         """(chunk id, content hash) of a document's embedded chunks."""

@@ -31,9 +31,9 @@ from rag.extraction import (
     ExtractOutcome,
     extract_message,
 )
-from rag.formats import RELABEL
 from rag.index import DocRow
 from rag.progress import IngestStats, Rate
+from rag.watch import moved
 
 if TYPE_CHECKING:  # pragma: no cover
     from rag.file_text import ExtractResult
@@ -237,14 +237,13 @@ class Reader:
         """A document read again for new labels only that cannot be read now (a time limit
         on a busy machine) keeps the chunks it has: they are this file's, only the labels
         were to come. True when it did; it says why it has no labels."""
-        if doc.changed != RELABEL or not sha or not 0 < doc.chunks == doc.embedded:
+        if not doc.relabelling or not sha:
             return False
         try:
-            st = os.stat(doc.path)
+            if moved(doc, os.stat(doc.path)):
+                return False  # changed on disk meanwhile: its stored text is not this file's
         except OSError:
             return False
-        if (st.st_size, st.st_mtime) != (doc.size, doc.mtime):
-            return False  # changed on disk meanwhile: its stored text is not this file's
         note = f"{failure} It answers from the text read before, without section labels."
         self.ctx.store.update_document(
             doc.id, sha256=sha, status="ready", progress=1.0, message=note
@@ -272,7 +271,7 @@ class Reader:
         stats.pages += n_pages
         # Read again for new labels only, and whole: its chunks keep answering while this
         # reading is compared with them, and stay (vectors and all) if it cuts the same ones.
-        verify = doc.changed == RELABEL and 0 < doc.chunks == doc.embedded
+        verify = doc.relabelling
         if not verify:
             self._drop_old_version(doc.id, bool(doc.chunks), n_pages)
         self.chunking = ChunkJob(
@@ -323,11 +322,10 @@ class Reader:
         """Whether a window's chunks are the stored ones (and, at the last window, no stored
         chunk is left over). When not, the document is read as any other: its old version
         goes and its chunking starts again from the first page (next step)."""
-        store = self.ctx.store
-        stored = store.chunk_layout(job.doc_id, job.next_ordinal, len(rows))
+        last = job.next_page + CHUNK_WINDOW_PAGES >= len(job.pages)
+        # one more at the last window: a stored chunk past this reading's last is a difference
+        stored = self.ctx.store.chunk_layout(job.doc_id, job.next_ordinal, len(rows) + last)
         same = stored == [(*r[:7], r[8]) for r in rows]
-        if same and job.next_page + CHUNK_WINDOW_PAGES >= len(job.pages):
-            same = store.chunk_count(job.doc_id) == job.next_ordinal + len(rows)
         if not same:
             self._drop_old_version(job.doc_id, True, job.n_pages)
             job.verify, job.next_page, job.next_ordinal = False, 0, 0

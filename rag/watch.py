@@ -65,14 +65,15 @@ def check_files(store: Store, busy: Collection[int] = ()) -> WatchReport:
             continue  # unreadable for now (permissions, a disk being mounted): look again later
         if doc.status == "missing":
             _back(store, doc, st, report)
-        elif doc.status in ("ready", "failed") and _moved(doc, st):
+        elif doc.status in ("ready", "failed") and moved(doc, st):
             _compare(store, doc, st, report)
         # queued or indexing: ingestion reads (and hashes) the file as it is now
     _new_in_folders(store, {d.path for d in docs}, report)
     return report
 
 
-def _moved(doc: DocRow, st: os.stat_result) -> bool:
+def moved(doc: DocRow, st: os.stat_result) -> bool:
+    """Size or modification time differ from when the document was indexed."""
     return doc.size != st.st_size or doc.mtime != st.st_mtime
 
 
@@ -101,7 +102,7 @@ def _compare(store: Store, doc: DocRow, st: os.stat_result, report: WatchReport)
 
 
 def _back(store: Store, doc: DocRow, st: os.stat_result, report: WatchReport) -> None:
-    if not _moved(doc, st) or _same_content(doc, doc.path):
+    if not moved(doc, st) or _same_content(doc, doc.path):
         if doc.chunks and doc.sha256:  # the stored chunks are this file's: no reading
             status = "ready" if doc.embedded >= doc.chunks else "indexing"
             store.update_document(doc.id, status=status, size=st.st_size, mtime=st.st_mtime)

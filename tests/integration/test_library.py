@@ -281,7 +281,7 @@ def test_pdfs_read_before_outlines_are_read_again_and_answer_meanwhile(
             now = lib.document(doc.id)
             assert now is not None
             found = lib.search("Where do boats moor?", k=1)
-            seen.append((lib.store.chunk_count(doc.id), now.answers, len(found)))
+            seen.append((len(lib.store.chunk_ids(doc.id)), now.answers, len(found)))
 
         stats = lib.ingest(on_progress=step)
         assert len(seen) >= 6 and set(seen) == {(len(ids), True, 1)}  # whole, at every step
@@ -296,26 +296,40 @@ def test_pdfs_read_before_outlines_are_read_again_and_answer_meanwhile(
         lib.close()
 
 
+@pytest.mark.parametrize("difference", ["altered", "left over"])
 def test_a_relabelled_pdf_that_reads_differently_now_is_replaced(
-    tmp_path: Path, embedder: object
+    tmp_path: Path, embedder: object, difference: str
 ) -> None:
     """Read again for labels, a PDF whose stored chunks are not what today's reading cuts
-    (one of them altered here) is read as any other: its chunks are replaced, the unchanged
-    ones' vectors copied, the altered one embedded again."""
+    (one of them altered here, or one more stored after its last) is read as any other: its
+    chunks are replaced, the unchanged ones' vectors copied, an altered one embedded again."""
     pdf, ids = _library_before_outlines(tmp_path, embedder)
     con = sqlite3.connect(tmp_path / "lib" / "library.sqlite3")
     with con:
-        con.execute("UPDATE chunks SET content_hash = 'altered' WHERE id = ?", (ids[-1],))
+        if difference == "altered":
+            con.execute("UPDATE chunks SET content_hash = 'altered' WHERE id = ?", (ids[-1],))
+        else:
+            con.execute(
+                "INSERT INTO chunks (doc_id, ordinal, page_start, page_end, char_start, "
+                "char_end, doc_offset, n_tokens, text, content_hash, embedded) "
+                "SELECT doc_id, ordinal + 1, page_end, page_end, 0, 5, doc_offset, 2, 'extra', "
+                "'left over', 1 FROM chunks WHERE id = ?",
+                (ids[-1],),
+            )
+            con.execute("UPDATE documents SET chunks = chunks + 1")
     con.close()
     lib = make_library(tmp_path / "lib", embedder)
     try:
+        [doc] = lib.documents()
+        assert doc.relabelling  # every stored chunk embedded, as far as the library knows
         stats = lib.ingest()
         [doc] = lib.documents()
         assert (doc.status, doc.changed, doc.embedded, doc.chunks) == (
             "ready", 0, len(ids), len(ids))  # fmt: skip
-        assert stats.chunks == len(ids) and stats.chunks_reused == len(ids) - 1
+        reused = len(ids) - 1 if difference == "altered" else len(ids)
+        assert stats.chunks == len(ids) and stats.chunks_reused == reused
         hashes = lib.store.conn.execute("SELECT content_hash FROM chunks").fetchall()
-        assert ("altered",) not in hashes
+        assert (difference,) not in hashes
         [hit] = lib.search("Where do boats moor?", k=1)
         assert hit.file == str(pdf) and hit.label().endswith("§ The Harbour")
     finally:
