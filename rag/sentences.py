@@ -74,6 +74,9 @@ ABBREVIATIONS = frozenset(
         "max",
         "ref",
         "refs",
+        "sect",
+        "viz",
+        "esp",
     ]
 )
 
@@ -95,10 +98,18 @@ _MD_HEADING = re.compile(r"^#{1,6}\s+(\S.*?)\s*#*$")
 _LINK_DEFINITION = re.compile(r"^\[[^\]]+\]:\s*\S+(?:\s+[\"'(].*)?$")
 _RECORD = re.compile(r"^[^\s]*:[^\s]*:[^\s]*$")  # "50:text/x-diff:*.diff"
 _END = re.compile(r"[.!?][\"'\u201d\u2019)\]]*$")
-# ... or by a command-line option that starts the next definition ("exists. -e file True if")
+# ... or by a command-line option that starts the next definition ("exists. -e file True if"),
+# or by a lower-case word after a period that closes a word (`_ends_word`): manuals start
+# sentences with a command or file name ("in the stream. bzcat (or bzip2 -dc) decompresses").
 _SPLIT = re.compile(
-    r"(?<=[.!?])([\"'\u201d\u2019)\]]*)\s+(?=[\"'\u201c\u2018(\[]?[A-Z0-9]|--?[A-Za-z])"
+    r"(?<=[.!?])([\"'\u201d\u2019)\]]*)\s+(?=[\"'\u201c\u2018(\[]?[A-Z0-9]|--?[A-Za-z]|[a-z])"
 )
+# The word a period closes, for a split before a lower-case word: two letters at least, no
+# period inside ("a.k.a. the", "w.r.t. x", an ellipsis), letters or digits only ("(see foo). a").
+_WORD_BEFORE_DOT = re.compile(r"(?:^|[\s(])([A-Za-z][a-z0-9]+)$")
+# ... and only before a name: a word holding a digit, "_" or "." ("bzip2", "fonts.conf",
+# "asn1_create_element"), or one followed by an opening bracket ("bzcat (or", "sink(").
+_NAME_AFTER = re.compile(r"\s+[a-z][\w-]*(?:\.[A-Za-z][\w-]*|[\d_][\w-]*|\s?\()")
 # A footnote mark after a sentence's period ("is called the simplex tableau.4 It shows"): a
 # word of letters, the period, one or two digits, then a capital. The mark is dropped.
 _FOOTNOTE = re.compile(r"(?<=[a-z][a-z)])\.([0-9]{1,2})\s+(?=[A-Z])")
@@ -224,6 +235,16 @@ def _abbreviation_before(text: str, dot: int) -> bool:
     return m.group(1).lower().rstrip(".") in ABBREVIATIONS
 
 
+def _ends_word(text: str, dot: int, closing: str) -> bool:
+    """Whether the mark at text[dot] ends a sentence that a lower-case word follows: a period
+    right after a plain word. "is it? yes", "the value 3. x" and "done.) and" go on."""
+    if text[dot] != "." or closing:
+        return False
+    return _WORD_BEFORE_DOT.search(text, 0, dot) is not None and bool(
+        _NAME_AFTER.match(text, dot + 1)
+    )
+
+
 _WORD_GAP = 40  # the most characters between two words of a piece in the original (a word
 # joined from "docu-\nment", a prompt stripped from inline code, line breaks and indents)
 
@@ -260,6 +281,8 @@ def _split_prose(
     for m in _SPLIT.finditer(text):
         dot = m.start() - 1
         if _abbreviation_before(text, dot):
+            continue
+        if text[m.end()].islower() and not _ends_word(text, dot, m.group(1)):
             continue
         pieces.append(text[last : m.start() + len(m.group(1))])
         last = m.end()

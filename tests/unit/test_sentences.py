@@ -43,6 +43,31 @@ def test_abbreviations_numbers_and_file_names_do_not_end_a_sentence() -> None:
     ]
 
 
+def test_a_sentence_may_start_with_a_lower_case_command_or_file_name() -> None:
+    """Manuals start sentences with a program's or a file's name: bzip2's manual reads "... in
+    the stream. bzcat (or bzip2 -dc) decompresses ..."; an abbreviation, an initialism with
+    periods, an ellipsis, a number or a question mark before a lower-case word goes on."""
+    text = (
+        "Earlier versions stop after the first\nfile in the stream. bzcat (or bzip2 -dc)\n"
+        "decompresses all files. fonts.conf holds the settings. Use e.g. the flag, a.k.a. the\n"
+        "switch, as in Fig. a. Wait... then go. The value is 3. x comes next. Is it? yes it is. It\n"
+        "ends. then. Done."
+    )
+    got = split_sentences(text)
+    assert [s.text for s in got] == [
+        "Earlier versions stop after the first file in the stream.",
+        "bzcat (or bzip2 -dc) decompresses all files.",
+        "fonts.conf holds the settings.",
+        "Use e.g. the flag, a.k.a. the switch, as in Fig. a.",
+        "Wait... then go.",
+        "The value is 3. x comes next.",
+        "Is it? yes it is.",
+        "It ends. then.",  # a plain lower-case word: more often a wrapped line than a sentence
+        "Done.",
+    ]
+    assert text[got[1].start : got[1].end] == "bzcat (or bzip2 -dc)\ndecompresses all files."
+
+
 def test_a_footnote_mark_after_a_period_ends_the_sentence_and_is_dropped() -> None:
     """LaTeX manuals put footnote marks right after the period: "tableau.4 It shows"."""
     text = (
