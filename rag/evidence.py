@@ -324,6 +324,23 @@ def _neighbour(
     return n if ok else None
 
 
+# Words that open a sentence which goes on from the one before ("It shows how ...").
+_GOES_ON = re.compile(
+    r"(?:it|its|this|these|that|those|they|their|such|thus|so|then|also|here|hence|"
+    r"therefore|however|otherwise|instead|for example|for instance|in this|in that|in such)\b",
+    re.IGNORECASE,
+)
+
+
+def _continues(s: ScoredSentence, nxt: ScoredSentence) -> bool:
+    """Whether `nxt` goes on from `s`: it opens with a referring word, or names something `s`
+    names. "You can use bzip2recover to try to recover data from damaged files." is not
+    continued by "Return values: 0 for a normal exit, ..."."""
+    return bool(_GOES_ON.match(nxt.text)) or bool(
+        set(content_stems(s.text)) & set(content_stems(nxt.text))
+    )
+
+
 def _quote(hits: Sequence[Hit], p: int, i: int, score: float, seen: set[str]) -> Quote | None:
     sents = hits[p].sentences
     s = sents[i]
@@ -336,7 +353,7 @@ def _quote(hits: Sequence[Hit], p: int, i: int, score: float, seen: set[str]) ->
     # (a punchline) or it answers nearly as well ...
     nxt = _neighbour(sents, i + 1, s, seen)
     if nxt is not None and (
-        len(s.text.split()) < SHORT_WORDS
+        (len(s.text.split()) < SHORT_WORDS and _continues(s, nxt))
         or len(nxt.text.split()) < NEXT_SHORT_WORDS
         or nxt.score >= FOLLOW_SHARE * score
     ):

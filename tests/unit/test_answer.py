@@ -187,6 +187,28 @@ def test_a_short_sentence_after_a_quote_comes_with_it() -> None:
     assert evidence.quotes[0].text.endswith("All numbers are big-endian.")
 
 
+def test_a_short_quote_takes_the_next_sentence_only_when_it_goes_on() -> None:
+    """A short quote takes the sentence after it when that sentence goes on from it (a
+    referring word, or a word they share), not when it starts another topic: bzip2's
+    "You can use bzip2recover to try to recover data from damaged files." came with
+    "Return values: 0 for a normal exit, 1 for environmental problems, ..."."""
+    from rag.evidence import choose
+
+    other = (
+        "You can use the recovery tool to try to rescue data from damaged archives. "
+        "Return values are zero for a normal exit and one for environmental problems of any kind."
+    )
+    alone = choose([_with_scores(hit(other), [0.6, 0.1])])
+    assert alone.quotes[0].text == other.split(". ")[0] + "."
+    for follow in (
+        "It reads each block on its own and writes every intact block to a separate file.",
+        "Each damaged archive is read block by block, and every intact block is written out.",
+    ):
+        text = other.split(". ")[0] + ". " + follow
+        evidence = choose([_with_scores(hit(text), [0.6, 0.1])])
+        assert evidence.quotes[0].text.endswith(follow)
+
+
 def test_the_sentence_before_a_quote_comes_with_it_when_it_answers_nearly_as_well() -> None:
     """A two-part answer ("doesn't handle REAL. It doesn't support AUTOMATIC TAGS") is quoted
     whole, whichever of its sentences scores higher; a weak sentence before is left out."""
