@@ -105,8 +105,9 @@ _SPLIT = re.compile(
     r"(?<=[.!?])([\"'\u201d\u2019)\]]*)\s+(?=[\"'\u201c\u2018(\[]?[A-Z0-9]|--?[A-Za-z]|[a-z])"
 )
 # The word a period closes, for a split before a lower-case word: two letters at least, no
-# period inside ("a.k.a. the", "w.r.t. x", an ellipsis), letters or digits only ("(see foo). a").
-_WORD_BEFORE_DOT = re.compile(r"(?:^|[\s(])([A-Za-z][a-z0-9]+)$")
+# period inside ("a.k.a. the", "w.r.t. x", an ellipsis), letters or digits only; or a bracket
+# that closes ("with versions 1.0.0/1.0.1). exit(3) is then called").
+_WORD_BEFORE_DOT = re.compile(r"(?:(?:^|[\s(])[A-Za-z][a-z0-9]+|\S\))$")
 # ... and only before a name: a word holding a digit, "_" or "." ("bzip2", "fonts.conf",
 # "asn1_create_element"), or one followed by an opening bracket ("bzcat (or", "sink(").
 _NAME_AFTER = re.compile(r"\s+[a-z][\w-]*(?:\.[A-Za-z][\w-]*|[\d_][\w-]*|\s?\()")
@@ -161,9 +162,13 @@ def _line_kind(line: str) -> str:
     if _URL.fullmatch(stripped):
         return "prose"  # a link wrapped onto its own line, part of the sentence around it
     if " " not in stripped and re.search(r"[:/*=_(){}\[\]<>]", stripped[:-1]):
-        if _WORD_ENDING.fullmatch(stripped) or stripped.count("`") % 2:
-            # prose wrapped onto one more line: "installed).", the end of a code span
-            # begun on the line before ("`git help\n<commandname>`.")
+        if (
+            _WORD_ENDING.fullmatch(stripped)
+            or stripped.count("`") % 2
+            or _WRAPPED_END.match(stripped)
+        ):
+            # prose wrapped onto one more line: "installed).", "1.0.0/1.0.1).", the end of a
+            # code span begun on the line before ("`git help\n<commandname>`.")
             return "prose"
         return "code"  # "text/x-diff:*.patch", "glp_create_prob(P);"
     if _data_line(stripped):
@@ -171,6 +176,7 @@ def _line_kind(line: str) -> str:
     return "prose"
 
 
+_WRAPPED_END = re.compile(r"^[\w./-]+\)[.,;:]$")  # "1.0.0/1.0.1).": a parenthesis closing
 _PLAIN_WORD = re.compile(r"[(\"'\u2018\u201c]?[A-Za-z][A-Za-z'\u2019-]*[.,;:!?)\"'\u2019\u201d]*")
 
 

@@ -50,8 +50,8 @@ def test_a_sentence_may_start_with_a_lower_case_command_or_file_name() -> None:
     text = (
         "Earlier versions stop after the first\nfile in the stream. bzcat (or bzip2 -dc)\n"
         "decompresses all files. fonts.conf holds the settings. Use e.g. the flag, a.k.a. the\n"
-        "switch, as in Fig. a. Wait... then go. The value is 3. x comes next. Is it? yes it is. It\n"
-        "ends. then. Done."
+        "switch, as in Fig. a. Wait... then go. The value is 3. x comes next. Is it? yes it is.\n"
+        "It ends. then. Done."
     )
     got = split_sentences(text)
     assert [s.text for s in got] == [
@@ -66,6 +66,19 @@ def test_a_sentence_may_start_with_a_lower_case_command_or_file_name() -> None:
         "Done.",
     ]
     assert text[got[1].start : got[1].end] == "bzcat (or bzip2 -dc)\ndecompresses all files."
+
+
+def test_a_wrapped_version_number_ends_its_sentence_as_prose() -> None:
+    """bzip2's manual: "(... with versions\n1.0.0/1.0.1).\nexit(3) is then called." The wrapped
+    line is not code, and the closing parenthesis ends the sentence before the function."""
+    text = (
+        "This is a frequently-observed-phenomenon with versions\n1.0.0/1.0.1).\n"
+        "exit(3) is then called."
+    )
+    assert kinds_and_texts(text) == [
+        ("prose", "This is a frequently-observed-phenomenon with versions 1.0.0/1.0.1)."),
+        ("prose", "exit(3) is then called."),
+    ]
 
 
 def test_a_footnote_mark_after_a_period_ends_the_sentence_and_is_dropped() -> None:
