@@ -548,3 +548,15 @@ class Store:
         except sqlite3.OperationalError as exc:  # a query FTS5 cannot parse
             raise DocumentError(f"The search text cannot be used: {exc}", repr(exc)) from exc
         return [(int(r[0]), -float(r[1])) for r in rows]
+
+
+def chunks_at(store: Store, doc_id: int, ordinals: Sequence[int]) -> dict[int, ChunkRow]:
+    """A document's chunks of these ordinals, by ordinal (those that exist)."""
+    if not ordinals:
+        return {}
+    sql = (
+        f"SELECT {_CHUNK_COLS} FROM chunks c JOIN documents d ON d.id = c.doc_id "
+        f"WHERE c.doc_id = ? AND c.ordinal IN ({_placeholders(len(ordinals))})"
+    )
+    rows = (_chunk(r) for r in store.conn.execute(sql, [doc_id, *ordinals]))
+    return {row.ordinal: row for row in rows}

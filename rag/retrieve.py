@@ -336,8 +336,8 @@ def _merge_group(members: list[Candidate], score: float) -> Hit:
     text = first.text
     end = first.doc_end
     for m in members[1:]:
-        if m.doc_start >= end:
-            text = text + ("\n" if m.doc_start > end else "") + m.text
+        if m.doc_start >= end:  # a page break (rag.chunking.PAGE_SEPARATOR) or none
+            text = text + "\n" * min(m.doc_start - end, 2) + m.text
         else:
             text = join_overlapping(text, m.text, end - m.doc_start)
         end = max(end, m.doc_end)

@@ -7,14 +7,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import InvalidRequestError
 from rag import page_starts
 from rag.config import LibraryContext
 from rag.evidence import RESCORE_POOL
-from rag.index import ChunkRow, Store
+from rag.index import ChunkRow, Store, chunks_at
 from rag.normalize import without_bidi_controls
+from rag.passage_edges import (
+    complete_edges,
+    missing_end,
+    missing_start,
+    text_after,
+    text_before,
+)
 from rag.retrieve import (
     Candidate,
     Hit,
@@ -91,9 +99,9 @@ class Searcher:
             return self._with_pages(self._passages(results, k, mode))
         hits = self._with_pages(self._passages(results, max(k, RESCORE_POOL), mode))
         t0 = time.perf_counter()
-        hits = self._rescore(text, hits)
+        hits = [self._whole_sentences(h) for h in self._rescore(text, hits)[:k]]
         timings["sentences_s"] = time.perf_counter() - t0
-        return hits[:k]
+        return hits
 
     def _rescore(self, text: str, hits: list[Hit]) -> list[Hit]:
         """Sentence-level evidence and the passages re-ranked by it (`rag.evidence`); the
@@ -184,6 +192,52 @@ class Searcher:
             cands, k, max_chunks=self.config.merge_max_chunks, navigation=navigation
         )
 
+    def _whole_sentences(self, hit: Hit) -> Hit:
+        """The passage widened to the start of its first sentence and the end of its last,
+        from the chunks on either side, and those two sentences quoted whole
+        (`rag.passage_edges`). After ranking: the ranking scores the passages as indexed."""
+        if hit.navigation:
+            return hit
+        rows = self.ctx.store.chunks_by_ids(list(hit.chunk_ids))
+        members = sorted(rows.values(), key=lambda r: r.ordinal)
+        if not members:
+            return hit
+        base = members[0].doc_offset  # where `hit.page` starts in the document
+        start, end = base + hit.char_start, base + hit.char_end
+        store = self.ctx.store
+        near = chunks_at(store, hit.doc_id, [members[0].ordinal - 1, members[-1].ordinal + 1])
+        prev, nxt = near.get(members[0].ordinal - 1), near.get(members[-1].ordinal + 1)
+        prefix = suffix = ""
+        if prev is not None:
+            before = text_before(
+                start, hit.text, prev.doc_offset + prev.char_start, _shown(prev.text)
+            )
+            prefix = missing_start(before, hit.text)
+        if nxt is not None:
+            after = text_after(end, hit.text, nxt.doc_offset + nxt.char_start, _shown(nxt.text))
+            suffix = missing_end(hit.text, after)
+        if not prefix and not suffix:
+            return hit
+        first = prev.page_start if prefix and prev is not None else hit.page
+        last = nxt.page_end if suffix and nxt is not None else hit.page_end
+        starts = page_starts.offsets(store, hit.doc_id, first, last)
+        starts.setdefault(hit.page, base)
+        new_start, new_end = start - len(prefix), end + len(suffix)
+        page = max((p for p, o in starts.items() if o <= new_start), default=hit.page)
+        page_end = max((p for p, o in starts.items() if o < new_end), default=hit.page_end)
+        wide = replace(
+            hit,
+            text=prefix + hit.text + suffix,
+            page=page,
+            page_end=max(page_end, page),
+            char_start=new_start - starts[page],
+            char_end=new_end - starts[page],
+            page_breaks=(),
+        )
+        wide = self._with_pages([wide])[0]
+        whole = complete_edges(hit.sentences, hit.text, prefix, suffix, page)
+        return replace(wide, sentences=whole)
+
     def _fuse(self, results: list[Scored]) -> Scored:
         """Vector and keyword results fused into one list, best first."""
         cfg = self.config
@@ -219,6 +273,10 @@ def unknown_share(store: Store, question: str) -> float:
     return len(store.unknown_terms(terms)) / max(len(terms), 1)
 
 
+def _shown(text: str) -> str:
+    return without_bidi_controls(text)  # as `candidate` shows a chunk's text
+
+
 def candidate(row: ChunkRow, score: float) -> Candidate:
     return Candidate(
         chunk_id=row.id,
@@ -229,7 +287,7 @@ def candidate(row: ChunkRow, score: float) -> Candidate:
         page_end=row.page_end,
         char_start=row.char_start,
         char_end=row.char_end,
-        text=without_bidi_controls(row.text),  # as shown: quotes, sources, the model's prompt
+        text=_shown(row.text),  # as shown: quotes, sources, the model's prompt
         score=score,
         doc_offset=row.doc_offset,
     )

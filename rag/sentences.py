@@ -348,8 +348,16 @@ def split_sentences(text: str) -> list[Sentence]:
     """The sentences of `text` in order (see the module docstring)."""
     b = _Builder(text)
     lines = _fenced(_lines(text))
+    heads: set[int] = set()  # running heads inside a sentence broken by a page break
     for i, line in enumerate(lines):
+        if i in heads:
+            continue
         nxt = next((ln for ln in lines[i + 1 :] if ln.kind != "blank"), None)
+        if line.kind == "blank" and b.open() and b.kind == "prose" and _unfinished(b):
+            head = _running_head(lines, i)
+            if head is not None:
+                heads.add(head)
+                continue
         if line.kind == "heading":
             b.flush()
             b.flush_code()
@@ -389,6 +397,23 @@ def split_sentences(text: str) -> list[Sentence]:
     b.flush()
     b.flush_code()
     return [s for s in b.out if s.text]
+
+
+def _running_head(lines: Sequence[_Line], blank: int) -> int | None:
+    """The index of a running head after the blank line at `blank` (a page break) when the
+    sentence before it goes on after it: "... has a constant overhead in the region of" /
+    "How to use bzip2" (the chapter's title, atop each of its pages) / "50 bytes. Random
+    data ...". A short unnumbered line with no closing punctuation, then a line that starts in
+    lower case or with a digit; None otherwise."""
+    rest = [j for j in range(blank + 1, min(len(lines), blank + 4)) if lines[j].kind != "blank"]
+    if len(rest) < 2 or rest[0] != blank + 1 or rest[1] != blank + 2:
+        return None
+    head, after = lines[rest[0]].text, lines[rest[1]].text
+    if not head[:1].isupper() or len(head.split()) > 8 or len(head) > 60:
+        return None
+    if _END.search(head) or head.endswith((",", ":", ";")) or _NUMBERED_HEADING.match(head):
+        return None
+    return rest[0] if after[:1].islower() or after[:1].isdigit() else None
 
 
 def _fenced(lines: list[_Line]) -> list[_Line]:

@@ -202,3 +202,58 @@ def test_a_table_of_contents_never_outranks_the_page_it_points_to(
             assert all(not h.text.startswith("Contents") for h in hits[:last]), (mode, pages)
     finally:
         lib.close()
+
+
+HANDBOOK = [
+    [
+        "Keeper's Handbook",
+        "The lighthouse on Varnholm island was built of granite in the year 1851.",
+        "Its lamp is lit every evening half an hour before sunset, in every season.",
+        "The keeper writes the weather into the log book at six, at noon and at midnight.",
+        "Ferries to the mainland leave on Tuesdays and Fridays when the sea allows it.",
+        "The harbour master keeps the spare lamp wicks in a locked oak chest that stands in the",
+    ],
+    [
+        "Keeper's Handbook",
+        "north corner of the boat shed, beside the oars.",
+        "Visitors may climb the tower on Sundays if the keeper is at home.",
+        "The fog horn is sounded twice a minute whenever the far beacon cannot be seen.",
+    ],
+]
+
+
+def test_a_sentence_cut_by_a_chunk_and_a_page_break_is_quoted_whole(
+    tmp_path: Path, minilm_gguf: Path
+) -> None:
+    """Chunks small enough that one ends at the page break inside the sentence, and none
+    merged: the passage that holds the sentence's start and the one that holds its end each
+    quote it whole, cited with the page it starts on, without the running head between."""
+    from rag.evidence import choose
+
+    pdf = pdf_factory.text_pdf(tmp_path / "handbook.pdf", HANDBOOK)
+    config = LibraryConfig(
+        embedding_model=minilm_gguf, chunk_tokens=40, chunk_overlap=10, merge_max_chunks=1
+    )
+    lib = Library(tmp_path / "lib", config)
+    try:
+        lib.add([pdf])
+        lib.ingest()
+        texts = [r[0] for r in lib.store.conn.execute("SELECT text FROM chunks ORDER BY ordinal")]
+        assert any(t.endswith("stands in the") for t in texts)  # the case under test
+        assert any(t.startswith("Keeper's Handbook\nnorth corner") for t in texts)
+        whole = (
+            "The harbour master keeps the spare lamp wicks in a locked oak chest that stands "
+            "in the north corner of the boat shed, beside the oars."
+        )
+        hits = lib.search("Where are the spare lamp wicks kept?", k=3)
+        holding = [h for h in hits if "lamp wicks" in h.text or "north corner" in h.text]
+        assert len(holding) == 2
+        for hit in holding:
+            assert "north corner of the boat shed, beside the oars." in hit.text
+            assert hit.text.startswith("The harbour master") and hit.page == 1
+            assert hit.page_end == 2 and hit.page_breaks
+            assert whole in [s.text for s in hit.sentences]
+        quote = choose(hits).quotes[0]
+        assert quote.text == whole and quote.page == 1
+    finally:
+        lib.close()

@@ -141,6 +141,27 @@ def test_a_sentence_broken_by_a_page_break_is_joined() -> None:
     ]
 
 
+def test_a_running_head_inside_a_sentence_broken_by_a_page_break_is_left_out() -> None:
+    """bzip2's manual sets its chapter's title atop each page of the chapter; a sentence
+    that runs on to the next page goes on under it ("in the region of" / "How to use bzip2" /
+    "50 bytes."). A numbered heading there is a heading, and a sentence that ended is not
+    continued."""
+    text = (
+        "Files of less than about one hundred bytes tend to get larger, since the compression "
+        "mechanism has a constant overhead in the region of\n\nHow to use bzip2\n50 bytes. "
+        "Random data is coded at about 8.05 bits per byte.\n\nHow to use bzip2\nthe end."
+    )
+    assert texts(text)[:2] == [
+        "Files of less than about one hundred bytes tend to get larger, since the compression "
+        "mechanism has a constant overhead in the region of 50 bytes.",
+        "Random data is coded at about 8.05 bits per byte.",
+    ]
+    numbered = (
+        "A long line of text that stops without its closing period here\n\n2.3. Usage\nbzip2 -d"
+    )
+    assert kinds_and_texts(numbered)[1] == ("heading", "2.3. Usage")
+
+
 def test_markdown_headings_fences_and_tables() -> None:
     """A .md file is read as it is: "## Title" is a heading (a root prompt "# apt-get ..." is
     not), a fenced block is code whatever its lines look like, a table row is no sentence."""
