@@ -43,6 +43,8 @@ else:
     Vector = Any
 Embed = Callable[[list[str]], "Vector"]
 
+_QUESTION = re.compile(r"\?[\"'\u201d\u2019)\]]*$")
+
 # Scores and mixing (tuned on the dev split; README "Documents").
 W_MEANING = 0.6  # cosine (question, sentence)
 W_KEYWORDS = 0.4  # share of the question's (IDF-weighted) content words in the sentence
@@ -229,7 +231,7 @@ def rescore(
             row = [replace(s, kind="heading") for s in row]
         # A heading ("Syntax:", "Description") shares the question's topic words and
         # answers nothing: a passage is as good as its best sentence with content.
-        best = max((s.score for s in row if _quotable(s)), default=0.0)
+        best = max((s.score for s in row if _content(s)), default=0.0)
         new = replace(hit, sentences=tuple(row), support=best)
         new.score = (1 - PASSAGE_MIX) * hit.score + PASSAGE_MIX * best
         if nav:
@@ -239,8 +241,15 @@ def rescore(
     return sorted(out, key=lambda h: (id(h) in navigation, -h.score, order[id(h)]))
 
 
-def _quotable(s: ScoredSentence) -> bool:
+def _content(s: ScoredSentence) -> bool:
     return s.kind in ("prose", "list") and len(s.text.split()) >= 4
+
+
+def _quotable(s: ScoredSentence) -> bool:
+    """A sentence that can be quoted as an answer: content, and not itself a question (an
+    FAQ's "How do I convert factors to numeric?" restates the question and answers nothing;
+    it still counts towards its passage's rank)."""
+    return _content(s) and not _QUESTION.search(s.text)
 
 
 def _code_block_ends(sents: Sequence[Sentence]) -> list[int]:

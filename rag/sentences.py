@@ -117,6 +117,11 @@ _FOOTNOTE = re.compile(r"(?<=[a-z][a-z)])\.([0-9]{1,2})\s+(?=[A-Z])")
 _HYPHEN_END = re.compile(r"([A-Za-z]{2,})-$")
 _WS = re.compile(r"\s+")
 _WORD_ENDING = re.compile(r"[A-Za-z][A-Za-z'\u2019-]*[)\]}\"'\u201d\u2019]*[.,;:!?]*")
+# A link wrapped at a dot or slash ("https://CRAN.\nR-project.org/web/views/"): one word.
+_URL_WRAPPED = re.compile(r"(?:https?://|ftp://|www\.)[^\s]*[./_-]$")
+# ... when the next line's first word is the rest of a link ("R-project.org/web/views/)."),
+# not a sentence after a link that ended one ("copyleft/." + "Each version of ...").
+_URL_GOES_ON = re.compile(r"[\w~%#+-]*(?:[./=?&][\w~%#+-]+)+/?[).,;:\]]*(?:\s|$)")
 _URL = re.compile(r"[(<\"']?(?:(?:https?|ftp)://|www\.)\S+")
 
 
@@ -205,9 +210,11 @@ def _lines(text: str) -> list[_Line]:
 def is_heading(line: str) -> bool:
     """A section heading: short, no closing punctuation, numbered or in title form."""
     s = line.strip()
+    words = s.split()
+    if _NUMBERED_HEADING.match(s) and len(words) <= 12 and s.endswith("?") and len(s) <= 90:
+        return True  # an FAQ's entry: "7.10 How do I convert factors to numeric?"
     if not s or len(s) > 90 or _END.search(s) or s.endswith((",", ":", ";")):
         return False
-    words = s.split()
     if _NUMBERED_HEADING.match(s) and len(words) <= 12:
         return True
     caps = sum(1 for w in words if w[:1].isupper())
@@ -222,7 +229,9 @@ def _join(parts: Sequence[str]) -> str:
         if not piece:
             continue
         m = _HYPHEN_END.search(out)
-        if m and piece[:1].islower():
+        if _URL_WRAPPED.search(out) and _URL_GOES_ON.match(piece):
+            out += piece  # "https://www." + "gnu.org/philosophy/free-sw.html"
+        elif m and piece[:1].islower():
             out = out[:-1] + piece  # "docu-" + "ment"
         elif out.endswith("-") and piece[:1].isupper():
             out += piece  # "X-" + "Window": the hyphen is the word's own

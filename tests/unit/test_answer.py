@@ -209,6 +209,19 @@ def test_a_short_quote_takes_the_next_sentence_only_when_it_goes_on() -> None:
         assert evidence.quotes[0].text.endswith(follow)
 
 
+def test_a_question_in_the_text_is_never_quoted_as_the_answer() -> None:
+    """An FAQ restates the question ("How do I convert factors to numeric?"), and MiniLM
+    scores the restatement highest; it answers nothing, so the answer after it is quoted."""
+    from rag.evidence import choose
+
+    text = (
+        "How do I turn the stored labels into plain numbers again afterwards? "
+        "Use the conversion function on the character form of the labels to get the numbers."
+    )
+    evidence = choose([_with_scores(hit(text), [0.9, 0.5])])
+    assert [q.text for q in evidence.quotes] == [text.split("? ")[1]]
+
+
 def test_the_sentence_before_a_quote_comes_with_it_when_it_answers_nearly_as_well() -> None:
     """A two-part answer ("doesn't handle REAL. It doesn't support AUTOMATIC TAGS") is quoted
     whole, whichever of its sentences scores higher; a weak sentence before is left out."""

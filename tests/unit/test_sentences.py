@@ -162,6 +162,35 @@ def test_a_running_head_inside_a_sentence_broken_by_a_page_break_is_left_out() -
     assert kinds_and_texts(numbered)[1] == ("heading", "2.3. Usage")
 
 
+def test_a_link_wrapped_at_a_dot_or_slash_is_one_word() -> None:
+    """R's FAQ: "(https://CRAN.\nR-project.org/web/views/)" was cut into two sentences at
+    "CRAN." and "https://www.\ngnu.org/..." got a space; a link that ends a sentence stays
+    apart from the next one ("copyleft/." / "Each version ...")."""
+    text = (
+        "Packages are grouped in Task Views (https://CRAN.\nR-project.org/web/views/). It is "
+        "free software (https://www.\ngnu.org/philosophy/free-sw.html) under the GPL (see\n"
+        "https://CRAN.R-project.org/\npackage=boot). See http://www.gnu.org/copyleft/.\n"
+        "Each version is given a number. Get it from http://example.org/\nIf that fails, stop."
+    )
+    assert texts(text) == [
+        "Packages are grouped in Task Views (https://CRAN.R-project.org/web/views/).",
+        "It is free software (https://www.gnu.org/philosophy/free-sw.html) under the GPL (see "
+        "https://CRAN.R-project.org/package=boot).",
+        "See http://www.gnu.org/copyleft/.",
+        "Each version is given a number.",
+        "Get it from http://example.org/ If that fails, stop.",
+    ]
+
+
+def test_a_numbered_question_is_an_faq_entrys_heading() -> None:
+    text = "7.10 How do I convert factors to numeric?\nIt may happen that data come in as factors."
+    assert kinds_and_texts(text) == [
+        ("heading", "7.10 How do I convert factors to numeric?"),
+        ("prose", "It may happen that data come in as factors."),
+    ]
+    assert not is_heading("Why is this so? Nobody knows, and the manual does not say why.")
+
+
 def test_markdown_headings_fences_and_tables() -> None:
     """A .md file is read as it is: "## Title" is a heading (a root prompt "# apt-get ..." is
     not), a fenced block is code whatever its lines look like, a table row is no sentence."""
