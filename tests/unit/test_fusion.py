@@ -354,6 +354,18 @@ def test_quantifiers_are_no_sign_of_an_uncovered_question(tmp_path: Path) -> Non
         store.close()
 
 
+def test_the_light_verb_of_a_request_is_no_sign_of_an_uncovered_question(tmp_path: Path) -> None:
+    """ "turn on syntax highlighting" asks about syntax highlighting: a library that writes
+    "Switch on syntax highlighting" and never "turn" covers it as well."""
+    store, _ = _store_of(tmp_path, "Switch on syntax highlighting with the syntax command.")
+    try:
+        assert unknown_share(store, "How do I turn on syntax highlighting?") == 0.0
+        assert unknown_share(store, "How do I get syntax highlighting?") == 0.0
+        assert unknown_share(store, "How do I turn on syntax highlighting in Excel?") == 1 / 3
+    finally:
+        store.close()
+
+
 @pytest.mark.parametrize(
     ("word", "variants"),
     [
