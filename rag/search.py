@@ -151,18 +151,21 @@ class Searcher:
         learns its sections (`rag.sections`), cited instead of its one page."""
         for h in hits:
             h.sections = sections(self.ctx.store, h)
-            if h.page_end <= h.page:
-                continue
-            starts = page_starts.offsets(self.ctx.store, h.doc_id, h.page, h.page_end)
-            base = starts.get(h.page)
-            if base is None:
-                continue
-            h.page_breaks = tuple(
-                (starts[p] - base - h.char_start, p)
-                for p in range(h.page + 1, h.page_end + 1)
-                if p in starts and starts[p] - base - h.char_start > 0
-            )
+            h.page_breaks = self._page_breaks(h)
         return hits
+
+    def _page_breaks(self, h: Hit) -> tuple[tuple[int, int], ...]:
+        if h.page_end <= h.page:
+            return ()
+        starts = page_starts.offsets(self.ctx.store, h.doc_id, h.page, h.page_end)
+        base = starts.get(h.page)
+        if base is None:
+            return ()
+        return tuple(
+            (starts[p] - base - h.char_start, p)
+            for p in range(h.page + 1, h.page_end + 1)
+            if p in starts and starts[p] - base - h.char_start > 0
+        )
 
     def _shown(self, doc_ids: Sequence[int] | None) -> Sequence[int] | None:
         """`doc_ids` without the documents whose chunks must not answer (a missing file, a
@@ -244,11 +247,11 @@ class Searcher:
             page_end=max(page_end, page),
             char_start=new_start - starts[page],
             char_end=new_end - starts[page],
-            page_breaks=(),
+            # its sections as found for the passage as ranked, moved past the added start
+            sections=tuple((at + len(prefix) if at else 0, name) for at, name in hit.sections),
+            sentences=complete_edges(hit.sentences, hit.text, prefix, suffix, page),
         )
-        wide = self._with_pages([wide])[0]
-        whole = complete_edges(hit.sentences, hit.text, prefix, suffix, page)
-        return replace(wide, sentences=whole)
+        return replace(wide, page_breaks=self._page_breaks(wide))
 
     def _fuse(self, results: list[Scored]) -> Scored:
         """Vector and keyword results fused into one list, best first."""
