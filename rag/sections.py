@@ -14,12 +14,12 @@ before it; a PDF's outline entries are placed in its text when it is read (`plac
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag.formats import MARKDOWN_SUFFIXES
-from rag.sentences import markdown_headings
+from rag.sentences import is_heading, markdown_headings
 
 if TYPE_CHECKING:
     from rag.index import Store
@@ -47,13 +47,43 @@ def sections(store: Store, hit: Hit) -> tuple[tuple[int, str], ...]:
     start = _start(store, hit.chunk_ids[0])
     if start is None:
         return ()
+    find: Callable[[str], list[tuple[int, str]]] = markdown_headings
     if not is_markdown(hit.file):
-        return _outline_sections(store, hit.doc_id, start, start + len(hit.text))
-    inside = [(offset, title(h)) for offset, h in markdown_headings(hit.text)]
+        found = _outline_sections(store, hit.doc_id, start, start + len(hit.text))
+        if found or _has_outline(store, hit.doc_id):
+            return found
+        find = numbered_headings  # a PDF without bookmarks: its numbered headings
+    inside = [(offset, title(h)) for offset, h in find(hit.text)]
     if inside and inside[0][0] == 0:
         return tuple(inside)
-    before = _heading_before(store, hit.doc_id, start)
+    before = _heading_before(store, hit.doc_id, start, find)
     return tuple(([(0, before)] if before else []) + inside)
+
+
+# A numbered section heading on a line of its own, in a PDF without bookmarks: "2.3.
+# DESCRIPTION", "3.5.1. BZ2_bzBuffToBuffCompress", "4.1 Limitations of the format". At least
+# two levels of numbering ("2. Load the data" may be a step of a list), a title that starts
+# with a capital letter ("3.14 is the value"), no closing punctuation (rag.sentences.is_heading)
+# and no dot leaders or page number (a table of contents).
+_NUMBERED = re.compile(r"^(?:\d+\.)+\d+\.?\s+[A-Z_][^\n]*$")
+_CONTENTS_LINE = re.compile(r"(?:\.\s*){3,}|\s\d+\s*$")
+
+
+def numbered_headings(text: str) -> list[tuple[int, str]]:
+    """(offset, line) of each numbered heading in a PDF's text (see `_NUMBERED`)."""
+    out = []
+    pos = 0
+    for line in text.split("\n"):
+        s = line.strip()
+        if _NUMBERED.match(s) and is_heading(s) and not _CONTENTS_LINE.search(s):
+            out.append((pos + line.index(s[0]), s))
+        pos += len(line) + 1
+    return out
+
+
+def _has_outline(store: Store, doc_id: int) -> bool:
+    row = store.conn.execute("SELECT 1 FROM outline WHERE doc_id = ? LIMIT 1", (doc_id,))
+    return row.fetchone() is not None
 
 
 def _start(store: Store, chunk_id: int) -> int | None:
@@ -63,15 +93,17 @@ def _start(store: Store, chunk_id: int) -> int | None:
     return None if row is None else int(row[0])
 
 
-def _heading_before(store: Store, doc_id: int, start: int) -> str:
-    """The last heading that starts before document offset `start`."""
+def _heading_before(
+    store: Store, doc_id: int, start: int, find: Callable[[str], list[tuple[int, str]]]
+) -> str:
+    """The last heading (as `find` finds them) that starts before document offset `start`."""
     rows = store.conn.execute(
         "SELECT doc_offset + char_start AS at, text FROM chunks"
         " WHERE doc_id = ? AND doc_offset + char_start < ? ORDER BY at DESC LIMIT ?",
         (doc_id, start, LOOK_BACK),
     )
     for at, text in rows:
-        found = [h for offset, h in markdown_headings(str(text)) if int(at) + offset < start]
+        found = [h for offset, h in find(str(text)) if int(at) + offset < start]
         if found:
             return title(found[-1])
     return ""

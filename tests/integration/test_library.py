@@ -238,6 +238,34 @@ def test_a_pdf_with_an_outline_is_cited_with_the_section_a_passage_stands_in(
         lib.close()
 
 
+def test_a_pdf_without_an_outline_is_cited_with_its_numbered_headings(
+    tmp_path: Path, embedder: object
+) -> None:
+    """No bookmarks (bzip2's manual has none): the numbered headings in its text label the
+    citations instead; a numbered step of a list, a number in running text and a table of
+    contents line are not headings."""
+    pages = [
+        ["Contents", "2.1 Spring tides . . . . . . . . 2", "1.1 The Harbour",
+         "Boats moor at the north quay; the harbour master keeps the keys.",
+         "2. Ask the harbour master for the key to the boat shed"],
+        ["The island's tides are described below.", "2.1 Spring tides",
+         "Spring tides flood the lower road twice a month.",
+         "3.14 is not a heading but a number that starts a wrapped line of text"],
+    ]  # fmt: skip
+    pdf = pdf_factory.text_pdf(tmp_path / "island.pdf", pages)
+    lib = make_library(tmp_path / "lib", embedder)
+    try:
+        lib.add([pdf])
+        lib.ingest()
+        [hit] = lib.search("When do spring tides flood the lower road?", k=1)
+        assert [title for _, title in hit.sections] == ["1.1 The Harbour", "2.1 Spring tides"]
+        assert hit.section_at(hit.text.index("twice a month")) == "2.1 Spring tides"
+        assert hit.section_at(hit.text.index("harbour master keeps")) == "1.1 The Harbour"
+        assert hit.section_at(hit.text.index("not a heading")) == "2.1 Spring tides"
+    finally:
+        lib.close()
+
+
 def _library_before_outlines(tmp_path: Path, embedder: object) -> tuple[Path, list[int]]:
     """A PDF with an outline, indexed as a library written before outlines labelled
     citations (pdf reading 1, no outline stored); its chunk ids."""

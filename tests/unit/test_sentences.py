@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rag.retrieve import location
-from rag.sections import title
+from rag.sections import numbered_headings, title
 from rag.sentences import is_heading, markdown_headings, split_sentences
 
 
@@ -366,3 +366,18 @@ def test_a_passage_cut_from_inside_a_code_block_is_code() -> None:
         "A value (see [\nthe table]) is used.",
     ):
         assert [s.kind for s in split_sentences(prose)] == ["prose"], prose
+
+
+def test_numbered_headings_of_a_pdf_without_bookmarks() -> None:
+    text = (
+        "2.1. NAME\nbzip2 compresses files.\n3.5.1. BZ2_bzBuffToBuffCompress\n"
+        "4.1 Limitations of the compressed file format\n2. Load the data first\n"
+        "3.14 is the value of pi used here\n3.2 Error handling . . . . . . . . 12\n"
+        "1.2 Sentences end with a period.\n"
+    )
+    assert [h for _, h in numbered_headings(text)] == [
+        "2.1. NAME",
+        "3.5.1. BZ2_bzBuffToBuffCompress",
+        "4.1 Limitations of the compressed file format",
+    ]
+    assert all(text[at:].startswith(h) for at, h in numbered_headings(text))
