@@ -44,6 +44,10 @@ else:
 Embed = Callable[[list[str]], "Vector"]
 
 _QUESTION = re.compile(r"\?[\"'\u201d\u2019)\]]*$")
+# Dot leaders: a table of contents' entry ("6.1 GLPK environment routines . . . . 137"), from
+# a contents page that rag.retrieve.is_navigation did not take for one (a part of it, in a
+# chunk with other text); it names a section and answers nothing.
+_LEADERS = re.compile(r"(?:\.\s?){5,}")
 
 # Scores and mixing (tuned on the dev split; README "Documents").
 W_MEANING = 0.6  # cosine (question, sentence)
@@ -248,8 +252,8 @@ def _content(s: ScoredSentence) -> bool:
 def _quotable(s: ScoredSentence) -> bool:
     """A sentence that can be quoted as an answer: content, and not itself a question (an
     FAQ's "How do I convert factors to numeric?" restates the question and answers nothing;
-    it still counts towards its passage's rank)."""
-    return _content(s) and not _QUESTION.search(s.text)
+    it still counts towards its passage's rank) nor a contents entry (`_LEADERS`)."""
+    return _content(s) and not _QUESTION.search(s.text) and not _LEADERS.search(s.text)
 
 
 def _code_block_ends(sents: Sequence[Sentence]) -> list[int]:

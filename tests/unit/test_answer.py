@@ -222,6 +222,20 @@ def test_a_question_in_the_text_is_never_quoted_as_the_answer() -> None:
     assert [q.text for q in evidence.quotes] == [text.split("? ")[1]]
 
 
+def test_a_contents_entry_is_never_quoted() -> None:
+    """Part of GLPK's contents page, in a chunk with other text, was quoted for an uncovered
+    question: "136 6 Miscellaneous API Routines 137 6.1 GLPK environment routines . . . ."."""
+    from rag.evidence import choose
+
+    text = (
+        "The environment routines of the library are listed below . . . . . . . . . 137\n"
+        "The library assumes the following formulation of the linear programming problem."
+    )
+    evidence = choose([_with_scores(hit(text), [0.9, 0.5])])
+    [quote] = evidence.quotes
+    assert ". . ." not in quote.text and quote.text.endswith("linear programming problem.")
+
+
 def test_the_sentence_before_a_quote_comes_with_it_when_it_answers_nearly_as_well() -> None:
     """A two-part answer ("doesn't handle REAL. It doesn't support AUTOMATIC TAGS") is quoted
     whole, whichever of its sentences scores higher; a weak sentence before is left out."""
