@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from rag.grounding import content_stems
-from rag.retrieve import Hit
+from rag.retrieve import Hit, has_dot_leaders
 from rag.sentences import Sentence, split_sentences
 
 if TYPE_CHECKING:  # numpy only for types: the window plans answers without importing it
@@ -44,10 +44,6 @@ else:
 Embed = Callable[[list[str]], "Vector"]
 
 _QUESTION = re.compile(r"\?[\"'\u201d\u2019)\]]*$")
-# Dot leaders: a table of contents' entry ("6.1 GLPK environment routines . . . . 137"), from
-# a contents page that rag.retrieve.is_navigation did not take for one (a part of it, in a
-# chunk with other text); it names a section and answers nothing.
-_LEADERS = re.compile(r"(?:\.\s?){5,}")
 
 # Scores and mixing (tuned on the dev split; README "Documents").
 W_MEANING = 0.6  # cosine (question, sentence)
@@ -252,8 +248,10 @@ def _content(s: ScoredSentence) -> bool:
 def _quotable(s: ScoredSentence) -> bool:
     """A sentence that can be quoted as an answer: content, and not itself a question (an
     FAQ's "How do I convert factors to numeric?" restates the question and answers nothing;
-    it still counts towards its passage's rank) nor a contents entry (`_LEADERS`)."""
-    return _content(s) and not _QUESTION.search(s.text) and not _LEADERS.search(s.text)
+    it still counts towards its passage's rank) nor a contents entry with dot leaders (from
+    a contents page that `is_navigation` did not take for one: a part of it, in a chunk with
+    other text; it names a section and answers nothing)."""
+    return _content(s) and not _QUESTION.search(s.text) and not has_dot_leaders(s.text)
 
 
 def _code_block_ends(sents: Sequence[Sentence]) -> list[int]:

@@ -265,6 +265,12 @@ _LEADER = re.compile(r"(?:\.\s?){4,}\s*\d+")
 _DOTS = re.compile(r"(?:\.\s?){6,}")
 
 
+def has_dot_leaders(text: str) -> bool:
+    """Whether the text holds a run of leader dots: a table of contents' entry, whole or in
+    part ("6.1 GLPK environment routines . . . . . . 137")."""
+    return _DOTS.search(text) is not None
+
+
 def is_navigation(text: str) -> bool:
     """Whether a chunk is mostly a table of contents (titles with dot leaders and page
     numbers). It repeats the words of the sections it lists without their content, so it

@@ -225,11 +225,13 @@ class Searcher:
         prefix = suffix = ""
         if prev is not None:
             before = text_before(
-                start, hit.text, prev.doc_offset + prev.char_start, _shown(prev.text)
+                start, hit.text, prev.doc_offset + prev.char_start, without_bidi_controls(prev.text)
             )
             prefix = missing_start(before, hit.text)
         if nxt is not None:
-            after = text_after(end, hit.text, nxt.doc_offset + nxt.char_start, _shown(nxt.text))
+            after = text_after(
+                end, hit.text, nxt.doc_offset + nxt.char_start, without_bidi_controls(nxt.text)
+            )
             suffix = missing_end(hit.text, after)
         if not prefix and not suffix:
             return hit
@@ -288,10 +290,6 @@ def unknown_share(store: Store, question: str) -> float:
     return len(store.unknown_terms(terms)) / max(len(terms), 1)
 
 
-def _shown(text: str) -> str:
-    return without_bidi_controls(text)  # as `candidate` shows a chunk's text
-
-
 def candidate(row: ChunkRow, score: float) -> Candidate:
     return Candidate(
         chunk_id=row.id,
@@ -302,7 +300,7 @@ def candidate(row: ChunkRow, score: float) -> Candidate:
         page_end=row.page_end,
         char_start=row.char_start,
         char_end=row.char_end,
-        text=_shown(row.text),  # as shown: quotes, sources, the model's prompt
+        text=without_bidi_controls(row.text),  # as shown: quotes, sources, the model's prompt
         score=score,
         doc_offset=row.doc_offset,
     )

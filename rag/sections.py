@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag.formats import MARKDOWN_SUFFIXES
+from rag.retrieve import has_dot_leaders
 from rag.sentences import is_heading, markdown_headings
 
 if TYPE_CHECKING:
@@ -66,7 +67,7 @@ def sections(store: Store, hit: Hit) -> tuple[tuple[int, str], ...]:
 # with a capital letter ("3.14 is the value"), no closing punctuation (rag.sentences.is_heading)
 # and no dot leaders or page number (a table of contents).
 _NUMBERED = re.compile(r"^(?:\d+\.)+\d+\.?\s+[A-Z_][^\n]*$")
-_CONTENTS_LINE = re.compile(r"(?:\.\s*){3,}|\s\d+\s*$")
+_PAGE_NUMBER_END = re.compile(r"\s\d+\s*$")
 
 
 def numbered_headings(text: str) -> list[tuple[int, str]]:
@@ -75,10 +76,14 @@ def numbered_headings(text: str) -> list[tuple[int, str]]:
     pos = 0
     for line in text.split("\n"):
         s = line.strip()
-        if _NUMBERED.match(s) and is_heading(s) and not _CONTENTS_LINE.search(s):
+        if _NUMBERED.match(s) and is_heading(s) and not _contents_entry(s):
             out.append((pos + line.index(s[0]), s))
         pos += len(line) + 1
     return out
+
+
+def _contents_entry(line: str) -> bool:
+    return has_dot_leaders(line) or _PAGE_NUMBER_END.search(line) is not None
 
 
 def _has_outline(store: Store, doc_id: int) -> bool:

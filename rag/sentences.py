@@ -414,15 +414,14 @@ def _running_head(lines: Sequence[_Line], blank: int) -> int | None:
     "How to use bzip2" (the chapter's title, atop each of its pages) / "50 bytes. Random
     data ...". A short unnumbered line with no closing punctuation, then a line that starts in
     lower case or with a digit; None otherwise."""
-    rest = [j for j in range(blank + 1, min(len(lines), blank + 4)) if lines[j].kind != "blank"]
-    if len(rest) < 2 or rest[0] != blank + 1 or rest[1] != blank + 2:
+    if blank + 2 >= len(lines) or "blank" in (lines[blank + 1].kind, lines[blank + 2].kind):
         return None
-    head, after = lines[rest[0]].text, lines[rest[1]].text
+    head, after = lines[blank + 1].text, lines[blank + 2].text
     if not head[:1].isupper() or len(head.split()) > 8 or len(head) > 60:
         return None
     if _END.search(head) or head.endswith((",", ":", ";")) or _NUMBERED_HEADING.match(head):
         return None
-    return rest[0] if after[:1].islower() or after[:1].isdigit() else None
+    return blank + 1 if after[:1].islower() or after[:1].isdigit() else None
 
 
 def _fenced(lines: list[_Line]) -> list[_Line]:
