@@ -25,23 +25,31 @@ SUPPORTED_SUFFIXES = PDF_SUFFIXES | TEXT_SUFFIXES
 # character, "{string\\[]}" as "{string[]}"), and a
 # library opened afterwards reads its documents of that format again
 # (`rag.library.Library`), instead of quoting what the old reading let through. pdf 2: the
-# outline's entries label citations (rag.sections), the text is what it was.
-READING_VERSIONS = {"pdf": 2, "text": 1, "markdown": 7}
+# outline's entries label citations (rag.sections), the text is what it was; pdf 3: a
+# chapter's running head is left out of its pages' text (rag.normalize.chapter_heads).
+READING_VERSIONS = {"pdf": 3, "text": 1, "markdown": 7}
 # Versions that only add labels: a document read by the version before is read again in the
 # background while its old text still answers (its vectors are kept: rag.kept_vectors).
 LABELS_ONLY = frozenset({("pdf", 2)})
+# Versions whose text differs from the one before only by page furniture left out (a running
+# head inside a sentence that crosses a page): nothing the old text holds needs hiding either,
+# so it answers as for LABELS_ONLY; the chunks that differ are replaced when it is read (the
+# others stay, vectors and all: rag.reading's `ChunkJob.verify`).
+FURNITURE_ONLY = frozenset({("pdf", 3)})
 
 
-def labels_only(fmt: str, since: int) -> bool:
-    """Whether every reading of `fmt` after version `since` only added labels."""
-    return all((fmt, v) in LABELS_ONLY for v in range(since + 1, READING_VERSIONS[fmt] + 1))
+def old_text_answers(fmt: str, since: int) -> bool:
+    """Whether every reading of `fmt` after version `since` only added labels or left page
+    furniture out, so that a document read by `since` answers while it is read again."""
+    harmless = LABELS_ONLY | FURNITURE_ONLY
+    return all((fmt, v) in harmless for v in range(since + 1, READING_VERSIONS[fmt] + 1))
 
 
 # Why a document is read again (`rag.index.DocRow.changed`); its old chunks answer meanwhile
 # only for RELABEL:
 CHANGED_ON_DISK = 1  # its file changed (rag.watch)
 READ_AGAIN = 2  # Hearth reads its format differently now (rag.formats.READING_VERSIONS)
-RELABEL = 3  # ... but only labels changed: its old text still answers meanwhile
+RELABEL = 3  # ... but only labels or page furniture changed: its old text answers meanwhile
 
 
 def again_label(status: str, changed: int) -> str:

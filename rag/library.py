@@ -33,7 +33,14 @@ from typing import TYPE_CHECKING
 from engine.closing import Closeable
 from engine.errors import DocumentError
 from rag.config import EmbedderLike, LibraryConfig, LibraryContext
-from rag.formats import READ_AGAIN, READING_VERSIONS, RELABEL, discover, labels_only, reading_format
+from rag.formats import (
+    READ_AGAIN,
+    READING_VERSIONS,
+    RELABEL,
+    discover,
+    old_text_answers,
+    reading_format,
+)
 from rag.index import DocRow, Store
 from rag.ingest import Ingestor
 from rag.progress import IngestStats, Progress, StepReport
@@ -170,9 +177,9 @@ class Library(Closeable):
     def _queue_again(self, doc_id: int, why: int = 0) -> None:
         """Queue a document to be read and embedded again (not while it is being read).
         `why`: READ_AGAIN (Hearth reads its format differently now: its stored text is not
-        searched until then, `Store.hidden_document_ids`) or RELABEL (only labels changed:
-        it still answers); both show as read again (`DocRow.rereading`). 0: the document's
-        flag stays as it is."""
+        searched until then, `Store.hidden_document_ids`) or RELABEL (only labels or page
+        furniture changed: it still answers); both show as read again
+        (`DocRow.rereading`). 0: the document's flag stays as it is."""
         if doc_id in self.ingestor.reader.in_flight:
             return
         flags = {"changed": why} if why else {}
@@ -185,15 +192,16 @@ class Library(Closeable):
         opened (rag.formats.READING_VERSIONS), once; a library made before versions were
         recorded counts as version 1. They count as changed: their old text is not searched
         (it may hold what the new reading leaves out) and `hearth ask` reads them first;
-        unless the new readings only add labels (rag.formats.LABELS_ONLY): then they are
-        read again in the background and answer meanwhile."""
+        unless the new readings only add labels or leave page furniture out
+        (rag.formats.old_text_answers): then they are read again in the background and
+        answer meanwhile."""
         for fmt, version in READING_VERSIONS.items():
             key = f"reading_version.{fmt}"
             stored = self.store.get_meta(key, "1")
             since = int(stored) if stored.isdigit() else 1
             if since >= version:
                 continue
-            why = RELABEL if labels_only(fmt, since) else READ_AGAIN
+            why = RELABEL if old_text_answers(fmt, since) else READ_AGAIN
             for doc in self.store.documents(("ready", "failed", "queued", "indexing")):
                 if reading_format(doc.path) == fmt:
                     self._queue_again(doc.id, why)

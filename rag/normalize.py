@@ -10,7 +10,8 @@ each rule can be tested on its own:
   "well-known" when the document spells it with a hyphen elsewhere, and "COVID-\\n19" keeps
   its hyphen.
 - `strip_headers_footers`: drops running heads, running feet and page numbers, found as edge
-  lines repeated on most pages or carrying the page's own printed number.
+  lines repeated on most pages or carrying the page's own printed number, and a chapter's
+  running head atop a run of its pages (`chapter_heads`).
 - `collapse_whitespace`: one space between words, lines kept, blank-line runs collapsed to a
   single paragraph break.
 """
@@ -20,7 +21,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from rag.markdown_text import is_fence
 
@@ -45,6 +46,11 @@ _SPACES_RE = re.compile(r"[^\S\n]+")
 _BLANK_LINES_RE = re.compile(r"\n{3,}")
 
 EDGE_LINES = 2  # how many lines at the top and at the bottom of a page can be head or foot
+# A chapter's running head: the same title line atop CHAPTER_RUN pages or more, each within
+# CHAPTER_GAP pages of the one before (left and right pages may carry different heads).
+CHAPTER_RUN = 3
+CHAPTER_GAP = 2
+_TITLE_END_RE = re.compile(r"[.,;:!?]$")
 
 # Explicit bidirectional formatting: embeddings, overrides and isolates (U+202A-U+202E,
 # U+2066-U+2069). Arabic or Hebrew text shows in its direction without them; with them a
@@ -151,6 +157,55 @@ def _page_number_offset(pages_lines: list[list[str]]) -> int | None:
     return None
 
 
+def _title_like(line: str) -> bool:
+    """A line that could be a running head: a few words, more letters than digits, no
+    closing punctuation ("How to use bzip2"; not a repeated caption's "... interleaved
+    manner." nor a table's header row "Input size 64 256 1K 4K 16K")."""
+    letters = sum(ch.isalpha() for ch in line)
+    return (
+        0 < len(line) <= 80
+        and letters > 2 * sum(ch.isdigit() for ch in line)
+        and not _TITLE_END_RE.search(line)
+    )
+
+
+def chapter_heads(
+    pages_lines: list[list[str]], furniture: Callable[[str, int], bool]
+) -> set[tuple[int, str]]:
+    """(page index, line key) of the chapter running heads: each page's first line that is
+    not `furniture` already (a page number line, a head on most pages), when it is
+    title-like and the first line of at least CHAPTER_RUN pages in a row (gaps of up to
+    CHAPTER_GAP pages). Repeated on fewer pages than `strip_headers_footers`' share and
+    without a page number, these are the heads of DocBook/PassiveTeX manuals ("How to use
+    bzip2" atop pages 6-10 of bzip2's manual), which otherwise end up inside the sentence
+    that crosses the page. Only the first line: GLPK's "Synopsis" under the routine's
+    heading atop most pages of a chapter is text. Only the top: a repeated last line is more
+    often a caption or code than a running foot."""
+    where: dict[str, list[int]] = {}
+    for index, lines in enumerate(pages_lines):
+        filled = [line.strip() for line in lines if line.strip()][:EDGE_LINES]
+        first = next((line for line in filled if not furniture(line, index)), "")
+        if _title_like(first):
+            where.setdefault(_key(first), []).append(index)
+    heads: set[tuple[int, str]] = set()
+    for key, indices in where.items():
+        for run in _runs(indices):
+            if len(run) >= CHAPTER_RUN:
+                heads.update((i, key) for i in run)
+    return heads
+
+
+def _runs(indices: list[int]) -> list[list[int]]:
+    """Ascending page indices grouped into runs with gaps of at most CHAPTER_GAP."""
+    runs: list[list[int]] = []
+    for index in indices:
+        if runs and index - runs[-1][-1] <= CHAPTER_GAP:
+            runs[-1].append(index)
+        else:
+            runs.append([index])
+    return runs
+
+
 def strip_headers_footers(pages: list[str], min_fraction: float = 0.5) -> list[str]:
     """Drop running heads and feet from each page.
 
@@ -161,7 +216,8 @@ def strip_headers_footers(pages: list[str], min_fraction: float = 0.5) -> list[s
     - a line whose leading or trailing number is the page's own printed number, i.e. page
       index plus the offset that most pages agree on (running heads that name the chapter,
       "Chapter 2: Vectors 12"); or
-    - only a page number: "12", "- 12 -", "xii", "Page 12", "Page 3 of 20".
+    - only a page number: "12", "- 12 -", "xii", "Page 12", "Page 3 of 20"; or
+    - (at the top) a chapter's running head, `chapter_heads`.
     A body line is never removed unless everything above it (or below it) was. Documents of
     fewer than 3 pages are returned unchanged.
     """
@@ -175,7 +231,7 @@ def strip_headers_footers(pages: list[str], min_fraction: float = 0.5) -> list[s
     repeated = {k for k, c in counts.items() if c >= threshold and k}
     offset = _page_number_offset(pages_lines)
 
-    def is_furniture(line: str, index: int) -> bool:
+    def on_every_page(line: str, index: int) -> bool:
         line = line.strip()
         return (
             _key(line) in repeated
@@ -183,12 +239,17 @@ def strip_headers_footers(pages: list[str], min_fraction: float = 0.5) -> list[s
             or _page_number_of(line, index, offset)
         )
 
+    heads = chapter_heads(pages_lines, on_every_page)
+
+    def is_furniture(line: str, index: int, top: bool = False) -> bool:
+        return on_every_page(line, index) or (top and (index, _key(line)) in heads)
+
     out: list[str] = []
     for index, lines in enumerate(pages_lines):
         filled = [i for i, line in enumerate(lines) if line.strip()]
         drop: set[int] = set()
         for i in filled[:EDGE_LINES]:
-            if not is_furniture(lines[i], index):
+            if not is_furniture(lines[i], index, top=True):
                 break
             drop.add(i)
         for i in filled[::-1][:EDGE_LINES]:

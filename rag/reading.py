@@ -234,9 +234,10 @@ class Reader:
         return True
 
     def _keep_unlabelled(self, doc: DocRow, sha: str, failure: str) -> bool:
-        """A document read again for new labels only that cannot be read now (a time limit
-        on a busy machine) keeps the chunks it has: they are this file's, only the labels
-        were to come. True when it did; it says why it has no labels."""
+        """A document read again for new labels or page clean-up only (RELABEL) that cannot
+        be read now (a time limit on a busy machine) keeps the chunks it has: they are this
+        file's, only labels and furniture left out were to come. True when it did; its
+        message says why it was not read anew."""
         if not doc.relabelling or not sha:
             return False
         try:
@@ -244,7 +245,7 @@ class Reader:
                 return False  # changed on disk meanwhile: its stored text is not this file's
         except OSError:
             return False
-        note = f"{failure} It answers from the text read before, without section labels."
+        note = f"{failure} It answers from the text as read before this version of Hearth."
         self.ctx.store.update_document(
             doc.id, sha256=sha, status="ready", progress=1.0, message=note
         )

@@ -226,7 +226,8 @@ def _warn_unfinished(lib: Library) -> None:
     if waiting and all(d.rereading and not d.old_text_hidden for d in waiting):
         print(
             f"note: this version of Hearth reads {len(waiting)} document(s) again to label "
-            "their citations better (they answer meanwhile); `hearth docs index` does it now",
+            "their citations or clean their pages better (they answer meanwhile); "
+            "`hearth docs index` does it now",
             file=sys.stderr,
         )
     elif waiting:

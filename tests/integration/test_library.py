@@ -4,6 +4,7 @@ resume, re-add, change, remove; bad files among good ones; a SIGKILL mid-ingesti
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -19,7 +20,7 @@ import pytest
 
 from engine.errors import DocumentError, InvalidRequestError
 from rag.config import LibraryConfig
-from rag.formats import READ_AGAIN, RELABEL
+from rag.formats import READ_AGAIN, READING_VERSIONS, RELABEL
 from rag.index import DocRow
 from rag.library import Library
 
@@ -319,7 +320,7 @@ def test_pdfs_read_before_outlines_are_read_again_and_answer_meanwhile(
             "ready", 0, len(ids), len(ids))  # fmt: skip
         [hit] = lib.search("Where do boats moor?", k=1)
         assert hit.label().endswith("§ The Harbour")
-        assert lib.store.get_meta("reading_version.pdf") == "2"
+        assert lib.store.get_meta("reading_version.pdf") == str(READING_VERSIONS["pdf"])
     finally:
         lib.close()
 
@@ -380,7 +381,7 @@ def test_a_relabelled_pdf_that_cannot_be_read_now_keeps_its_text(
         [doc] = lib.documents()
         assert (doc.status, doc.changed, doc.chunks, doc.embedded) == (
             "ready", 0, len(ids), len(ids))  # fmt: skip
-        assert doc.message.endswith("without section labels.") and doc.answers
+        assert doc.message.endswith("as read before this version of Hearth.") and doc.answers
         assert lib.store.chunk_ids(doc.id) == ids
         [hit] = lib.search("Where do boats moor?", k=1)
         assert hit.file == str(pdf)
@@ -1106,5 +1107,75 @@ def test_quotes_and_citations_show_text_in_the_order_it_is_stored(
         assert not any(c in hit.text + hit.label() for c in "\u202a\u202b\u202c\u202d\u202e")
         assert hit.name == "door txt.md" and hit.file == str(note)  # the file still opens
         assert hit.label() == "door txt.md, § Harbour"
+    finally:
+        lib.close()
+
+
+def _manual_with_chapter_heads(path: Path) -> Path:
+    """A DocBook-style manual: each chapter's title atop its pages but the first, too few
+    pages for a head on most of them; one sentence goes on over a page break under it."""
+    boats = [f"Boat {n} is moored at berth {n * 3} of the north quay." for n in range(1, 9)]
+    pages = [
+        ["The Varnholm Manual", "A guide for the keepers of the island's harbour and light."],
+        ["1. Caring for the boats", *boats[:4]],
+        ["Caring for the boats", *boats[4:]],
+        [
+            "Caring for the boats",
+            "Nets are dried on the racks behind the fish market every Saturday.",
+            "The harbour master keeps the spare lamp wicks in a locked oak chest that stands in",
+        ],
+        ["Caring for the boats", "the north corner of the boat shed, beside the oars."],
+        ["2. The light", "The lamp is lit every evening half an hour before sunset."],
+        ["The light", "The keeper writes the weather into the log book at noon."],
+    ]
+    return pdf_factory.text_pdf(path, pages)
+
+
+def test_a_chapters_running_head_is_left_out_and_older_libraries_answer_while_read_again(
+    tmp_path: Path, embedder: object
+) -> None:
+    """pdf reading 3: a chapter's title atop its pages is not text, so the sentence that
+    crosses a page reads whole. A library read before (its text still holding the head)
+    reads its PDFs again and they answer meanwhile; only the chunks that differ are
+    embedded again."""
+    pdf = _manual_with_chapter_heads(tmp_path / "manual.pdf")
+    question = "Where are the spare lamp wicks kept?"
+    lib = make_library(tmp_path / "lib", embedder, chunk_tokens=48, chunk_overlap=8)
+    try:
+        lib.add([pdf])
+        lib.ingest()
+        texts = [r[0] for r in query(lib, "SELECT text FROM chunks ORDER BY ordinal")]
+        assert not any("Caring for the boats" in t.split("\n") for t in texts)
+        assert any("1. Caring for the boats" in t for t in texts)  # the heading is text
+        [hit] = lib.search(question, k=1)
+        assert re.search(r"that stands in\s+the north corner of the boat shed", hit.text)
+        n_chunks = len(texts)
+        with lib.store.conn:  # as read before: the head between the sentence's halves
+            old = lib.store.conn.execute(
+                "UPDATE chunks SET content_hash = 'old', text = replace(text, "
+                "'the north corner', 'Caring for the boats' || char(10) || 'the north corner') "
+                "WHERE text LIKE '%the north corner%'"
+            ).rowcount
+        assert 1 <= old < n_chunks
+        lib.store.set_meta("reading_version.pdf", "2")
+    finally:
+        lib.close()
+    lib = make_library(tmp_path / "lib", embedder, chunk_tokens=48, chunk_overlap=8)
+    try:
+        [doc] = lib.documents()
+        assert (doc.status, doc.changed, doc.old_text_hidden, doc.answers) == (
+            "queued", RELABEL, False, True)  # fmt: skip
+        [hit] = lib.search(question, k=1)  # the old text answers meanwhile
+        assert hit.file == str(pdf) and "Caring for the boats" in hit.text
+        stats = lib.ingest()
+        assert (stats.chunks, stats.chunks_reused) == (n_chunks, n_chunks - old)
+        [doc] = lib.documents()
+        assert (doc.status, doc.changed, doc.chunks, doc.embedded) == (
+            "ready", 0, n_chunks, n_chunks)  # fmt: skip
+        texts = [r[0] for r in query(lib, "SELECT text FROM chunks ORDER BY ordinal")]
+        assert not any("Caring for the boats" in t.split("\n") for t in texts)
+        [hit] = lib.search(question, k=1)
+        assert re.search(r"that stands in\s+the north corner of the boat shed", hit.text)
+        assert lib.store.get_meta("reading_version.pdf") == str(READING_VERSIONS["pdf"])
     finally:
         lib.close()

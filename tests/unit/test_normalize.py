@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from rag.formats import old_text_answers
 from rag.normalize import (
     collapse_whitespace,
     fix_control_chars,
@@ -111,6 +112,50 @@ def test_body_line_below_a_kept_line_is_kept() -> None:
     pages = [f"Heading {i * 3}\nCompany Confidential\nbody\nmore {i * 7}" for i in range(4)]
     # "Company Confidential" repeats, but it is not at the edge once "Heading i" stays
     assert strip_headers_footers(pages) == pages
+
+
+def _docbook(heads: list[str]) -> list[str]:
+    """Pages of a DocBook/PassiveTeX manual: a chapter's title atop each page but its first,
+    the page number at the foot, a sentence that goes on over each page break."""
+    pages = []
+    for i, head in enumerate(heads):
+        top = f"{head}\n" if head else ""
+        pages.append(f"{top}on page {i} it goes on. A sentence cut in the\n{i + 1}")
+    return pages
+
+
+def test_a_chapters_running_head_is_dropped_from_its_pages() -> None:
+    """bzip2's manual: "How to use bzip2" atop five pages of a 38-page manual, too few for
+    a head on most pages, and without a page number."""
+    heads = ["", "", "How to use bzip2", "How to use bzip2", "", "How to use bzip2"]
+    heads += ["", "Miscellanea", "Miscellanea", "Miscellanea", "", "", "", "", ""]
+    out = strip_headers_footers(_docbook(heads))
+    assert not any("How to use" in p or "Miscellanea" in p for p in out)
+    assert all(p.startswith(f"on page {i} it goes on.") for i, p in enumerate(out))
+    assert all(p.endswith("cut in the") for p in out)
+
+
+def test_lines_atop_pages_that_are_not_a_chapters_head_are_kept() -> None:
+    """Kept: a heading atop a few scattered pages, one atop only two pages, a line under
+    a changing first line (GLPK's "Synopsis" under each routine's name), a repeated last
+    sentence of a caption, a table's repeated header row."""
+    heads = ["Examples", "", "", "", "Examples", "", "", "", "Examples", "", "Twice", "Twice"]
+    pages = _docbook(heads)
+    for i in range(3):  # pages 1-3
+        pages[1 + i] = f"2.{i} glp_routine_{i}\nSynopsis\n" + pages[1 + i]
+    for i in (5, 6, 7):
+        pages[i] = "Input size 64 256 1K 4K 16K\n" + pages[i]
+        pages[i] = pages[i].replace(f"\n{i + 1}", f"\nin interleaved manner.\n{i + 1}")
+    out = strip_headers_footers(pages)
+    assert [p.split("\n")[0] for p in out if p.startswith("Examples")] == ["Examples"] * 3
+    assert sum(p.startswith("Twice") for p in out) == 2
+    assert all("Synopsis" in p for p in out[1:4])
+    assert all(p.startswith("Input size") and "interleaved manner." in p for p in out[5:8])
+
+
+def test_a_pdf_read_before_chapter_heads_were_dropped_answers_while_read_again() -> None:
+    assert old_text_answers("pdf", 2) and old_text_answers("pdf", 1)  # labels, furniture
+    assert not old_text_answers("markdown", 6)  # its old text may hold what is left out now
 
 
 def test_short_documents_unchanged() -> None:
