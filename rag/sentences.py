@@ -37,6 +37,8 @@ ABBREVIATIONS = frozenset(
     [
         "e.g",
         "i.e",
+        "eg",  # "(eg. 20 to 30 times)", "ie. they are counted": Valgrind's manual
+        "ie",
         "etc",
         "cf",
         "vs",
@@ -393,7 +395,11 @@ def split_sentences(text: str) -> list[Sentence]:
             b.flush()
             b.add(_Line(_BULLET.sub("", line.text), line.start, line.end, "prose"), "list")
             continue
-        if is_heading(line.text) and not (b.open() and b.kind == "prose" and _unfinished(b)):
+        if (
+            is_heading(line.text)
+            and not (b.open() and b.kind == "prose" and _unfinished(b))
+            and not _title_goes_on(lines, i)
+        ):
             b.flush()
             b.out.append(Sentence(_join([line.text]), line.start, line.end, "heading"))
             continue
@@ -406,6 +412,33 @@ def split_sentences(text: str) -> list[Sentence]:
     b.flush()
     b.flush_code()
     return [s for s in b.out if s.text]
+
+
+def _title_goes_on(lines: Sequence[_Line], i: int) -> bool:
+    """Whether a line that reads as a title is a sentence's start wrapped by the PDF: "This
+    allows" / "an external GNU GDB debugger to control ...". The next line goes on in prose
+    with a function word (an article, a preposition, a conjunction, an auxiliary verb). A
+    numbered or upper-case title is one ("SYNOPSIS"), and so is a title whose text starts
+    with a lower-case name ("Iteration" / "gnuplot supports command iteration", "Synopsis"
+    / "void glp_load_matrix(...)": common in manuals, so a plain word is not enough)."""
+    line = lines[i].text
+    if i + 1 >= len(lines) or lines[i + 1].kind != "prose":
+        return False
+    if _NUMBERED_HEADING.match(line) or line.isupper():
+        return False
+    words = lines[i + 1].text.split(maxsplit=1)
+    return bool(words) and words[0].rstrip(",;:") in _FUNCTION_WORDS
+
+
+# Words that go on a sentence and do not start a section's text after its title.
+_FUNCTION_WORDS = frozenset([
+    "a", "an", "the", "of", "to", "in", "on", "at", "for", "with", "by", "from", "into",
+    "onto", "about", "than", "as", "and", "or", "but", "nor", "so", "is", "are", "was",
+    "were", "be", "been", "being", "has", "have", "had", "does", "do", "did", "can",
+    "could", "may", "might", "must", "shall", "should", "will", "would", "that", "which",
+    "who", "whom", "whose", "whether", "if", "when", "while", "where", "because", "its",
+    "their", "his", "her", "our", "your",
+])  # fmt: skip
 
 
 def _running_head(lines: Sequence[_Line], blank: int) -> int | None:

@@ -381,3 +381,38 @@ def test_numbered_headings_of_a_pdf_without_bookmarks() -> None:
         "4.1 Limitations of the compressed file format",
     ]
     assert all(text[at:].startswith(h) for at, h in numbered_headings(text))
+
+
+def test_eg_and_ie_without_their_inner_dots_do_not_end_a_sentence() -> None:
+    """Valgrind's manual: "(eg. 20 to 30 times)" was cut after "eg.", and the answer to "How
+    much slower does my program run under Memcheck?" with it."""
+    text = "Your program will run much slower (eg. 20 to 30 times) than normal. It uses more."
+    assert texts(text) == [
+        "Your program will run much slower (eg. 20 to 30 times) than normal.",
+        "It uses more.",
+    ]
+    assert texts("They count as errors, ie. they are counted. Next.")[0].endswith("counted.")
+
+
+def test_a_sentences_start_wrapped_onto_its_own_line_is_not_a_title() -> None:
+    """A short capitalised line read as a title, though the sentence goes on in the next
+    line with a function word: one sentence. A title followed by text that starts with a
+    lower-case name (gnuplot's "Iteration" / "gnuplot supports ...", GLPK's "Synopsis" / "void
+    glp_load_matrix(...)") stays a title."""
+    text = (
+        "This allows\nan external GNU GDB debugger to control your program. "
+        "--vgdb=full incurs significant overheads."
+    )
+    assert kinds_and_texts(text) == [
+        ("prose", "This allows an external GNU GDB debugger to control your program."),
+        ("prose", "--vgdb=full incurs significant overheads."),
+    ]
+    assert kinds_and_texts("Iteration\ngnuplot supports command iteration.")[0] == (
+        "heading",
+        "Iteration",
+    )
+    assert kinds_and_texts("Synopsis\nvoid glp_load_matrix(glp_prob *P);")[0] == (
+        "heading",
+        "Synopsis",
+    )
+    assert kinds_and_texts("SYNOPSIS\nfor file in list")[0] == ("heading", "SYNOPSIS")
