@@ -478,10 +478,13 @@ class Store:
         return out
 
     def unknown_terms(self, terms: Sequence[str]) -> list[str]:
-        """The terms that no chunk of the library holds (FTS5, stemmed as it indexes)."""
+        """The terms that no chunk of the library holds (FTS5, stemmed as it indexes). A name
+        the library writes only as a library's file name is known: Nettle's manual writes
+        "libhogweed" and "-lhogweed", never "hogweed" alone."""
         out = []
         for term in terms:
-            spellings = [term, *variants(term)]  # "optimisation" is "optimization"
+            # "optimisation" is "optimization"; "hogweed" is "libhogweed"
+            spellings = [term, *variants(term), f"lib{term}"]
             match = " OR ".join('"' + t.replace('"', '""') + '"' for t in spellings)
             found = self.conn.execute(
                 "SELECT count(*) FROM (SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? "

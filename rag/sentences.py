@@ -204,9 +204,22 @@ def _lines(text: str) -> list[_Line]:
     for raw in text.split("\n"):
         start = pos + (len(raw) - len(raw.lstrip()))
         end = pos + len(raw.rstrip())
-        out.append(_Line(raw.strip(), start, max(start, end), _line_kind(raw)))
+        kind = _line_kind(raw)
+        if kind == "prose" and out and out[-1].kind == "code" and _closes(out[-1].text, raw):
+            kind = "code"
+        out.append(_Line(raw.strip(), start, max(start, end), kind))
         pos += len(raw) + 1
     return out
+
+
+def _closes(code: str, line: str) -> bool:
+    """Whether `line` closes the parenthesis that the code line before it left open: the
+    rest of a wrapped function signature ("[Function]void sha256_digest (struct sha256_ctx
+    *ctx, ..., uint8_t" / "*digest )"), not the start of the sentence after it."""
+    if code.count("(") <= code.count(")"):
+        return False
+    closing = line.find(")")
+    return closing >= 0 and "(" not in line[:closing]
 
 
 def is_heading(line: str) -> bool:

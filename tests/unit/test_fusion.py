@@ -343,6 +343,16 @@ def test_a_british_question_finds_an_american_manual(tmp_path: Path) -> None:
         store.close()
 
 
+def test_a_name_the_library_writes_as_a_library_file_is_known(tmp_path: Path) -> None:
+    """Nettle's manual writes "libhogweed" and "-lhogweed", never "hogweed" alone: asked
+    about Hogweed, it is not a word the library lacks."""
+    store, _ = _store_of(tmp_path, "Link with -lhogweed; libhogweed needs GMP and Nettle.")
+    try:
+        assert store.unknown_terms(["hogweed", "nettle", "gmp", "gnutls"]) == ["gnutls"]
+    finally:
+        store.close()
+
+
 def test_quantifiers_are_no_sign_of_an_uncovered_question(tmp_path: Path) -> None:
     """'several pieces of a path' asks about the pieces of a path: a library that never
     writes 'several' is no less likely to cover it."""

@@ -416,3 +416,19 @@ def test_a_sentences_start_wrapped_onto_its_own_line_is_not_a_title() -> None:
         "Synopsis",
     )
     assert kinds_and_texts("SYNOPSIS\nfor file in list")[0] == ("heading", "SYNOPSIS")
+
+
+def test_a_wrapped_function_signature_ends_as_code() -> None:
+    """Nettle's manual: a signature wrapped after its last parameter's type; the line that
+    closes it is code, not the start of the description after it."""
+    text = (
+        "[Function]void sha256_digest (struct sha256_ctx *ctx , size_t length , uint8_t\n"
+        "*digest )\nPerforms final processing and extracts the message digest."
+    )
+    assert kinds_and_texts(text) == [
+        ("code", "[Function]void sha256_digest (struct sha256_ctx *ctx , size_t length , "
+                 "uint8_t *digest )"),
+        ("prose", "Performs final processing and extracts the message digest."),
+    ]  # fmt: skip
+    # a closing bracket in a sentence after a code line that leaves none open is prose
+    assert kinds_and_texts("x <- f(1)\nthe value (so far) is kept.")[1][0] == "prose"
