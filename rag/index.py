@@ -24,7 +24,7 @@ from engine.migrations import migrate
 from engine.sqlite_util import use_wal
 from rag.formats import CHANGED_ON_DISK, READ_AGAIN, RELABEL
 from rag.library_schema import COUNTED_MIGRATIONS, MIGRATIONS
-from rag.spelling import variants
+from rag.spelling import library_names, variants
 
 # "missing": the file is gone from disk; its chunks stay (it comes back if the file does) but
 # are not searched (`Store.hidden_document_ids`).
@@ -484,7 +484,7 @@ class Store:
         out = []
         for term in terms:
             # "optimisation" is "optimization"; "hogweed" is "libhogweed"
-            spellings = [term, *variants(term), f"lib{term}"]
+            spellings = [term, *variants(term), *library_names([term])]
             match = " OR ".join('"' + t.replace('"', '""') + '"' for t in spellings)
             found = self.conn.execute(
                 "SELECT count(*) FROM (SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? "

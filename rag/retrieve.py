@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Literal, TypeVar
 
 from engine.types import Passage
 from rag.normalize import without_bidi_controls
+from rag.spelling import library_names
 
 if TYPE_CHECKING:  # pragma: no cover
     from rag.evidence import ScoredSentence
@@ -185,7 +186,8 @@ def fts_query(text: str) -> str | None:
     text — quotes, AND/OR/NOT/NEAR, column filters, `*`, `^` — is taken literally) and joined
     with OR, which BM25 then ranks. None when the text has no words at all.
 
-    A term's other spelling (`rag.spelling.variants`) is not added here: tried on the evaluation
+    Each term's library file name is (`library_names`). A term's other spelling
+    (`rag.spelling.variants`) is not: tried on the evaluation
     set's dev split, "optimisation" -> "optimization" filled the keyword candidates of a
     GLPK question with passages about optimization in general and lost its answer. It counts
     where it is safe: a word the library holds in its other spelling is not "unknown"
@@ -193,6 +195,7 @@ def fts_query(text: str) -> str | None:
     terms = query_terms(text)
     if not terms:
         return None
+    terms = terms + library_names(terms)
     return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
 
 

@@ -3,9 +3,12 @@
 word forms a library might hold (`variants`, for FTS5 lookups of real words) and one stem for
 both spellings (`american`, for comparing stems in rag.grounding). `variants` also knows the
 forms of irregular verbs, which no stemmer joins: "How are records sent?" over a manual that
-says "send" counted "sent" as a word the library lacks, and abstained. Pure."""
+says "send" counted "sent" as a word the library lacks, and abstained. And a name's library
+file name (`library_names`: "hogweed" / "libhogweed"). Pure."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 # (British stem ending, American stem ending, the endings a word form adds after them).
 PAIRS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
@@ -73,3 +76,11 @@ def american(stem: str) -> str:
             if stem.endswith(form) and len(stem) - len(form) >= MIN_ROOT:
                 return stem[: len(stem) - len(form)] + american_
     return stem
+
+
+def library_names(terms: Sequence[str]) -> list[str]:
+    """The library file names "lib<term>" of the terms of three or more letters: a manual that
+    writes "libhogweed" and "-lhogweed" answers a question about "Hogweed" ("Nettle actually
+    consists of two libraries, 'libnettle' and 'libhogweed'."). Shorter terms would find
+    other libraries ("R's" has the term "s": "libs")."""
+    return [f"lib{t}" for t in terms if len(t) >= 3 and t.isalpha()]

@@ -349,6 +349,10 @@ def test_a_name_the_library_writes_as_a_library_file_is_known(tmp_path: Path) ->
     store, _ = _store_of(tmp_path, "Link with -lhogweed; libhogweed needs GMP and Nettle.")
     try:
         assert store.unknown_terms(["hogweed", "nettle", "gmp", "gnutls"]) == ["gnutls"]
+        match = fts_query("What is Hogweed?")
+        assert match is not None and len(store.keyword_search(match, 5)) == 1  # found by name
+        # a short term's "lib" form is another library: "R's" has the term "s", not "libs"
+        assert "libs" not in (fts_query("How do I print R's results?") or "")
     finally:
         store.close()
 
