@@ -31,6 +31,14 @@ _STRONG = re.compile(
     r"\*\*(?=[^\s*])([^*\n]*[^\s*])\*\*|(?<!\w)__(?=[^\s_])([^_\n]*[^\s_])__(?!\w)"
 )
 _AUTOLINK = re.compile(r"<((?:https?|ftp|mailto):[^\s<>]+)>")
+# A table of contents' entry: a list item that is only a link to a heading of the same file
+# ("  * [Install Python build dependencies](#d-install-python-build-dependencies)"). It is
+# navigation, not text: read as its words, it was quoted as a sentence of its own.
+_CONTENTS_ENTRY = re.compile(
+    rf"^[ \t]*(?:[-*+]|\d{{1,3}}[.)])[ \t]+(?:\*\*)?\[{_LABEL}\]\(#[^\s()]*\)(?:\*\*)?"
+    r"[ \t]*(?:\n|$)",
+    re.MULTILINE,
+)
 _DEFINITION = re.compile(r"^ {0,3}\[[^\[\]\n]+\]:[ \t]*\S+(?:[ \t]+[\"'(].*)?\n?", re.MULTILINE)
 # A backslash escape outside code: rendered Markdown shows the character alone, so
 # "{string\\[]}" reads "{string[]}", and "\\[not a link\\]" is no link.
@@ -46,7 +54,8 @@ _NOT_A_TITLE = re.compile(r"\s*(?:#|>|\||[-*+]\s|\d+[.)]\s)|\s*$")
 
 def read_markdown(markdown: str) -> str:
     """The Markdown as a reader sees its words: HTML comments, link targets and link
-    reference definitions gone outside code (see the module docstring); every heading
+    reference definitions gone outside code (see the module docstring), and a table of
+    contents' entries (list items that only link to a heading of the file); every heading
     written as "## Title", the heading `rag.sentences` and `rag.sections` know (they have no
     use for levels): a title underlined with === or --- (a "setext" heading, as READMEs often
     have) and a top-level "# Title" (which, in a text of any other kind, may be a root
@@ -138,6 +147,7 @@ def _prose(text: str, marks: str) -> str:
 
     text = _ESCAPED.sub(keep, text)
     text = _DEFINITION.sub("", text)
+    text = _CONTENTS_ENTRY.sub("", text)
     text = _headings_and_breaks(text)
     for _ in range(2):  # a link inside a link's text: an image that links somewhere
         text = _INLINE_LINK.sub(r"\1", text)

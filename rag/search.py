@@ -45,9 +45,13 @@ Scored = list[tuple[int, float]]  # (chunk id, score), best first
 # Words whose absence from a library says nothing about what it covers ("several pieces of
 # a path"): left out of the unknown-word share (rag.evidence.UNKNOWN_PENALTY). Not stop
 # words for keyword search: "every" is a gnuplot keyword ("plot 'f' every 2").
-QUANTIFIERS = frozenset(
-    ["several", "many", "much", "every", "another", "various", "numerous", "multiple"]
-)
+QUANTIFIERS = frozenset([
+    "several", "many", "much", "every", "another", "various", "numerous", "multiple",
+    # ... and the adjectives that quantify or pick out ("my whole user account", "certain
+    # fonts", "a particular version"): pyenv's README answers "select globally for your
+    # user account" and never writes "whole"
+    "whole", "entire", "certain", "particular", "specific",
+])  # fmt: skip
 # ... nor do the light verbs of a request ("turn on syntax highlighting", "get it back",
 # "make it keep"): they say what the user wants done, not what it is about, and a small
 # library that never writes "turn" abstained on "How do I turn on syntax highlighting?"

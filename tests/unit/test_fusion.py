@@ -364,6 +364,8 @@ def test_quantifiers_are_no_sign_of_an_uncovered_question(tmp_path: Path) -> Non
     try:
         assert unknown_share(store, "How do I join several segments of a path?") == 0.0
         assert unknown_share(store, "How do I join several pieces of a path?") == 1 / 3
+        assert unknown_share(store, "How do I join the whole path?") == 0.0
+        assert unknown_share(store, "How do I join certain segments?") == 0.0
     finally:
         store.close()
 

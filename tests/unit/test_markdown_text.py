@@ -99,3 +99,27 @@ def test_private_use_characters_in_the_file_are_text_not_placeholders() -> None:
     out = read_markdown(every + " `code` [link](x) end")
     assert out.endswith(" `code` link end")
     assert out.startswith("\ufffd\ufffd\ue002")  # only the two placeholders were replaced
+
+
+def test_a_table_of_contents_is_no_text() -> None:
+    """pyenv's README: its contents' entries were quoted as sentences ("Install Python build
+    dependencies" for "What do I need installed before building Python?"). A list item that
+    only links to a heading of the file goes; a link elsewhere, or with words around it,
+    stays."""
+    text = (
+        "## Table of Contents\n\n"
+        "* **[Installation](#installation)**\n"
+        "  * [Set up your shell](#b-set-up-your-shell)\n"
+        "  1. [Install build dependencies](#d-install-python-build-dependencies)\n"
+        "- [Wiki: build dependencies](https://github.com/pyenv/pyenv/wiki)\n"
+        "- See [Usage](#usage) for more.\n\n"
+        "## Installation\n"
+    )
+    assert read_markdown(text) == (
+        "## Table of Contents\n\n"
+        "- Wiki: build dependencies\n"
+        "- See Usage for more.\n\n"
+        "## Installation\n"
+    )
+    hostile = "* [" + "a" * 100_000 + "](#" + "b" * 100_000 + "\n"  # never closed
+    assert read_markdown(hostile * 3).count("a" * 100_000) == 3

@@ -156,6 +156,7 @@ def test_lines_atop_pages_that_are_not_a_chapters_head_are_kept() -> None:
 def test_a_pdf_read_before_chapter_heads_were_dropped_answers_while_read_again() -> None:
     assert old_text_answers("pdf", 2) and old_text_answers("pdf", 1)  # labels, furniture
     assert not old_text_answers("markdown", 6)  # its old text may hold what is left out now
+    assert old_text_answers("markdown", 7)  # 8 only leaves a table of contents out
 
 
 def test_short_documents_unchanged() -> None:
