@@ -450,7 +450,9 @@ _FUNCTION_WORDS = frozenset([
     "were", "be", "been", "being", "has", "have", "had", "does", "do", "did", "can",
     "could", "may", "might", "must", "shall", "should", "will", "would", "that", "which",
     "who", "whom", "whose", "whether", "if", "when", "while", "where", "because", "its",
-    "their", "his", "her", "our", "your",
+    "their", "his", "her", "our", "your", "before", "after", "until", "since", "without",
+    "within", "through", "during", "across", "against", "among", "between", "under",
+    "over", "unless", "although", "though", "once",
 ])  # fmt: skip
 
 

@@ -416,6 +416,10 @@ def test_a_sentences_start_wrapped_onto_its_own_line_is_not_a_title() -> None:
         "Synopsis",
     )
     assert kinds_and_texts("SYNOPSIS\nfor file in list")[0] == ("heading", "SYNOPSIS")
+    # a link's text read as a title, and the sentence it starts (pyenv's README)
+    assert texts("Install Python build dependencies\nbefore attempting to install Python.") == [
+        "Install Python build dependencies before attempting to install Python."
+    ]
 
 
 def test_a_wrapped_function_signature_ends_as_code() -> None:
