@@ -24,7 +24,7 @@ from engine.migrations import migrate
 from engine.sqlite_util import use_wal
 from rag.formats import CHANGED_ON_DISK, READ_AGAIN, RELABEL
 from rag.library_schema import COUNTED_MIGRATIONS, MIGRATIONS
-from rag.spelling import library_names, variants
+from rag.spelling import library_names, same_things, variants
 
 # "missing": the file is gone from disk; its chunks stay (it comes back if the file does) but
 # are not searched (`Store.hidden_document_ids`).
@@ -483,8 +483,8 @@ class Store:
         "libhogweed" and "-lhogweed", never "hogweed" alone."""
         out = []
         for term in terms:
-            # "optimisation" is "optimization"; "hogweed" is "libhogweed"
-            spellings = [term, *variants(term), *library_names([term])]
+            # "optimisation" is "optimization"; "hogweed" is "libhogweed"; a folder a directory
+            spellings = [term, *variants(term), *library_names([term]), *same_things(term)]
             match = " OR ".join('"' + t.replace('"', '""') + '"' for t in spellings)
             found = self.conn.execute(
                 "SELECT count(*) FROM (SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? "

@@ -84,3 +84,25 @@ def library_names(terms: Sequence[str]) -> list[str]:
     consists of two libraries, 'libnettle' and 'libhogweed'."). Shorter terms would find
     other libraries ("R's" has the term "s": "libs")."""
     return [f"lib{t}" for t in terms if len(t) >= 3 and t.isalpha()]
+
+
+# Words a user and a manual say differently for the same thing on a computer: a question
+# about a "folder" over a manual that writes "directory" is not about something the library
+# lacks (pyenv's README, Node.js's path API both abstained on "folder"). Only for the
+# unknown-word check (rag.index.Store.unknown_terms); kept to pairs that mean the same thing
+# in any manual, not a thesaurus.
+_SAME_THING = (
+    ("folder", "directory"),
+    ("folders", "directories"),
+    ("subfolder", "subdirectory"),
+    ("subfolders", "subdirectories"),
+)
+SYNONYMS: dict[str, tuple[str, ...]] = {}
+for _group in _SAME_THING:
+    for _word in _group:
+        SYNONYMS[_word] = tuple(w for w in _group if w != _word)
+
+
+def same_things(term: str) -> list[str]:
+    """The other words for what `term` names (`SYNONYMS`), [] for most words."""
+    return list(SYNONYMS.get(term, ()))

@@ -357,6 +357,16 @@ def test_a_name_the_library_writes_as_a_library_file_is_known(tmp_path: Path) ->
         store.close()
 
 
+def test_a_folder_is_a_directory(tmp_path: Path) -> None:
+    """A user asks about a "folder", the manual writes "directory": not a word it lacks. Only
+    such pairs: "picture" is not "image" here."""
+    store, _ = _store_of(tmp_path, "Each version lives in its own directory of images.")
+    try:
+        assert store.unknown_terms(["folder", "folders", "picture", "image"]) == ["picture"]
+    finally:
+        store.close()
+
+
 def test_quantifiers_are_no_sign_of_an_uncovered_question(tmp_path: Path) -> None:
     """'several pieces of a path' asks about the pieces of a path: a library that never
     writes 'several' is no less likely to cover it."""
