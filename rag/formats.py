@@ -22,8 +22,9 @@ SUPPORTED_SUFFIXES = PDF_SUFFIXES | TEXT_SUFFIXES
 # block read as code; 3: fenced code keeps its indentation; 4: links read as their text,
 # rag.markdown_text; 5: underlined titles are headings, thematic breaks no text; 6: strong
 # emphasis read without its asterisks, "# Title" a heading; 7: backslash escapes read as the
-# character, "{string\\[]}" as "{string[]}"; 8: a table of contents' entries are no text), and a
-# library opened afterwards reads its documents of that format again
+# character, "{string\\[]}" as "{string[]}"; 8: a table of contents' entries are no text, a
+# footnote's first word is), and a library opened afterwards reads its documents of that
+# format again
 # (`rag.library.Library`), instead of quoting what the old reading let through. pdf 2: the
 # outline's entries label citations (rag.sections), the text is what it was; pdf 3: a
 # chapter's running head is left out of its pages' text (rag.normalize.chapter_heads).
@@ -32,8 +33,9 @@ READING_VERSIONS = {"pdf": 3, "text": 1, "markdown": 8}
 # background while its old text still answers (its vectors are kept: rag.kept_vectors).
 LABELS_ONLY = frozenset({("pdf", 2)})
 # Versions whose text differs from the one before only by page furniture left out (a running
-# head inside a sentence that crosses a page, a table of contents' links): nothing the old
-# text holds needs hiding either, so it answers as for LABELS_ONLY; the chunks that differ
+# head inside a sentence that crosses a page, a table of contents' links; Markdown 8 also
+# gives a footnote back the first word it lost): nothing the old text holds needs hiding,
+# so it answers as for LABELS_ONLY; the chunks that differ
 # are replaced when it is read (the others stay, vectors and all: rag.reading's
 # `ChunkJob.verify`).
 FURNITURE_ONLY = frozenset({("pdf", 3), ("markdown", 8)})

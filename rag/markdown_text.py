@@ -39,7 +39,12 @@ _CONTENTS_ENTRY = re.compile(
     r"[ \t]*(?:\n|$)",
     re.MULTILINE,
 )
-_DEFINITION = re.compile(r"^ {0,3}\[[^\[\]\n]+\]:[ \t]*\S+(?:[ \t]+[\"'(].*)?\n?", re.MULTILINE)
+_DEFINITION = re.compile(
+    r"^ {0,3}\[(?!\^)[^\[\]\n]+\]:[ \t]*\S+(?:[ \t]+[\"'(].*)?\n?", re.MULTILINE
+)
+# A footnote (GitHub's "[^6]: Binaries produced on ..." and its mark "Experimental[^6]"): its
+# text is text, the marks are not. Read as a link definition, the footnote lost its first word.
+_FOOTNOTE_MARK = re.compile(r"^( {0,3})\[\^[^\[\]\s]+\]:[ \t]*|\[\^[^\[\]\s]+\]", re.MULTILINE)
 # A backslash escape outside code: rendered Markdown shows the character alone, so
 # "{string\\[]}" reads "{string[]}", and "\\[not a link\\]" is no link.
 _ESCAPED = re.compile(r"\\([!-/:-@\[-`{-~])")
@@ -146,6 +151,7 @@ def _prose(text: str, marks: str) -> str:
         return f"{marks[0]}{len(spans) - 1}{marks[1]}"
 
     text = _ESCAPED.sub(keep, text)
+    text = _FOOTNOTE_MARK.sub(lambda m: m.group(1) or "", text)
     text = _DEFINITION.sub("", text)
     text = _CONTENTS_ENTRY.sub("", text)
     text = _headings_and_breaks(text)

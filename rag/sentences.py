@@ -389,9 +389,12 @@ def split_sentences(text: str) -> list[Sentence]:
             b.out.append(Sentence(title.group(1) if title else line.text, *_span(line), "heading"))
             continue
         if line.kind == "blank":
-            # A blank line ends a paragraph, unless the sentence plainly goes on after it
-            # (a page break inside a sentence: the next line starts in lower case).
-            if b.open() and not (nxt is not None and nxt.text[:1].islower()):
+            # A blank line ends a paragraph, unless the sentence plainly goes on after it (a
+            # page break inside a sentence: no closing punctuation before it, and the next
+            # line starts in lower case). A finished sentence ends there whatever follows: a
+            # README's paragraph may start with its lower-case name ("pyenv lets you ...").
+            goes_on = nxt is not None and nxt.text[:1].islower() and not _closed(b)
+            if b.open() and not goes_on:
                 b.flush()
             b.flush_code()
             continue
@@ -522,6 +525,11 @@ def _code_share(lines: Sequence[_Line]) -> float:
 
 def _span(line: _Line) -> tuple[int, int]:
     return line.start, line.end
+
+
+def _closed(b: _Builder) -> bool:
+    """Whether the text being read ends with a sentence's closing punctuation."""
+    return bool(b.parts) and _END.search(b.parts[-1]) is not None
 
 
 def _unfinished(b: _Builder) -> bool:

@@ -123,3 +123,19 @@ def test_a_table_of_contents_is_no_text() -> None:
     )
     hostile = "* [" + "a" * 100_000 + "](#" + "b" * 100_000 + "\n"  # never closed
     assert read_markdown(hostile * 3).count("a" * 100_000) == 3
+
+
+def test_a_footnote_is_text_and_its_marks_are_not() -> None:
+    """Node's BUILDING.md: "[^6]: Binaries produced on these systems ..." was read as a link
+    definition and lost "Binaries"; the mark after "4.18[^1]" is no text either."""
+    text = (
+        "| x64 | kernel >= 4.18[^1], glibc >= 2.28 |\n\n"
+        "[^1]: Binaries produced on these systems are compatible with glibc.\n"
+        "[docs]: https://nodejs.org/docs\n"
+        "Keep `a[^1]` as written.\n"
+    )
+    assert read_markdown(text) == (
+        "| x64 | kernel >= 4.18, glibc >= 2.28 |\n\n"
+        "Binaries produced on these systems are compatible with glibc.\n"
+        "Keep `a[^1]` as written.\n"
+    )

@@ -436,3 +436,16 @@ def test_a_wrapped_function_signature_ends_as_code() -> None:
     ]  # fmt: skip
     # a closing bracket in a sentence after a code line that leaves none open is prose
     assert kinds_and_texts("x <- f(1)\nthe value (so far) is kept.")[1][0] == "prose"
+
+
+def test_a_paragraph_that_starts_with_a_lower_case_name_is_a_new_sentence() -> None:
+    """A README's paragraph may start with its project's name ("pyenv lets you ..."): after a
+    finished sentence, a blank line ends it. A sentence cut by a page break (no closing
+    punctuation before the blank line) still goes on."""
+    assert texts("Join us on the chat.\n\npyenv lets you switch versions.") == [
+        "Join us on the chat.",
+        "pyenv lets you switch versions.",
+    ]
+    assert texts("a constant overhead in the region of\n\nfifty bytes.") == [
+        "a constant overhead in the region of fifty bytes."
+    ]
