@@ -66,17 +66,10 @@ def missing_start(before: str, text: str, limit: int = EDGE_CHARS) -> str:
     if not before or not text or _ENDED.search(before.rstrip()):
         return ""  # the passage starts where a sentence does (or the text before ends one)
     tail = before[-2 * limit :]
-    head = text[:limit]
-    joined = tail + head
-    edge = len(tail)
-    for s in split_sentences(joined):
-        if s.start < edge < s.end:
-            if s.kind not in ("prose", "list") or edge - s.start > limit:
-                return ""
-            return tail[s.start :]
-        if s.start >= edge:
-            break
-    return ""
+    s = _spanning(split_sentences(tail + text[:limit]), len(tail))
+    if s is None or len(tail) - s.start > limit:
+        return ""
+    return tail[s.start :]
 
 
 def missing_end(text: str, after: str, limit: int = EDGE_CHARS) -> str:
@@ -85,18 +78,16 @@ def missing_end(text: str, after: str, limit: int = EDGE_CHARS) -> str:
     if not after or not text or _ENDED.search(text.rstrip()):
         return ""
     tail = text[-limit:]
-    head = after[: 2 * limit]
-    joined = tail + head
-    edge = len(tail)
-    for s in split_sentences(joined):
-        if s.start < edge < s.end:
-            if s.kind not in ("prose", "list") or s.end - edge > limit or s.end >= len(joined):
-                return ""  # not prose, or not ended in sight
-            return head[: s.end - edge]
-    return ""
+    joined = tail + after[: 2 * limit]
+    s = _spanning(split_sentences(joined), len(tail))
+    if s is None or s.end - len(tail) > limit or s.end >= len(joined):
+        return ""  # not prose, or not ended in sight
+    return joined[len(tail) : s.end]
 
 
 def _spanning(sentences: Sequence[Sentence], edge: int) -> Sentence | None:
+    """The prose or list sentence that runs over offset `edge`, None if another kind does
+    or none does."""
     for s in sentences:
         if s.start < edge < s.end:
             return s if s.kind in ("prose", "list") else None

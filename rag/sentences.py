@@ -535,8 +535,7 @@ def _closed(b: _Builder) -> bool:
 def _unfinished(b: _Builder) -> bool:
     """Whether the sentence being read stops mid-way (its last line ends without closing
     punctuation and is long, so the next line continues it rather than heading a section)."""
-    last = b.parts[-1] if b.parts else ""
-    return bool(last) and not _END.search(last) and len(last) >= 40
+    return bool(b.parts) and not _closed(b) and len(b.parts[-1]) >= 40
 
 
 def sentence_at(sentences: Sequence[Sentence], offset: int) -> int | None:
