@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rag.formats import MARKDOWN_SUFFIXES, PDF_SUFFIXES, SUPPORTED_SUFFIXES, TEXT_SUFFIXES
+from rag.letter_spacing import looks_letter_spaced, respace
 from rag.markdown_text import read_markdown
 from rag.normalize import normalize_pages, normalize_text
 from rag.pdf_outline import Outline, read_outline
@@ -211,11 +212,27 @@ def page_texts(
         if progress is not None and index > start:
             progress()
         try:
-            out.append(reader.pages[index].extract_text() or "")
+            out.append(_page_text(reader.pages[index]))
         except (PyPdfError, NotImplementedError, *_BAD_INPUT) as exc:
             logger.debug("page %d: text extraction failed: %s", index + 1, exc)
             out.append(_FAILED_PAGE)
     return out
+
+
+def _page_text(page: Any) -> str:
+    """A page's plain text, with words the PDF sets letter by letter read as words: layout
+    mode is asked only for a page whose plain text shows them (rag.letter_spacing)."""
+    from pypdf.errors import PyPdfError
+
+    text = page.extract_text() or ""
+    if not looks_letter_spaced(text):
+        return text
+    try:
+        layout = page.extract_text(extraction_mode="layout") or ""
+    except (PyPdfError, NotImplementedError, *_BAD_INPUT) as exc:
+        logger.debug("layout text failed, letter spacing kept: %s", exc)
+        return text
+    return respace(text, layout)
 
 
 def finish_pdf(path: Path, raw_pages: list[str], outline: Outline | None = None) -> ExtractResult:

@@ -234,3 +234,28 @@ def huge_array_pdf(path: Path, items: int = 100_001) -> Path:
     """One page whose text is shown with a TJ array of more items than pypdf allows."""
     ops = b"BT /F1 11 Tf 56 700 Td [" + b"(a) " * items + b"] TJ ET"
     return _one_compressed_page(path, "A page with an enormous text array.", ops)
+
+
+def listing_pdf(path: Path, prose: Sequence[str], code: Sequence[str]) -> Path:
+    """One page: `prose` lines as usual, then `code` set as LaTeX's `listings` package sets
+    it (its default `columns=fixed`): each line one TJ array that moves every letter to its
+    own fixed-width column (a gap of 0.15 em between two letters of a word, 0.7 em where
+    the source has a space), as pdfTeX writes it."""
+    writer = PdfWriter()
+    page = text_page(writer, prose)
+    y = PAGE_H - 60 - (len(prose) + 1) * 14
+    ops = ["BT /F1 8 Tf 10 TL", f"56 {y} Td"]
+    for line in code:
+        parts: list[str] = []
+        for word in line.split():
+            letters = "-150".join(f"({_escape(ch)})" for ch in word)
+            parts.append(letters)
+        ops.append(f"[{'-700'.join(parts)}] TJ T*")
+    ops.append("ET")
+    stream = DecodedStreamObject()
+    stream.set_data("\n".join(ops).encode("latin-1"))
+    contents = ArrayObject([page[NameObject("/Contents")], writer._add_object(stream)])
+    page[NameObject("/Contents")] = contents
+    with path.open("wb") as f:
+        writer.write(f)
+    return path

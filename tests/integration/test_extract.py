@@ -256,6 +256,32 @@ def test_real_pdf_running_heads_removed() -> None:
     assert not any(t.startswith("Chapter ") and t[-1].isdigit() for t in tops), tops
 
 
+def test_a_listing_set_letter_by_letter_reads_as_words(tmp_path: Path) -> None:
+    """pdfTeX's `listings` moves each letter to its own column, and pypdf's plain text has
+    a space between every two letters ("r e t u r n"): the page is read as words."""
+    pdf = F.listing_pdf(
+        tmp_path / "crc.pdf",
+        ["Listing 1 updates the checksum.", "Its table has a b c d columns."],
+        [
+            "uint32_t update(uint32_t crc, int n) {",
+            "    // fold the next byte into the running value",
+            "    for (int i = 0; i < n; ++i) {",
+            "        crc = step(crc);",
+            "    }",
+            "    return crc;",
+            "}",
+        ],
+    )
+    result = extract_file(pdf)
+    assert result.status == "ok", result.message
+    text = result.pages[0].text
+    assert "// fold the next byte into the running value" in text
+    assert "return crc" in text
+    assert "for (int i = 0" in text
+    assert "update(uint32_t crc" in text
+    assert "Its table has a b c d columns." in text  # single letters of prose stay
+
+
 # --- the pool --------------------------------------------------------------------------
 
 
