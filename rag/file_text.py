@@ -19,6 +19,7 @@ from rag.formats import MARKDOWN_SUFFIXES, PDF_SUFFIXES, SUPPORTED_SUFFIXES, TEX
 from rag.letter_spacing import looks_letter_spaced, respace
 from rag.markdown_text import read_markdown
 from rag.normalize import normalize_pages, normalize_text
+from rag.overdraw import Parts
 from rag.pdf_outline import Outline, read_outline
 
 logger = logging.getLogger(__name__)
@@ -220,11 +221,13 @@ def page_texts(
 
 
 def _page_text(page: Any) -> str:
-    """A page's plain text, with words the PDF sets letter by letter read as words: layout
-    mode is asked only for a page whose plain text shows them (rag.letter_spacing)."""
+    """A page's plain text, once where the PDF draws text twice in one place
+    (rag.overdraw), with words it sets letter by letter read as words: layout mode is asked
+    only for a page whose plain text shows them (rag.letter_spacing)."""
     from pypdf.errors import PyPdfError
 
-    text = page.extract_text() or ""
+    parts = Parts()
+    text = parts.text(page.extract_text(visitor_text=parts) or "")
     if not looks_letter_spaced(text):
         return text
     try:

@@ -40,8 +40,12 @@ _PAGE_NUMBER_LINE_RE = re.compile(
     r"(?:\s*(?:of|/)\s*\d{1,5})?$",
     re.IGNORECASE,
 )
-_LEADING_NUMBER_RE = re.compile(r"^(\d{1,5})\b")
-_TRAILING_NUMBER_RE = re.compile(r"\b(\d{1,5})$")
+# a line's leading page number ("12 Chapter 2: Vectors"), not a section's ("3. Python
+# Packaging", "3.4.4 Sets" in a table of contents)
+_LEADING_NUMBER_RE = re.compile(r"^(\d{1,5})\b(?!\.)")
+# a line's trailing page number, alone or out of the page count: "... 12", a browser's
+# printed foot "file:///C:/notes/report.html 3/17", "Confidential - Page 3 of 20"
+_TRAILING_NUMBER_RE = re.compile(r"\b(\d{1,5})(?:\s*(?:/|of)\s*\d{1,5})?$")
 _SPACES_RE = re.compile(r"[^\S\n]+")
 _BLANK_LINES_RE = re.compile(r"\n{3,}")
 

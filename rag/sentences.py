@@ -407,7 +407,7 @@ def split_sentences(text: str) -> list[Sentence]:
                 b.code.append(line)
             continue
         b.flush_code()
-        if _BULLET.match(line.text):
+        if _BULLET.match(line.text) and not _numbered_title(lines, i):
             b.flush()
             b.add(_Line(_BULLET.sub("", line.text), line.start, line.end, "prose"), "list")
             continue
@@ -428,6 +428,28 @@ def split_sentences(text: str) -> list[Sentence]:
     b.flush()
     b.flush_code()
     return [s for s in b.out if s.text]
+
+
+def _numbered_title(lines: Sequence[_Line], i: int) -> bool:
+    """Whether a line that reads as a numbered list's item is a numbered heading ("1. Build
+    Dependencies" / "Build dependencies for ...", an appendix's section): a few words in
+    title form, and the next line starts a sentence. An item wrapped over two lines is
+    longer than a title, or its next line goes on in lower case."""
+    m = re.match(r"\(?[0-9]{1,2}[.)]\s+", lines[i].text)
+    if m is None or i + 1 >= len(lines) or lines[i + 1].kind != "prose":
+        return False
+    title = lines[i].text[m.end() :]
+    nxt = lines[i + 1].text
+    words = title.split()
+    caps = sum(1 for w in words if w[:1].isupper())
+    return (
+        len(words) <= 6
+        and caps >= max(1, (len(words) + 1) // 2)
+        and not _END.search(title)
+        and not title.endswith((",", ":", ";"))
+        and nxt[:1].isupper()
+        and not _BULLET.match(nxt)
+    )
 
 
 def _title_goes_on(lines: Sequence[_Line], i: int) -> bool:

@@ -259,3 +259,24 @@ def listing_pdf(path: Path, prose: Sequence[str], code: Sequence[str]) -> Path:
     with path.open("wb") as f:
         writer.write(f)
     return path
+
+
+def shadowed_pdf(path: Path, heading: str, body: Sequence[str], n_pages: int = 1) -> Path:
+    """Pages as a browser prints a web page whose heading has a CSS text-shadow: the heading
+    drawn in white 0.75 pt lower, then in black, then the body."""
+    writer = PdfWriter()
+    for _ in range(n_pages):
+        page = text_page(writer, ["", "", *body])
+        top = PAGE_H - 60
+        ops = [
+            f"q 1 1 1 rg BT /F1 16 Tf 56 {top - 0.75} Td ({_escape(heading)}) Tj ET Q",
+            f"q 0 0 0 rg BT /F1 16 Tf 56 {top} Td ({_escape(heading)}) Tj ET Q",
+        ]
+        stream = DecodedStreamObject()
+        stream.set_data("\n".join(ops).encode("latin-1"))
+        page[NameObject("/Contents")] = ArrayObject(
+            [writer._add_object(stream), page[NameObject("/Contents")]]
+        )
+    with path.open("wb") as f:
+        writer.write(f)
+    return path

@@ -282,6 +282,17 @@ def test_a_listing_set_letter_by_letter_reads_as_words(tmp_path: Path) -> None:
     assert "Its table has a b c d columns." in text  # single letters of prose stay
 
 
+def test_a_heading_drawn_twice_reads_once(tmp_path: Path) -> None:
+    """A web page printed by a browser draws a heading with a CSS text-shadow twice; pypdf's
+    plain text has it twice ("Installing the toolsInstalling the tools")."""
+    pdf = F.shadowed_pdf(
+        tmp_path / "page.pdf", "Installing the tools", ["Run the installer.", "It is quick."]
+    )
+    result = extract_file(pdf)
+    assert result.status == "ok", result.message
+    assert result.pages[0].text == "Installing the tools\nRun the installer.\nIt is quick."
+
+
 # --- the pool --------------------------------------------------------------------------
 
 

@@ -92,6 +92,38 @@ def test_bare_page_numbers_dropped() -> None:
     assert out[2].startswith("Some text 2.")
 
 
+def test_a_browsers_printed_head_and_foot_are_dropped() -> None:
+    """A web page printed to PDF: the date and title atop each page, the address and "3/17"
+    at its foot, both after the page's text in pypdf's order; a numbered heading that
+    starts a page with that page's number stays."""
+    pages = []
+    titles = ["Copyright", "", "Python Packaging", "", "Programs", ""]
+    for i in range(6):
+        heading = f"{i + 1}. {titles[i]}\n" if titles[i] else ""
+        pages.append(
+            f"{heading}Body text of page {i + 1}.\nIt goes on here.\n"
+            f"12/7/26, 4:54 AM Debian Python Policy documentation\n"
+            f"file:///usr/share/doc/python3/python-policy.html {i + 1}/6"
+        )
+    out = strip_headers_footers(pages)
+    for page in out:
+        assert "file:///" not in page and "4:54 AM" not in page
+        assert page.endswith("It goes on here.")
+    assert [p.split("\n")[0] for p in out[::2]] == [
+        "1. Copyright",
+        "3. Python Packaging",
+        "5. Programs",
+    ]
+
+
+def test_a_foot_with_page_n_of_m_is_dropped() -> None:
+    pages = [
+        f"Text {i * 7} here.\nMore {i * 3}.\nACME report - Page {i + 1} of 5" for i in range(5)
+    ]
+    out = strip_headers_footers(pages)
+    assert all("Page" not in p and p.startswith("Text") for p in out)
+
+
 def test_body_lines_that_repeat_rarely_are_kept() -> None:
     pages = [f"Intro {i * 3}\nbody {i * 5}\nThe end" for i in range(6)]
     pages[0] = "Summary\nbody\nshared line"
@@ -155,6 +187,7 @@ def test_lines_atop_pages_that_are_not_a_chapters_head_are_kept() -> None:
 
 def test_a_pdf_read_before_chapter_heads_were_dropped_answers_while_read_again() -> None:
     assert old_text_answers("pdf", 2) and old_text_answers("pdf", 1)  # labels, furniture
+    assert old_text_answers("pdf", 3)  # 4 joins letter-spaced words, 5 drops copies
     assert not old_text_answers("markdown", 6)  # its old text may hold what is left out now
     assert old_text_answers("markdown", 7)  # 8 only leaves a table of contents out
 
