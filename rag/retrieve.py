@@ -54,6 +54,19 @@ _STOP_TEXT = (
 STOP_WORDS = frozenset(_STOP_TEXT.split())
 
 _WORD = re.compile(r"\w+", re.UNICODE)
+# English contractions and the possessive: "isn't" is "is" (a stop word), not the words
+# "isn" and "t", which no manual writes and which counted as words the library lacks (a
+# question "Why isn't the venv module ...?" abstained on them); "R's" is "R".
+_IRREGULAR_NOT = re.compile(r"\b(ca|wo|sha)n['\u2019]t\b", re.IGNORECASE)
+_CONTRACTION = re.compile(r"n['\u2019]t\b|['\u2019](?:s|re|ve|ll|d|m)\b", re.IGNORECASE)
+_FULL_FORM = {"ca": "can", "wo": "will", "sha": "shall"}
+
+
+def without_contractions(text: str) -> str:
+    """`text` with "isn't" as "is", "can't" as "can", "won't" as "will", "you're" as
+    "you", "R's" as "R"."""
+    text = _IRREGULAR_NOT.sub(lambda m: _FULL_FORM[m.group(1).lower()], text)
+    return _CONTRACTION.sub("", text)
 
 
 @dataclass(frozen=True)
@@ -170,7 +183,7 @@ def query_terms(text: str) -> list[str]:
     """Lower-cased words of a query, stop words dropped, duplicates removed, order kept.
 
     If every word is a stop word the words are kept (a query like "to be or not to be")."""
-    words = [w.lower() for w in _WORD.findall(text)]
+    words = [w.lower() for w in _WORD.findall(without_contractions(text))]
     seen: dict[str, None] = {}
     for w in words:
         if w not in STOP_WORDS:

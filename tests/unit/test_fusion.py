@@ -132,6 +132,28 @@ def test_query_terms_drop_stop_words_and_duplicates() -> None:
     assert query_terms("  ?!  ") == []
 
 
+def test_query_terms_read_contractions_as_their_words() -> None:
+    # "isn't" is not the words "isn" and "t", which a library lacks and which counted
+    # towards declining the question
+    assert query_terms("Why isn't the venv module in the main package?") == [
+        "venv",
+        "module",
+        "main",
+        "package",
+    ]
+    assert query_terms("I can’t open R's console; won't it start?") == [
+        "open",
+        "r",
+        "console",
+        "start",
+    ]
+    assert query_terms("Doesn't it work? You're sure they'll say it's fine") == [
+        "work",
+        "sure",
+        "fine",
+    ]
+
+
 HOSTILE = [
     'he said "hello',
     "NEAR(a b) OR NOT c AND",
