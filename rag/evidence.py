@@ -143,11 +143,27 @@ def _terms(text: str) -> set[str]:
     return set(content_stems(text)) | set(_SYMBOLS.findall(text))
 
 
+_COMPOUND = re.compile(r"[-_]")
+_NAME = re.compile(r"_|[-\w]*\d[-\w]*-|-[-\w]*\d")  # glp_open_tee, python3-venv, x86-64
+
+
+def _sentence_terms(text: str) -> set[str]:
+    """A sentence's terms, and the parts of the names in it that are made of words: a
+    question about "venv" is answered by "The python3-venv binary package ...", one about
+    "tee" by "glp_open_tee". Not the parts of a hyphenated word ("user-defined" is not about
+    a user): tried on the evaluation set, those gave an answer about "user-defined
+    variables" to a question about showing the user a list."""
+    terms = _terms(text)
+    for term in [t for t in terms if _NAME.search(t)]:
+        terms.update(content_stems(" ".join(_COMPOUND.split(term))))
+    return terms
+
+
 def keyword_scores(question: str, sentences: Sequence[str]) -> list[float]:
     """For each sentence, the IDF-weighted share of the question's content words (and
-    operator symbols) in it."""
+    operator symbols) in it; a part of a compound word in it counts (`_sentence_terms`)."""
     q = _terms(question)
-    stems = [_terms(s) for s in sentences]
+    stems = [_sentence_terms(s) for s in sentences]
     if not q:
         return [0.0] * len(sentences)
     idf = _idf(q, stems)

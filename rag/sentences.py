@@ -95,8 +95,12 @@ _CODE_PROMPT = re.compile(r"^\s*(?:>|\$|#|>>>|\+|%)\s")
 _CODE_SHAPE = re.compile(
     r"[{};]\s*$|[:=(,]\s*\[\s*$|^\s*[})\]]|^\s*\S+\s*(?:<-|:=|==|=>|\+=)\s|^[\w.+-]+(?::[^\s:]+){2,}$"
     r"|[,;(){}\[\]]\s+//(?:\s|$)"
+    r"|[;)}\]]\s?copy$"  # a code line with a web page's Copy button after it, printed to PDF
 )
 _MD_HEADING = re.compile(r"^#{1,6}\s+(\S.*?)\s*#*$")
+# A web page's heading with its permalink mark after it, as a page printed to PDF keeps it
+# ("Asynchronous vs. synchronous#" in Node's API pages, "Versions\u00b6" in Sphinx's).
+_ANCHORED_HEADING = re.compile(r"^([^#\s][^#]{0,100}?[\w'\")\]])[#\u00b6]$")
 _LINK_DEFINITION = re.compile(r"^\[[^\]]+\]:\s*\S+(?:\s+[\"'(].*)?$")
 _RECORD = re.compile(r"^[^\s]*:[^\s]*:[^\s]*$")  # "50:text/x-diff:*.diff"
 _END = re.compile(r"[.!?][\"'\u201d\u2019)\]]*$")
@@ -153,6 +157,8 @@ def _line_kind(line: str) -> str:
     m = _MD_HEADING.match(stripped)
     if m and (stripped.startswith("##") and not m.group(1)[:1].islower() or is_heading(m.group(1))):
         # "## Example: Read a file line-by-line"; "# apt-get install x" is a root prompt
+        return "heading"
+    if _heading_text(stripped) != stripped:
         return "heading"
     if _LINK_DEFINITION.match(stripped):
         return "code"  # "[`fs.ReadStream`]: fs.md#class-fsreadstream": a link's target
@@ -220,6 +226,18 @@ def _closes(code: str, line: str) -> bool:
         return False
     closing = line.find(")")
     return closing >= 0 and "(" not in line[:closing]
+
+
+def _heading_text(stripped: str) -> str:
+    """A heading line's text without its permalink mark ("Error events#" is "Error events");
+    any other line as it is. Twelve words at most, no closing punctuation before the mark."""
+    m = _ANCHORED_HEADING.match(stripped)
+    if m is None or len(m.group(1).split()) > 12 or _END.search(m.group(1)):
+        return stripped
+    last = m.group(1).split()[-1]
+    if "/" in last or len(last) == 1:  # a link cut at its fragment ("wiki/R_language#"), C#
+        return stripped
+    return m.group(1)
 
 
 def is_heading(line: str) -> bool:
@@ -386,7 +404,8 @@ def split_sentences(text: str) -> list[Sentence]:
             b.flush()
             b.flush_code()
             title = _MD_HEADING.match(line.text)
-            b.out.append(Sentence(title.group(1) if title else line.text, *_span(line), "heading"))
+            text = title.group(1) if title else _heading_text(line.text)
+            b.out.append(Sentence(text, *_span(line), "heading"))
             continue
         if line.kind == "blank":
             # A blank line ends a paragraph, unless the sentence plainly goes on after it (a

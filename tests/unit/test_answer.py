@@ -97,6 +97,16 @@ def test_operator_symbols_count_as_keywords() -> None:
     assert got[1] > got[0]
 
 
+def test_a_part_of_a_compound_word_counts_as_the_word() -> None:
+    """A question asks about "venv"; the manual writes "python3-venv" or "glp_open_tee"."""
+    got = keyword_scores(
+        "Why is venv not in the main package?",
+        ["The python3-venv binary package depends on these.", "The binary package is built."],
+    )
+    assert got[0] > got[1] > 0.0
+    assert keyword_scores("How do I open a tee?", ["Call glp_open_tee first."])[0] == 1.0
+
+
 def _with_scores(h: Hit, scores: list[float]) -> Hit:
     """`h` with its sentences scored as given (meaning only), as rescore leaves them."""
     from dataclasses import replace

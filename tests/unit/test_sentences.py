@@ -449,3 +449,26 @@ def test_a_paragraph_that_starts_with_a_lower_case_name_is_a_new_sentence() -> N
     assert texts("a constant overhead in the region of\n\nfifty bytes.") == [
         "a constant overhead in the region of fifty bytes."
     ]
+
+
+def test_a_web_pages_heading_with_its_permalink_mark_is_a_heading() -> None:
+    """A documentation page printed to PDF keeps the "#" or pilcrow after each heading."""
+    text = (
+        "myEmitter.emit('event', 'a', 'b');copy\n"
+        "Asynchronous vs. synchronous#\n"
+        "The EventEmitter calls all listeners synchronously.\n"
+        "3.1. Versions\u00b6\n"
+        "At any given time, python3 is the default.\n"
+        "See https://en.wikipedia.org/wiki/R_programming_language#\n"
+        "Hearth is not written in C#\n"
+    )
+    got = [(s.kind, s.text) for s in split_sentences(text)]
+    assert got[:5] == [
+        ("code", "myEmitter.emit('event', 'a', 'b');copy"),  # the page's Copy button
+        ("heading", "Asynchronous vs. synchronous"),
+        ("prose", "The EventEmitter calls all listeners synchronously."),
+        ("heading", "3.1. Versions"),
+        ("prose", "At any given time, python3 is the default."),
+    ]
+    # a link cut at its fragment and a language's name keep their "#"
+    assert [text[-1] for _, text in got[5:]] == ["#", "#"]
