@@ -17,6 +17,7 @@ the run is left as it is. Pure: the caller runs pypdf (`rag.file_text.page_texts
 
 from __future__ import annotations
 
+import itertools
 import re
 
 # A run of single characters, each followed by one space: what plain mode gives a
@@ -27,6 +28,8 @@ _RUN = re.compile(r"(?<!\S)(?:\S )+\S(?!\S)")
 _LONG_RUN = re.compile(r"(?<!\S)(?:[^\W\d_] ){3,}[^\W\d_](?!\S)")
 _LINE_START = -1  # the gap before the first character of a line: not a word gap, unknown
 _WORD_GAP = 2  # spaces between two letters in layout text that mean a word ends between them
+TRIES = 8  # places in the layout text tried for one run, after the last one placed and before
+MAX_RUNS = 2000  # runs looked at on one page (a listing's page has a few hundred)
 
 
 def looks_letter_spaced(plain: str) -> bool:
@@ -84,13 +87,18 @@ def _one_word(letters: str, inner: list[int], before: int, after: int) -> bool:
 
 
 def _occurrences(text: str, letters: str, cursor: int) -> list[int]:
-    """Where `letters` occurs in `text`: from `cursor` on first, then before it."""
+    """Where `letters` occurs in `text`: from `cursor` on first, then before it; at most
+    TRIES of each (a hostile page of thousands of "a b" runs stays quick)."""
     found: list[int] = []
-    at = text.find(letters)
-    while at >= 0:
-        found.append(at)
-        at = text.find(letters, at + 1)
-    return [a for a in found if a >= cursor] + [a for a in found if a < cursor]
+    for lo, hi in ((cursor, len(text)), (0, cursor + len(letters) - 1)):
+        at = text.find(letters, lo, hi)
+        tries = 0
+        while at >= 0 and tries < TRIES:
+            if not found or at != found[0]:
+                found.append(at)
+            tries += 1
+            at = text.find(letters, at + 1, hi)
+    return found
 
 
 def _glued_before(plain: str, start: int, text: str, at: int, gap: int) -> bool:
@@ -135,7 +143,7 @@ def respace(plain: str, layout: str) -> str:
     if not looks_letter_spaced(plain):
         return plain
     text, gaps = _stream(layout)
-    placed = _placed(list(_RUN.finditer(plain)), text, gaps)
+    placed = _placed(list(itertools.islice(_RUN.finditer(plain), MAX_RUNS)), text, gaps)
     if not any(_in_columns(run.group(0).replace(" ", ""), inner) for run, _, inner in placed):
         return plain
     out: list[str] = []

@@ -17,8 +17,9 @@ but for the callback's arguments; no pypdf import.
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 # A copy is within this fraction of the font's size of the piece it repeats (Chrome's
 # one-pixel shadow: 0.05 of a 16 pt heading, 0.075 of 10 pt text; a faked bold face: about
@@ -38,7 +39,7 @@ class Piece:
     size: float  # the font's size there, in points (0 when unknown)
 
 
-def _device(cm: Sequence[float], tm: Sequence[float], font_size: float) -> tuple[float, ...]:
+def device_origin(cm: Sequence[float], tm: Sequence[float], font_size: float) -> tuple[float, ...]:
     """The text matrix's origin and the font's size in device space."""
     x = tm[4] * cm[0] + tm[5] * cm[2] + cm[4]
     y = tm[4] * cm[1] + tm[5] * cm[3] + cm[5]
@@ -56,41 +57,52 @@ def _repeats(piece: Piece, earlier: Piece) -> bool:
     return abs(piece.x - earlier.x) <= reach and abs(piece.y - earlier.y) <= reach
 
 
+class _Copies:
+    """Drops, as pieces come, each that repeats one of the LOOK_BACK drawn before it at the
+    same place; keeps only what it needs (a page of a million pieces stays small)."""
+
+    def __init__(self) -> None:
+        self.kept: list[str] = []
+        self.every: list[str] = []
+        self.recent: deque[Piece] = deque(maxlen=LOOK_BACK)
+
+    def add(self, piece: Piece) -> None:
+        self.every.append(piece.text)
+        if not piece.text.strip():
+            self.kept.append(piece.text)
+        elif not any(_repeats(piece, earlier) for earlier in self.recent):
+            self.recent.append(piece)
+            self.kept.append(piece.text)
+
+
 def without_copies(pieces: Sequence[Piece]) -> str:
     """The pieces' text, each piece that repeats one of the LOOK_BACK drawn before it at the
     same place (`SAME_PLACE`) left out. Pieces of only white space are kept and are not
     counted as drawn."""
-    out: list[str] = []
-    drawn: list[Piece] = []
+    copies = _Copies()
     for piece in pieces:
-        if not piece.text.strip():
-            out.append(piece.text)
-            continue
-        if any(_repeats(piece, earlier) for earlier in drawn[-LOOK_BACK:]):
-            continue
-        drawn.append(piece)
-        out.append(piece.text)
-    return "".join(out)
+        copies.add(piece)
+    return "".join(copies.kept)
 
 
-@dataclass
 class Parts:
     """pypdf's `visitor_text` callback: `page.extract_text(visitor_text=parts)`."""
 
-    pieces: list[Piece] = field(default_factory=list)
+    def __init__(self) -> None:
+        self._copies = _Copies()
 
     def __call__(
         self, text: str, cm: Sequence[float], tm: Sequence[float], font: object, size: float
     ) -> None:
         try:
-            x, y, scaled = _device(cm, tm, float(size or 0))
+            x, y, scaled = device_origin(cm, tm, float(size or 0))
         except (TypeError, ValueError, IndexError):  # a hostile matrix: position unknown
             x = y = scaled = 0.0
-        self.pieces.append(Piece(text, x, y, scaled if math.isfinite(scaled) else 0.0))
+        self._copies.add(Piece(text, x, y, scaled if math.isfinite(scaled) else 0.0))
 
     def text(self, extracted: str) -> str:
         """`extracted` (what extract_text returned) without the copies, or unchanged where
         the pieces do not add up to it (a pypdf that hands the callback other text)."""
-        if "".join(p.text for p in self.pieces) != extracted:
+        if "".join(self._copies.every) != extracted:
             return extracted
-        return without_copies(self.pieces)
+        return "".join(self._copies.kept)

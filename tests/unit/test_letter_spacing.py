@@ -64,3 +64,17 @@ def test_plain_text_without_runs_is_returned_as_is() -> None:
     plain = "An ordinary page, with a list: a, b and c.\n"
     assert not looks_letter_spaced(plain)
     assert respace(plain, "anything") == plain
+
+
+def test_a_page_of_many_runs_is_read_as_far_as_the_cap() -> None:
+    """A hostile page of 20,000 letter-spaced lines: the first MAX_RUNS runs are joined,
+    the rest are left as they were (each run tries TRIES places, not every "a b")."""
+    from rag.letter_spacing import MAX_RUNS
+
+    plain = "\n".join(["// U n r o l l t h i s xx a b = 0 ;"] * 20_000)
+    layout = "\n".join(["//   U n r o l l   t h i s   xx  a b  =  0 ;"] * 20_000)
+    lines = respace(plain, layout).splitlines()
+    assert len(lines) == 20_000
+    assert lines[0] == "// Unroll this xx ab = 0;"
+    assert lines[-1] == "// U n r o l l t h i s xx a b = 0 ;"
+    assert sum(line.startswith("// Unroll") for line in lines) == MAX_RUNS // 2

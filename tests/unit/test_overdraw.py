@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rag.overdraw import Parts, Piece, without_copies
+from rag.overdraw import Parts, Piece, device_origin, without_copies
 
 
 def test_a_shadowed_heading_is_read_once() -> None:
@@ -40,8 +40,8 @@ def test_parts_collects_what_pypdf_hands_it() -> None:
     cm = [0.75, 0.0, 0.0, -0.75, 0.0, 2236.5]
     parts("Title", cm, [1.0, 0.0, 0.0, -1.0, 40.0, 1989.0], None, 21.59)
     parts("Title", [0.75, 0, 0, -0.75, 0, 2237.25], [1, 0, 0, -1, 40, 1989], None, 21.59)
-    assert parts.pieces[0].size == parts.pieces[1].size
-    assert round(parts.pieces[0].size, 2) == round(21.59 * 0.75, 2)
+    x, y, size = device_origin(cm, [1.0, 0.0, 0.0, -1.0, 40.0, 1989.0], 21.59)
+    assert (round(x, 2), round(y, 2), round(size, 2)) == (30.0, 744.75, round(21.59 * 0.75, 2))
     assert parts.text("TitleTitle") == "Title"
     # pieces that do not add up to what was extracted: the extracted text as it is
     assert parts.text("Title and more") == "Title and more"
