@@ -100,6 +100,7 @@ _CODE_SHAPE = re.compile(
 _MD_HEADING = re.compile(r"^#{1,6}\s+(\S.*?)\s*#*$")
 # A web page's heading with its permalink mark after it, as a page printed to PDF keeps it
 # ("Asynchronous vs. synchronous#" in Node's API pages, "Versions\u00b6" in Sphinx's).
+SHORT_LINE = 0.6  # a line under this share of the longest prose line did not wrap
 _ANCHORED_HEADING = re.compile(r"^([^#\s][^#]{0,100}?[\w'\")\]])[#\u00b6]$")
 _LINK_DEFINITION = re.compile(r"^\[[^\]]+\]:\s*\S+(?:\s+[\"'(].*)?$")
 _RECORD = re.compile(r"^[^\s]*:[^\s]*:[^\s]*$")  # "50:text/x-diff:*.diff"
@@ -390,6 +391,7 @@ def split_sentences(text: str) -> list[Sentence]:
     """The sentences of `text` in order (see the module docstring)."""
     b = _Builder(text)
     lines = _fenced(_lines(text))
+    width = max((len(ln.text) for ln in lines if ln.kind == "prose"), default=0)
     heads: set[int] = set()  # running heads inside a sentence broken by a page break
     for i, line in enumerate(lines):
         if i in heads:
@@ -439,14 +441,22 @@ def split_sentences(text: str) -> list[Sentence]:
             b.out.append(Sentence(_join([line.text]), line.start, line.end, "heading"))
             continue
         ended = b.open() and (
-            b.parts[-1].startswith("`") or (b.kind == "list" and _END.search(b.parts[-1]))
+            b.parts[-1].startswith("`")
+            or (b.kind == "list" and (_END.search(b.parts[-1]) or _short(b.parts[-1], width)))
         )
         if ended and line.text[:1].isupper():
-            b.flush()  # code ended the sentence, or a finished item ended the list
+            b.flush()  # code ended the sentence, or a finished (or short) item ended the list
         b.add(line)
     b.flush()
     b.flush_code()
     return [s for s in b.out if s.text]
+
+
+def _short(line: str, width: int) -> bool:
+    """Whether a list item's line ends well short of the text's width, so the item did not
+    wrap there: "• listener <Function> The event handler function" before a paragraph that
+    starts "The 'removeListener' event ..." (an API page's parameter list)."""
+    return len(line) < SHORT_LINE * width
 
 
 def _numbered_title(lines: Sequence[_Line], i: int) -> bool:

@@ -472,3 +472,23 @@ def test_a_web_pages_heading_with_its_permalink_mark_is_a_heading() -> None:
     ]
     # a link cut at its fragment and a language's name keep their "#"
     assert [text[-1] for _, text in got[5:]] == ["#", "#"]
+
+
+def test_a_list_item_that_ends_short_of_the_line_ends_before_a_capital() -> None:
+    """An API page's parameter list: items without a period, then the paragraph."""
+    text = (
+        "• eventName <string> | <symbol> The name of the event being listened for\n"
+        "• listener <Function> The event handler function\n"
+        "The EventEmitter instance will emit its own 'newListener' event before a listener\n"
+        "is added to its internal array of listeners. The fact that the event is triggered\n"
+        "• A wrapped item runs on over the line's whole width and then goes on into its\n"
+        "Second line, which a name starts.\n"
+    )
+    got = [(s.kind, s.text) for s in split_sentences(text)]
+    assert got[1] == ("list", "listener <Function> The event handler function")
+    assert got[2][1].startswith("The EventEmitter instance will emit")
+    assert got[-1] == (
+        "list",
+        "A wrapped item runs on over the line's whole width and then goes on into its "
+        "Second line, which a name starts.",
+    )
