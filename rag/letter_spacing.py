@@ -121,8 +121,9 @@ def _words(letters: str, inner: list[int]) -> str:
 
 def _placed(
     runs: list[re.Match[str]], text: str, gaps: list[int]
-) -> list[tuple[re.Match[str], int, list[int]]]:
-    """Each run found in layout text set as words: where it is, and its inner gaps."""
+) -> list[tuple[re.Match[str], str, int, list[int]]]:
+    """Each run found in layout text set as words: its letters, where they are, and their
+    inner gaps."""
     placed = []
     cursor = 0
     for run in runs:
@@ -131,7 +132,7 @@ def _placed(
             end = at + len(letters)
             inner = gaps[at + 1 : end]
             if _words_apart(inner) or _one_word(letters, inner, gaps[at], gaps[end]):
-                placed.append((run, at, inner))
+                placed.append((run, letters, at, inner))
                 cursor = end
                 break
     return placed
@@ -144,15 +145,15 @@ def respace(plain: str, layout: str) -> str:
         return plain
     text, gaps = _stream(layout)
     placed = _placed(list(itertools.islice(_RUN.finditer(plain), MAX_RUNS)), text, gaps)
-    if not any(_in_columns(run.group(0).replace(" ", ""), inner) for run, _, inner in placed):
+    if not any(_in_columns(letters, inner) for _, letters, _, inner in placed):
         return plain
     out: list[str] = []
     last = 0
-    for run, at, inner in placed:
+    for run, letters, at, inner in placed:
         start = run.start()
         if _glued_before(plain, start, text, at, gaps[at]):  # "non−z e r o"
             start -= 1
-        out += [plain[last:start], _words(run.group(0).replace(" ", ""), inner)]
+        out += [plain[last:start], _words(letters, inner)]
         last = run.end()
     out.append(plain[last:])
     return "".join(out)

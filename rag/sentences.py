@@ -98,9 +98,9 @@ _CODE_SHAPE = re.compile(
     r"|[;)}\]]\s?copy$"  # a code line with a web page's Copy button after it, printed to PDF
 )
 _MD_HEADING = re.compile(r"^#{1,6}\s+(\S.*?)\s*#*$")
+SHORT_LINE = 0.6  # a line under this share of the longest prose line did not wrap
 # A web page's heading with its permalink mark after it, as a page printed to PDF keeps it
 # ("Asynchronous vs. synchronous#" in Node's API pages, "Versions\u00b6" in Sphinx's).
-SHORT_LINE = 0.6  # a line under this share of the longest prose line did not wrap
 _ANCHORED_HEADING = re.compile(r"^([^#\s][^#]{0,100}?[\w'\")\]])[#\u00b6]$")
 _LINK_DEFINITION = re.compile(r"^\[[^\]]+\]:\s*\S+(?:\s+[\"'(].*)?$")
 _RECORD = re.compile(r"^[^\s]*:[^\s]*:[^\s]*$")  # "50:text/x-diff:*.diff"
@@ -469,13 +469,10 @@ def _numbered_title(lines: Sequence[_Line], i: int) -> bool:
         return False
     title = lines[i].text[m.end() :]
     nxt = lines[i + 1].text
-    words = title.split()
-    caps = sum(1 for w in words if w[:1].isupper())
     return (
-        len(words) <= 6
-        and caps >= max(1, (len(words) + 1) // 2)
-        and not _END.search(title)
-        and not title.endswith((",", ":", ";"))
+        len(title.split()) <= 6
+        and not _NUMBERED_HEADING.match(title)
+        and is_heading(title)
         and nxt[:1].isupper()
         and not _BULLET.match(nxt)
     )
