@@ -21,6 +21,7 @@ from rag.markdown_text import read_markdown
 from rag.normalize import normalize_pages, normalize_text
 from rag.overdraw import Parts
 from rag.pdf_outline import Outline, read_outline
+from rag.space_width import fix_space_widths
 
 logger = logging.getLogger(__name__)
 # pypdf reports every quirk it repairs as a logging warning; without any handler configured
@@ -223,9 +224,12 @@ def page_texts(
 def _page_text(page: Any) -> str:
     """A page's plain text, once where the PDF draws text twice in one place
     (rag.overdraw), with words it sets letter by letter read as words: layout mode is asked
-    only for a page whose plain text shows them (rag.letter_spacing)."""
+    only for a page whose plain text shows them (rag.letter_spacing); a TeX font's code 32
+    does not pass for a space's width (rag.space_width), so justified lines keep their word
+    gaps."""
     from pypdf.errors import PyPdfError
 
+    fix_space_widths(page)
     parts = Parts()
     text = parts.text(page.extract_text(visitor_text=parts) or "")
     if not looks_letter_spaced(text):

@@ -280,3 +280,55 @@ def shadowed_pdf(path: Path, heading: str, body: Sequence[str], n_pages: int = 1
     with path.open("wb") as f:
         writer.write(f)
     return path
+
+
+# Times-Roman's lower-case widths (a..z), as a Type 1 font's /Widths gives them
+_TIMES_LOWER = [444, 500, 444, 500, 444, 333, 500, 500, 278, 278, 500, 278, 778,
+                500, 500, 500, 500, 333, 389, 278, 500, 500, 722, 500, 500, 444]  # fmt: skip
+
+
+def tex_font_pdf(
+    path: Path, lines: Sequence[str], gap: int = -197, space: int = 500, mono: bool = False
+) -> Path:
+    """One page as pdfTeX writes justified text in a TeX-encoded font subset: every line one
+    TJ array whose words are moved apart by `gap` (thousandths of an em, TeX's shrunk glue)
+    with no space glyph drawn, in a font whose /Widths gives code 32 the width `space` (a
+    TeX encoding's glyph there, 500 in TeX Gyre Termes: not a space). `mono`: every glyph
+    600 wide, code 32 too, flagged fixed-pitch."""
+    writer = PdfWriter()
+    page = writer.add_blank_page(PAGE_W, PAGE_H)
+    widths = [600] * (123 - 32) if mono else [500] * (123 - 32)
+    if not mono:
+        widths[0] = space
+        widths[97 - 32 :] = _TIMES_LOWER
+    descriptor = DictionaryObject(
+        {
+            NameObject("/Type"): NameObject("/FontDescriptor"),
+            NameObject("/FontName"): NameObject("/ABCDEF+TeXGyreTermes-Regular"),
+            NameObject("/Flags"): NumberObject(1 if mono else 4),
+        }
+    )
+    font = DictionaryObject(
+        {
+            NameObject("/Type"): NameObject("/Font"),
+            NameObject("/Subtype"): NameObject("/Type1"),
+            NameObject("/BaseFont"): NameObject("/ABCDEF+TeXGyreTermes-Regular"),
+            NameObject("/FirstChar"): NumberObject(32),
+            NameObject("/LastChar"): NumberObject(122),
+            NameObject("/Widths"): ArrayObject(NumberObject(w) for w in widths),
+            NameObject("/FontDescriptor"): writer._add_object(descriptor),
+        }
+    )
+    ops = [f"BT /F1 10 Tf 12 TL 56 {PAGE_H - 60} Td"]
+    for line in lines:
+        words = "".join(f"({_escape(w)}){gap}" for w in line.split())
+        ops.append(f"[{words}] TJ T*")
+    ops.append("ET")
+    stream = DecodedStreamObject()
+    stream.set_data("\n".join(ops).encode("latin-1"))
+    page[NameObject("/Contents")] = writer._add_object(stream)
+    fonts = DictionaryObject({NameObject("/F1"): writer._add_object(font)})
+    page[NameObject("/Resources")] = DictionaryObject({NameObject("/Font"): fonts})
+    with path.open("wb") as f:
+        writer.write(f)
+    return path
