@@ -103,6 +103,16 @@ DATA_PDFS: dict[str, DataPdf] = {
             "GFDL-1.3+",
             "Bash Reference Manual: Texinfo; the out-of-sample split of the evaluation",
         ),
+        DataPdf(
+            "krb5-doc/user.pdf.gz",
+            "krb5-doc",
+            "1.20.1-2+deb12u5",
+            Path("/usr/share/doc/krb5-doc/user.pdf.gz"),
+            35,
+            "MIT (Kerberos licence)",
+            "MIT Kerberos User Guide: Sphinx's LaTeX, TeX Gyre fonts whose code 32 is no space "
+            "(rag.space_width); Debian installs it gzipped: `gunzipped` gives the PDF",
+        ),
     )
 }
 
@@ -139,6 +149,16 @@ def data_pdfs(ids: list[str] | None = None) -> dict[str, Path]:
         paths = ", ".join(str(m.path) for m in missing)
         raise MissingTestData(f"missing: {paths}\n" + _install_hint([m.package for m in missing]))
     return {i: data_pdf(i) for i in wanted}
+
+
+def gunzipped(pdf_id: str, folder: Path) -> Path:
+    """A test PDF that Debian installs gzipped, decompressed into `folder`."""
+    import gzip
+
+    source = data_pdf(pdf_id)
+    target = folder / source.name.removesuffix(".gz")
+    target.write_bytes(gzip.decompress(source.read_bytes()))
+    return target
 
 
 def resolve_eval_file(file_id: str) -> Path:

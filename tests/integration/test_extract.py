@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Any
 
 import pdf_factory as F
 import pytest
-from data_files import LARGE_PDF_ID, REPO, data_pdf
+from data_files import LARGE_PDF_ID, REPO, MissingTestData, data_pdf
 
 from rag.chunking import chunk_pages, joined_text_from
 from rag.extract import Extractor, _Worker
@@ -248,6 +249,26 @@ def test_real_pdfs(pdf_id: str, page: int, phrase: str) -> None:
     assert phrase in " ".join(text.split())
     # running heads and page numbers are gone, control characters too
     assert not any(ch < " " and ch != "\n" for ch in text)
+
+
+def test_justified_tex_lines_keep_their_word_gaps(tmp_path: Path) -> None:
+    """Sphinx's LaTeX sets the Kerberos guide in TeX Gyre fonts whose /Widths give code 32
+    the width of an "n": pypdf alone reads 25 of its 35 pages with words run together
+    ("SupposeyourKerberosticketsallowyou"). rag.space_width makes them words again."""
+    from data_files import gunzipped
+
+    try:
+        pdf = gunzipped("krb5-doc/user.pdf.gz", tmp_path)
+    except MissingTestData as exc:
+        pytest.skip(str(exc))
+    result = extract_file(pdf)
+    assert result.status == "ok" and result.n_pages == 35
+    text = " ".join(" ".join(p.text.split()) for p in result.pages)
+    assert "Suppose your Kerberos tickets allow you to log into a host in another domain" in text
+    assert "Your password is the only way Kerberos has of verifying your identity." in text
+    assert "kinit -f -l 3h david@EXAMPLE.COM" in text  # options and code as they were
+    # no run of glued words left (its longest word, "preauthentication", has 17 letters)
+    assert max(len(w) for w in re.findall(r"[A-Za-z]+", text)) < 30
 
 
 def test_real_pdf_running_heads_removed() -> None:
