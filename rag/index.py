@@ -519,11 +519,14 @@ class Store:
                 "WHERE status = 'ready' AND chunks > 0"
             )
 
+    def chunk_count(self) -> int:
+        return int(self.conn.execute("SELECT count(*) FROM chunks").fetchone()[0])
+
     def counts(self) -> dict[str, int]:
         one = self.conn.execute
         return {
             "documents": int(one("SELECT count(*) FROM documents").fetchone()[0]),
-            "chunks": int(one("SELECT count(*) FROM chunks").fetchone()[0]),
+            "chunks": self.chunk_count(),
             "embedded": int(one("SELECT count(*) FROM chunks WHERE embedded = 1").fetchone()[0]),
             "fts_rows": int(one("SELECT count(*) FROM chunks_fts").fetchone()[0]),
         }

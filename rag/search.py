@@ -5,6 +5,7 @@ merged into passages (`rag.retrieve`, the pure parts)."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from engine.errors import InvalidRequestError
 from rag import page_starts
 from rag.config import LibraryContext
-from rag.evidence import RESCORE_POOL
+from rag.evidence import ABSENCE_CHUNKS, RESCORE_POOL
 from rag.index import ChunkRow, Store, chunks_at
 from rag.normalize import without_bidi_controls
 from rag.passage_edges import (
@@ -289,9 +290,19 @@ class Searcher:
 
 
 def unknown_share(store: Store, question: str) -> float:
-    """The share of the question's words that no passage of the library holds."""
+    """The share of the question's words that no passage of the library holds, weighted by
+    how surely a library of its size would hold an everyday word (`absence_weight`)."""
     terms = [t for t in query_terms(question) if t not in QUANTIFIERS and t not in LIGHT_VERBS]
-    return len(store.unknown_terms(terms)) / max(len(terms), 1)
+    unknown = store.unknown_terms(terms)
+    if not unknown:
+        return 0.0
+    return absence_weight(store.chunk_count()) * len(unknown) / max(len(terms), 1)
+
+
+def absence_weight(chunks: int) -> float:
+    """How much a word's absence from a library of `chunks` chunks says (rag.evidence
+    .ABSENCE_CHUNKS): little in a few pages, nearly all in a shelf of manuals."""
+    return 1.0 - math.exp(-max(chunks, 0) / ABSENCE_CHUNKS)
 
 
 def candidate(row: ChunkRow, score: float) -> Candidate:

@@ -20,7 +20,7 @@ from rag.retrieve import (
     relative_score_fusion,
     to_passages,
 )
-from rag.search import unknown_share
+from rag.search import absence_weight, unknown_share
 from rag.vector_store import collection_name
 
 # -- reciprocal rank fusion ----------------------------------------------------------------
@@ -395,7 +395,8 @@ def test_quantifiers_are_no_sign_of_an_uncovered_question(tmp_path: Path) -> Non
     store, _ = _store_of(tmp_path, "The join method joins the path segments together.")
     try:
         assert unknown_share(store, "How do I join several segments of a path?") == 0.0
-        assert unknown_share(store, "How do I join several pieces of a path?") == 1 / 3
+        lacks_one = absence_weight(store.chunk_count()) / 3
+        assert unknown_share(store, "How do I join several pieces of a path?") == lacks_one
         assert unknown_share(store, "How do I join the whole path?") == 0.0
         assert unknown_share(store, "How do I join certain segments?") == 0.0
     finally:
@@ -409,7 +410,8 @@ def test_the_light_verb_of_a_request_is_no_sign_of_an_uncovered_question(tmp_pat
     try:
         assert unknown_share(store, "How do I turn on syntax highlighting?") == 0.0
         assert unknown_share(store, "How do I get syntax highlighting?") == 0.0
-        assert unknown_share(store, "How do I turn on syntax highlighting in Excel?") == 1 / 3
+        lacks_one = absence_weight(store.chunk_count()) / 3
+        assert unknown_share(store, "How do I turn on syntax highlighting in Excel?") == lacks_one
     finally:
         store.close()
 
@@ -434,3 +436,13 @@ def test_the_light_verb_of_a_request_is_no_sign_of_an_uncovered_question(tmp_pat
 )
 def test_spelling_variants(word: str, variants: list[str]) -> None:
     assert spelling.variants(word) == variants
+
+
+def test_a_missing_word_says_more_the_larger_the_library() -> None:
+    """A 35-page guide lacks many everyday words whatever it covers; a shelf of manuals that
+    lacks "thermostat" is not about thermostats."""
+    weights = [absence_weight(n) for n in (0, 1, 120, 500, 5_000)]
+    assert weights == sorted(weights)
+    assert weights[0] == 0.0
+    assert 0.4 < weights[2] < 0.5  # a short user guide
+    assert weights[-1] > 0.99  # the six evaluation manuals, 5,395 chunks
