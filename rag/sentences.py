@@ -24,9 +24,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
+from rag.line_roles import (
+    FUNCTION_WORDS,
+    command_lines,
+    is_data_line,
+    is_numbered_section,
+    is_plain_title,
+)
 from rag.markdown_text import is_fence
 
 Kind = Literal["prose", "heading", "list", "code"]
@@ -185,24 +192,12 @@ def _line_kind(line: str) -> str:
             # code span begun on the line before ("`git help\n<commandname>`.")
             return "prose"
         return "code"  # "text/x-diff:*.patch", "glp_create_prob(P);"
-    if _data_line(stripped):
+    if is_data_line(stripped):
         return "code"
     return "prose"
 
 
 _WRAPPED_END = re.compile(r"^[\w./-]+\)[.,;:]$")  # "1.0.0/1.0.1).": a parenthesis closing
-_PLAIN_WORD = re.compile(r"[(\"'\u2018\u201c]?[A-Za-z][A-Za-z'\u2019-]*[.,;:!?)\"'\u2019\u201d]*")
-
-
-def _data_line(stripped: str) -> bool:
-    """A line that is data, not prose: a hex dump ("00000000 4d 49 4d 45 ..."), a row of
-    numbers, a formula as PDF extraction leaves it ("(xB )1 = : : : + 1x"). Fewer than two
-    in five of its (six or more) tokens are words."""
-    tokens = stripped.split()
-    if len(tokens) < 6:
-        return False
-    plain = sum(1 for t in tokens if _PLAIN_WORD.fullmatch(t) and len(t.strip("(),.;:")) > 1)
-    return plain < 0.4 * len(tokens)
 
 
 def _lines(text: str) -> list[_Line]:
@@ -329,8 +324,8 @@ def _split_prose(
     last = 0
     for m in _SPLIT.finditer(text):
         dot = m.start() - 1
-        if _abbreviation_before(text, dot):
-            continue
+        if _abbreviation_before(text, dot) or text.count("`", 0, dot) % 2:
+            continue  # an abbreviation, or a dot inside code kept inline (`...`)
         if text[m.end()].islower() and not _ends_word(text, dot, m.group(1)):
             continue
         pieces.append(text[last : m.start() + len(m.group(1))])
@@ -391,6 +386,8 @@ def split_sentences(text: str) -> list[Sentence]:
     """The sentences of `text` in order (see the module docstring)."""
     b = _Builder(text)
     lines = _fenced(_lines(text))
+    commands = command_lines([ln.text for ln in lines], [ln.kind for ln in lines])
+    lines = [replace(ln, kind="code") if i in commands else ln for i, ln in enumerate(lines)]
     width = max((len(ln.text) for ln in lines if ln.kind == "prose"), default=0)
     heads: set[int] = set()  # running heads inside a sentence broken by a page break
     for i, line in enumerate(lines):
@@ -432,11 +429,7 @@ def split_sentences(text: str) -> list[Sentence]:
             b.flush()
             b.add(_Line(_BULLET.sub("", line.text), line.start, line.end, "prose"), "list")
             continue
-        if (
-            is_heading(line.text)
-            and not (b.open() and b.kind == "prose" and _unfinished(b))
-            and not _title_goes_on(lines, i)
-        ):
+        if _heading_here(lines, i, b, nxt, width):
             b.flush()
             b.out.append(Sentence(_join([line.text]), line.start, line.end, "heading"))
             continue
@@ -450,6 +443,24 @@ def split_sentences(text: str) -> list[Sentence]:
     b.flush()
     b.flush_code()
     return [s for s in b.out if s.text]
+
+
+def _heading_here(
+    lines: Sequence[_Line], i: int, b: _Builder, nxt: _Line | None, width: int
+) -> bool:
+    """Whether the prose line at `i` is a heading: in title form or numbered, unless it
+    goes on with the sentence before or after it; in sentence case between two sentences
+    (`is_plain_title`); numbered in two levels before a sentence, whatever is before it."""
+    text = lines[i].text
+    after = nxt.text if nxt is not None and nxt.kind == "prose" else None
+    if is_numbered_section(text, after):
+        return True
+    if b.open() and b.kind == "prose" and _unfinished(b):
+        return False
+    if is_heading(text):
+        return not _title_goes_on(lines, i)
+    before = lines[i - 1].text if i > 0 and lines[i - 1].kind == "prose" else None
+    return is_plain_title(text, before, after, _short(text, width))
 
 
 def _short(line: str, width: int) -> bool:
@@ -491,20 +502,7 @@ def _title_goes_on(lines: Sequence[_Line], i: int) -> bool:
     if _NUMBERED_HEADING.match(line) or line.isupper():
         return False
     words = lines[i + 1].text.split(maxsplit=1)
-    return bool(words) and words[0].rstrip(",;:") in _FUNCTION_WORDS
-
-
-# Words that go on a sentence and do not start a section's text after its title.
-_FUNCTION_WORDS = frozenset([
-    "a", "an", "the", "of", "to", "in", "on", "at", "for", "with", "by", "from", "into",
-    "onto", "about", "than", "as", "and", "or", "but", "nor", "so", "is", "are", "was",
-    "were", "be", "been", "being", "has", "have", "had", "does", "do", "did", "can",
-    "could", "may", "might", "must", "shall", "should", "will", "would", "that", "which",
-    "who", "whom", "whose", "whether", "if", "when", "while", "where", "because", "its",
-    "their", "his", "her", "our", "your", "before", "after", "until", "since", "without",
-    "within", "through", "during", "across", "against", "among", "between", "under",
-    "over", "unless", "although", "though", "once",
-])  # fmt: skip
+    return bool(words) and words[0].rstrip(",;:") in FUNCTION_WORDS
 
 
 def _running_head(lines: Sequence[_Line], blank: int) -> int | None:
