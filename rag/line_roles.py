@@ -79,8 +79,8 @@ def _is_command(
     tokens = text.split()
     if not tokens or len(tokens) > COMMAND_TOKENS:
         return False
-    if len(tokens) > 1 and _PROMPT_WORD.match(tokens[0]):
-        return True
+    if _PROMPT_WORD.match(tokens[0]) and not tokens[0][0].isdigit():
+        return True  # "shell% kinit", or the prompt alone that ends a session ("shell%")
     if not _PROGRAM.match(tokens[0]) or _CLOSING.search(text):
         return False
     if previous is None:  # a passage's first line: a program with arguments only

@@ -60,6 +60,10 @@ def test_a_bare_program_name_is_a_command_where_a_colon_introduces_it() -> None:
 def test_a_prompt_that_names_the_shell_starts_a_command() -> None:
     text = "He would type:\nshell% kinit david@EXAMPLE.COM\nPassword for david: ok.\n"
     assert ("code", "shell% kinit david@EXAMPLE.COM") in kinds_and_texts(text)
+    # the prompt alone ends the session; the sentence after it is a sentence of its own
+    text = "shell% kdestroy\nshell%\nIf you type your password, it is checked.\n"
+    assert kinds_and_texts(text)[-1] == ("prose", "If you type your password, it is checked.")
+    assert command_lines(["Done.", "100%", "of them"], ["prose"] * 3) == set()
 
 
 def test_prose_that_wraps_onto_a_line_in_lower_case_stays_prose() -> None:
