@@ -446,3 +446,16 @@ def test_a_missing_word_says_more_the_larger_the_library() -> None:
     assert weights[0] == 0.0
     assert 0.4 < weights[2] < 0.5  # a short user guide
     assert weights[-1] > 0.99  # the six evaluation manuals, 5,395 chunks
+
+
+def test_closed_class_words_are_no_sign_of_an_uncovered_question(tmp_path: Path) -> None:
+    """ "a value shared across probes" asks about sharing a value between probes: a guide
+    that never writes "across" covers it as well. A word that names a topic still counts."""
+    store, _ = _store_of(tmp_path, "A global variable is shared by all probes of a script.")
+    try:
+        assert unknown_share(store, "How is a variable shared across probes?") == 0.0
+        assert unknown_share(store, "Is it global versus local, or does it never seem shared?") > 0
+        lacks_one = absence_weight(store.chunk_count()) / 3
+        assert unknown_share(store, "Is a variable shared across GPUs?") == lacks_one
+    finally:
+        store.close()
