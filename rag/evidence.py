@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from rag.grounding import content_stems
-from rag.retrieve import Hit, has_dot_leaders
+from rag.retrieve import Hit, has_dot_leaders, index_entries
 from rag.sentences import Sentence, split_sentences
 
 if TYPE_CHECKING:  # numpy only for types: the window plans answers without importing it
@@ -80,6 +80,7 @@ LEAD_KEYWORDS = 0.5
 SHORT_WORDS = 20  # a quote this short takes the sentence after it as context
 NEXT_SHORT_WORDS = 12  # ... as does one followed by a sentence this short (a punchline)
 FOLLOW_SHARE = 0.8  # ... as does a next (or previous) sentence scoring this share of its score
+INDEX_ENTRIES = 3  # a sentence with this many of a book index's entries is a piece of it
 CODE_CHARS = 600  # code shown after a quote that introduces it ("with the command:") ...
 CODE_LINES = 12  # ... in at most this many of its lines
 
@@ -274,8 +275,14 @@ def _quotable(s: ScoredSentence) -> bool:
     FAQ's "How do I convert factors to numeric?" restates the question and answers nothing;
     it still counts towards its passage's rank) nor a contents entry with dot leaders (from
     a contents page that `is_navigation` did not take for one: a part of it, in a chunk with
-    other text; it names a section and answers nothing)."""
-    return _content(s) and not _QUESTION.search(s.text) and not has_dot_leaders(s.text)
+    other text; it names a section and answers nothing), nor a run of a book index's entries
+    ("stap options, 8 stapdev, 7 staprun, 7")."""
+    return (
+        _content(s)
+        and not _QUESTION.search(s.text)
+        and not has_dot_leaders(s.text)
+        and index_entries(s.text) < INDEX_ENTRIES
+    )
 
 
 def _code_block_ends(sents: Sequence[Sentence]) -> list[int]:

@@ -277,8 +277,22 @@ def relative_score_fusion(
 _LEADER = re.compile(r"(?:\.\s?){4,}\s*\d+")
 
 
+INDEX_LINES = 6  # a chunk with this many index entries at least ...
+INDEX_SHARE = 0.4  # ... making up this share of its lines is a piece of a book's index
 # A run of leader dots, with or without its page number (a chunk may end inside an entry).
 _DOTS = re.compile(r"(?:\.\s?){6,}")
+
+
+# An entry of a book's index without dot leaders, as LaTeX's makeindex and DocBook's FOP set
+# it: a term, a comma and its pages ("tracepoint, 14, 44", "uname -m, 7", "copy fault, 72").
+_INDEX_LINE = re.compile(r"[A-Za-z)\]],\s*\d{1,4}(?:\s*[-\u2013]\s*\d{1,4})?(?:,\s*\d{1,4})*\s*$")
+# ... and such entries run together into one line, as a passage's sentence reads them
+_INDEX_ENTRY = re.compile(r"[A-Za-z)\]],\s\d{1,4}(?:,\s\d{1,4})*(?=\s|$)")
+
+
+def index_entries(text: str) -> int:
+    """How many entries of a book's index ("stapdev, 7") the text holds."""
+    return len(_INDEX_ENTRY.findall(text))
 
 
 def has_dot_leaders(text: str) -> bool:
@@ -289,13 +303,14 @@ def has_dot_leaders(text: str) -> bool:
 
 def is_navigation(text: str) -> bool:
     """Whether a chunk is mostly a table of contents (titles with dot leaders and page
-    numbers). It repeats the words of the sections it lists without their content, so it
-    matches many questions in both indexes and answers none.
+    numbers) or a book's index. It repeats the words of the sections it lists without their
+    content, so it matches many questions in both indexes and answers none.
 
-    Two shapes: several entries with their page numbers, or a short piece of a contents
+    Three shapes: several entries with their page numbers, a short piece of a contents
     page that is mostly dots (the embedding model's tokenizer makes each dot a token, so a
-    chunk cut from dense leaders holds only two or three entries). Vectors of such chunks
-    sit close to nearly every query."""
+    chunk cut from dense leaders holds only two or three entries), or lines that are mostly
+    an index's entries without leaders ("tracepoint, 14, 44"). Vectors of such chunks sit
+    close to nearly every query."""
     size = len(text.strip())
     if not size:
         return False
@@ -303,7 +318,12 @@ def is_navigation(text: str) -> bool:
     if len(leaders) >= 3 and sum(len(m) for m in leaders) >= 0.25 * size:
         return True
     dots = _DOTS.findall(text)
-    return len(dots) >= 2 and sum(len(m) for m in dots) >= 0.5 * size
+    if len(dots) >= 2 and sum(len(m) for m in dots) >= 0.5 * size:
+        return True
+    # a page of a book's index without leaders: most lines a term and its pages
+    lines = [line for line in text.splitlines() if line.strip()]
+    entries = sum(1 for line in lines if _INDEX_LINE.search(line))
+    return entries >= INDEX_LINES and entries >= INDEX_SHARE * len(lines)
 
 
 def top_passages(

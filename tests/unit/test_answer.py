@@ -246,6 +246,21 @@ def test_a_contents_entry_is_never_quoted() -> None:
     assert ". . ." not in quote.text and quote.text.endswith("linear programming problem.")
 
 
+def test_entries_of_a_book_index_are_never_quoted() -> None:
+    """The SystemTap guide's index, run together into one "sentence" in a passage with other
+    text, was quoted: "options, stap, 8 running SystemTap scripts, 7 standard input, ..."."""
+    from rag.evidence import choose
+
+    text = (
+        "options, stap, 8 running SystemTap scripts, 7 standard input, running scripts from, 8 "
+        "stap, 7 stapdev, 7 staprun, 7\n\n"
+        "Members of the stapusr group can only use the staprun command to run modules."
+    )
+    evidence = choose([_with_scores(hit(text), [0.9, 0.5])])
+    [quote] = evidence.quotes
+    assert quote.text.startswith("Members of the stapusr group")
+
+
 def test_the_sentence_before_a_quote_comes_with_it_when_it_answers_nearly_as_well() -> None:
     """A two-part answer ("doesn't handle REAL. It doesn't support AUTOMATIC TAGS") is quoted
     whole, whichever of its sentences scores higher; a weak sentence before is left out."""

@@ -336,6 +336,16 @@ def test_tables_of_contents_go_after_passages_with_content() -> None:
     assert not is_navigation(prose)
     assert not is_navigation("Wait . . . . . . and then . . . . . . it rang, twice.")
     assert not is_navigation("Totals . . . . 12")  # one leader is not a table
+    # a book's index without leaders (DocBook through FOP; LaTeX's makeindex)
+    index = (
+        "timer.s(), sample usage\nexamples of SystemTap scripts, 62, 64\ntracepoint, 14, 44\n"
+        "tracing call graph\nexamples of SystemTap scripts, 57\nU\nuid()\nfunctions, 17\n"
+        "uname -m, 7\nuname -r, 4\naggregation overflow, 72\ncopy fault, 72\n"
+    )
+    assert is_navigation(index)
+    # prose whose lines end in numbers, and a table of numbers, are not
+    assert not is_navigation("The default port is\n3493, and the old one 3305, in version\n2.0, 12")
+    assert not is_navigation("\n".join(f"{i}, {i * i}" for i in range(1, 12)))
 
     def cand(i: int, text: str, ordinal: int | None = None) -> Candidate:
         # one chunk per page, 1000 characters apart: neighbours by ordinal only
