@@ -366,6 +366,7 @@ def _neighbour(
     return n if ok else None
 
 
+_OPTION = re.compile(r"--?[A-Za-z]")  # a command-line option that opens a sentence
 # Words that open a sentence which goes on from the one before ("It shows how ...").
 _GOES_ON = re.compile(
     r"(?:it|its|this|these|that|those|they|their|such|thus|so|then|also|here|hence|"
@@ -394,6 +395,8 @@ def _quote(hits: Sequence[Hit], p: int, i: int, score: float, seen: set[str]) ->
     # A little context: the next sentence too when this one is short, the next one is short
     # (a punchline) or it answers nearly as well ...
     nxt = _neighbour(sents, i + 1, s, seen)
+    if nxt is not None and _OPTION.match(nxt.text):
+        nxt = None  # "-r time (duration string.)" heads the next option's definition
     if nxt is not None and (
         (len(s.text.split()) < SHORT_WORDS and _continues(s, nxt))
         or len(nxt.text.split()) < NEXT_SHORT_WORDS

@@ -197,6 +197,21 @@ def test_a_short_sentence_after_a_quote_comes_with_it() -> None:
     assert evidence.quotes[0].text.endswith("All numbers are big-endian.")
 
 
+def test_the_next_option_of_a_list_does_not_come_with_a_quote() -> None:
+    """kinit's option list: "-r time (duration string.)" is short, but it heads the next
+    option, not the point of the one quoted."""
+    from rag.evidence import choose
+
+    text = (
+        "Specifies the lifetime to be requested for the ticket; if this option is not "
+        "specified, the default ticket lifetime (12 hours) is used instead. "
+        "-r time (duration string.) "
+        "Requests renewable tickets, with a total lifetime equal to time."
+    )
+    evidence = choose([_with_scores(hit(text), [0.6, 0.1, 0.2])])
+    assert evidence.quotes[0].text.endswith("(12 hours) is used instead.")
+
+
 def test_a_short_quote_takes_the_next_sentence_only_when_it_goes_on() -> None:
     """A short quote takes the sentence after it when that sentence goes on from it (a
     referring word, or a word they share), not when it starts another topic: bzip2's
