@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from rag.formats import MARKDOWN_SUFFIXES, PDF_SUFFIXES, SUPPORTED_SUFFIXES, TEXT_SUFFIXES
+from rag.formats import (
+    BAD_INPUT,
+    MARKDOWN_SUFFIXES,
+    PDF_SUFFIXES,
+    SUPPORTED_SUFFIXES,
+    TEXT_SUFFIXES,
+)
 from rag.letter_spacing import looks_letter_spaced, respace
 from rag.markdown_text import read_markdown
 from rag.normalize import normalize_pages, normalize_text
@@ -148,11 +154,6 @@ def extract_text_file(path: Path) -> ExtractResult:
 _FAILED_PAGE = "\x00"  # a page pypdf failed on (pypdf's text never is a lone NUL)
 
 
-# What pypdf raises on bad input: its own errors all derive from PyPdfError (LimitReachedError
-# too, which is not a PdfReadError), the rest are Python's own on structures it trusted.
-_BAD_INPUT = (ValueError, KeyError, TypeError, IndexError, AttributeError, ZeroDivisionError)
-
-
 class PdfProblem(Exception):
     def __init__(self, status: Status, message: str) -> None:
         super().__init__(message)
@@ -181,7 +182,7 @@ def open_pdf(path: Path) -> Any:
         raise PdfProblem(
             "not_supported", f"{name}: this PDF needs a component that is missing ({exc})."
         ) from exc
-    except (PyPdfError, *_BAD_INPUT) as exc:
+    except (PyPdfError, *BAD_INPUT) as exc:
         raise PdfProblem(
             "malformed", f"{name}: the PDF is damaged or incomplete and cannot be read ({exc})."
         ) from exc
@@ -196,7 +197,7 @@ def page_count(reader: Any, path: Path) -> int:
 
     try:
         return len(reader.pages)
-    except (PyPdfError, *_BAD_INPUT) as exc:
+    except (PyPdfError, *BAD_INPUT) as exc:
         raise PdfProblem(
             "malformed", f"{path.name}: the PDF's page list is damaged ({exc})."
         ) from exc
@@ -215,7 +216,7 @@ def page_texts(
             progress()
         try:
             out.append(_page_text(reader.pages[index]))
-        except (PyPdfError, NotImplementedError, *_BAD_INPUT) as exc:
+        except (PyPdfError, NotImplementedError, *BAD_INPUT) as exc:
             logger.debug("page %d: text extraction failed: %s", index + 1, exc)
             out.append(_FAILED_PAGE)
     return out
@@ -236,7 +237,7 @@ def _page_text(page: Any) -> str:
         return text
     try:
         layout = page.extract_text(extraction_mode="layout") or ""
-    except (PyPdfError, NotImplementedError, *_BAD_INPUT) as exc:
+    except (PyPdfError, NotImplementedError, *BAD_INPUT) as exc:
         logger.debug("layout text failed, letter spacing kept: %s", exc)
         return text
     return respace(text, layout)

@@ -17,6 +17,11 @@ MARKDOWN_SUFFIXES = frozenset({".md", ".markdown"})
 TEXT_SUFFIXES = frozenset({".txt"}) | MARKDOWN_SUFFIXES
 SUPPORTED_SUFFIXES = PDF_SUFFIXES | TEXT_SUFFIXES
 
+# What pypdf raises on bad input: its own errors all derive from PyPdfError (LimitReachedError
+# too, which is not a PdfReadError), the rest are Python's own on structures it trusted
+# (rag.file_text, rag.space_width).
+BAD_INPUT = (ValueError, KeyError, TypeError, IndexError, AttributeError, ZeroDivisionError)
+
 # How each format is read, versioned: bump a number when reading that format yields other
 # text than before (markdown 2: HTML comments dropped, a passage that starts inside a fenced
 # block read as code; 3: fenced code keeps its indentation; 4: links read as their text,

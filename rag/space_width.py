@@ -24,14 +24,17 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
+from rag.formats import BAD_INPUT
+
 NOT_A_SPACE = 0.8  # code 32's width, as a share of the median lower-case width, above which
 SPACE_SHARE = 0.5  # ... it is replaced by this share of that median
 _SIMPLE = frozenset({"/Type1", "/TrueType", "/MMType1"})
 _FIXED_PITCH = 1  # FontDescriptor /Flags bit 1
 _MAX_DEPTH = 4  # form XObjects inside form XObjects: fonts looked for this deep
 _MAX_FONTS = 512  # fonts looked at per page, at most (a hostile page may list thousands)
-# What a damaged object raises as pypdf resolves and reads it (as rag.file_text catches)
-_DAMAGED = (ValueError, KeyError, TypeError, IndexError, AttributeError, RecursionError)
+# What a damaged object raises as pypdf resolves and reads it (PyPdfError too), and a chain
+# of references too deep to follow
+_DAMAGED = (*BAD_INPUT, RecursionError)
 
 
 def fix_space_widths(page: Any) -> int:
