@@ -80,7 +80,9 @@ LEAD_KEYWORDS = 0.5
 SHORT_WORDS = 20  # a quote this short takes the sentence after it as context
 NEXT_SHORT_WORDS = 12  # ... as does one followed by a sentence this short (a punchline)
 FOLLOW_SHARE = 0.8  # ... as does a next (or previous) sentence scoring this share of its score
-INDEX_ENTRIES = 3  # a sentence with this many of a book index's entries is a piece of it
+INDEX_ENTRIES = 3  # a sentence with this many of a book index's entries ...
+INDEX_WORDS = 6  # ... one in this many words at least, is a piece of it (not "1 to plain
+# text, 2 to bold face, 3 to italic", R's font numbers inside a long sentence)
 CODE_CHARS = 600  # code shown after a quote that introduces it ("with the command:") ...
 CODE_LINES = 12  # ... in at most this many of its lines
 
@@ -281,8 +283,13 @@ def _quotable(s: ScoredSentence) -> bool:
         _content(s)
         and not _QUESTION.search(s.text)
         and not has_dot_leaders(s.text)
-        and index_entries(s.text) < INDEX_ENTRIES
+        and not _index_run(s.text)
     )
+
+
+def _index_run(text: str) -> bool:
+    entries = index_entries(text)
+    return entries >= INDEX_ENTRIES and entries * INDEX_WORDS >= len(text.split())
 
 
 def _code_block_ends(sents: Sequence[Sentence]) -> list[int]:

@@ -277,17 +277,16 @@ def relative_score_fusion(
 _LEADER = re.compile(r"(?:\.\s?){4,}\s*\d+")
 
 
-INDEX_LINES = 6  # a chunk with this many index entries at least ...
-INDEX_SHARE = 0.4  # ... making up this share of its lines is a piece of a book's index
 # A run of leader dots, with or without its page number (a chunk may end inside an entry).
 _DOTS = re.compile(r"(?:\.\s?){6,}")
 
-
 # An entry of a book's index without dot leaders, as LaTeX's makeindex and DocBook's FOP set
 # it: a term, a comma and its pages ("tracepoint, 14, 44", "uname -m, 7", "copy fault, 72").
-_INDEX_LINE = re.compile(r"[A-Za-z)\]],\s*\d{1,4}(?:\s*[-\u2013]\s*\d{1,4})?(?:,\s*\d{1,4})*\s*$")
-# ... and such entries run together into one line, as a passage's sentence reads them
-_INDEX_ENTRY = re.compile(r"[A-Za-z)\]],\s\d{1,4}(?:,\s\d{1,4})*(?=\s|$)")
+_INDEX_PAGES = r"[A-Za-z)\]],\s*\d{1,4}(?:\s*[-\u2013]\s*\d{1,4})?(?:,\s*\d{1,4})*"
+_INDEX_LINE = re.compile(_INDEX_PAGES + r"\s*$")  # an entry that ends its line
+_INDEX_ENTRY = re.compile(_INDEX_PAGES + r"(?=\s|$)")  # ... or runs into the next one
+INDEX_LINES = 6  # a chunk with this many index entries at least ...
+INDEX_SHARE = 0.4  # ... making up this share of its lines is a piece of a book's index
 
 
 def index_entries(text: str) -> int:

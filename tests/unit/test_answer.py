@@ -274,6 +274,13 @@ def test_entries_of_a_book_index_are_never_quoted() -> None:
     evidence = choose([_with_scores(hit(text), [0.9, 0.5])])
     [quote] = evidence.quotes
     assert quote.text.startswith("Members of the stapusr group")
+    # numbers after commas inside a long sentence are no index (R's font numbers)
+    fonts = (
+        "The font argument is an integer that is arranged so that 1 corresponds to plain "
+        "text, 2 to bold face, 3 to italic, 4 to bold italic and 5 to the symbol font."
+    )
+    [quote] = choose([_with_scores(hit(fonts), [0.9])]).quotes
+    assert quote.text == fonts
 
 
 def test_the_sentence_before_a_quote_comes_with_it_when_it_answers_nearly_as_well() -> None:
