@@ -279,6 +279,7 @@ class _Runner:
         from engine.types import ChatMessage, GenerationRequest, SamplingParams
         from rag.retrieve import to_passages
 
+        _check_word_list()
         hits = self.library.search(QUESTION, k=3)
         if not hits:
             raise StepFailed("The search for the self-test question found no passage.")
@@ -311,6 +312,19 @@ class _Runner:
             self.engine.close()
         if self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _check_word_list() -> None:
+    """The English word frequencies that weigh a question's missing words (rag.word_rarity):
+    without them every question with a word the documents lack would fail."""
+    from rag.word_rarity import rarity
+
+    try:
+        known = rarity("company") == 0.0 and rarity("jupyter") == 1.0
+    except (ImportError, OSError, LookupError) as exc:
+        raise StepFailed(f"The English word list (wordfreq) cannot be read: {exc}") from exc
+    if not known:
+        raise StepFailed("The English word list (wordfreq) gives unexpected frequencies.")
 
 
 def run(paths: Paths | None = None, progress: Callable[[str], None] | None = None) -> Report:

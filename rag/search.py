@@ -37,6 +37,7 @@ from rag.retrieve import (
     top_passages,
 )
 from rag.sections import sections
+from rag.word_rarity import rarity
 
 if TYPE_CHECKING:  # pragma: no cover
     from rag.overview import OverviewCache
@@ -308,14 +309,18 @@ class Searcher:
 
 
 def unknown_share(store: Store, question: str) -> float:
-    """The share of the question's words that no passage of the library holds, weighted by
-    how surely a library of its size would hold an everyday word (`absence_weight`)."""
+    """The share of the question's words that no passage of the library holds, each counted
+    by how rare it is in English (`rag.word_rarity`), weighted by how surely a library of its
+    size would hold an everyday word (`absence_weight`)."""
     terms = [t for t in query_terms(question) if t not in QUANTIFIERS and t not in LIGHT_VERBS]
     # a closed-class word is known to every library: it counts, and is never missing
     unknown = store.unknown_terms([t for t in terms if t not in CLOSED_CLASS])
     if not unknown:
         return 0.0
-    return absence_weight(store.chunk_count()) * len(unknown) / max(len(terms), 1)
+    # an everyday word the documents never write is likelier the user's paraphrase than a
+    # topic they lack: each counts by how rare it is in English (rag.word_rarity)
+    missing = sum(rarity(t) for t in unknown)
+    return absence_weight(store.chunk_count()) * missing / max(len(terms), 1)
 
 
 def absence_weight(chunks: int) -> float:

@@ -1,0 +1,58 @@
+"""rag.word_rarity: a missing everyday word is the user's paraphrase; a missing rare one, the
+topic the documents lack."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rag.search import absence_weight, unknown_share
+from rag.word_rarity import COMMON_ZIPF, RARE_ZIPF, rarity
+from tests.unit.test_fusion import _store_of
+
+
+@pytest.mark.parametrize("word", ["company", "paid", "huge", "turned", "room", "never"])
+def test_everyday_words_cost_nothing(word: str) -> None:
+    assert rarity(word) == 0.0
+
+
+@pytest.mark.parametrize("word", ["jupyter", "xlsx", "bpftrace", "conda", "argon2id"])
+def test_rare_and_technical_words_cost_in_full(word: str) -> None:
+    assert rarity(word) == 1.0
+
+
+def test_words_in_between_cost_by_their_frequency() -> None:
+    from wordfreq import zipf_frequency
+
+    zipf = zipf_frequency("spreadsheet", "en", wordlist="small")
+    assert RARE_ZIPF < zipf < COMMON_ZIPF
+    assert rarity("spreadsheet") == pytest.approx((COMMON_ZIPF - zipf) / (COMMON_ZIPF - RARE_ZIPF))
+    assert 0 < rarity("spreadsheet") < 1
+    assert rarity("excel") < rarity("spreadsheet") < rarity("github") < rarity("xlsx")
+
+
+def test_a_word_in_another_language_counts_as_rare() -> None:
+    """The list is English: a word it lacks costs what every missing word cost before."""
+    assert rarity("kühlschrank") == 1.0
+    assert rarity("") == 1.0
+
+
+def test_a_paraphrase_in_everyday_words_is_no_sign_of_an_uncovered_question(
+    tmp_path: Path,
+) -> None:
+    """The R FAQ answers "Am I allowed to use this software for paid work at my company?" with
+    "Most add-on packages also explicitly allow commercial use": "paid" and "company" are
+    the user's words for it. "Excel" and "xlsx" name what it does not cover."""
+    store, _ = _store_of(
+        tmp_path, "Most add-on packages also explicitly allow commercial use of the software."
+    )
+    try:
+        assert store.unknown_terms(["paid", "company"]) == ["paid", "company"]
+        assert unknown_share(store, "Can I use the software for paid work at my company?") == 0.0
+        share = unknown_share(store, "Can the software read an xlsx spreadsheet?")
+        expected = (rarity("xlsx") + rarity("spreadsheet")) / 4  # software, read, xlsx, spreadsheet
+        assert share == pytest.approx(absence_weight(store.chunk_count()) * expected)
+        assert share > 0
+    finally:
+        store.close()
