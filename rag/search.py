@@ -37,7 +37,7 @@ from rag.retrieve import (
     top_passages,
 )
 from rag.sections import sections
-from rag.word_rarity import rarity
+from rag.word_rarity import missing_weight
 
 if TYPE_CHECKING:  # pragma: no cover
     from rag.overview import OverviewCache
@@ -319,7 +319,7 @@ def unknown_share(store: Store, question: str) -> float:
         return 0.0
     # an everyday word the documents never write is likelier the user's paraphrase than a
     # topic they lack: each counts by how rare it is in English (rag.word_rarity)
-    missing = sum(rarity(t) for t in unknown)
+    missing = missing_weight(question, unknown)
     return absence_weight(store.chunk_count()) * missing / max(len(terms), 1)
 
 

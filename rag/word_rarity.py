@@ -16,7 +16,11 @@ million, Zipf 3 and up), not a list of our own.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from functools import lru_cache
+
+from rag.retrieve import STOP_WORDS
 
 # An everyday word at or above this (Zipf: log10 of uses per billion words): its absence from
 # the documents costs nothing ("company" 5.6, "huge" 5.1, "paid" 5.1) ...
@@ -25,6 +29,33 @@ COMMON_ZIPF = 4.5
 # ("github" 3.2 costs 0.87, "spreadsheet" 3.3 0.8, "jupyter" and "xlsx" 1); between the two,
 # in proportion ("excel" 3.7: 0.53).
 RARE_ZIPF = 3.0
+# A question with fewer English function words than this share of its words is taken for
+# another language ("¿Cómo declaro un conjunto de índices?" has none, "How do I declare a
+# set of indices?" 7 of 10, "Which Python package reads Excel spreadsheets?" 1 of 6): the
+# list says nothing about its words, and each missing one counts NOT_ENGLISH, which is what
+# every missing word cost before frequencies counted (1 / rag.evidence.UNKNOWN_PENALTY).
+# A terse English question with no function word ("bpftrace vs ebpf?") is counted so too.
+ENGLISH_SHARE = 0.15
+NOT_ENGLISH = 0.4
+
+_LETTERS = re.compile(r"[^\W\d_]+")
+
+
+def is_english(question: str) -> bool:
+    words = _LETTERS.findall(question.lower())
+    if not words:
+        return True
+    return sum(w in STOP_WORDS for w in words) >= ENGLISH_SHARE * len(words)
+
+
+def missing_weight(question: str, missing: Sequence[str]) -> float:
+    """How much the question's words that the documents lack say they do not cover it: each
+    counted by its rarity in an English question, NOT_ENGLISH in another language."""
+    if not missing:
+        return 0.0
+    if not is_english(question):
+        return NOT_ENGLISH * len(missing)
+    return sum(rarity(w) for w in missing)
 
 
 @lru_cache(maxsize=8192)

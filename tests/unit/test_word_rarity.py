@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from rag.search import absence_weight, unknown_share
-from rag.word_rarity import COMMON_ZIPF, RARE_ZIPF, rarity
+from rag.word_rarity import (
+    COMMON_ZIPF,
+    NOT_ENGLISH,
+    RARE_ZIPF,
+    is_english,
+    missing_weight,
+    rarity,
+)
 from tests.unit.test_fusion import _store_of
 
 
@@ -56,3 +63,29 @@ def test_a_paraphrase_in_everyday_words_is_no_sign_of_an_uncovered_question(
         assert share > 0
     finally:
         store.close()
+
+
+@pytest.mark.parametrize(
+    ("question", "english"),
+    [
+        ("How do I declare a set of indices in a model?", True),
+        ("Can I use bpftrace with jupyter and conda?", True),
+        ("Which Python package reads Excel spreadsheets?", True),
+        ("¿Cómo se declara un conjunto en un modelo?", False),
+        ("Wie definiere ich eine Menge von Indizes in einem Modell?", False),
+        ("Como posso declarar um conjunto no modelo?", False),
+    ],
+)
+def test_english_questions_are_told_from_others(question: str, english: bool) -> None:
+    assert is_english(question) is english
+
+
+def test_a_question_in_another_language_weighs_its_missing_words_as_before() -> None:
+    """The English list says nothing of "conjunto": in a Spanish question each missing word
+    counts what it did before frequencies counted, whatever English makes of it."""
+    assert (
+        missing_weight("¿Cómo se declara un conjunto?", ["conjunto", "declara"]) == 2 * NOT_ENGLISH
+    )
+    english = "How do I read an xlsx file at my company?"
+    assert missing_weight(english, ["xlsx", "company"]) == rarity("xlsx") + rarity("company") == 1.0
+    assert missing_weight(english, []) == 0.0
