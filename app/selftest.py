@@ -316,13 +316,12 @@ class _Runner:
 
 def _check_word_list() -> None:
     """The English word frequencies that weigh a question's missing words (rag.word_rarity):
-    without them every question with a word the documents lack would fail."""
-    from rag.word_rarity import rarity
+    without them every missing word counts in full, and paraphrased questions go unanswered."""
+    from rag.word_rarity import rarity, unavailable
 
-    try:
-        known = rarity("company") == 0.0 and rarity("jupyter") == 1.0
-    except (ImportError, OSError, LookupError) as exc:
-        raise StepFailed(f"The English word list (wordfreq) cannot be read: {exc}") from exc
+    known = rarity("company") == 0.0 and rarity("jupyter") == 1.0
+    if unavailable():
+        raise StepFailed(f"The English word list (wordfreq) cannot be read: {unavailable()}")
     if not known:
         raise StepFailed("The English word list (wordfreq) gives unexpected frequencies.")
 

@@ -16,11 +16,14 @@ million, Zipf 3 and up), not a list of our own.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from functools import lru_cache
 
 from rag.retrieve import STOP_WORDS
+
+log = logging.getLogger(__name__)
 
 # An everyday word at or above this (Zipf: log10 of uses per billion words): its absence from
 # the documents costs nothing ("company" 5.6, "huge" 5.1, "paid" 5.1) ...
@@ -61,8 +64,30 @@ def missing_weight(question: str, missing: Sequence[str]) -> float:
 @lru_cache(maxsize=8192)
 def rarity(word: str) -> float:
     """0 for an everyday English word, 1 for a rare or technical one (or not English), in
-    between by its frequency."""
-    from wordfreq import zipf_frequency  # ~0.1 s the first time; only when a word is missing
-
-    zipf = zipf_frequency(word, "en", wordlist="small")
+    between by its frequency; 1 for every word when the list cannot be read (as before
+    frequencies counted: a damaged install answers as Hearth did, it does not fail)."""
+    zipf = _zipf(word)
+    if zipf is None:
+        return 1.0
     return min(1.0, max(0.0, (COMMON_ZIPF - zipf) / (COMMON_ZIPF - RARE_ZIPF)))
+
+
+_unreadable: list[str] = []  # why the list could not be read, once
+
+
+def unavailable() -> str:
+    """Why the English list could not be read ("" when it could, or was not needed yet)."""
+    return _unreadable[0] if _unreadable else ""
+
+
+def _zipf(word: str) -> float | None:
+    if _unreadable:
+        return None
+    try:
+        from wordfreq import zipf_frequency  # ~0.1 s the first time, when a word is missing
+
+        return float(zipf_frequency(word, "en", wordlist="small"))
+    except (ImportError, OSError, LookupError, ValueError) as exc:
+        _unreadable.append(f"{type(exc).__name__}: {exc}")
+        log.warning("English word frequencies unavailable, every missing word counts: %s", exc)
+        return None

@@ -89,3 +89,31 @@ def test_a_question_in_another_language_weighs_its_missing_words_as_before() -> 
     english = "How do I read an xlsx file at my company?"
     assert missing_weight(english, ["xlsx", "company"]) == rarity("xlsx") + rarity("company") == 1.0
     assert missing_weight(english, []) == 0.0
+
+
+def test_an_unreadable_word_list_counts_every_missing_word_and_does_not_fail(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A damaged install (the English list deleted) answers as Hearth did before the list:
+    a missing word costs in full. It never makes a document question fail."""
+    import wordfreq
+
+    from rag import word_rarity
+
+    def unreadable(*_args: object, **_kwargs: object) -> float:
+        raise LookupError("No wordlist 'small' available for language 'en'")
+
+    monkeypatch.setattr(wordfreq, "zipf_frequency", unreadable)
+    monkeypatch.setattr(word_rarity, "_unreadable", [])
+    word_rarity.rarity.cache_clear()
+    try:
+        assert word_rarity.rarity("company") == 1.0
+        assert word_rarity.rarity("jupyter") == 1.0
+        assert "LookupError" in word_rarity.unavailable()
+        # the installed app's self-test says so, with the reason
+        from app.selftest import StepFailed, _check_word_list
+
+        with pytest.raises(StepFailed, match="word list .wordfreq. cannot be read: LookupError"):
+            _check_word_list()
+    finally:
+        word_rarity.rarity.cache_clear()
