@@ -21,6 +21,7 @@ import re
 from collections.abc import Sequence
 from functools import lru_cache
 
+from rag.evidence import UNKNOWN_PENALTY
 from rag.retrieve import STOP_WORDS
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 COMMON_ZIPF = 4.5
 # ... a rare one at or below this, or one wordfreq does not list, costs all of its share
 # ("github" 3.2 costs 0.87, "spreadsheet" 3.3 0.8, "jupyter" and "xlsx" 1); between the two,
-# in proportion ("excel" 3.7: 0.53).
+# in proportion ("excel" 3.7: 0.51).
 RARE_ZIPF = 3.0
 # A question with fewer English function words than this share of its words is taken for
 # another language ("¿Cómo declaro un conjunto de índices?" has none, "How do I declare a
@@ -39,7 +40,7 @@ RARE_ZIPF = 3.0
 # every missing word cost before frequencies counted (1 / rag.evidence.UNKNOWN_PENALTY).
 # A terse English question with no function word ("bpftrace vs ebpf?") is counted so too.
 ENGLISH_SHARE = 0.15
-NOT_ENGLISH = 0.4
+NOT_ENGLISH = 1.0 / UNKNOWN_PENALTY
 
 _LETTERS = re.compile(r"[^\W\d_]+")
 
