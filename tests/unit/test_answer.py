@@ -145,7 +145,7 @@ def test_the_first_passages_sentence_with_the_questions_words_is_quoted() -> Non
 
     first = _with_scores(
         hit(
-            "Each application that wishes to add types installs one XML file, named after "
+            "Each program that wishes to add types puts one XML document, named after "
             "itself, into the packages folder of the shared database on the system. "
             "After installing the file the application must run the update command at once. "
             "The packages folder is read by every program that asks about file types."
@@ -232,6 +232,29 @@ def test_a_short_quote_takes_the_next_sentence_only_when_it_goes_on() -> None:
         text = other.split(". ")[0] + ". " + follow
         evidence = choose([_with_scores(hit(text), [0.6, 0.1])])
         assert evidence.quotes[0].text.endswith(follow)
+
+
+def test_the_first_quote_takes_the_sentence_that_makes_its_point() -> None:
+    """Valgrind's DHAT: the sentence that matches "why instruction counts?" best sets the
+    scene, the next one answers ("... it makes runs repeatable"). The answer's first quote
+    takes it whatever its length; a later long quote does not take its next sentence."""
+    from rag.evidence import choose
+
+    scene = (
+        "As with the heap profiler, the tool measures program progress by counting executed "
+        "instructions, and so presents all of its age and time related figures in that unit. "
+    )
+    point = "This sounds odd at first, but it makes every run of the program repeatable. "
+    later = (
+        "The heap profiler also measures program progress by counting the instructions that "
+        "the program has executed so far since it started. "
+    )
+    tail = "Other tools take another approach and report their figures in seconds instead."
+    evidence = choose([_with_scores(hit(scene + point), [0.6, 0.1]),
+                       _with_scores(hit(later + tail), [0.55, 0.1])])  # fmt: skip
+    first, second = (q.text for q in evidence.quotes)
+    assert first == (scene + point).strip()
+    assert second == later.strip()
 
 
 def test_a_question_in_the_text_is_never_quoted_as_the_answer() -> None:
