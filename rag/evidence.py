@@ -72,6 +72,12 @@ UNKNOWN_PENALTY = 2.5
 # larger scales (300 and up) cost one dev abstention; it was chosen there, before the
 # Kerberos and NUT probes that check it (README, "Grounded answers").
 ABSENCE_CHUNKS = 200.0
+# A passage whose neighbour in its document (the chunk just before or after it) is among the
+# candidates too gains this share of that neighbour's score: the answer stands where the
+# relevant text clusters. Measured on the six manuals and five user guides (README, "Grounded
+# answers"): the answering page came first for 3 more of 133 questions, for none fewer;
+# 0.05-0.3 all gain, 0.1 and 0.15 the most.
+NEIGHBOUR_SHARE = 0.1
 QUOTES = 4  # at most this many quoted sentences in an answer
 QUOTE_MARGIN = 0.15  # another quote must score within this of the best
 LEAD_PASSAGES = 1  # the best sentence of each of these first passages is quoted first ...
@@ -275,8 +281,29 @@ def rescore(
         if nav:
             navigation.add(id(new))
         out.append(new)
+    _add_neighbours(out)
     order = {id(h): i for i, h in enumerate(out)}
     return sorted(out, key=lambda h: (id(h) in navigation, -h.score, order[id(h)]))
+
+
+def _add_neighbours(hits: Sequence[Hit]) -> None:
+    """Raise each passage by NEIGHBOUR_SHARE of the best score among the passages next to it
+    in its document (scores as they were before any was raised)."""
+    before = [h.score for h in hits]
+    for h in hits:
+        if not h.ordinals:
+            continue
+        lo, hi = min(h.ordinals), max(h.ordinals)
+        near = [
+            score
+            for o, score in zip(hits, before, strict=True)
+            if o is not h
+            and o.doc_id == h.doc_id
+            and o.ordinals
+            and (min(o.ordinals) == hi + 1 or max(o.ordinals) == lo - 1)
+        ]
+        if near:
+            h.score += NEIGHBOUR_SHARE * max(0.0, max(near))
 
 
 def _content(s: ScoredSentence) -> bool:

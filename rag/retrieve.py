@@ -119,6 +119,7 @@ class Hit:
     char_start: int
     char_end: int
     chunk_ids: tuple[int, ...] = field(default_factory=tuple)
+    ordinals: tuple[int, ...] = ()  # the chunks' places in their document (as chunk_ids)
     # (offset in `text`, page number) where each page after `page` starts (rag.search)
     page_breaks: tuple[tuple[int, int], ...] = ()
     # (offset in `text`, heading) of a Markdown file's or an outlined PDF's sections
@@ -393,6 +394,7 @@ def _merge_group(members: list[Candidate], score: float) -> Hit:
         char_start=start - first.doc_offset,
         char_end=end - first.doc_offset,
         chunk_ids=tuple(m.chunk_id for m in members),
+        ordinals=tuple(m.ordinal for m in members),
     )
 
 

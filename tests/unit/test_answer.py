@@ -406,3 +406,26 @@ def test_quotes_keep_their_code_spans_and_nothing_else_of_markdown() -> None:
         "\\# 1"
     )
     assert escape_markdown("an unmatched ` tick [1]") == "an unmatched \\` tick \\[1\\]"
+
+
+def test_a_passage_next_to_another_candidate_rises() -> None:
+    """Two passages that answer as well: the one whose neighbouring chunk is a candidate too
+    comes first (the answer stands where relevant text clusters); a passage of another
+    document, or one further away, is no neighbour."""
+    from dataclasses import replace
+
+    from rag.evidence import NEIGHBOUR_SHARE
+
+    text = "The keeper of the lighthouse climbs exactly 412 steps to reach the lamp room."
+    near = "The lamp room of the lighthouse holds a lens of polished glass and brass."
+
+    def ranked(neighbour: Hit) -> list[int]:
+        alone = replace(hit(text), doc_id=1, ordinals=(5,))
+        clustered = replace(hit(text), doc_id=2, ordinals=(8,))
+        hits = scored("How many steps to the lamp room?", alone, clustered, neighbour)
+        return [h.doc_id for h in hits[:2]]
+
+    assert NEIGHBOUR_SHARE > 0
+    assert ranked(replace(hit(near), doc_id=2, ordinals=(9,))) == [2, 1]
+    assert ranked(replace(hit(near), doc_id=2, ordinals=(10,)))[0] == 1
+    assert ranked(replace(hit(near), doc_id=3, ordinals=(9,)))[0] == 1
