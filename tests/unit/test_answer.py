@@ -429,3 +429,21 @@ def test_a_passage_next_to_another_candidate_rises() -> None:
     assert ranked(replace(hit(near), doc_id=2, ordinals=(9,))) == [2, 1]
     assert ranked(replace(hit(near), doc_id=2, ordinals=(10,)))[0] == 1
     assert ranked(replace(hit(near), doc_id=3, ordinals=(9,)))[0] == 1
+
+
+def test_the_embedding_budget_takes_each_passages_best_then_the_first_passages_rest() -> None:
+    """Sentences are embedded within EMBED_BUDGET_TOKENS: every passage's two best keyword
+    matches first, then the rest of the first three passages (an answer in other words than
+    the question's comes last, but within the budget), never past it."""
+    from rag.evidence import EMBED_BUDGET_TOKENS, ScoredSentence, _to_embed
+
+    def passage(n: int) -> list[ScoredSentence]:
+        return [ScoredSentence(f"s{i}", "prose", 1, i, keywords=i / n) for i in range(n)]
+
+    scored = [passage(6) for _ in range(5)]
+    picks = _to_embed(scored, lambda text: 10)
+    assert picks[:10] == [(p, i) for p in range(5) for i in (5, 4)]
+    assert set(picks[10:]) == {(p, i) for p in range(3) for i in range(4)}
+    per_token = EMBED_BUDGET_TOKENS // 3
+    small = _to_embed(scored, lambda text: per_token)
+    assert small == [(0, 5), (0, 4), (1, 5)]
