@@ -37,6 +37,7 @@ from rag.retrieve import (
     top_passages,
 )
 from rag.sections import sections
+from rag.sentence_vectors import SentenceVectors
 from rag.word_rarity import missing_weight
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -96,6 +97,7 @@ class Searcher:
         self.last_timings: dict[str, float] = {}  # of the last search: embed, vector, keyword
         self._query_vector: Any = None  # the last query's embedding (sentences reuse it)
         self._overviews: OverviewCache = {}  # rag.overview: each document's passages
+        self.sentence_vectors = SentenceVectors()  # kept between questions
 
     def search(
         self,
@@ -148,7 +150,8 @@ class Searcher:
         if self._query_vector is None:
             return rescore(text, None, hits, None, len, unknown)
         emb = self.ctx.embedder()
-        return rescore(text, self._query_vector, hits, emb.embed, emb.count_tokens, unknown)
+        embed = self.sentence_vectors.embed_with(emb, emb.embed)
+        return rescore(text, self._query_vector, hits, embed, emb.count_tokens, unknown)
 
     def _overview(self, text: str, doc_ids: Sequence[int] | None) -> list[Hit]:
         """Passages that stand for whole documents, for a question about them ("What is this
