@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from rag.grounding import content_stems
+from rag.markdown_text import is_fence
 from rag.retrieve import Hit, has_dot_leaders, index_entries
 from rag.sentences import Sentence, split_sentences
 
@@ -243,7 +244,7 @@ def rescore(
     for hit in hits:
         sents = passage_sentences(hit)
         kw = keyword_scores(question, [s.text for s in sents])
-        block_ends = _code_block_ends(sents)
+        block_ends = _code_block_ends(hit.text, sents)
         scored.append(
             [
                 ScoredSentence(
@@ -336,12 +337,15 @@ def _index_run(text: str) -> bool:
     return entries >= INDEX_ENTRIES and entries * INDEX_WORDS >= len(text.split())
 
 
-def _code_block_ends(sents: Sequence[Sentence]) -> list[int]:
+def _code_block_ends(text: str, sents: Sequence[Sentence]) -> list[int]:
     """For each sentence, where the run of code sentences it starts ends (a code block is
-    split into sentences at its blank lines)."""
+    split into sentences at its blank lines; a Markdown fence ends it: the next fenced block
+    is another example, often the same one in another language)."""
     ends = [s.end for s in sents]
     for i in range(len(sents) - 2, -1, -1):
-        if sents[i].kind == "code" and sents[i + 1].kind == "code":
+        a, b = sents[i], sents[i + 1]
+        gap = text[a.end : b.start].splitlines()
+        if a.kind == "code" and b.kind == "code" and not any(is_fence(ln) for ln in gap):
             ends[i] = ends[i + 1]
     return ends
 

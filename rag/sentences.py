@@ -104,6 +104,9 @@ _CODE_SHAPE = re.compile(
     r"|[,;(){}\[\]]\s+//(?:\s|$)"
     r"|[;)}\]]\s?copy$"  # a code line with a web page's Copy button after it, printed to PDF
 )
+# A list item naming a parameter and its JSDoc-style type, as JavaScript API docs write them
+# ("* `options` {Object}", "- `args` {string[]}"), with or without a description after it.
+_TYPED_ITEM = re.compile(r"^[*+-]\s+`[^`]+`\s+\{[\w.|\[\]<>, ]+\}(?:\s|$)")
 _MD_HEADING = re.compile(r"^#{1,6}\s+(\S.*?)\s*#*$")
 SHORT_LINE = 0.6  # a line under this share of the longest prose line did not wrap
 # A web page's heading with its permalink mark after it, as a page printed to PDF keeps it
@@ -174,6 +177,8 @@ def _line_kind(line: str) -> str:
         return "fence"
     if stripped.startswith("|") and stripped.endswith("|") and len(stripped) > 1:
         return "code"  # a Markdown table row: not a sentence to quote
+    if _TYPED_ITEM.match(stripped):
+        return "prose"  # "* `options` {Object}": a parameter and its type, ends in "}"
     if _CODE_PROMPT.match(line) or _CODE_SHAPE.search(stripped) or _RECORD.match(stripped):
         return "code"
     if stripped == "..." or stripped.startswith(("#include", "//", "/*", "<?", "<!--", "</")):
@@ -197,7 +202,9 @@ def _line_kind(line: str) -> str:
     return "prose"
 
 
-_WRAPPED_END = re.compile(r"^[\w./-]+\)[.,;:]$")  # "1.0.0/1.0.1).": a parenthesis closing
+# "1.0.0/1.0.1).": a parenthesis closing; "`options.detached`).": a code span ending a sentence
+# wrapped onto its own line (a Markdown list item's; as code it cut the sentence in two)
+_WRAPPED_END = re.compile(r"^(?:[\w./-]+\)|`[^`]+`\)?)[.,;:]$")
 
 
 def _lines(text: str) -> list[_Line]:

@@ -388,6 +388,27 @@ def test_code_a_quote_introduces_keeps_its_lines() -> None:
     assert answer_json(plan, None)["sentences"][0]["code"] == quote.context
 
 
+def test_code_a_quote_introduces_ends_at_its_fence() -> None:
+    """Markdown docs often give one example twice, in two fenced blocks (CommonJS, then ES
+    modules): the code shown after a quote is its own block, not the next one's fence too."""
+    text = (
+        "To watch the keeper's lamp, require the module first:\n\n"
+        "```cjs\n"
+        "const lamp = require('keeper:lamp');\n\n"
+        "lamp.watch();\n"
+        "```\n\n"
+        "```mjs\n"
+        "import lamp from 'keeper:lamp';\n"
+        "```\n\n"
+        "The lamp then reports every change of its state."
+    )
+    question = "How do I watch the keeper's lamp?"
+    plan = plan_answer(question, scored(question, hit(text)))
+    quote, _ = plan.quotes[0]
+    assert quote.text.startswith("To watch the keeper's lamp")
+    assert quote.context == "const lamp = require('keeper:lamp');\n\nlamp.watch();"
+
+
 def test_code_lines_keep_relative_indentation_and_nothing_before_them() -> None:
     text = 'Then run:\n    for f in *.txt; do\n      wc -l "$f"\n    done\nAfter it: x = 1'
     start = text.index("for")

@@ -81,6 +81,31 @@ def test_a_wrapped_version_number_ends_its_sentence_as_prose() -> None:
     ]
 
 
+def test_a_markdown_list_item_keeps_its_wrapped_code_span_and_its_type() -> None:
+    """Node's API docs: a parameter list item wraps onto a line that is only the end of its
+    sentence, a code span ("(see\n`options.detached`)."): that line was taken for code and cut
+    the sentence in two. An item naming a parameter and its type ends in "}" and is no code."""
+    text = (
+        "* `options` {Object}\n"
+        "* `detached` {boolean} Prepare child process to run independently of its\n"
+        "parent process. Specific behavior depends on the platform (see\n"
+        "`options.detached`).\n"
+        "* `args` {string[]}\n\n"
+        "settings = {depth: 2}\n"
+    )
+    assert kinds_and_texts(text) == [
+        ("list", "`options` {Object}"),
+        (
+            "list",
+            "`detached` {boolean} Prepare child process to run independently of its parent "
+            "process.",
+        ),
+        ("list", "Specific behavior depends on the platform (see `options.detached`)."),
+        ("list", "`args` {string[]}"),
+        ("code", "settings = {depth: 2}"),
+    ]
+
+
 def test_a_footnote_mark_after_a_period_ends_the_sentence_and_is_dropped() -> None:
     """LaTeX manuals put footnote marks right after the period: "tableau.4 It shows"."""
     text = (
