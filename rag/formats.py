@@ -37,21 +37,23 @@ BAD_INPUT = (ValueError, KeyError, TypeError, IndexError, AttributeError, ZeroDi
 # text drawn twice in one place is read once (rag.overdraw), a foot that ends in "3/17" or
 # "Page 3 of 20" is furniture, a numbered heading "3. Python" is not a page's number; pdf 6:
 # a TeX font's code 32 does not pass for its space width, so the words of a justified line
-# keep their gaps (rag.space_width).
-READING_VERSIONS = {"pdf": 6, "text": 1, "markdown": 8}
+# keep their gaps (rag.space_width). text 2: a title underlined with a rule is a heading, cited
+# as a Markdown file's are, and a rule no text (rag.file_text.underlined_titles).
+READING_VERSIONS = {"pdf": 6, "text": 2, "markdown": 8}
 # Versions that only add labels: a document read by the version before is read again in the
 # background while its old text still answers (its vectors are kept: rag.kept_vectors).
 LABELS_ONLY = frozenset({("pdf", 2)})
 # Versions whose text differs from the one before only by page furniture left out (a running
-# head inside a sentence that crosses a page, a table of contents' links; Markdown 8 also
-# gives a footnote back the first word it lost) or by spaces and copies (pdf 4 joins the
-# letters of a word set letter by letter, pdf 5 reads a heading drawn twice once and leaves
-# a browser's printed foot out, pdf 6 puts back the spaces of justified TeX lines): nothing
-# the old text holds needs hiding,
-# so it answers as for LABELS_ONLY; the chunks that differ
-# are replaced when it is read (the others stay, vectors and all: rag.reading's
-# `ChunkJob.verify`).
-FURNITURE_ONLY = frozenset({("pdf", 3), ("pdf", 4), ("pdf", 5), ("pdf", 6), ("markdown", 8)})
+# head inside a sentence that crosses a page, a table of contents' links, a plain text's
+# rules; Markdown 8 also gives a footnote back the first word it lost) or by spaces and copies
+# (pdf 4 joins the letters of a word set letter by letter, pdf 5 reads a heading drawn twice
+# once and leaves a browser's printed foot out, pdf 6 puts back the spaces of justified TeX
+# lines): nothing the old text holds needs hiding, so it answers as for LABELS_ONLY; the
+# chunks that differ are replaced when it is read (the others stay, vectors and all:
+# rag.reading's `ChunkJob.verify`).
+FURNITURE_ONLY = frozenset(
+    {("pdf", 3), ("pdf", 4), ("pdf", 5), ("pdf", 6), ("markdown", 8), ("text", 2)}
+)
 
 
 def old_text_answers(fmt: str, since: int) -> bool:

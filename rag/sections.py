@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rag.formats import MARKDOWN_SUFFIXES
+from rag.formats import reading_format
 from rag.retrieve import has_dot_leaders
 from rag.sentences import is_heading, markdown_headings
 
@@ -30,10 +29,6 @@ LOOK_BACK = 64  # chunks read back at most for the heading a passage starts unde
 MAX_TITLE = 80  # characters of a heading shown in a citation
 
 
-def is_markdown(file: str) -> bool:
-    return Path(file).suffix.lower() in MARKDOWN_SUFFIXES
-
-
 def title(heading: str) -> str:
     """A heading as a citation shows it: Markdown emphasis and code marks dropped."""
     text = " ".join(heading.replace("`", "").replace("**", "").split())
@@ -42,14 +37,17 @@ def title(heading: str) -> str:
 
 def sections(store: Store, hit: Hit) -> tuple[tuple[int, str], ...]:
     """(offset in the hit's text, heading) for the heading in effect at its start (offset 0)
-    and every heading inside it; () for plain text files or when no heading precedes it."""
+    and every heading inside it; () when no heading precedes it."""
     if not hit.chunk_ids:
         return ()
     start = _start(store, hit.chunk_ids[0])
     if start is None:
         return ()
     find: Callable[[str], list[tuple[int, str]]] = markdown_headings
-    if not is_markdown(hit.file):
+    fmt = reading_format(hit.file)
+    if fmt == "text":
+        find = text_headings
+    elif fmt != "markdown":
         found = _outline_sections(store, hit.doc_id, start, start + len(hit.text))
         if found or _has_outline(store, hit.doc_id):
             return found
@@ -68,6 +66,12 @@ def sections(store: Store, hit: Hit) -> tuple[tuple[int, str], ...]:
 # and no dot leaders or page number (a table of contents).
 _NUMBERED = re.compile(r"^(?:\d+\.)+\d+\.?\s+[A-Z_][^\n]*$")
 _PAGE_NUMBER_END = re.compile(r"\s\d+\s*$")
+
+
+def text_headings(text: str) -> list[tuple[int, str]]:
+    """(offset, title) of each heading of a plain text file: its underlined titles, read as
+    "## Title" (rag.file_text.underlined_titles), and its numbered headings."""
+    return sorted(dict(numbered_headings(text) + markdown_headings(text)).items())
 
 
 def numbered_headings(text: str) -> list[tuple[int, str]]:

@@ -179,21 +179,35 @@ def test_whole_document_questions_quote_what_the_document_is_about(
         lib.close()
 
 
-def test_a_markdown_answer_cites_its_section(tmp_path: Path, minilm_gguf: Path) -> None:
-    """A .md file is one page: its quotes cite the heading they stand under instead, even when
-    the passage starts below that heading (the heading is read from the chunks before it)."""
+def _underlined(title: str, rule: str) -> str:
+    return f"{title}\n{rule * len(title)}"
+
+
+@pytest.mark.parametrize("suffix", [".md", ".txt"])
+def test_a_markdown_or_text_answer_cites_its_section(
+    tmp_path: Path, minilm_gguf: Path, suffix: str
+) -> None:
+    """A .md or .txt file is one page: its quotes cite the heading they stand under instead,
+    even when the passage starts below that heading (the heading is read from the chunks
+    before it). A plain text underlines its titles; the rule is no part of any quote."""
     filler = " ".join(
         f"Step {i} of the setup copies the bundled files and checks their signatures."
         for i in range(1, 25)
     )
-    doc = tmp_path / "kestrel.md"
+    titles = ("Installing", "Configuring the cache", "Uploading")
+    if suffix == ".md":
+        top, heads = "# Kestrel guide", [f"## {t}" for t in titles]
+        code = '```toml\n# a comment, not a heading\ncache_dir = "/var/cache/kestrel"\n```'
+    else:
+        top, heads = _underlined("Kestrel guide", "="), [_underlined(t, "-") for t in titles]
+        code = '    cache_dir = "/var/cache/kestrel"'
+    doc = tmp_path / f"kestrel{suffix}"
     doc.write_text(
-        "# Kestrel guide\n\n## Installing\n\n" + filler + "\n\n"
-        "## Configuring the cache\n\n" + filler.replace("setup", "cache warm-up") + "\n\n"
-        "The cache directory is set with the `cache_dir` option in kestrel.toml; Kestrel keeps "
-        "downloaded archives there until they are a month old.\n\n"
-        '```toml\n# a comment, not a heading\ncache_dir = "/var/cache/kestrel"\n```\n\n'
-        "## Uploading\n\nUploads resume where they stopped when the network comes back.\n",
+        f"{top}\n\n{heads[0]}\n\n{filler}\n\n{heads[1]}\n\n"
+        + filler.replace("setup", "cache warm-up")
+        + "\n\nThe cache directory is set with the `cache_dir` option in kestrel.toml; Kestrel "
+        f"keeps downloaded archives there until they are a month old.\n\n{code}\n\n"
+        f"{heads[2]}\n\nUploads resume where they stopped when the network comes back.\n",
         encoding="utf-8",
     )
     lib = Library(tmp_path / "lib", LibraryConfig(embedding_model=minilm_gguf, embed_threads=1))
@@ -208,9 +222,10 @@ def test_a_markdown_answer_cites_its_section(tmp_path: Path, minilm_gguf: Path) 
         assert "cache_dir" in quote.text
         source = plan.sources[n - 1]
         assert source.section == "Configuring the cache"
-        assert source.label().endswith("kestrel.md, § Configuring the cache")
+        assert source.label().endswith(f"kestrel{suffix}, § Configuring the cache")
         assert source.as_dict()["section"] == "Configuring the cache"
-        assert "## Configuring the cache" not in source.hit.text  # read from the chunks before
+        assert "Configuring the cache" not in source.hit.text  # read from the chunks before
+        assert not any("---" in q.text or "===" in q.text for q, _ in plan.quotes)
         assert all(s.section in ("Installing", "Configuring the cache", "Uploading")
                    for s in plan.sources)  # fmt: skip
     finally:

@@ -190,6 +190,7 @@ def test_a_pdf_read_before_chapter_heads_were_dropped_answers_while_read_again()
     assert old_text_answers("pdf", 3)  # 4 joins letter-spaced words, 5 drops copies
     assert not old_text_answers("markdown", 6)  # its old text may hold what is left out now
     assert old_text_answers("markdown", 7)  # 8 only leaves a table of contents out
+    assert old_text_answers("text", 1)  # 2 marks underlined titles and leaves rules out
 
 
 def test_short_documents_unchanged() -> None:
