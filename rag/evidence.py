@@ -323,18 +323,30 @@ def _quotable(s: ScoredSentence) -> bool:
     it still counts towards its passage's rank) nor a contents entry with dot leaders (from
     a contents page that `is_navigation` did not take for one: a part of it, in a chunk with
     other text; it names a section and answers nothing), nor a run of a book index's entries
-    ("stap options, 8 stapdev, 7 staprun, 7")."""
+    ("stap options, 8 stapdev, 7 staprun, 7") or of manual page references."""
     return (
         _content(s)
         and not _QUESTION.search(s.text)
         and not has_dot_leaders(s.text)
         and not _index_run(s.text)
+        and not _reference_run(s.text)
     )
 
 
 def _index_run(text: str) -> bool:
     entries = index_entries(text)
     return entries >= INDEX_ENTRIES and entries * INDEX_WORDS >= len(text.split())
+
+
+# A manual page's "SEE ALSO" list ("fc-cat(1), fc-cache(1), fc-list(1), fc-match(1)"): it names
+# the question's command and says nothing of it, and was quoted as the answer to "What does
+# fc-match do?". Such a run: INDEX_ENTRIES references at least, one in INDEX_WORDS words.
+_MAN_REFERENCE = re.compile(r"[\w.+-]+\(\d[a-z]*\)")
+
+
+def _reference_run(text: str) -> bool:
+    refs = len(_MAN_REFERENCE.findall(text))
+    return refs >= INDEX_ENTRIES and refs * INDEX_WORDS >= len(text.split())
 
 
 def _code_block_ends(text: str, sents: Sequence[Sentence]) -> list[int]:

@@ -27,6 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from rag.code_regions import FILE_START, comments, fenced
+from rag.code_regions import Line as _Line
 from rag.line_roles import (
     FUNCTION_WORDS,
     command_lines,
@@ -153,14 +155,6 @@ class Sentence:
     kind: Kind = "prose"
 
 
-@dataclass
-class _Line:
-    text: str  # stripped
-    start: int
-    end: int
-    kind: str  # prose | code | blank | heading (Markdown "## ...") | fence (Markdown ```)
-
-
 def _line_kind(line: str) -> str:
     stripped = line.strip()
     if not stripped:
@@ -204,6 +198,7 @@ def _line_kind(line: str) -> str:
 
 # "1.0.0/1.0.1).": a parenthesis closing; "`options.detached`).": a code span ending a sentence
 # wrapped onto its own line (a Markdown list item's; as code it cut the sentence in two)
+_INLINE_PROMPT = re.compile(r"^(?:>>>|[>$])(?:\s+|$)")
 _WRAPPED_END = re.compile(r"^(?:[\w./-]+\)|`[^`]+`\)?)[.,;:]$")
 
 
@@ -370,7 +365,8 @@ class _Builder:
 
     def add_code_inline(self, line: _Line) -> None:
         # Code inside a sentence is kept as code: `...`, never split at its dots.
-        self.parts.append("`" + line.text.lstrip("> $").strip() + "`")
+        # A prompt ("$ ", "> ") is left out; a variable is not ("$XDG_CONFIG_HOME/fonts.conf").
+        self.parts.append("`" + _INLINE_PROMPT.sub("", line.text.strip()) + "`")
         self.end = line.end
 
     def flush(self) -> None:
@@ -392,7 +388,7 @@ class _Builder:
 def split_sentences(text: str) -> list[Sentence]:
     """The sentences of `text` in order (see the module docstring)."""
     b = _Builder(text)
-    lines = _fenced(_lines(text))
+    lines = comments(fenced(_lines(text)))
     commands = command_lines([ln.text for ln in lines], [ln.kind for ln in lines])
     lines = [replace(ln, kind="code") if i in commands else ln for i, ln in enumerate(lines)]
     width = max((len(ln.text) for ln in lines if ln.kind == "prose"), default=0)
@@ -425,7 +421,8 @@ def split_sentences(text: str) -> list[Sentence]:
             continue
         if line.kind == "code":
             inside = b.open() and b.kind == "prose" and not _END.search(_join(b.parts))
-            if inside and not b.code and not _join(b.parts).endswith(":"):
+            starts_file = FILE_START.match(line.text) is not None
+            if inside and not b.code and not _join(b.parts).endswith(":") and not starts_file:
                 b.add_code_inline(line)
             else:
                 b.flush()
@@ -528,52 +525,13 @@ def _running_head(lines: Sequence[_Line], blank: int) -> int | None:
     return blank + 1 if after[:1].islower() or after[:1].isdigit() else None
 
 
-def _fenced(lines: list[_Line]) -> list[_Line]:
-    """Lines inside a Markdown code fence are code whatever they look like; the fences
-    themselves end the sentence before them (as a blank line does) and are dropped."""
-    out: list[_Line] = []
-    inside = _starts_in_code(lines)
-    for line in lines:
-        if line.kind == "fence":
-            inside = not inside
-            out.append(_Line("", line.start, line.start, "blank"))
-        elif inside:
-            out.append(_Line(line.text, line.start, line.end, "code" if line.text else "blank"))
-        else:
-            out.append(line)
-    return out
-
-
 def markdown_headings(text: str) -> list[tuple[int, str]]:
     """(offset, title) of each Markdown heading ("## Title") of `text`, outside fenced code."""
     return [
         (line.start, title.group(1))
-        for line in _fenced(_lines(text))
+        for line in fenced(_lines(text))
         if line.kind == "heading" and (title := _MD_HEADING.match(line.text))
     ]
-
-
-def _starts_in_code(lines: Sequence[_Line]) -> bool:
-    """Whether the text starts inside a fenced block: a chunk of a Markdown file may begin
-    in the middle of one, and reading its closing fence as an opening one would turn the
-    prose after it into code (seen on Node.js's API docs: no sentence left to quote). A
-    fence with an info string ("```js") always opens; when every fence is bare and their
-    number is odd, the side that looks more like code (before the first fence, or after
-    the last one) is the one inside the block."""
-    fences = [i for i, line in enumerate(lines) if line.kind == "fence"]
-    if not fences:
-        return False
-    opener = next((n for n, i in enumerate(fences) if len(lines[i].text.strip("`~ ")) > 0), None)
-    if opener is not None:
-        return opener % 2 == 1  # an odd number of bare fences before an opener: one closes
-    if len(fences) % 2 == 0:
-        return False
-    return _code_share(lines[: fences[0]]) > _code_share(lines[fences[-1] + 1 :])
-
-
-def _code_share(lines: Sequence[_Line]) -> float:
-    kinds = [line.kind for line in lines if line.kind != "blank"]
-    return sum(1 for k in kinds if k == "code") / len(kinds) if kinds else 0.0
 
 
 def _span(line: _Line) -> tuple[int, int]:

@@ -306,6 +306,20 @@ def test_entries_of_a_book_index_are_never_quoted() -> None:
     assert quote.text == fonts
 
 
+def test_a_see_also_list_of_manual_pages_is_never_quoted() -> None:
+    """Fontconfig's guide ends with its manual pages' references, which name the question's
+    command ("What does fc-match do?") and say nothing of it; one reference in a sentence
+    is text like any other."""
+    from rag.evidence import choose
+
+    text = (
+        "fc-cat(1), fc-cache(1), fc-list(1), fc-match(1), fc-query(1)\n\n"
+        "The fc-match tool matches a pattern against the available fonts; see setuid(2) too."
+    )
+    [quote] = choose([_with_scores(hit(text), [0.9, 0.5])]).quotes
+    assert quote.text.startswith("The fc-match tool matches")
+
+
 def test_the_sentence_before_a_quote_comes_with_it_when_it_answers_nearly_as_well() -> None:
     """A two-part answer ("doesn't handle REAL. It doesn't support AUTOMATIC TAGS") is quoted
     whole, whichever of its sentences scores higher; a weak sentence before is left out."""

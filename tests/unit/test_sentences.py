@@ -106,6 +106,44 @@ def test_a_markdown_list_item_keeps_its_wrapped_code_span_and_its_type() -> None
     ]
 
 
+def test_an_example_file_in_a_pdf_is_code_from_its_first_line_and_through_its_comments() -> None:
+    """Fontconfig's guide: a sentence without its period before an example file, whose
+    comments hold lines of words. The file was quoted inside the sentence, and a comment's
+    words ("Find fonts in these directories") as a sentence of their own."""
+    text = (
+        "This is an example of a per-user configuration file that lives in\n"
+        "$XDG_CONFIG_HOME/fontconfig/fonts.conf\n"
+        '<?xml version="1.0"?>\n'
+        "<fontconfig>\n"
+        "<!--\n"
+        "Find fonts in these directories\n"
+        "-->\n"
+        "<dir>/usr/share/fonts</dir>\n"
+        "/*\n"
+        "A C comment.\n"
+        "*/\n"
+        "</fontconfig>\n"
+        "Run it with the command\n"
+        "$ fc-cache -f\n"
+        "after a change. List /etc/* to see\n"
+        "the others.\n"
+    )
+    assert kinds_and_texts(text) == [
+        (
+            "prose",
+            "This is an example of a per-user configuration file that lives in "
+            "`$XDG_CONFIG_HOME/fontconfig/fonts.conf`",
+        ),
+        (
+            "code",
+            '<?xml version="1.0"?> <fontconfig> <!-- Find fonts in these directories --> '
+            "<dir>/usr/share/fonts</dir> /* A C comment. */ </fontconfig>",
+        ),
+        ("prose", "Run it with the command `fc-cache -f` after a change."),
+        ("prose", "List /etc/* to see the others."),
+    ]
+
+
 def test_a_footnote_mark_after_a_period_ends_the_sentence_and_is_dropped() -> None:
     """LaTeX manuals put footnote marks right after the period: "tableau.4 It shows"."""
     text = (

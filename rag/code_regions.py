@@ -1,0 +1,100 @@
+"""Code whose marks the text lost or that only its neighbours show (pure, for
+`rag.sentences`): a Markdown fence's inside, a comment's lines of words, an example file's
+first line. `Line` is one line of a text as `rag.sentences` classifies it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+
+@dataclass
+class Line:
+    text: str  # stripped
+    start: int
+    end: int
+    kind: str  # prose | code | blank | heading (Markdown "## ...") | fence (Markdown ```)
+
+
+def fenced(lines: list[Line]) -> list[Line]:
+    """Lines inside a Markdown code fence are code whatever they look like; the fences
+    themselves end the sentence before them (as a blank line does) and are dropped."""
+    out: list[Line] = []
+    inside = _starts_in_code(lines)
+    for line in lines:
+        if line.kind == "fence":
+            inside = not inside
+            out.append(Line("", line.start, line.start, "blank"))
+        elif inside:
+            out.append(Line(line.text, line.start, line.end, "code" if line.text else "blank"))
+        else:
+            out.append(line)
+    return out
+
+
+# A comment in code that the text lost the fence of (a PDF's example file): its lines of words
+# ("<!--\nFind fonts in these directories\n-->") are code too, to the line that closes it.
+_COMMENTS = (("<!--", "-->"), ("/*", "*/"))
+COMMENT_LINES = 20  # ... when that line comes within this many lines
+# The first line of an example file ("<?xml version="1.0"?>", "<!DOCTYPE fontconfig ...>")
+# starts a code block, even after a sentence without its period ("This is an example of a
+# system-wide configuration file"): kept inside that sentence, the whole file was quoted. Not
+# a script's "#!/bin/sh": R's manual shows one inside its sentence ("a here document like").
+FILE_START = re.compile(r"<\?xml\b|<!DOCTYPE\b", re.IGNORECASE)
+
+
+def comments(lines: list[Line]) -> list[Line]:
+    out = list(lines)
+    i = 0
+    while i < len(out):
+        close = _opens_comment(out[i])
+        end = None
+        if close is not None:
+            ahead = range(i + 1, min(i + 1 + COMMENT_LINES, len(out)))
+            end = next((j for j in ahead if close in out[j].text), None)
+        if end is None:
+            i += 1
+            continue
+        for j in range(i + 1, end + 1):
+            if out[j].kind != "blank":
+                out[j] = replace(out[j], kind="code")
+        i = end + 1
+    return out
+
+
+def _opens_comment(line: Line) -> str | None:
+    """The mark that closes the comment a code line opens and leaves open, if it does ("/*"
+    only at the line's start: "ls /etc/*" opens none)."""
+    if line.kind != "code":
+        return None
+    for opening, closing in _COMMENTS:
+        at = line.text.rfind(opening)
+        if opening == "/*" and not line.text.startswith("/*"):
+            continue
+        if at >= 0 and closing not in line.text[at + len(opening) :]:
+            return closing
+    return None
+
+
+def _starts_in_code(lines: Sequence[Line]) -> bool:
+    """Whether the text starts inside a fenced block: a chunk of a Markdown file may begin
+    in the middle of one, and reading its closing fence as an opening one would turn the
+    prose after it into code (seen on Node.js's API docs: no sentence left to quote). A
+    fence with an info string ("```js") always opens; when every fence is bare and their
+    number is odd, the side that looks more like code (before the first fence, or after
+    the last one) is the one inside the block."""
+    fences = [i for i, line in enumerate(lines) if line.kind == "fence"]
+    if not fences:
+        return False
+    opener = next((n for n, i in enumerate(fences) if len(lines[i].text.strip("`~ ")) > 0), None)
+    if opener is not None:
+        return opener % 2 == 1  # an odd number of bare fences before an opener: one closes
+    if len(fences) % 2 == 0:
+        return False
+    return _code_share(lines[: fences[0]]) > _code_share(lines[fences[-1] + 1 :])
+
+
+def _code_share(lines: Sequence[Line]) -> float:
+    kinds = [line.kind for line in lines if line.kind != "blank"]
+    return sum(1 for k in kinds if k == "code") / len(kinds) if kinds else 0.0
