@@ -163,6 +163,8 @@ def _line_kind(line: str) -> str:
     if m and (stripped.startswith("##") and not m.group(1)[:1].islower() or is_heading(m.group(1))):
         # "## Example: Read a file line-by-line"; "# apt-get install x" is a root prompt
         return "heading"
+    if m and stripped.startswith("##"):
+        return "code"  # "## convert decimal point to comma in output": R's comment, no title
     if _heading_text(stripped) != stripped:
         return "heading"
     if _LINK_DEFINITION.match(stripped):
@@ -205,21 +207,24 @@ _WRAPPED_END = re.compile(r"^(?:[\w./-]+\)|`[^`]+`\)?)[.,;:]$")
 def _lines(text: str) -> list[_Line]:
     out: list[_Line] = []
     pos = 0
+    run: list[str] = []  # the code lines just before (a call wrapped over several lines)
     for raw in text.split("\n"):
         start = pos + (len(raw) - len(raw.lstrip()))
         end = pos + len(raw.rstrip())
         kind = _line_kind(raw)
-        if kind == "prose" and out and out[-1].kind == "code" and _closes(out[-1].text, raw):
+        if kind == "prose" and run and _closes(" ".join(run), raw):
             kind = "code"
+        run = run + [raw] if kind == "code" else []
         out.append(_Line(raw.strip(), start, max(start, end), kind))
         pos += len(raw) + 1
     return out
 
 
 def _closes(code: str, line: str) -> bool:
-    """Whether `line` closes the parenthesis that the code line before it left open: the
+    """Whether `line` closes the parenthesis that the code lines before it left open: the
     rest of a wrapped function signature ("[Function]void sha256_digest (struct sha256_ctx
-    *ctx, ..., uint8_t" / "*digest )"), not the start of the sentence after it."""
+    *ctx, ..., uint8_t" / "*digest )") or call ("incomes <- c(60, 49," / "61, 61," /
+    "59, 46)"), not the start of the sentence after it."""
     if code.count("(") <= code.count(")"):
         return False
     closing = line.find(")")
@@ -421,8 +426,9 @@ def split_sentences(text: str) -> list[Sentence]:
             continue
         if line.kind == "code":
             inside = b.open() and b.kind == "prose" and not _END.search(_join(b.parts))
-            starts_file = FILE_START.match(line.text) is not None
-            if inside and not b.code and not _join(b.parts).endswith(":") and not starts_file:
+            block = FILE_START.match(line.text) is not None
+            introduced = _join(b.parts).rstrip("`").endswith(":")  # "... function `tapply():`"
+            if inside and not b.code and not introduced and not block:
                 b.add_code_inline(line)
             else:
                 b.flush()

@@ -144,6 +144,37 @@ def test_an_example_file_in_a_pdf_is_code_from_its_first_line_and_through_its_co
     ]
 
 
+def test_code_a_sentence_introduces_with_inline_code_and_an_r_comment() -> None:
+    """R's manuals: "we can now use the special function\ntapply():" introduces the code
+    after it, which is no part of the sentence; a call wrapped over three lines inside a
+    sentence is inline code to its closing bracket (its last line "59, 46, 58, 43)" was
+    prose); "## convert ..." is R's comment, not a title."""
+    text = (
+        "We have the incomes in another vector\n"
+        "> incomes <- c(60, 49, 40, 61, 64, 60, 59, 54, 62, 69, 70, 42, 56,\n"
+        "61, 61, 61, 58, 51, 48, 65, 49, 49, 41, 48, 52, 46,\n"
+        "59, 46, 58, 43)\n\n"
+        "To calculate the mean income we can now use the special function\n"
+        "tapply():\n"
+        "> incmeans <- tapply(incomes, statef, mean)\n"
+        "giving a means vector.\n\n"
+        "## convert decimal point to comma in output, using a pipe (Unix)\n"
+        "close(zz)\n"
+    )
+    got = kinds_and_texts(text)
+    assert got[0] == (
+        "prose",
+        "We have the incomes in another vector `incomes <- c(60, 49, 40, 61, 64, 60, 59, 54, 62,"
+        " 69, 70, 42, 56,` `61, 61, 61, 58, 51, 48, 65, 49, 49, 41, 48, 52, 46,` `59, 46, 58, 43)`",
+    )
+    assert got[1:] == [
+        ("prose", "To calculate the mean income we can now use the special function `tapply():`"),
+        ("code", "> incmeans <- tapply(incomes, statef, mean)"),
+        ("prose", "giving a means vector."),
+        ("code", "## convert decimal point to comma in output, using a pipe (Unix) close(zz)"),
+    ]
+
+
 def test_a_footnote_mark_after_a_period_ends_the_sentence_and_is_dropped() -> None:
     """LaTeX manuals put footnote marks right after the period: "tableau.4 It shows"."""
     text = (
