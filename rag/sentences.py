@@ -109,6 +109,14 @@ _CODE_SHAPE = re.compile(
 # A list item naming a parameter and its JSDoc-style type, as JavaScript API docs write them
 # ("* `options` {Object}", "- `args` {string[]}"), with or without a description after it.
 _TYPED_ITEM = re.compile(r"^[*+-]\s+`[^`]+`\s+\{[\w.|\[\]<>, ]+\}(?:\s|$)")
+# A line of six words or more that ends in ";" and holds no operator, quote or brace: an item
+# of a list that a manual separates with semicolons (GLPK's "or for dual feasible solution
+# using the dual simplex;"), not a statement ("int x = 5;", "glp_create_prob(P);") nor a
+# prototype ("void glp_set_row_name(glp_prob *P, int i, const char *name);").
+_PROSE_WORD = r"[\w'\u2019(),*/.-]"
+_PROSE_SEMICOLON = re.compile(
+    rf"^(?!.*(?:\w\(|\*\w))[A-Za-z(]{_PROSE_WORD}*(?: {_PROSE_WORD}+){{5,}};$"
+)
 _MD_HEADING = re.compile(r"^#{1,6}\s+(\S.*?)\s*#*$")
 SHORT_LINE = 0.6  # a line under this share of the longest prose line did not wrap
 # A web page's heading with its permalink mark after it, as a page printed to PDF keeps it
@@ -175,6 +183,8 @@ def _line_kind(line: str) -> str:
         return "code"  # a Markdown table row: not a sentence to quote
     if _TYPED_ITEM.match(stripped):
         return "prose"  # "* `options` {Object}": a parameter and its type, ends in "}"
+    if _PROSE_SEMICOLON.match(stripped):
+        return "prose"  # an item of a list whose items end in ";": words, no operators
     if _CODE_PROMPT.match(line) or _CODE_SHAPE.search(stripped) or _RECORD.match(stripped):
         return "code"
     if stripped == "..." or stripped.startswith(("#include", "//", "/*", "<?", "<!--", "</")):

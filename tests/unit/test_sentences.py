@@ -175,6 +175,29 @@ def test_code_a_sentence_introduces_with_inline_code_and_an_r_comment() -> None:
     ]
 
 
+def test_list_items_that_end_in_semicolons_are_prose_and_statements_code() -> None:
+    """GLPK's manual separates the items of a list with semicolons: each item was taken for a
+    C statement and shown as inline code in the middle of its sentence."""
+    text = (
+        "The symbol means: Blank means that the solver is searching for primal feasible\n"
+        "or for dual feasible solution using the dual simplex;\n"
+        "Asterisk (*) means that the solver is searching for\n"
+        "optimal solution using the primal simplex;\n"
+        "Hash (#) means the dual simplex.\n\n"
+        "void glp_set_row_name(glp_prob *P, int i, const char *name);\n"
+    )
+    assert kinds_and_texts(text) == [
+        (
+            "prose",
+            "The symbol means: Blank means that the solver is searching for primal feasible or "
+            "for dual feasible solution using the dual simplex; Asterisk (*) means that the "
+            "solver is searching for optimal solution using the primal simplex; Hash (#) means "
+            "the dual simplex.",
+        ),
+        ("code", "void glp_set_row_name(glp_prob *P, int i, const char *name);"),
+    ]
+
+
 def test_a_footnote_mark_after_a_period_ends_the_sentence_and_is_dropped() -> None:
     """LaTeX manuals put footnote marks right after the period: "tableau.4 It shows"."""
     text = (
