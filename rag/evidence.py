@@ -341,7 +341,7 @@ def _index_run(text: str) -> bool:
 # A manual page's "SEE ALSO" list ("fc-cat(1), fc-cache(1), fc-list(1), fc-match(1)"): it names
 # the question's command and says nothing of it, and was quoted as the answer to "What does
 # fc-match do?". Such a run: INDEX_ENTRIES references at least, one in INDEX_WORDS words.
-_MAN_REFERENCE = re.compile(r"[\w.+-]+\(\d[a-z]*\)")
+_MAN_REFERENCE = re.compile(r"(?<![\w.+-])[\w.+-]+\(\d[a-z]*\)")  # from a name's start only
 
 
 def _reference_run(text: str) -> bool:
