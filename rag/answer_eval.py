@@ -57,6 +57,12 @@ def key_recall(key: str, answer: str) -> float:
     return len(want & set(content_stems(answer))) / len(want)
 
 
+def _recall(q: Question, answer: str) -> float | None:
+    """The key phrase's share in the answer; None for a question that has no key phrase (a
+    user's own question set may give only the pages) or that the documents do not cover."""
+    return key_recall(q.key, answer) if q.covered and q.key.strip() else None
+
+
 def _covers(hit_file: str, page: int, path: Path, pages: Sequence[int]) -> bool:
     return hit_file == str(path) and page in pages
 
@@ -102,7 +108,7 @@ def plain_answer(
     return {
         "answer": text,
         "abstained": bool(_ABSTAINED.search(text)),
-        "key_recall": key_recall(q.key, text) if q.covered else None,
+        "key_recall": _recall(q, text),
         "cited": cited,
         "unsupported": unsupported,
         "sentences": len(shown),
@@ -143,7 +149,7 @@ def grounded_answer(
     return {
         "answer": result["answer"],
         "abstained": plan.abstained,
-        "key_recall": key_recall(q.key, result["answer"]) if q.covered else None,
+        "key_recall": _recall(q, result["answer"]),
         "cited": cited,
         "unsupported": sum(1 for r in result["sentences"] if r["source"] is None),
         "sentences": len(shown),
@@ -160,9 +166,12 @@ def summarise(rows: Sequence[dict[str, Any]], questions: Sequence[Question]) -> 
     covered = [(r, q) for r, q in zip(rows, questions, strict=True) if q.covered]
     uncovered = [r for r, q in zip(rows, questions, strict=True) if not q.covered]
     answered = [r for r, _ in covered if not r["abstained"]]
+    # grounded and cited count the questions that give a key phrase, and pages, to check
+    keyed = [r for r, _ in covered if r["key_recall"] is not None]
+    paged = [r for r, q in covered if q.pages]
 
-    def mean(values: list[float]) -> float:
-        return round(sum(values) / len(values), 3) if values else 0.0
+    def mean(values: list[float]) -> float | None:
+        return round(sum(values) / len(values), 3) if values else None  # None: nothing to measure
 
     def median(values: list[float | None]) -> float | None:
         got = [v for v in values if v is not None]
@@ -171,9 +180,10 @@ def summarise(rows: Sequence[dict[str, Any]], questions: Sequence[Question]) -> 
     return {
         "covered": len(covered),
         "uncovered": len(uncovered),
-        "grounded": mean([float(r["key_recall"] >= KEY_RECALL) for r, _ in covered]),
-        "key_recall": mean([r["key_recall"] for r, _ in covered]),
-        "cited": mean([float(r["cited"]) for r, _ in covered]),
+        "with_key": len(keyed),
+        "grounded": mean([float(r["key_recall"] >= KEY_RECALL) for r in keyed]),
+        "key_recall": mean([r["key_recall"] for r in keyed]),
+        "cited": mean([float(r["cited"]) for r in paged]),
         "answered_covered": mean([float(not r["abstained"]) for r, _ in covered]),
         "abstained_uncovered": mean([float(r["abstained"]) for r in uncovered]),
         "unsupported_per_answer": mean([float(r["unsupported"]) for r in answered]),
