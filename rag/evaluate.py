@@ -65,14 +65,30 @@ def _read(path: Path | None) -> Any:
     if path is None:
         ref = resources.files("resources").joinpath("eval/questions.json")
         return json.loads(ref.read_text(encoding="utf-8"))
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise DocumentError(
+            f"The question set {path} cannot be read ({exc.strerror or exc}).", str(exc)
+        ) from exc
+    except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError is a ValueError
+        raise DocumentError(
+            f"The question set {path} is not valid JSON: {exc}.", repr(exc)
+        ) from exc
 
 
 def declared_paths(path: Path | None = None) -> dict[str, str]:
-    """File id -> path as declared in the questions file's "files" table (if any)."""
+    """File id -> path as declared in the questions file's "files" table (if any); a relative
+    path is taken from the question set's folder."""
     raw = _read(path)
     files = raw.get("files", {}) if isinstance(raw, dict) else {}
-    return {str(k): str(v.get("path", "")) for k, v in files.items() if isinstance(v, dict)}
+    out = {}
+    for k, v in files.items() if isinstance(files, dict) else ():
+        declared = str(v.get("path", "")) if isinstance(v, dict) else ""
+        if declared and path is not None and not Path(declared).is_absolute():
+            declared = str(Path(path).parent / declared)
+        out[str(k)] = declared
+    return out
 
 
 def load_questions(path: Path | None = None) -> list[Question]:
@@ -80,29 +96,46 @@ def load_questions(path: Path | None = None) -> list[Question]:
     "question", "file" and "pages" (or "page")."""
     raw = _read(path)
     items = raw.get("questions", []) if isinstance(raw, dict) else raw
-    out: list[Question] = []
-    for i, item in enumerate(items):
+    if not isinstance(items, list):
+        raise DocumentError('The evaluation set\'s "questions" is not a list.')
+    out = [_question(i, item) for i, item in enumerate(items)]
+    if not out:
+        raise DocumentError("The evaluation set has no questions.")
+    return out
+
+
+class _Malformed(ValueError):
+    pass
+
+
+def _question(i: int, item: Any) -> Question:
+    """One entry of a question set, or DocumentError saying what is wrong with it."""
+    qid = str(item.get("id", i + 1)) if isinstance(item, dict) else str(i + 1)
+    try:
+        if not isinstance(item, dict) or not str(item.get("question", "")).strip():
+            raise _Malformed("it has no question text")
+        covered = bool(item.get("covered", True))
+        if covered and not item.get("file"):
+            raise _Malformed('it names no "file" (a covered question names the file that answers)')
         pages = item.get("pages", item.get("answer_pages", item.get("page")))
         if isinstance(pages, int):
             pages = [pages]
         also = tuple(
             (str(a["file"]), tuple(int(p) for p in a["pages"])) for a in item.get("also", ())
         )
-        out.append(
-            Question(
-                id=str(item.get("id", i + 1)),
-                question=str(item["question"]),
-                file=str(item.get("file") or ""),
-                pages=tuple(int(p) for p in pages or ()),
-                also=also,
-                key=str(item.get("key", "")),
-                split=str(item.get("split", "dev")),
-                covered=bool(item.get("covered", True)),
-            )
+        return Question(
+            id=qid,
+            question=str(item["question"]),
+            file=str(item.get("file") or ""),
+            pages=tuple(int(p) for p in pages or ()),
+            also=also,
+            key=str(item.get("key", "")),
+            split=str(item.get("split", "dev")),
+            covered=covered,
         )
-    if not out:
-        raise DocumentError("The evaluation set has no questions.")
-    return out
+    except (KeyError, TypeError, ValueError) as exc:
+        why = str(exc) if isinstance(exc, _Malformed) else f"a field is malformed ({exc!r})"
+        raise DocumentError(f"Question {qid} of the evaluation set: {why}.", repr(item)) from exc
 
 
 def select_questions(questions: Sequence[Question], only: Sequence[str]) -> list[Question]:
@@ -116,11 +149,18 @@ def select_questions(questions: Sequence[Question], only: Sequence[str]) -> list
 
 
 def resolve_file(file_id: str, declared: str = "") -> Path:
-    """A questions.json file id to an installed path."""
+    """A questions.json file id to an installed path: the question set's own path for it
+    (`declared`), else an installed manual."""
     for candidate in (declared, file_id):
         direct = Path(candidate) if candidate else None
         if direct is not None and direct.is_absolute() and direct.is_file():
             return direct
+    if declared:
+        raise DocumentError(
+            f"The evaluation file {file_id}: {declared} does not exist (its path in the "
+            'question set\'s "files").',
+            declared,
+        )
     try:
         from data_files import resolve_eval_file  # the repository's tests/ folder
 
@@ -131,6 +171,12 @@ def resolve_file(file_id: str, declared: str = "") -> Path:
     guess = Path(KNOWN_LOCATIONS.get(package, "/nonexistent")) / name
     if guess.is_file():
         return guess
+    if package not in KNOWN_LOCATIONS:
+        raise DocumentError(
+            f'The evaluation file {file_id} is not in the question set\'s "files" (with its '
+            "path) and is no manual Hearth knows.",
+            file_id,
+        )
     raise DocumentError(
         f"The evaluation file {file_id} is not installed (Debian package {package}).",
         str(guess),

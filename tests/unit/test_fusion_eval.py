@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -74,6 +75,41 @@ def test_questions_file_formats(tmp_path: Path) -> None:
     )
     (q,) = load_questions(plain)
     assert q.also == (("/y.pdf", (7, 8)),)
+
+
+def test_a_broken_question_set_says_what_is_wrong(tmp_path: Path) -> None:
+    """A user's own question set: a clear message for each mistake, never a traceback."""
+    from engine.errors import DocumentError
+    from rag.evaluate import declared_paths, resolve_file
+
+    bad = tmp_path / "q.json"
+    cases = {
+        '{"files":': "is not valid JSON",
+        '{"questions": {"a": 1}}': '"questions" is not a list',
+        '[{"id": "a", "question": " "}]': "Question a of the evaluation set: it has no question",
+        '[{"id": "b", "question": "Why?"}]': 'Question b of the evaluation set: it names no "file"',
+        '[{"id": "c", "question": "Why?", "file": "x", "pages": "abc"}]': "a field is malformed",
+    }
+    for text, says in cases.items():
+        bad.write_text(text)
+        with pytest.raises(DocumentError, match=re.escape(says)):
+            load_questions(bad)
+    with pytest.raises(DocumentError, match="cannot be read"):
+        load_questions(tmp_path / "missing.json")
+    (q,) = load_questions_text(bad, '[{"question": "Why?", "covered": false}]')
+    assert not q.covered and q.file == ""
+    # a file's path: relative to the question set, and said when it does not exist
+    (tmp_path / "doc.txt").write_text("Because.")
+    bad.write_text(json.dumps({"files": {"d": {"path": "doc.txt"}, "m": {"path": "/no.pdf"}}}))
+    declared = declared_paths(bad)
+    assert resolve_file("d", declared["d"]) == tmp_path / "doc.txt"
+    with pytest.raises(DocumentError, match="/no.pdf does not exist"):
+        resolve_file("m", declared["m"])
+
+
+def load_questions_text(path: Path, text: str) -> list:
+    path.write_text(text)
+    return load_questions(path)
 
 
 def test_only_keeps_its_files_questions_and_their_splits_uncovered_ones() -> None:
