@@ -256,7 +256,7 @@ class DocsWorker(QObject):
                 self.notice.emit(skipped_summary(skipped))
             if not wanted:
                 if not skipped:
-                    self.notice.emit("No PDF, .txt or .md files were found there.")
+                    self.notice.emit("No PDF, .txt, .md or .rst files were found there.")
                 return
             lib.add([*(p for p in paths if Path(p).is_dir()), *wanted])  # folders are watched
             self.documents.emit(lib.documents())

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,17 +17,19 @@ from typing import Any, Literal
 
 from rag.formats import (
     BAD_INPUT,
-    MARKDOWN_SUFFIXES,
     PDF_SUFFIXES,
     SUPPORTED_SUFFIXES,
     TEXT_SUFFIXES,
+    reading_format,
 )
 from rag.letter_spacing import looks_letter_spaced, respace
 from rag.markdown_text import read_markdown
 from rag.normalize import normalize_pages, normalize_text
 from rag.overdraw import Parts
 from rag.pdf_outline import Outline, read_outline
+from rag.rst_text import rst_as_markdown
 from rag.space_width import fix_space_widths
+from rag.text_titles import underlined_titles
 
 logger = logging.getLogger(__name__)
 # pypdf reports every quirk it repairs as a logging warning; without any handler configured
@@ -130,44 +131,6 @@ def _decode_text(data: bytes) -> str | None:
         return data.decode("latin-1")
 
 
-# A plain-text title underlined with a rule of its length ("Concepts\n--------", as specs,
-# READMEs and reStructuredText write them), and a rule standing alone (a separator, an
-# overline). Read as text, the rule was glued to the sentence before it and quoted ("Such a
-# trigger should not be necessary. Package declarations regarding triggers -------").
-_RULE = re.compile(r"[ \t]{0,3}([-=~^*#+_])\1{2,}[ \t]*")
-_NOT_TITLE = re.compile(r"\s*(?:[-*+>|]\s|\d+[.)]\s)")  # a list item, a quote, a table row
-_CLOSED = re.compile(r".*[.,;:]$")
-MAX_TITLE_CHARS = 80
-
-
-def underlined_titles(text: str) -> str:
-    """A plain text's underlined titles as headings ("## Title", the form `rag.sentences`
-    and `rag.sections` know), its other rules as blank lines. A title is one short line after
-    a blank line (or the start), not a list item, underlined by a rule at least as long as
-    the title, give or take two characters; one that ends like a sentence ("Timing
-    guarantees, races, etc.") only by a rule of its very length."""
-    out: list[str] = []
-    for line in text.split("\n"):
-        if not _RULE.fullmatch(line):
-            out.append(line)
-            continue
-        title = out[-1].strip() if out else ""
-        before = out[-2].strip() if len(out) > 1 else ""
-        if (
-            title
-            and not before
-            and len(title) <= MAX_TITLE_CHARS
-            and len(line.strip()) >= len(title) - 2
-            and not (_CLOSED.match(title) and len(line.strip()) > len(title) + 2)
-            and not _RULE.fullmatch(title)
-            and not _NOT_TITLE.match(title)
-        ):
-            out[-1] = "## " + title
-        else:
-            out.append("")
-    return "\n".join(out)
-
-
 def extract_text_file(path: Path) -> ExtractResult:
     try:
         data = path.read_bytes()
@@ -178,8 +141,12 @@ def extract_text_file(path: Path) -> ExtractResult:
         return failed(
             path, "not_supported", f"{path.name}: this looks like a binary file, not text."
         )
-    markdown = path.suffix.lower() in MARKDOWN_SUFFIXES
-    text = read_markdown(text) if markdown else underlined_titles(text)
+    fmt = reading_format(path)
+    markdown = fmt in ("markdown", "rst")
+    if fmt == "rst":
+        text = read_markdown(rst_as_markdown(text))
+    else:
+        text = read_markdown(text) if markdown else underlined_titles(text)
     raw_pages = text.split("\f")
     pages = [PageText(i + 1, normalize_text(t, markdown)) for i, t in enumerate(raw_pages)]
     if not any(p.text for p in pages):

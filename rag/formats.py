@@ -14,7 +14,8 @@ from engine.errors import DocumentError
 # What adding a folder picks up, and what the window accepts when files are dropped on it.
 PDF_SUFFIXES = frozenset({".pdf"})
 MARKDOWN_SUFFIXES = frozenset({".md", ".markdown"})
-TEXT_SUFFIXES = frozenset({".txt"}) | MARKDOWN_SUFFIXES
+RST_SUFFIXES = frozenset({".rst"})  # reStructuredText, read as Markdown (rag.rst_text)
+TEXT_SUFFIXES = frozenset({".txt"}) | MARKDOWN_SUFFIXES | RST_SUFFIXES
 SUPPORTED_SUFFIXES = PDF_SUFFIXES | TEXT_SUFFIXES
 
 # What pypdf raises on bad input: its own errors all derive from PyPdfError (LimitReachedError
@@ -38,8 +39,8 @@ BAD_INPUT = (ValueError, KeyError, TypeError, IndexError, AttributeError, ZeroDi
 # "Page 3 of 20" is furniture, a numbered heading "3. Python" is not a page's number; pdf 6:
 # a TeX font's code 32 does not pass for its space width, so the words of a justified line
 # keep their gaps (rag.space_width). text 2: a title underlined with a rule is a heading, cited
-# as a Markdown file's are, and a rule no text (rag.file_text.underlined_titles).
-READING_VERSIONS = {"pdf": 6, "text": 2, "markdown": 8}
+# as a Markdown file's are, and a rule no text (rag.text_titles.underlined_titles).
+READING_VERSIONS = {"pdf": 6, "text": 2, "markdown": 8, "rst": 1}
 # Versions that only add labels: a document read by the version before is read again in the
 # background while its old text still answers (its vectors are kept: rag.kept_vectors).
 LABELS_ONLY = frozenset({("pdf", 2)})
@@ -79,10 +80,13 @@ def again_label(status: str, changed: int) -> str:
 
 
 def reading_format(path: str | Path) -> str:
-    """ "pdf", "markdown" or "text" (the keys of READING_VERSIONS) for a document's path."""
+    """ "pdf", "markdown", "rst" or "text" (the keys of READING_VERSIONS) for a document's
+    path."""
     suffix = Path(path).suffix.lower()
     if suffix in PDF_SUFFIXES:
         return "pdf"
+    if suffix in RST_SUFFIXES:
+        return "rst"
     return "markdown" if suffix in MARKDOWN_SUFFIXES else "text"
 
 
@@ -143,7 +147,8 @@ def skipped_files(paths: Iterable[Path | str], given_files: bool = True) -> list
 
 
 def skipped_summary(skipped: Sequence[Path]) -> str:
-    """ "16 .docx files skipped: format not supported (Hearth reads PDF, .txt and .md).
+    """ "16 .docx files skipped: format not supported (Hearth reads PDF, .txt, .md and
+    .rst).
     2 hidden files or folders skipped." for the panel and the command line."""
     hidden = [p for p in skipped if p.name.startswith(".")]
     kinds = Counter(p.suffix.lower() or "no-extension" for p in skipped if p not in hidden)
@@ -153,7 +158,9 @@ def skipped_summary(skipped: Sequence[Path]) -> str:
             f"{n} {kind} file{'' if n == 1 else 's'}"
             for kind, n in sorted(kinds.items(), key=lambda kn: (-kn[1], kn[0]))
         )
-        parts.append(f"{counted} skipped: format not supported (Hearth reads PDF, .txt and .md).")
+        parts.append(
+            f"{counted} skipped: format not supported (Hearth reads PDF, .txt, .md and .rst)."
+        )
     if hidden:
         s = "" if len(hidden) == 1 else "s"
         parts.append(f"{len(hidden)} hidden file{s} or folder{s} skipped.")

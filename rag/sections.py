@@ -47,7 +47,7 @@ def sections(store: Store, hit: Hit) -> tuple[tuple[int, str], ...]:
     fmt = reading_format(hit.file)
     if fmt == "text":
         find = text_headings
-    elif fmt != "markdown":
+    elif fmt not in ("markdown", "rst"):
         found = _outline_sections(store, hit.doc_id, start, start + len(hit.text))
         if found or _has_outline(store, hit.doc_id):
             return found
@@ -70,7 +70,7 @@ _PAGE_NUMBER_END = re.compile(r"\s\d+\s*$")
 
 def text_headings(text: str) -> list[tuple[int, str]]:
     """(offset, title) of each heading of a plain text file: its underlined titles, read as
-    "## Title" (rag.file_text.underlined_titles), and its numbered headings."""
+    "## Title" (rag.text_titles.underlined_titles), and its numbered headings."""
     return sorted(dict(numbered_headings(text) + markdown_headings(text)).items())
 
 

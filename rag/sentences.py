@@ -171,8 +171,10 @@ def _line_kind(line: str) -> str:
     if m and (stripped.startswith("##") and not m.group(1)[:1].islower() or is_heading(m.group(1))):
         # "## Example: Read a file line-by-line"; "# apt-get install x" is a root prompt
         return "heading"
-    if m and stripped.startswith("##"):
-        return "code"  # "## convert decimal point to comma in output": R's comment, no title
+    if m and stripped.startswith("##") and len(m.group(1).split()) >= 5:
+        # "## convert decimal point to comma in output": R's comment; a short one in lower
+        # case may be a title ("## max_bandwidth", "## npm install"), left as it was read
+        return "code"
     if _heading_text(stripped) != stripped:
         return "heading"
     if _LINK_DEFINITION.match(stripped):

@@ -79,7 +79,7 @@ def local_paths(urls: Sequence[QUrl]) -> list[str]:
 
 
 def droppable(paths: Sequence[str]) -> bool:
-    """True if a drop holds a folder or at least one PDF, .txt or .md file."""
+    """True if a drop holds a folder or at least one PDF, .txt, .md or .rst file."""
     for p in paths:
         path = Path(p)
         if path.is_dir() or path.suffix.lower() in SUPPORTED_SUFFIXES:
@@ -149,7 +149,7 @@ class DocumentsPanel(QWidget):
     def _make_controls(self) -> None:
         """The buttons, the overall progress and the text shown while the library is empty."""
         self.add_button = QPushButton("Add documents…", self)
-        self.add_button.setToolTip("Add PDF, .txt or .md files (or drop them on the window)")
+        self.add_button.setToolTip("Add PDF, .txt, .md or .rst files (or drop them on the window)")
         self.add_button.clicked.connect(self.addFilesRequested)
         self.folder_button = QPushButton("Add folder…", self)
         self.folder_button.clicked.connect(self.addFolderRequested)
@@ -181,7 +181,7 @@ class DocumentsPanel(QWidget):
         self.overall_label.setObjectName("documentsProgressText")
         self.overall_label.setWordWrap(True)
         self.empty_label = QLabel(
-            "No documents yet. Drop PDF, .txt or .md files or a folder on the window, or "
+            "No documents yet. Drop PDF, .txt, .md or .rst files or a folder on the window, or "
             "click Add documents.",
             self,
         )
@@ -443,7 +443,10 @@ class DocumentsUi(QObject):
 
     def add_files_dialog(self) -> None:
         files, _ = QFileDialog.getOpenFileNames(
-            self.window, "Add documents", str(Path.home()), "Documents (*.pdf *.txt *.md)"
+            self.window,
+            "Add documents",
+            str(Path.home()),
+            "Documents (*.pdf *.txt *.md *.markdown *.rst)",
         )
         self.add_paths(files)
 

@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     docs = sub.add_parser("docs", help="the document library: add, list, remove, search")
     dsub = docs.add_subparsers(dest="docs_command", metavar="COMMAND", required=True)
 
-    p = dsub.add_parser("add", help="add files or folders (.pdf .txt .md) and index them")
+    p = dsub.add_parser("add", help="add files or folders (.pdf .txt .md .rst) and index them")
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument("--no-index", action="store_true", help="only register; index later")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")

@@ -34,7 +34,7 @@ def test_a_huge_text_file_needs_force_and_skipped_files_are_reported(
     added = hearth("docs", "add", "--force", "--no-index", str(folder))
     assert added.returncode == 0, added.stderr
     assert (
-        "2 .docx files, 1 .jpg file skipped: format not supported (Hearth reads PDF, .txt "
-        "and .md)." in added.stderr
+        "2 .docx files, 1 .jpg file skipped: format not supported (Hearth reads PDF, .txt, "
+        ".md and .rst)." in added.stderr
     )
     assert set(_listed()) == {"lamp.md", "server-log.txt"}

@@ -183,13 +183,14 @@ def _underlined(title: str, rule: str) -> str:
     return f"{title}\n{rule * len(title)}"
 
 
-@pytest.mark.parametrize("suffix", [".md", ".txt"])
+@pytest.mark.parametrize("suffix", [".md", ".txt", ".rst"])
 def test_a_markdown_or_text_answer_cites_its_section(
     tmp_path: Path, minilm_gguf: Path, suffix: str
 ) -> None:
-    """A .md or .txt file is one page: its quotes cite the heading they stand under instead,
-    even when the passage starts below that heading (the heading is read from the chunks
-    before it). A plain text underlines its titles; the rule is no part of any quote."""
+    """A .md, .txt or .rst file is one page: its quotes cite the heading they stand under
+    instead, even when the passage starts below that heading (the heading is read from the
+    chunks before it). A plain text or reStructuredText underlines its titles; the rule is no
+    part of any quote."""
     filler = " ".join(
         f"Step {i} of the setup copies the bundled files and checks their signatures."
         for i in range(1, 25)
@@ -198,9 +199,13 @@ def test_a_markdown_or_text_answer_cites_its_section(
     if suffix == ".md":
         top, heads = "# Kestrel guide", [f"## {t}" for t in titles]
         code = '```toml\n# a comment, not a heading\ncache_dir = "/var/cache/kestrel"\n```'
-    else:
+    elif suffix == ".txt":
         top, heads = _underlined("Kestrel guide", "="), [_underlined(t, "-") for t in titles]
         code = '    cache_dir = "/var/cache/kestrel"'
+    else:
+        top = "=" * 13 + "\n" + _underlined("Kestrel guide", "=")
+        heads = [_underlined(t, "-") for t in titles]
+        code = '.. code-block:: toml\n\n   cache_dir = "/var/cache/kestrel"'
     doc = tmp_path / f"kestrel{suffix}"
     doc.write_text(
         f"{top}\n\n{heads[0]}\n\n{filler}\n\n{heads[1]}\n\n"

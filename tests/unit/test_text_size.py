@@ -56,7 +56,7 @@ def test_every_file_a_folder_leaves_out_is_reported(tmp_path: Path) -> None:
     assert len(skipped) == 16 + 1 + 1 + 2  # .git counts once, not what it holds
     assert skipped_summary(skipped) == (
         "16 .docx files, 1 .png file, 1 no-extension file skipped: format not supported "
-        "(Hearth reads PDF, .txt and .md). 2 hidden files or folders skipped."
+        "(Hearth reads PDF, .txt, .md and .rst). 2 hidden files or folders skipped."
     )
     assert skipped_files([folder / "summary.pdf"]) == []
     assert skipped_files([folder / "report-1.docx"]) == [folder / "report-1.docx"]

@@ -1,9 +1,9 @@
-"""A plain text's underlined titles (rag.file_text.underlined_titles)."""
+"""A plain text's underlined titles (rag.text_titles.underlined_titles)."""
 
 from __future__ import annotations
 
-from rag.file_text import underlined_titles
 from rag.sentences import split_sentences
+from rag.text_titles import underlined_titles
 
 
 def test_underlined_titles_become_headings_and_other_rules_no_text() -> None:
