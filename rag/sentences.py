@@ -219,25 +219,25 @@ _WRAPPED_END = re.compile(r"^(?:[\w./-]+\)|`[^`]+`\)?)[.,;:]$")
 def _lines(text: str) -> list[_Line]:
     out: list[_Line] = []
     pos = 0
-    run: list[str] = []  # the code lines just before (a call wrapped over several lines)
+    unclosed = 0  # brackets the code lines just before left open (a call over several lines)
     for raw in text.split("\n"):
         start = pos + (len(raw) - len(raw.lstrip()))
         end = pos + len(raw.rstrip())
         kind = _line_kind(raw)
-        if kind == "prose" and run and _closes(" ".join(run), raw):
+        if kind == "prose" and out and out[-1].kind == "code" and _closes(unclosed, raw):
             kind = "code"
-        run = run + [raw] if kind == "code" else []
+        unclosed = unclosed + raw.count("(") - raw.count(")") if kind == "code" else 0
         out.append(_Line(raw.strip(), start, max(start, end), kind))
         pos += len(raw) + 1
     return out
 
 
-def _closes(code: str, line: str) -> bool:
-    """Whether `line` closes the parenthesis that the code lines before it left open: the
-    rest of a wrapped function signature ("[Function]void sha256_digest (struct sha256_ctx
-    *ctx, ..., uint8_t" / "*digest )") or call ("incomes <- c(60, 49," / "61, 61," /
-    "59, 46)"), not the start of the sentence after it."""
-    if code.count("(") <= code.count(")"):
+def _closes(unclosed: int, line: str) -> bool:
+    """Whether `line` closes a parenthesis that the code lines before it left open
+    (`unclosed` of them): the rest of a wrapped function signature ("[Function]void
+    sha256_digest (struct sha256_ctx *ctx, ..., uint8_t" / "*digest )") or call ("incomes <-
+    c(60, 49," / "61, 61," / "59, 46)"), not the start of the sentence after it."""
+    if unclosed <= 0:
         return False
     closing = line.find(")")
     return closing >= 0 and "(" not in line[:closing]
@@ -276,8 +276,9 @@ def _join(parts: Sequence[str]) -> str:
         piece = part.strip()
         if not piece:
             continue
-        m = _HYPHEN_END.search(out)
-        if _URL_WRAPPED.search(out) and _URL_GOES_ON.match(piece):
+        last = out[out.rfind(" ") + 1 :]  # the word the line ended with (regexes on all
+        m = _HYPHEN_END.search(last)  # of `out` made a long sentence quadratic)
+        if _URL_WRAPPED.search(last) and _URL_GOES_ON.match(piece):
             out += piece  # "https://www." + "gnu.org/philosophy/free-sw.html"
         elif m and piece[:1].islower():
             out = out[:-1] + piece  # "docu-" + "ment"
@@ -409,11 +410,12 @@ def split_sentences(text: str) -> list[Sentence]:
     commands = command_lines([ln.text for ln in lines], [ln.kind for ln in lines])
     lines = [replace(ln, kind="code") if i in commands else ln for i, ln in enumerate(lines)]
     width = max((len(ln.text) for ln in lines if ln.kind == "prose"), default=0)
+    following = _next_non_blank(lines)
     heads: set[int] = set()  # running heads inside a sentence broken by a page break
     for i, line in enumerate(lines):
         if i in heads:
             continue
-        nxt = next((ln for ln in lines[i + 1 :] if ln.kind != "blank"), None)
+        nxt = following[i]
         if line.kind == "blank" and b.open() and b.kind == "prose" and _unfinished(b):
             head = _running_head(lines, i)
             if head is not None:
@@ -465,6 +467,18 @@ def split_sentences(text: str) -> list[Sentence]:
     b.flush()
     b.flush_code()
     return [s for s in b.out if s.text]
+
+
+def _next_non_blank(lines: Sequence[_Line]) -> list[_Line | None]:
+    """For each line, the first line after it that is not blank (one pass: looking ahead
+    from every line made a long code block quadratic)."""
+    out: list[_Line | None] = [None] * len(lines)
+    nxt: _Line | None = None
+    for i in range(len(lines) - 1, -1, -1):
+        out[i] = nxt
+        if lines[i].kind != "blank":
+            nxt = lines[i]
+    return out
 
 
 def _heading_here(

@@ -609,3 +609,26 @@ def test_a_list_item_that_ends_short_of_the_line_ends_before_a_capital() -> None
         "A wrapped item runs on over the line's whole width and then goes on into its "
         "Second line, which a name starts.",
     )
+
+
+def test_a_long_passage_splits_in_linear_time() -> None:
+    """Looking ahead from every line, and searching the whole sentence so far for a line-end
+    hyphen at every line, made a long code block or sentence quadratic (2,000 lines of one
+    sentence: 4.4 s). Counted in regex searches, not timed: no timed assertion in tests."""
+    import rag.sentences as sentences
+
+    calls = 0
+    real = sentences._HYPHEN_END
+
+    class Counting:
+        def search(self, text: str) -> object:
+            nonlocal calls
+            calls += len(text)  # characters searched
+            return real.search(text)
+
+    sentences._HYPHEN_END = Counting()  # type: ignore[assignment]
+    try:
+        split_sentences(("word " * 10 + "\n") * 2000)
+    finally:
+        sentences._HYPHEN_END = real
+    assert calls < 2000 * 20  # each line's last word, not everything before it
