@@ -117,6 +117,7 @@ _PROSE_WORD = r"[\w'\u2019(),*/.-]"
 _PROSE_SEMICOLON = re.compile(
     rf"^(?!.*(?:\w\(|\*\w))[A-Za-z(]{_PROSE_WORD}*(?: {_PROSE_WORD}+){{5,}};$"
 )
+_ONE_NAME = re.compile(r"[a-z][\w.-]{0,39}")  # one word or name, nothing after it
 _MD_HEADING = re.compile(r"^#{1,6}\s+(\S.*?)\s*#*$")
 SHORT_LINE = 0.6  # a line under this share of the longest prose line did not wrap
 # A web page's heading with its permalink mark after it, as a page printed to PDF keeps it
@@ -171,6 +172,8 @@ def _line_kind(line: str) -> str:
     if m and (stripped.startswith("##") and not m.group(1)[:1].islower() or is_heading(m.group(1))):
         # "## Example: Read a file line-by-line"; "# apt-get install x" is a root prompt
         return "heading"
+    if m and stripped.startswith("##") and _ONE_NAME.fullmatch(m.group(1)):
+        return "heading"  # "## max_bandwidth", "## usage": a title in lower case, one name
     if m and stripped.startswith("##") and len(m.group(1).split()) >= 5:
         # "## convert decimal point to comma in output": R's comment; a short one in lower
         # case may be a title ("## max_bandwidth", "## npm install"), left as it was read

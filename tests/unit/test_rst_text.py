@@ -77,3 +77,14 @@ def test_rst_sentences_and_headings_as_hearth_splits_them() -> None:
     assert ("prose", "Note: Kestrel keeps its archives for a month.") in kinds
     assert not any("====" in s.text or "----" in s.text or "::" in s.text for s in sentences)
     assert any(s.kind == "code" and s.text.startswith("[cache]") for s in sentences)
+
+
+def test_a_title_in_lower_case_is_a_heading_too() -> None:
+    """AWS CLI's topic pages title each setting by its name ("max_bandwidth" underlined):
+    a section to cite, not a line of text (nor, shown after a quote, a line of code)."""
+    text = "max_bandwidth\n-------------\n\nThe maximum bandwidth for uploads.\n"
+    sentences = split_sentences(read_markdown(rst_as_markdown(text)))
+    assert [(s.kind, s.text) for s in sentences] == [
+        ("heading", "max_bandwidth"),
+        ("prose", "The maximum bandwidth for uploads."),
+    ]
