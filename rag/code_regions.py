@@ -45,6 +45,8 @@ FILE_START = re.compile(r"<\?xml\b|<!DOCTYPE\b", re.IGNORECASE)
 
 
 def comments(lines: list[Line]) -> list[Line]:
+    """The lines with each comment that a code line opens made code up to the line that
+    closes it (see `_COMMENTS`)."""
     out = list(lines)
     i = 0
     while i < len(out):

@@ -334,19 +334,23 @@ def _quotable(s: ScoredSentence) -> bool:
 
 
 def _index_run(text: str) -> bool:
-    entries = index_entries(text)
+    return _mostly(index_entries(text), text)
+
+
+def _mostly(entries: int, text: str) -> bool:
+    """Whether `entries` (of an index, of references) make up the text: INDEX_ENTRIES at
+    least, one in INDEX_WORDS words."""
     return entries >= INDEX_ENTRIES and entries * INDEX_WORDS >= len(text.split())
 
 
 # A manual page's "SEE ALSO" list ("fc-cat(1), fc-cache(1), fc-list(1), fc-match(1)"): it names
 # the question's command and says nothing of it, and was quoted as the answer to "What does
-# fc-match do?". Such a run: INDEX_ENTRIES references at least, one in INDEX_WORDS words.
+# fc-match do?". A run of them is one as an index's entries are (`_mostly`).
 _MAN_REFERENCE = re.compile(r"(?<![\w.+-])[\w.+-]+\(\d[a-z]*\)")  # from a name's start only
 
 
 def _reference_run(text: str) -> bool:
-    refs = len(_MAN_REFERENCE.findall(text))
-    return refs >= INDEX_ENTRIES and refs * INDEX_WORDS >= len(text.split())
+    return _mostly(len(_MAN_REFERENCE.findall(text)), text)
 
 
 def _code_block_ends(text: str, sents: Sequence[Sentence]) -> list[int]:

@@ -144,9 +144,8 @@ def extract_text_file(path: Path) -> ExtractResult:
     fmt = reading_format(path)
     markdown = fmt in ("markdown", "rst")
     if fmt == "rst":
-        text = read_markdown(rst_as_markdown(text))
-    else:
-        text = read_markdown(text) if markdown else underlined_titles(text)
+        text = rst_as_markdown(text)  # then read as the Markdown it shows
+    text = read_markdown(text) if markdown else underlined_titles(text)
     raw_pages = text.split("\f")
     pages = [PageText(i + 1, normalize_text(t, markdown)) for i, t in enumerate(raw_pages)]
     if not any(p.text for p in pages):

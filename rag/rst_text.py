@@ -86,10 +86,8 @@ def _fence_block(
     j = start
     while j < len(lines) and (not lines[j].strip() or _OPTION.match(lines[j])):
         j += 1
-    end = _block_end(lines, j - 1, indent)
-    body = [ln for ln in lines[j:end]]
-    while body and not body[-1].strip():
-        body.pop()
+    end = _block_end(lines, j - 1, indent)  # no blank line at its end
+    body = lines[j:end]
     if not body:
         return max(end, start)
     cut = min(_indent(ln) for ln in body if ln.strip())
