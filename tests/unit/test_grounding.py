@@ -48,7 +48,18 @@ def test_british_and_american_spellings_are_one_word() -> None:
     british = content_stems("Optimisation colours analysed at the centre; organise it")
     american = content_stems("Optimization colors analyzed at the center; organize it")
     assert british == american
-    assert content_stems("size raise hour") == ["size", "raise", "hour"]  # too short to change
+    assert content_stems("size raise hour") == content_stems("sizes raised hours")
+    assert "raiz" not in content_stems("raise")  # too short to change
+
+
+def test_the_forms_of_a_word_ending_in_e_are_one_word() -> None:
+    """The stems of "line"/"lines" and "create"/"created" differed (a question about a
+    package counted nothing for a sentence about packages)."""
+    assert content_stems("line file create package") == content_stems(
+        "lines files created packages"
+    )
+    assert content_stems("configure compile") == content_stems("configuring compiled")
+    assert content_stems("free see") == ["free", "see"]  # a vowel before the "e": kept
 
 
 def test_a_footnote_mark_is_not_part_of_the_word() -> None:
