@@ -478,6 +478,13 @@ def _quote(
     ):
         text, last = f"{s.text} {nxt.text}", i + 1
         seen.add(_key(nxt.text))
+        # ... and then the one after it too when that one answers nearly as well ("... all
+        # drawing power from the same UPS. The rest of them just run upsmon.")
+        after = _neighbour(sents, i + 2, s, seen)
+        well = after is not None and after.score >= FOLLOW_SHARE * score
+        if after is not None and well and not _OPTION.match(after.text):
+            text, last = f"{text} {after.text}", i + 2
+            seen.add(_key(after.text))
     # ... and the sentence before, when it answers nearly as well ("This version doesn't
     # handle the REAL type." before "It doesn't support the AUTOMATIC TAGS option").
     prev = _neighbour(sents, i - 1, s, seen)

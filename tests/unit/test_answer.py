@@ -337,6 +337,23 @@ def test_the_sentence_before_a_quote_comes_with_it_when_it_answers_nearly_as_wel
     assert one.quotes[0].text.startswith("It does not support")
 
 
+def test_a_quote_runs_on_over_its_context_to_a_sentence_that_answers_nearly_as_well() -> None:
+    """The answer's first quote takes the sentence after it as context; the one after that
+    comes too when it scores nearly as well (NUT's "... all drawing power from the same UPS.
+    The rest of them just run upsmon."), not when it scores low."""
+    from rag.evidence import FOLLOW_SHARE, choose
+
+    text = (
+        "When a trigger is activated it becomes pending for every interested package. "
+        "Each package has a list of zero or more pending triggers. "
+        "Repeated activation of the same trigger has no additional effect."
+    )
+    high = choose([_with_scores(hit(text), [0.5, 0.2, 0.5 * FOLLOW_SHARE + 0.01])])
+    assert high.quotes[0].text.endswith("has no additional effect.")
+    low = choose([_with_scores(hit(text), [0.5, 0.2, 0.5 * FOLLOW_SHARE - 0.05])])
+    assert low.quotes[0].text.endswith("pending triggers.")
+
+
 def test_a_sentence_is_quoted_once_even_as_another_quotes_context() -> None:
     from rag.evidence import choose
 
