@@ -165,9 +165,12 @@ class Plan:
         for q, n in self.quotes:
             if not markdown:
                 code = "".join("\n" + f"    {line}".rstrip() for line in q.context.splitlines())
-                blocks.append(f"“{q.text}” [{n}]{code}")
+                items = "".join(f"\n  - {item}" for item in q.items)
+                blocks.append(f"“{q.lead}” [{n}]{items}{code}")
                 continue
-            block = f"> {escape_markdown(q.text)} [{n}]"
+            block = f"> {escape_markdown(q.lead)} [{n}]"
+            if q.items:
+                block += "\n>\n" + "\n".join(f"> - {escape_markdown(i)}" for i in q.items)
             if q.context:
                 block += "\n\n" + "\n".join(fenced(q.context))  # the window's code block
             blocks.append(block)

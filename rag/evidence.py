@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from rag.grounding import content_stems
 from rag.markdown_text import is_fence
 from rag.retrieve import Hit, has_dot_leaders, index_entries
-from rag.sentences import Sentence, split_sentences
+from rag.sentences import Sentence, opens_item, split_sentences
 
 if TYPE_CHECKING:  # numpy only for types: the window plans answers without importing it
     import numpy as np
@@ -107,6 +107,7 @@ FOLLOW_SHARE = 0.8  # ... as does a next (or previous) sentence scoring this sha
 INDEX_ENTRIES = 3  # a sentence with this many of a book index's entries ...
 INDEX_WORDS = 6  # ... one in this many words at least, is a piece of it (not "1 to plain
 # text, 2 to bold face, 3 to italic", R's font numbers inside a long sentence)
+LIST_WORDS = 80  # a list that a quote introduces is shown as far as this many words go
 CODE_CHARS = 600  # code shown after a quote that introduces it ("with the command:") ...
 CODE_LINES = 12  # ... in at most this many of its lines
 
@@ -124,6 +125,7 @@ class ScoredSentence:
     penalty: float = 0.0  # UNKNOWN_PENALTY x the (weighted) share of words the library lacks
     section: str = ""  # the heading or outline entry it stands under (rag.sections)
     lines: str = ""  # code: as laid out in the passage, to the end of its block
+    item: bool = False  # the first sentence of a list item (rag.sentences.opens_item)
 
     @property
     def score(self) -> float:
@@ -141,6 +143,15 @@ class Quote:
     score: float
     context: str = ""  # code the sentence introduces, shown with it
     section: str = ""  # the heading or outline entry it stands under
+    items: tuple[str, ...] = ()  # the list it introduces ("... three kinds of triggers:"),
+    # at the end of `text` too; "…" last when the list goes on
+
+    @property
+    def lead(self) -> str:
+        """`text` without its list's items."""
+        if not self.items:
+            return self.text
+        return self.text[: len(self.text) - len(" ".join(self.items))].rstrip()
 
 
 @dataclass
@@ -257,6 +268,7 @@ def rescore(
                     penalty,
                     hit.section_at(s.start),
                     code_lines(hit.text, s.start, block_ends[i]) if s.kind == "code" else "",
+                    opens_item(hit.text, s),
                 )
                 for i, s in enumerate(sents)
             ]
@@ -491,7 +503,43 @@ def _quote(
     if prev is not None and prev.score >= FOLLOW_SHARE * score:
         text = f"{prev.text} {text}"
         seen.add(_key(prev.text))
-    return Quote(text, p, s.page, score, _context(sents, last), s.section)
+    items, last = _introduced_list(sents, last, s, seen)
+    if items:
+        text = " ".join((text, *items))
+    return Quote(text, p, s.page, score, _context(sents, last), s.section, tuple(items))
+
+
+def _introduced_list(
+    sents: Sequence[ScoredSentence], last: int, like: ScoredSentence, seen: set[str]
+) -> tuple[list[str], int]:
+    """The items of the list that the quote's last sentence introduces ("We currently
+    envisage three kinds of triggers:"), whole items as far as LIST_WORDS words go (the first
+    one whatever its length; "…" after them when the list goes on), with the index of the
+    last sentence taken. A quote that ends with a colon and nothing after it answers nothing.
+    The items stand on the quote's page and in its section (so the citation holds for them)."""
+    if not sents[last].text.rstrip().endswith(":"):
+        return [], last
+    run: list[list[int]] = []  # the list's items, each as its sentences' indices
+    for j in range(last + 1, len(sents)):
+        n = sents[j]
+        same = n.page == like.page and n.section == like.section
+        if n.kind != "list" or not same or _key(n.text) in seen:
+            break
+        if n.item or not run:
+            run.append([])
+        run[-1].append(j)
+    items: list[str] = []
+    words = 0
+    for item in run:
+        text = " ".join(sents[j].text for j in item)
+        words += len(text.split())
+        if items and words > LIST_WORDS:
+            items.append("…")
+            break
+        items.append(text)
+        seen.update(_key(sents[j].text) for j in item)
+        last = item[-1]
+    return items, last
 
 
 def choose(hits: Sequence[Hit], quotes: int = QUOTES) -> Evidence:

@@ -406,6 +406,14 @@ class _Builder:
         self.code = []
 
 
+def opens_item(original: str, sentence: Sentence) -> bool:
+    """Whether `sentence` (of `original`) opens a list item: only its bullet stands before it
+    on its line ("* File triggers." does; "These are ...", the item's next sentence, not)."""
+    line = original.rfind("\n", 0, sentence.start) + 1
+    m = _BULLET.match(original[line : sentence.start + 1])
+    return sentence.kind == "list" and m is not None and line + m.end() == sentence.start
+
+
 def split_sentences(text: str) -> list[Sentence]:
     """The sentences of `text` in order (see the module docstring)."""
     b = _Builder(text)

@@ -3,6 +3,8 @@ and pages, abstention, the sentence gate, and document text that tries to steer 
 
 from __future__ import annotations
 
+import pytest
+
 from rag.answer import ABSTAIN_TEXT, SentenceGate, answer_json, plan_answer
 from rag.evidence import ABSTAIN_BELOW, code_lines, keyword_scores, page_of, rescore
 from rag.retrieve import Hit
@@ -499,3 +501,42 @@ def test_the_embedding_budget_takes_each_passages_best_then_the_first_passages_r
     per_token = EMBED_BUDGET_TOKENS // 3
     small = _to_embed(scored, lambda text: per_token)
     assert small == [(0, 5), (0, 4), (1, 5)]
+
+
+TRIGGERS = (
+    "We currently envisage three kinds of triggers:\n\n"
+    "* Explicit triggers. These can be activated by any program at any time.\n"
+    "* File triggers. These are activated by dpkg when a matching file is installed.\n\n"
+    "The rest of the design follows from these two kinds."
+)
+
+
+def test_a_quote_that_ends_with_a_colon_shows_the_list_it_introduces() -> None:
+    """ "We currently envisage three kinds of triggers:" was quoted with nothing after it; the
+    list's items come with it, one bullet each, in the window and in the terminal."""
+    plan = plan_answer(
+        "What kinds of triggers are there?", scored("kinds of triggers", hit(TRIGGERS))
+    )
+    first, n = plan.quotes[0]
+    assert first.items == (
+        "Explicit triggers. These can be activated by any program at any time.",
+        "File triggers. These are activated by dpkg when a matching file is installed.",
+    )
+    assert first.text.endswith("when a matching file is installed.")  # the JSON's sentence
+    window = plan.preamble()
+    assert f"> We currently envisage three kinds of triggers: [{n}]\n>\n> - Explicit" in window
+    assert "> - File triggers. These are activated" in window
+    assert "\n  - File triggers." in plan.preamble(markdown=False)
+
+
+def test_a_long_introduced_list_is_cut_with_an_ellipsis(monkeypatch: pytest.MonkeyPatch) -> None:
+    import rag.evidence
+
+    monkeypatch.setattr(rag.evidence, "LIST_WORDS", 14)
+    plan = plan_answer(
+        "What kinds of triggers are there?", scored("kinds of triggers", hit(TRIGGERS))
+    )
+    assert plan.quotes[0][0].items == (
+        "Explicit triggers. These can be activated by any program at any time.",
+        "…",
+    )

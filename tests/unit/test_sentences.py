@@ -632,3 +632,23 @@ def test_a_long_passage_splits_in_linear_time() -> None:
     finally:
         sentences._HYPHEN_END = real
     assert calls < 2000 * 20  # each line's last word, not everything before it
+
+
+def test_the_first_sentence_of_each_list_item_opens_it() -> None:
+    from rag.sentences import opens_item
+
+    text = (
+        "There are three kinds:\n\n"
+        "* Explicit triggers. These are run by hand.\n"
+        "2. File triggers. These run by themselves.\n\n"
+        "Nothing else."
+    )
+    got = [(s.text, opens_item(text, s)) for s in split_sentences(text)]
+    assert got == [
+        ("There are three kinds:", False),
+        ("Explicit triggers.", True),
+        ("These are run by hand.", False),
+        ("File triggers.", True),
+        ("These run by themselves.", False),
+        ("Nothing else.", False),
+    ]
