@@ -10,6 +10,7 @@ Retrieved text is data: it is shown as plain text, never as HTML or markdown.
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -61,12 +62,19 @@ def passage_tooltip(source: dict[str, Any], limit: int = TOOLTIP_CHARS) -> str:
     return f"<p style='white-space:pre-wrap'>{html.escape(text)}</p>"
 
 
-def quotes_text(source: dict[str, Any]) -> str:
-    """The sentences a grounded answer quotes from this source, one per line, quoted."""
+_CODE_SPAN = re.compile(r"`([^`]+)`")
+
+
+def quotes_html(source: dict[str, Any]) -> str:
+    """The sentences a grounded answer quotes from this source, one per line, quoted, as
+    rich text: escaped (a passage is never interpreted), with its code spans (`glp_open_tee`)
+    in the code font instead of between backticks."""
     quotes = source.get("quotes")
     if not isinstance(quotes, list):
         return ""
-    return "\n".join(f"“{' '.join(str(q).split())}”" for q in quotes if str(q).strip())
+    lines = [" ".join(str(q).split()) for q in quotes if str(q).strip()]
+    shown = [_CODE_SPAN.sub(r"<code>\1</code>", html.escape(line)) for line in lines]
+    return "<br>".join(f"“{line}”" for line in shown)
 
 
 def _int(value: Any) -> int:
@@ -113,12 +121,12 @@ class SourceRow(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addLayout(head)
-        # The sentences the answer quotes from this page, in plain text (a grounded answer)
+        # The sentences the answer quotes from this page (a grounded answer)
         self.quotes = QLabel(self)
         self.quotes.setObjectName("sourceQuotes")
-        self.quotes.setTextFormat(Qt.TextFormat.PlainText)
+        self.quotes.setTextFormat(Qt.TextFormat.RichText)
         self.quotes.setWordWrap(True)
-        self.quotes.setText(quotes_text(source))
+        self.quotes.setText(quotes_html(source))
         self.quotes.setVisible(bool(self.quotes.text()))
         indent = QVBoxLayout()
         indent.setContentsMargins(22, 0, 0, 4)

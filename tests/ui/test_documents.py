@@ -451,6 +451,19 @@ def test_sources_view_opens_the_page_or_shows_the_passage(qapp: Any, tmp_path: P
     assert source_title(2, section) == "[2] notes.md, § Install"
 
 
+def test_quoted_code_is_shown_in_the_code_font_and_nothing_is_interpreted(qapp: Any) -> None:
+    """The sources listed raw backticks ("`glp_open_tee`"); a quote that holds markup is
+    still text."""
+    quotes = ["The routine `glp_open_tee` starts   copying.", "It <b>is</b> `a<b>`."]
+    row = SourcesView([{"file": "/x/glpk.pdf", "name": "glpk.pdf", "quotes": quotes}]).rows[0]
+    assert row.quotes.textFormat() == Qt.TextFormat.RichText
+    assert row.quotes.text() == (
+        "“The routine <code>glp_open_tee</code> starts copying.”<br>"
+        "“It &lt;b&gt;is&lt;/b&gt; <code>a&lt;b&gt;</code>.”"
+    )
+    assert SourcesView([{"file": "/x/a.pdf", "quotes": []}]).rows[0].quotes.text() == ""
+
+
 def test_documents_settings_page_and_pure_helpers(docs_gui: Any, qtbot: Any) -> None:
     gui = docs_gui(passage_factory(Script()), show=False)
     dialog = gui.window.settings_dialog()
