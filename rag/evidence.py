@@ -503,43 +503,74 @@ def _quote(
     if prev is not None and prev.score >= FOLLOW_SHARE * score:
         text = f"{prev.text} {text}"
         seen.add(_key(prev.text))
-    items, last = _introduced_list(sents, last, s, seen)
+    intro, items, last = _introduced_list(sents, last, s, seen)
     if items:
-        text = " ".join((text, *items))
+        text = " ".join((text, *intro, *items))
     return Quote(text, p, s.page, score, _context(sents, last), s.section, tuple(items))
 
 
 def _introduced_list(
     sents: Sequence[ScoredSentence], last: int, like: ScoredSentence, seen: set[str]
-) -> tuple[list[str], int]:
-    """The items of the list that the quote's last sentence introduces ("We currently
-    envisage three kinds of triggers:"), whole items as far as LIST_WORDS words go (the first
-    one whatever its length; "…" after them when the list goes on), with the index of the
-    last sentence taken. A quote that ends with a colon and nothing after it answers nothing.
-    The items stand on the quote's page and in its section (so the citation holds for them)."""
+) -> tuple[list[str], list[str], int]:
+    """The list that the quote's last sentence introduces ("We currently envisage three kinds
+    of triggers:"), or that a short sentence after it does ("... is not found. Some possible
+    reasons:", which then comes first): whole items as far as LIST_WORDS words go (the first
+    one whatever its length; "…" after them when the list goes on): that short sentence (or
+    nothing), the items, and the index of the last sentence taken. A quote that ends with a
+    colon and nothing after it answers nothing. Everything stands on the quote's page and in
+    its section (so the citation holds)."""
+
+    def here(j: int) -> bool:
+        n = sents[j] if j < len(sents) else None
+        ok = n is not None and n.page == like.page and n.section == like.section
+        return ok and _key(sents[j].text) not in seen
+
+    intro: list[str] = []
     if not sents[last].text.rstrip().endswith(":"):
-        return [], last
-    run: list[list[int]] = []  # the list's items, each as its sentences' indices
-    for j in range(last + 1, len(sents)):
+        n = sents[last + 1] if here(last + 1) else None
+        short = n is not None and len(n.text.split()) < NEXT_SHORT_WORDS
+        if n is None or n.kind != "prose" or not short or not n.text.rstrip().endswith(":"):
+            return [], [], last
+        intro = [n.text]
+    run: list[list[str]] = []  # the list's items, each as its sentences
+    taken: list[int] = []  # the index of each item's last sentence
+    first = last + 1 + len(intro)
+    for j in range(first, len(sents)):
         n = sents[j]
-        same = n.page == like.page and n.section == like.section
-        if n.kind != "list" or not same or _key(n.text) in seen:
+        if not here(j):
             break
-        if n.item or not run:
-            run.append([])
-        run[-1].append(j)
+        if n.kind == "code" and run and _unfinished_item(sents[j - 1], n):
+            run[-1].append(f"`{n.text}`")  # "... which have been selected by getOption("repos")"
+        elif n.kind != "list":
+            break
+        elif n.item or not run:
+            run.append([n.text])
+            taken.append(j)
+        else:
+            run[-1].append(n.text)
+        taken[-1] = j
     items: list[str] = []
+    end = last
     words = 0
-    for item in run:
-        text = " ".join(sents[j].text for j in item)
+    for item, item_end in zip(run, taken, strict=True):
+        text = " ".join(item)
         words += len(text.split())
         if items and words > LIST_WORDS:
             items.append("…")
             break
         items.append(text)
-        seen.update(_key(sents[j].text) for j in item)
-        last = item[-1]
-    return items, last
+        end = item_end
+    if not items:
+        return [], [], last
+    seen.update(_key(sents[j].text) for j in range(last + 1, end + 1))
+    return intro, items, end
+
+
+def _unfinished_item(item: ScoredSentence, code: ScoredSentence) -> bool:
+    """Whether `code` is the end of the list item before it: the item stops mid-sentence and
+    the code is short, on one line."""
+    unfinished = not item.text.rstrip().endswith((".", "!", "?", ":", ";"))
+    return item.kind == "list" and unfinished and len(code.text) <= 60 and "\n" not in code.lines
 
 
 def choose(hits: Sequence[Hit], quotes: int = QUOTES) -> Evidence:

@@ -114,11 +114,15 @@ def _with_scores(h: Hit, scores: list[float]) -> Hit:
     from dataclasses import replace
 
     from rag.evidence import W_MEANING, ScoredSentence
-    from rag.sentences import split_sentences
+    from rag.sentences import opens_item, split_sentences
 
     sents = tuple(
         ScoredSentence(s.text, s.kind, h.page, i, 0.0, score / W_MEANING)
         for i, (s, score) in enumerate(zip(split_sentences(h.text), scores, strict=True))
+    )
+    sents = tuple(
+        replace(s, item=opens_item(h.text, t))
+        for s, t in zip(sents, split_sentences(h.text), strict=True)
     )
     return replace(h, sentences=sents)
 
@@ -540,3 +544,31 @@ def test_a_long_introduced_list_is_cut_with_an_ellipsis(monkeypatch: pytest.Monk
         "Explicit triggers. These can be activated by any program at any time.",
         "…",
     )
+
+
+def test_a_short_sentence_after_a_quote_brings_the_list_it_introduces() -> None:
+    """R's "... a package which they believe should be available is not found." is followed by
+    "Some possible reasons:" and the list: both come with the quote, and a call that ends an
+    item mid-sentence stays in it."""
+    text = (
+        "Users are often puzzled when a package they expect is not found. Some possible reasons:"
+        "\n\n* The package is part of R itself and not otherwise available.\n"
+        "* The package is not in the available repositories, so check which have been "
+        'selected by\n\ngetOption("repos")\n\n'
+        "* The package is available, but not for the current version of R.\n\n"
+        "That is all there is to it."
+    )
+    plan = plan_answer("Why is a package not found?", [_with_scores(hit(text), [0.6] + [0.1] * 6)])
+    quote = plan.quotes[0][0]
+    assert quote.lead == (
+        "Users are often puzzled when a package they expect is not found. Some possible reasons:"
+    )
+    assert quote.items == (
+        "The package is part of R itself and not otherwise available.",
+        "The package is not in the available repositories, so check which have been selected "
+        'by `getOption("repos")`',
+        "The package is available, but not for the current version of R.",
+    )
+    # without a list after it, the short sentence is not taken
+    alone = plan_answer("Why?", [_with_scores(hit(text[: text.index("\n")]), [0.6, 0.1])])
+    assert alone.quotes[0][0].text.endswith("is not found.")
