@@ -6,6 +6,7 @@ merged into passages (`rag.retrieve`, the pure parts)."""
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -311,11 +312,22 @@ class Searcher:
         return fitted or text[:100]
 
 
+# The words after "instead of" or "rather than", to the end of the clause.
+_CONTRAST = re.compile(r"\b(?:instead\s+of|rather\s+than)\s+([^.,;:?!]*)", re.IGNORECASE)
+
+
 def unknown_share(store: Store, question: str) -> float:
     """The share of the question's words that no passage of the library holds, each counted
     by how rare it is in English (`rag.word_rarity`), weighted by how surely a library of its
     size would hold an everyday word (`absence_weight`)."""
-    terms = [t for t in query_terms(question) if t not in QUANTIFIERS and t not in LIGHT_VERBS]
+    # what the user contrasts with what they want ("... instead of overwriting it", "rather
+    # than Celsius") says nothing of whether the documents cover the question
+    contrast = set(query_terms(" ".join(_CONTRAST.findall(question))))
+    terms = [
+        t
+        for t in query_terms(question)
+        if t not in QUANTIFIERS and t not in LIGHT_VERBS and t not in contrast
+    ]
     # a closed-class word is known to every library: it counts, and is never missing
     unknown = store.unknown_terms([t for t in terms if t not in CLOSED_CLASS])
     if not unknown:

@@ -416,6 +416,23 @@ def test_quantifiers_are_no_sign_of_an_uncovered_question(tmp_path: Path) -> Non
         store.close()
 
 
+def test_what_the_user_does_not_want_is_no_sign_of_an_uncovered_question(tmp_path: Path) -> None:
+    """GLPK's "How do I append formatted output to an existing text file instead of
+    overwriting it?" was declined: the manual never writes "overwriting". What a question
+    contrasts with what it asks for ("instead of ...", "rather than ...") does not count."""
+    store, _ = _store_of(tmp_path, "The flag >> appends the output to an existing file.")
+    try:
+        assert rarity("overwriting") > 0.0 and store.unknown_terms(["overwriting"])
+        asked = "How do I append the output to an existing file"
+        assert unknown_share(store, f"{asked} instead of overwriting it?") == 0.0
+        assert unknown_share(store, f"{asked}, rather than overwriting it?") == 0.0
+        assert unknown_share(store, f"{asked} without overwriting it?") > 0.0
+        # a word before the contrast still counts
+        assert unknown_share(store, "How do I overwrite a file instead of appending?") > 0.0
+    finally:
+        store.close()
+
+
 def test_the_light_verb_of_a_request_is_no_sign_of_an_uncovered_question(tmp_path: Path) -> None:
     """ "turn on syntax highlighting" asks about syntax highlighting: a library that writes
     "Switch on syntax highlighting" and never "turn" covers it as well."""
