@@ -213,10 +213,10 @@ def _line_kind(line: str) -> str:
     return "prose"
 
 
-# "1.0.0/1.0.1).": a parenthesis closing; "`options.detached`).": a code span ending a sentence
-# wrapped onto its own line (a Markdown list item's; as code it cut the sentence in two)
+# "1.0.0/1.0.1).", "(terminal).", "`options.detached`).": a sentence's end wrapped onto its own
+# line (as code it cut the sentence in two)
 _INLINE_PROMPT = re.compile(r"^(?:>>>|[>$])(?:\s+|$)")
-_WRAPPED_END = re.compile(r"^(?:[\w./-]+\)|`[^`]+`\)?)[.,;:]$")
+_WRAPPED_END = re.compile(r"^(?:\(?[\w./-]+\)|`[^`]+`\)?)[.,;:]$")
 
 
 def _lines(text: str) -> list[_Line]:

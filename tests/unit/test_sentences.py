@@ -79,6 +79,13 @@ def test_a_wrapped_version_number_ends_its_sentence_as_prose() -> None:
         ("prose", "This is a frequently-observed-phenomenon with versions 1.0.0/1.0.1)."),
         ("prose", "exit(3) is then called."),
     ]
+    # a word in brackets wrapped onto its own line: GLPK's "... on the standard output\n
+    # (terminal).", R's "... for the type of OS\n(Unix/Windows)." had been shown as code
+    wrapped = "It is written on the standard output\n(terminal).\nExamples\n"
+    assert kinds_and_texts(wrapped)[0] == (
+        "prose",
+        "It is written on the standard output (terminal).",
+    )
 
 
 def test_a_markdown_list_item_keeps_its_wrapped_code_span_and_its_type() -> None:
