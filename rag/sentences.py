@@ -139,9 +139,10 @@ _WORD_BEFORE_DOT = re.compile(r"(?:(?:^|[\s(])[A-Za-z][a-z0-9]+|\S\))$")
 # ... and only before a name: a word holding a digit, "_" or "." ("bzip2", "fonts.conf",
 # "asn1_create_element"), or one followed by an opening bracket ("bzcat (or", "sink(").
 _NAME_AFTER = re.compile(r"\s+[a-z][\w-]*(?:\.[A-Za-z][\w-]*|[\d_][\w-]*|\s?\()")
-# A footnote mark after a sentence's period ("is called the simplex tableau.4 It shows"): a
-# word of letters, the period, one or two digits, then a capital. The mark is dropped.
+# A footnote mark after a sentence's period ("... simplex tableau.4 It shows"): dropped; and a
+# footnote at a page's foot ("3 If a proxy ..."), never part of the list item above it.
 _FOOTNOTE = re.compile(r"(?<=[a-z][a-z)])\.([0-9]{1,2})\s+(?=[A-Z])")
+_FOOTNOTE_BODY = re.compile(r"[0-9]{1,2} [A-Z]")
 _HYPHEN_END = re.compile(r"([A-Za-z]{2,})-$")
 _WS = re.compile(r"\s+")
 _WORD_ENDING = re.compile(r"[A-Za-z][A-Za-z'\u2019-]*[)\]}\"'\u201d\u2019]*[.,;:!?]*")
@@ -213,8 +214,7 @@ def _line_kind(line: str) -> str:
     return "prose"
 
 
-# "1.0.0/1.0.1).", "(terminal).", "`options.detached`).": a sentence's end wrapped onto its own
-# line (as code it cut the sentence in two)
+# "1.0.0/1.0.1).", "(terminal).", "`options.detached`).": a sentence's end on a line of its own
 _INLINE_PROMPT = re.compile(r"^(?:>>>|[>$])(?:\s+|$)")
 _WRAPPED_END = re.compile(r"^(?:\(?[\w./-]+\)|`[^`]+`\)?)[.,;:]$")
 
@@ -472,7 +472,7 @@ def split_sentences(text: str) -> list[Sentence]:
             b.parts[-1].startswith("`")
             or (b.kind == "list" and (_END.search(b.parts[-1]) or _short(b.parts[-1], width)))
         )
-        if ended and line.text[:1].isupper():
+        if ended and (line.text[:1].isupper() or _FOOTNOTE_BODY.match(line.text)):
             b.flush()  # code ended the sentence, or a finished (or short) item ended the list
         b.add(line)
     b.flush()

@@ -659,3 +659,18 @@ def test_the_first_sentence_of_each_list_item_opens_it() -> None:
         ("These run by themselves.", False),
         ("Nothing else.", False),
     ]
+
+
+def test_a_footnote_at_a_pages_foot_is_not_part_of_the_list_item_above_it() -> None:
+    """R's installation manual: "... is part of R itself and not otherwise available.\n3 If a
+    proxy needs to be set, see ?download.file." was read as one list item."""
+    text = (
+        "* The package is part of R itself and not otherwise available.\n"
+        "3 If a proxy needs to be set, see ?download.file.\n"
+        "* The package is not in the available repositories.\n"
+    )
+    assert kinds_and_texts(text) == [
+        ("list", "The package is part of R itself and not otherwise available."),
+        ("prose", "3 If a proxy needs to be set, see ?download.file."),
+        ("list", "The package is not in the available repositories."),
+    ]
