@@ -78,14 +78,19 @@ def stem(word: str) -> str:
     w = word.lower().strip("'.")
     for suffix in ("ations", "ation", "ings", "ing", "edly", "ed", "ies", "es", "s", "ly"):
         if w.endswith(suffix) and len(w) - len(suffix) >= 3:
-            base = w[: -len(suffix)]
-            return _no_e(american(base + "y" if suffix == "ies" else base))
+            base = american(w[: -len(suffix)] + ("y" if suffix == "ies" else ""))
+            # "agreed", "frees": the "e" left is the word's own ("agre", "fre")
+            return base if suffix in _E_KEPT else _no_e(base)
     return _no_e(american(w))
 
 
+_E_KEPT = frozenset(["edly", "ed", "es"])
+
+
 def _no_e(stem: str) -> str:
-    """The stem without a final "e" after a consonant ("creat", "packag"; not "free", "see")."""
-    return stem[:-1] if stem.endswith("e") and len(stem) > 3 and stem[-2] not in "aeiou" else stem
+    """The stem without its final "e" ("creat", "packag", "valu", "agre", "complet"), as the
+    stem of its other forms has none ("created", "packages", "values", "agreed")."""
+    return stem[:-1] if stem.endswith("e") and len(stem) > 3 else stem
 
 
 # A footnote mark glued to a word by PDF extraction: "tableau.4" is the word "tableau".
