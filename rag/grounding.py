@@ -89,8 +89,9 @@ _E_KEPT = frozenset(["edly", "ed", "es"])
 
 def _no_e(stem: str) -> str:
     """The stem without its final "e" ("creat", "packag", "valu", "agre", "complet"), as the
-    stem of its other forms has none ("created", "packages", "values", "agreed")."""
-    return stem[:-1] if stem.endswith("e") and len(stem) > 3 else stem
+    stem of its other forms has none ("created", "packages", "values", "agreed"). Not a
+    name's ("glp_open_tee": its parts are words of their own)."""
+    return stem[:-1] if stem.endswith("e") and len(stem) > 3 and stem.isalpha() else stem
 
 
 # A footnote mark glued to a word by PDF extraction: "tableau.4" is the word "tableau".
