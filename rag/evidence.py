@@ -438,15 +438,22 @@ def _key(text: str) -> str:
 def _neighbour(
     sents: Sequence[ScoredSentence], j: int, like: ScoredSentence, seen: set[str]
 ) -> ScoredSentence | None:
-    """Sentence j when it may join the quote of `like`: it exists, can be quoted, stands on
-    the same page and in the same section (so the citation holds for both) and has not been
-    quoted already."""
+    """Sentence j when it may join the quote of `like`: it can be quoted and stands beside it
+    (`_beside`)."""
+    n = _beside(sents, j, like, seen)
+    return n if n is not None and _quotable(n) else None
+
+
+def _beside(
+    sents: Sequence[ScoredSentence], j: int, like: ScoredSentence, seen: set[str]
+) -> ScoredSentence | None:
+    """Sentence j when it exists, stands on the page and in the section of `like` (so the
+    citation holds for both) and has not been quoted already."""
     if not 0 <= j < len(sents):
         return None
     n = sents[j]
     same = n.page == like.page and n.section == like.section
-    ok = _quotable(n) and same and _key(n.text) not in seen
-    return n if ok else None
+    return n if same and _key(n.text) not in seen else None
 
 
 _OPTION = re.compile(r"--?[A-Za-z]")  # a command-line option that opens a sentence
@@ -519,15 +526,9 @@ def _introduced_list(
     nothing), the items, and the index of the last sentence taken. A quote that ends with a
     colon and nothing after it answers nothing. Everything stands on the quote's page and in
     its section (so the citation holds)."""
-
-    def here(j: int) -> bool:
-        n = sents[j] if j < len(sents) else None
-        ok = n is not None and n.page == like.page and n.section == like.section
-        return ok and _key(sents[j].text) not in seen
-
     intro: list[str] = []
     if not sents[last].text.rstrip().endswith(":"):
-        n = sents[last + 1] if here(last + 1) else None
+        n = _beside(sents, last + 1, like, seen)
         short = n is not None and len(n.text.split()) < NEXT_SHORT_WORDS
         if n is None or n.kind != "prose" or not short or not n.text.rstrip().endswith(":"):
             return [], [], last
@@ -536,8 +537,8 @@ def _introduced_list(
     taken: list[int] = []  # the index of each item's last sentence
     first = last + 1 + len(intro)
     for j in range(first, len(sents)):
-        n = sents[j]
-        if not here(j):
+        n = _beside(sents, j, like, seen)
+        if n is None:
             break
         if n.kind == "code" and run and _unfinished_item(sents[j - 1], n):
             run[-1].append(f"`{n.text}`")  # "... which have been selected by getOption("repos")"

@@ -4,7 +4,8 @@ Hovering shows the passage; the arrow expands it in place; clicking the name ope
 that page with the system viewer (PDFs get a ``#page=N`` fragment, which most viewers honour),
 or expands the passage when the file is gone.
 
-Retrieved text is data: it is shown as plain text, never as HTML or markdown.
+Retrieved text is data: it is shown as plain text, or escaped where a label is rich text (the
+quotes' code spans in the code font), never interpreted as HTML or markdown.
 """
 
 from __future__ import annotations

@@ -117,12 +117,10 @@ def _with_scores(h: Hit, scores: list[float]) -> Hit:
     from rag.sentences import opens_item, split_sentences
 
     sents = tuple(
-        ScoredSentence(s.text, s.kind, h.page, i, 0.0, score / W_MEANING)
+        ScoredSentence(
+            s.text, s.kind, h.page, i, 0.0, score / W_MEANING, item=opens_item(h.text, s)
+        )
         for i, (s, score) in enumerate(zip(split_sentences(h.text), scores, strict=True))
-    )
-    sents = tuple(
-        replace(s, item=opens_item(h.text, t))
-        for s, t in zip(sents, split_sentences(h.text), strict=True)
     )
     return replace(h, sentences=sents)
 
