@@ -76,14 +76,24 @@ def stem(word: str) -> str:
     its place and lost: it joins "optimization" with "optimal" and "optimality", and a GLPK
     question about optimisation problems lost its first-ranked page (README, "Documents")."""
     w = word.lower().strip("'.")
-    for suffix in ("ations", "ation", "ings", "ing", "edly", "ed", "ies", "es", "s", "ly"):
-        if w.endswith(suffix) and len(w) - len(suffix) >= 3:
+    if _ADVERB.match(w):  # "separately" is "separate", "completely" "complete"
+        return stem(w[:-2])
+    for suffix in _SUFFIXES:
+        if w.endswith(suffix) and len(w) - len(suffix) >= _MIN_STEM.get(suffix, 3):
             base = american(w[: -len(suffix)] + ("y" if suffix == "ies" else ""))
             # "agreed", "frees": the "e" left is the word's own ("agre", "fre")
             return base if suffix in _E_KEPT else _no_e(base)
     return _no_e(american(w))
 
 
+# "-ate" goes as "-ation" does, so "activated" meets "activation" and "translate" meets
+# "translation"; only after four letters ("update", "state" and "create" stay whole).
+_SUFFIXES = ("ations", "ation", "ating", "ated", "ates", "ate", "ings", "ing", "edly", "ed",
+             "ies", "es", "s")  # fmt: skip
+# An adverb's "-ly" after four letters or more, not after a "p" or a vowel but "e" ("apply",
+# "simply", "family", "easily" stay whole: "apply" had been "app", apart from "applies").
+_ADVERB = re.compile(r"^[a-z]{4,}(?<![aiouyp])ly$")
+_MIN_STEM = {"ating": 4, "ated": 4, "ates": 4, "ate": 4}
 _E_KEPT = frozenset(["edly", "ed", "es"])
 
 

@@ -63,6 +63,17 @@ def test_the_forms_of_a_word_ending_in_e_are_one_word() -> None:
     assert content_stems("complete free") == content_stems("completely freed")
 
 
+def test_a_verb_in_ate_meets_its_noun_in_ation() -> None:
+    """dpkg's "the same trigger is activated several times" is answered by "Repeated
+    activation ... has no additional effect"."""
+    assert content_stems("activated translate") == content_stems("activation translations")
+    assert content_stems("separate immediate") == content_stems("separately immediately")
+    # short stems and look-alikes stay apart
+    assert content_stems("update state format") == ["updat", "stat", "format"]
+    assert content_stems("apply applies") == ["apply", "apply"]
+    assert content_stems("family simply") == ["family", "simply"]
+
+
 def test_a_footnote_mark_is_not_part_of_the_word() -> None:
     assert content_stems("the simplex tableau.4") == content_stems("the simplex tableau")
     assert "commands.r" in content_stems("source commands.R")
