@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from rag.grounding import content_stems
 from rag.markdown_text import is_fence
+from rag.quote_lists import beside, introduced_list, opens_list, quote_key
 from rag.retrieve import Hit, has_dot_leaders, index_entries
 from rag.sentences import Sentence, opens_item, split_sentences
 
@@ -107,7 +108,6 @@ FOLLOW_SHARE = 0.8  # ... as does a next (or previous) sentence scoring this sha
 INDEX_ENTRIES = 3  # a sentence with this many of a book index's entries ...
 INDEX_WORDS = 6  # ... one in this many words at least, is a piece of it (not "1 to plain
 # text, 2 to bold face, 3 to italic", R's font numbers inside a long sentence)
-LIST_WORDS = 80  # a list that a quote introduces is shown as far as this many words go
 CODE_CHARS = 600  # code shown after a quote that introduces it ("with the command:") ...
 CODE_LINES = 12  # ... in at most this many of its lines
 
@@ -430,30 +430,13 @@ def _introduced_code(sents: Sequence[ScoredSentence], s: ScoredSentence) -> bool
     return s.kind == "code" and s.position > 0 and sents[s.position - 1].kind == "prose"
 
 
-def _key(text: str) -> str:
-    """A sentence as compared for "quoted already": lower case, single spaces."""
-    return " ".join(text.lower().split())
-
-
 def _neighbour(
     sents: Sequence[ScoredSentence], j: int, like: ScoredSentence, seen: set[str]
 ) -> ScoredSentence | None:
     """Sentence j when it may join the quote of `like`: it can be quoted and stands beside it
-    (`_beside`)."""
-    n = _beside(sents, j, like, seen)
+    (`rag.quote_lists.beside`)."""
+    n = beside(sents, j, like, seen)
     return n if n is not None and _quotable(n) else None
-
-
-def _beside(
-    sents: Sequence[ScoredSentence], j: int, like: ScoredSentence, seen: set[str]
-) -> ScoredSentence | None:
-    """Sentence j when it exists, stands on the page and in the section of `like` (so the
-    citation holds for both) and has not been quoted already."""
-    if not 0 <= j < len(sents):
-        return None
-    n = sents[j]
-    same = n.page == like.page and n.section == like.section
-    return n if same and _key(n.text) not in seen else None
 
 
 _OPTION = re.compile(r"--?[A-Za-z]")  # a command-line option that opens a sentence
@@ -479,7 +462,7 @@ def _quote(
 ) -> Quote | None:
     sents = hits[p].sentences
     s = sents[i]
-    key = _key(s.text)
+    key = quote_key(s.text)
     if key in seen:
         return None
     seen.add(key)
@@ -488,90 +471,34 @@ def _quote(
     # first quote, and the next goes on from it; when the next one is short (a punchline); or
     # when it answers nearly as well ...
     nxt = _neighbour(sents, i + 1, s, seen)
-    if nxt is not None and _OPTION.match(nxt.text):
-        nxt = None  # "-r time (duration string.)" heads the next option's definition
+    # "-r time (duration string.)" heads the next option's definition; the first item of a
+    # list that the quote introduces comes with the list (`rag.quote_lists.introduced_list`)
+    if nxt is not None and (_OPTION.match(nxt.text) or opens_list(s, nxt)):
+        nxt = None
     if nxt is not None and (
         ((first or len(s.text.split()) < SHORT_WORDS) and _continues(s, nxt))
         or len(nxt.text.split()) < NEXT_SHORT_WORDS
         or nxt.score >= FOLLOW_SHARE * score
     ):
         text, last = f"{s.text} {nxt.text}", i + 1
-        seen.add(_key(nxt.text))
+        seen.add(quote_key(nxt.text))
         # ... and then the one after it too when that one answers nearly as well ("... all
         # drawing power from the same UPS. The rest of them just run upsmon.")
         after = _neighbour(sents, i + 2, s, seen)
         well = after is not None and after.score >= FOLLOW_SHARE * score
         if after is not None and well and not _OPTION.match(after.text):
             text, last = f"{text} {after.text}", i + 2
-            seen.add(_key(after.text))
+            seen.add(quote_key(after.text))
     # ... and the sentence before, when it answers nearly as well ("This version doesn't
     # handle the REAL type." before "It doesn't support the AUTOMATIC TAGS option").
     prev = _neighbour(sents, i - 1, s, seen)
     if prev is not None and prev.score >= FOLLOW_SHARE * score:
         text = f"{prev.text} {text}"
-        seen.add(_key(prev.text))
-    intro, items, last = _introduced_list(sents, last, s, seen)
+        seen.add(quote_key(prev.text))
+    intro, items, last = introduced_list(sents, last, s, seen)
     if items:
         text = " ".join((text, *intro, *items))
     return Quote(text, p, s.page, score, _context(sents, last), s.section, tuple(items))
-
-
-def _introduced_list(
-    sents: Sequence[ScoredSentence], last: int, like: ScoredSentence, seen: set[str]
-) -> tuple[list[str], list[str], int]:
-    """The list that the quote's last sentence introduces ("We currently envisage three kinds
-    of triggers:"), or that a short sentence after it does ("... is not found. Some possible
-    reasons:", which then comes first): whole items as far as LIST_WORDS words go (the first
-    one whatever its length; "…" after them when the list goes on): that short sentence (or
-    nothing), the items, and the index of the last sentence taken. A quote that ends with a
-    colon and nothing after it answers nothing. Everything stands on the quote's page and in
-    its section (so the citation holds)."""
-    intro: list[str] = []
-    if not sents[last].text.rstrip().endswith(":"):
-        n = _beside(sents, last + 1, like, seen)
-        short = n is not None and len(n.text.split()) < NEXT_SHORT_WORDS
-        if n is None or n.kind != "prose" or not short or not n.text.rstrip().endswith(":"):
-            return [], [], last
-        intro = [n.text]
-    run: list[list[str]] = []  # the list's items, each as its sentences
-    taken: list[int] = []  # the index of each item's last sentence
-    first = last + 1 + len(intro)
-    for j in range(first, len(sents)):
-        n = _beside(sents, j, like, seen)
-        if n is None:
-            break
-        if n.kind == "code" and run and _unfinished_item(sents[j - 1], n):
-            run[-1].append(f"`{n.text}`")  # "... which have been selected by getOption("repos")"
-        elif n.kind != "list":
-            break
-        elif n.item or not run:
-            run.append([n.text])
-            taken.append(j)
-        else:
-            run[-1].append(n.text)
-        taken[-1] = j
-    items: list[str] = []
-    end = last
-    words = 0
-    for item, item_end in zip(run, taken, strict=True):
-        text = " ".join(item)
-        words += len(text.split())
-        if items and words > LIST_WORDS:
-            items.append("…")
-            break
-        items.append(text)
-        end = item_end
-    if not items:
-        return [], [], last
-    seen.update(_key(sents[j].text) for j in range(last + 1, end + 1))
-    return intro, items, end
-
-
-def _unfinished_item(item: ScoredSentence, code: ScoredSentence) -> bool:
-    """Whether `code` is the end of the list item before it: the item stops mid-sentence and
-    the code is short, on one line."""
-    unfinished = not item.text.rstrip().endswith((".", "!", "?", ":", ";"))
-    return item.kind == "list" and unfinished and len(code.text) <= 60 and "\n" not in code.lines
 
 
 def choose(hits: Sequence[Hit], quotes: int = QUOTES) -> Evidence:

@@ -407,11 +407,12 @@ class _Builder:
 
 
 def opens_item(original: str, sentence: Sentence) -> bool:
-    """Whether `sentence` (of `original`) opens a list item: only its bullet stands before it
-    on its line ("* File triggers." does; "These are ...", the item's next sentence, not)."""
+    """Whether `sentence` (of `original`) opens a list item: only its bullet and opening marks
+    stand before it on its line ("* File triggers.", "* `max_bandwidth` - ..."; not "These")."""
     line = original.rfind("\n", 0, sentence.start) + 1
     m = _BULLET.match(original[line : sentence.start + 1])
-    return sentence.kind == "list" and m is not None and line + m.end() == sentence.start
+    marks = original[line + m.end() : sentence.start] if m else "-"
+    return sentence.kind == "list" and not marks.strip("`*_\"'(\u201c\u2018")
 
 
 def split_sentences(text: str) -> list[Sentence]:
@@ -481,8 +482,7 @@ def split_sentences(text: str) -> list[Sentence]:
 
 
 def _next_non_blank(lines: Sequence[_Line]) -> list[_Line | None]:
-    """For each line, the first line after it that is not blank (one pass: looking ahead
-    from every line made a long code block quadratic)."""
+    """For each line, the first non-blank line after it (one pass, not quadratic)."""
     out: list[_Line | None] = [None] * len(lines)
     nxt: _Line | None = None
     for i in range(len(lines) - 1, -1, -1):

@@ -532,15 +532,39 @@ def test_a_quote_that_ends_with_a_colon_shows_the_list_it_introduces() -> None:
 
 
 def test_a_long_introduced_list_is_cut_with_an_ellipsis(monkeypatch: pytest.MonkeyPatch) -> None:
-    import rag.evidence
+    import rag.quote_lists
 
-    monkeypatch.setattr(rag.evidence, "LIST_WORDS", 14)
+    monkeypatch.setattr(rag.quote_lists, "LIST_WORDS", 14)
     plan = plan_answer(
         "What kinds of triggers are there?", scored("kinds of triggers", hit(TRIGGERS))
     )
     assert plan.quotes[0][0].items == (
         "Explicit triggers. These can be activated by any program at any time.",
         "…",
+    )
+
+
+def test_a_list_of_code_span_items_is_shown_as_a_list() -> None:
+    """AWS's s3-config.rst: "These are the configuration values ...:" then items that open
+    with a code span. The first item was glued to the quote as its context, and the items
+    were read as one (the code span's opening mark hid the bullet)."""
+    text = (
+        "These are the configuration values that can be set for `aws s3`:\n\n"
+        "* `use_accelerate_endpoint` - Use the accelerate endpoint for all `s3`\n"
+        "commands. This is exclusive with the dual-stack endpoint.\n"  # as Markdown is read
+        "* `addressing_style` - Specifies which addressing style to use.\n\n"
+        "That is all there is to it."
+    )
+    plan = plan_answer(
+        "Which configuration values can be set for aws s3?",
+        [_with_scores(hit(text), [0.6, 0.55, 0.5, 0.5, 0.1])],
+    )
+    quote = plan.quotes[0][0]
+    assert quote.lead == "These are the configuration values that can be set for `aws s3`:"
+    assert quote.items == (
+        "`use_accelerate_endpoint` - Use the accelerate endpoint for all `s3` commands. "
+        "This is exclusive with the dual-stack endpoint.",
+        "`addressing_style` - Specifies which addressing style to use.",
     )
 
 

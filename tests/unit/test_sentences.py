@@ -647,7 +647,8 @@ def test_the_first_sentence_of_each_list_item_opens_it() -> None:
     text = (
         "There are three kinds:\n\n"
         "* Explicit triggers. These are run by hand.\n"
-        "2. File triggers. These run by themselves.\n\n"
+        "2. File triggers. These run by themselves.\n"
+        "* `interest` - Specifies the file.\n\n"
         "Nothing else."
     )
     got = [(s.text, opens_item(text, s)) for s in split_sentences(text)]
@@ -657,6 +658,7 @@ def test_the_first_sentence_of_each_list_item_opens_it() -> None:
         ("These are run by hand.", False),
         ("File triggers.", True),
         ("These run by themselves.", False),
+        ("`interest` - Specifies the file.", True),  # a code span's mark before it
         ("Nothing else.", False),
     ]
 
