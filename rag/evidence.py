@@ -126,11 +126,13 @@ class ScoredSentence:
     section: str = ""  # the heading or outline entry it stands under (rag.sections)
     lines: str = ""  # code: as laid out in the passage, to the end of its block
     item: bool = False  # the first sentence of a list item (rag.sentences.opens_item)
+    asked: float | None = None  # the score of the document's question it answers (FAQ)
 
     @property
     def score(self) -> float:
         meaning = self.meaning if self.meaning is not None else 0.0
-        return W_MEANING * meaning + W_KEYWORDS * self.keywords - self.penalty
+        own = W_MEANING * meaning + W_KEYWORDS * self.keywords - self.penalty
+        return own if self.asked is None else max(own, self.asked)
 
 
 @dataclass
@@ -292,6 +294,8 @@ def rescore(
             # without its content: never quoted, and after every passage with content
             # (as rag.retrieve.top_passages ranks it), however well its titles score.
             row = [replace(s, kind="heading") for s in row]
+        else:
+            row = answers_asked(row)
         # A heading ("Syntax:", "Description") shares the question's topic words and
         # answers nothing: a passage is as good as its best sentence with content.
         best = max((s.score for s in row if _content(s)), default=0.0)
@@ -303,6 +307,36 @@ def rescore(
     _add_neighbours(out)
     order = {id(h): i for i, h in enumerate(out)}
     return sorted(out, key=lambda h: (id(h) in navigation, -h.score, order[id(h)]))
+
+
+def answers_asked(row: list[ScoredSentence]) -> list[ScoredSentence]:
+    """The passage's sentences, the one that answers a question the document asks (an FAQ's
+    "Where's the config file to switch it back?") scored at least as well as that question:
+    a user's question matches the FAQ's question better than its answer (MiniLM was trained
+    on pairs of questions), and the answer is what to quote. The question is the sentence
+    ending in "?" with the headings just before it (its first lines, as a PDF splits them);
+    its answer is the first sentence after it, on its page, with content, that is not more
+    of the question ("I have to run THREE programs to monitor my UPS!", "Or a variation
+    like. . .") nor a heading ("Answer 1")."""
+    out = list(row)
+    for i, s in enumerate(row):
+        if not _QUESTION.search(s.text):
+            continue
+        start = i
+        while start > 0 and row[start - 1].kind == "heading" and row[start - 1].page == s.page:
+            start -= 1
+        j = i + 1
+        while j < min(len(row), i + 4) and (row[j].kind == "heading" or _ASKS.search(row[j].text)):
+            j += 1
+        if j >= len(row) or row[j].page != s.page or not _content(row[j]):
+            continue
+        asked = max(q.score for q in row[start : i + 1])
+        out[j] = replace(row[j], asked=max(asked, row[j].asked or asked))
+    return out
+
+
+# A sentence that is more of an FAQ's question: it asks, exclaims or trails off.
+_ASKS = re.compile(r"(?:[?!]|\.\s?\.\s?\.|\u2026)[\"'\u201d\u2019)\]]*$")
 
 
 def _add_neighbours(hits: Sequence[Hit]) -> None:
@@ -471,12 +505,13 @@ def _quote(
     # first quote, and the next goes on from it; when the next one is short (a punchline); or
     # when it answers nearly as well ...
     nxt = _neighbour(sents, i + 1, s, seen)
+    answers = s.asked is not None  # an FAQ's answer goes on in the next sentence
     # "-r time (duration string.)" heads the next option's definition; the first item of a
     # list that the quote introduces comes with the list (`rag.quote_lists.introduced_list`)
     if nxt is not None and (_OPTION.match(nxt.text) or opens_list(s, nxt)):
         nxt = None
     if nxt is not None and (
-        ((first or len(s.text.split()) < SHORT_WORDS) and _continues(s, nxt))
+        ((first or len(s.text.split()) < SHORT_WORDS) and (_continues(s, nxt) or answers))
         or len(nxt.text.split()) < NEXT_SHORT_WORDS
         or nxt.score >= FOLLOW_SHARE * score
     ):

@@ -594,3 +594,53 @@ def test_a_short_sentence_after_a_quote_brings_the_list_it_introduces() -> None:
     # without a list after it, the short sentence is not taken
     alone = plan_answer("Why?", [_with_scores(hit(text[: text.index("\n")]), [0.6, 0.1])])
     assert alone.quotes[0][0].text.endswith("is not found.")
+
+
+FAQ = (
+    "48 upsstats returns temperatures in Celsius. I like Fahrenheit. Where is the config\n"
+    "file to switch the temperature scale back?\n\n"
+    "Temperature scales are handled by the template files, so edit upsstats.html and change "
+    "TEMPC to TEMPF. Restart the web server afterwards so that its cgi programs notice what "
+    "you did.\n\n"
+    "49 Why is the mailing list ignoring me?\n"
+    "50 Why does upsd not implement upsmon? I have to run THREE programs!\n\n"
+    "We try to follow the tool for the job philosophy."
+)
+
+
+def test_the_answer_to_a_question_the_document_asks_scores_as_the_question() -> None:
+    """The NUT FAQ's "... Where's the config file to switch it back?" matches a user's
+    question far better than its answer, which shares none of its words; the answer is quoted
+    (with the sentence after it: an FAQ's answer goes on) instead of declining."""
+    from dataclasses import replace
+
+    from rag.evidence import answers_asked
+
+    # as MiniLM scores them: the FAQ's question close, its answer far below the threshold
+    h = _with_scores(hit(FAQ), [0.2, 0.1, 0.5, 0.15, 0.0, 0.1, 0.1, 0.1, 0.05])
+    question = "How do I get Fahrenheit instead of Celsius on the status page?"
+    assert plan_answer(question, [h]).abstained
+    h = replace(h, sentences=tuple(answers_asked(list(h.sentences))))
+    plan = plan_answer(question, [h])
+    assert not plan.abstained
+    assert plan.quotes[0][0].text == (
+        "Temperature scales are handled by the template files, so edit upsstats.html and "
+        "change TEMPC to TEMPF. Restart the web server afterwards so that its cgi programs notice "
+        "what you did."
+    )
+
+
+def test_only_a_sentence_that_answers_takes_the_questions_score() -> None:
+    from rag.evidence import answers_asked
+
+    row = list(scored("mailing list upsd upsmon programs", hit(FAQ))[0].sentences)
+    got = {s.text: s.asked for s in answers_asked(row) if s.asked is not None}
+    # a question followed by the next question answers nothing; more of the question ("I
+    # have to run THREE programs!") is not its answer
+    assert set(got) == {
+        "Temperature scales are handled by the template files, so edit upsstats.html and "
+        "change TEMPC to TEMPF.",
+        "We try to follow the tool for the job philosophy.",
+    }
+    asked = next(s for s in row if s.text.startswith("50 Why does upsd"))
+    assert got["We try to follow the tool for the job philosophy."] == asked.score
