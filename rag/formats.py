@@ -38,9 +38,13 @@ BAD_INPUT = (ValueError, KeyError, TypeError, IndexError, AttributeError, ZeroDi
 # text drawn twice in one place is read once (rag.overdraw), a foot that ends in "3/17" or
 # "Page 3 of 20" is furniture, a numbered heading "3. Python" is not a page's number; pdf 6:
 # a TeX font's code 32 does not pass for its space width, so the words of a justified line
-# keep their gaps (rag.space_width). text 2: a title underlined with a rule is a heading, cited
-# as a Markdown file's are, and a rule no text (rag.text_titles.underlined_titles).
-READING_VERSIONS = {"pdf": 6, "text": 2, "markdown": 8, "rst": 1}
+# keep their gaps (rag.space_width); pdf 7: so does a composite (Identity-H) font's, as
+# XeTeX and LuaTeX write them (the Debian FAQ); pdf 8: a LaTeX book's running head in
+# capitals, its chapter's and section's number and title, different on every page
+# (rag.normalize.chapter_heads), is left out. text 2: a title underlined with a rule is a
+# heading, cited as a Markdown file's are, and a rule no text
+# (rag.text_titles.underlined_titles).
+READING_VERSIONS = {"pdf": 8, "text": 2, "markdown": 8, "rst": 1}
 # Versions that only add labels: a document read by the version before is read again in the
 # background while its old text still answers (its vectors are kept: rag.kept_vectors).
 LABELS_ONLY = frozenset({("pdf", 2)})
@@ -48,12 +52,21 @@ LABELS_ONLY = frozenset({("pdf", 2)})
 # head inside a sentence that crosses a page, a table of contents' links, a plain text's
 # rules; Markdown 8 also gives a footnote back the first word it lost) or by spaces and copies
 # (pdf 4 joins the letters of a word set letter by letter, pdf 5 reads a heading drawn twice
-# once and leaves a browser's printed foot out, pdf 6 puts back the spaces of justified TeX
-# lines): nothing the old text holds needs hiding, so it answers as for LABELS_ONLY; the
-# chunks that differ are replaced when it is read (the others stay, vectors and all:
-# rag.reading's `ChunkJob.verify`).
+# once and leaves a browser's printed foot out, pdf 6 and 7 put back the spaces of justified
+# TeX lines, pdf 8 leaves a running head out): nothing the old text holds needs hiding, so
+# it answers as for LABELS_ONLY; the chunks that differ are replaced when it is read (the
+# others stay, vectors and all: rag.reading's `ChunkJob.verify`).
 FURNITURE_ONLY = frozenset(
-    {("pdf", 3), ("pdf", 4), ("pdf", 5), ("pdf", 6), ("markdown", 8), ("text", 2)}
+    {
+        ("pdf", 3),
+        ("pdf", 4),
+        ("pdf", 5),
+        ("pdf", 6),
+        ("pdf", 7),
+        ("pdf", 8),
+        ("markdown", 8),
+        ("text", 2),
+    }
 )
 
 

@@ -186,17 +186,35 @@ def chapter_heads(
     heading atop most pages of a chapter is text. Only the top: a repeated last line is more
     often a caption or code than a running foot."""
     where: dict[str, list[int]] = {}
+    firsts: dict[int, str] = {}
     for index, lines in enumerate(pages_lines):
         filled = [line.strip() for line in lines if line.strip()][:EDGE_LINES]
         first = next((line for line in filled if not furniture(line, index)), "")
-        if _title_like(first):
-            where.setdefault(_key(first), []).append(index)
+        group = _NUMBERED_GROUP if _numbered_head(first) else _key(first)
+        if group == _NUMBERED_GROUP or _title_like(first):
+            where.setdefault(group, []).append(index)
+            firsts[index] = _key(first)
     heads: set[tuple[int, str]] = set()
-    for key, indices in where.items():
+    for indices in where.values():
         for run in _runs(indices):
             if len(run) >= CHAPTER_RUN:
-                heads.update((i, key) for i in run)
+                heads.update((i, firsts[i]) for i in run)
     return heads
+
+
+# A LaTeX book's running head: its chapter's or section's number and title in capitals,
+# different on every page ("CHAPTER 3. CHOOSING A DEBIAN ... 3.2. BUT WHAT ABOUT KNOPPIX,
+# LINUX ...", "2.4. GLOB FILES"); such heads count as one head for CHAPTER_RUN.
+_NUMBERED_HEAD_RE = re.compile(
+    r"^(?:(?:CHAPTER|APPENDIX|PART)\s+[0-9A-Z]{1,4}\.?|[0-9A-Z]{1,3}(?:\.[0-9]{1,3})+\.?)\s+\S"
+)
+_NUMBERED_GROUP = "\0numbered head"
+
+
+def _numbered_head(line: str) -> bool:
+    letters = [ch for ch in line if ch.isalpha()]
+    upper = len(letters) >= 4 and sum(ch.isupper() for ch in letters) >= 0.9 * len(letters)
+    return upper and len(line) <= 120 and _NUMBERED_HEAD_RE.match(line) is not None
 
 
 def _runs(indices: list[int]) -> list[list[int]]:

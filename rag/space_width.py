@@ -21,7 +21,9 @@ fonts are left as they are.
 
 from __future__ import annotations
 
+import re
 import statistics
+import weakref
 from typing import Any
 
 from rag.formats import BAD_INPUT
@@ -82,6 +84,8 @@ def _fix(font: Any) -> int:
 
 
 def _fix_font(font: Any) -> int:
+    if hasattr(font, "get") and font.get("/Subtype") == "/Type0":
+        return _fix_cid_font(font)
     if not hasattr(font, "get") or font.get("/Subtype") not in _SIMPLE:
         return 0
     widths, first = _obj(font.get("/Widths")), _obj(font.get("/FirstChar"))
@@ -131,3 +135,101 @@ def _code_32_is_space(encoding: Any) -> bool:
             return str(item) == "/space"
         code += 1
     return True
+
+
+def _fix_cid_font(font: Any) -> int:
+    """The same correction for a composite font with two-byte codes (Identity-H, as XeTeX,
+    LuaTeX and most PDF libraries write a TrueType or OpenType font): pypdf takes the glyph
+    with code 32, whatever it is, for the space when the font's ToUnicode map names none
+    (the Debian FAQ's CharisSIL: 1000 units, and its words run together). Corrected, in
+    memory, by a last /W entry for code 32; the lower-case letters are those that the
+    ToUnicode map gives as "a" to "z"."""
+    seen = _CHECKED.get(id(font))
+    if seen is not None and seen() is font:
+        return 0  # a font that pages share is read once
+    if len(_CHECKED) >= _MAX_CHECKED:
+        _CHECKED.clear()
+    _CHECKED[id(font)] = weakref.ref(font)
+    descendants = _obj(font.get("/DescendantFonts"))
+    if font.get("/Encoding") != "/Identity-H" or not descendants:
+        return 0
+    cid_font = _obj(descendants[0])
+    descriptor = _obj(cid_font.get("/FontDescriptor"))
+    flags = int(_obj(descriptor.get("/Flags", 0))) if hasattr(descriptor, "get") else 0
+    w = _obj(cid_font.get("/W"))
+    if flags & _FIXED_PITCH or not hasattr(w, "__len__"):
+        return 0
+    unicode = _to_unicode(_obj(font.get("/ToUnicode")))
+    if unicode is None or " " in unicode.values():
+        return 0  # unreadable, or a real space that pypdf finds
+    widths = _cid_widths(w)
+    lower = [widths[c] for c, u in unicode.items() if "a" <= u <= "z" and widths.get(c, 0) > 0]
+    if len(lower) < 10 or len(set(lower)) == 1 or 32 not in widths:
+        return 0
+    median = statistics.median(lower)
+    if widths[32] < NOT_A_SPACE * median:
+        return 0
+    from pypdf.generic import ArrayObject, FloatObject, NumberObject
+
+    w.extend([NumberObject(32), ArrayObject([FloatObject(round(SPACE_SHARE * median, 1))])])
+    return 1
+
+
+_CHECKED: dict[int, weakref.ref[Any]] = {}  # the composite fonts looked at, by id
+_MAX_CHECKED = 4096
+_MAX_CODES = 65536  # entries read from a /W array or a ToUnicode map, at most
+_HEX_PAIR = re.compile(rb"<([0-9A-Fa-f]{1,8})>\s*<([0-9A-Fa-f]{1,8})>")
+_HEX_RANGE = re.compile(rb"<([0-9A-Fa-f]{1,8})>\s*<([0-9A-Fa-f]{1,8})>\s*<([0-9A-Fa-f]{1,8})>")
+_SECTION = re.compile(rb"begin(bfchar|bfrange)(.*?)end\1", re.DOTALL)
+
+
+def _to_unicode(stream: Any) -> dict[int, str] | None:
+    """The one-character mappings of a ToUnicode CMap (bfchar, and bfrange with a start
+    code), code -> character; None when it cannot be read."""
+    try:
+        data = stream.get_data()[: 1 << 20]
+    except (AttributeError, *_DAMAGED):
+        return None
+    out: dict[int, str] = {}
+    for kind, body in _SECTION.findall(data):
+        if kind == b"bfchar":
+            for src, dst in _HEX_PAIR.findall(body):
+                if len(dst) <= 4:
+                    out[int(src, 16)] = chr(int(dst, 16))
+            continue
+        for lo, hi, dst in _HEX_RANGE.findall(body):
+            first, last, start = int(lo, 16), int(hi, 16), int(dst, 16)
+            last = min(last, first + _MAX_CODES - len(out), first + 0x10FFFF - start)
+            out.update((code, chr(start + code - first)) for code in range(first, last + 1))
+            if len(out) >= _MAX_CODES:
+                return out
+    return out
+
+
+def _cid_widths(w: Any) -> dict[int, float]:
+    """A CID font's /W array as code -> width: "c [w1 w2 ...]" and "c_first c_last w"."""
+    out: dict[int, float] = {}
+    items = [_obj(x) for x in list(w)[: 3 * _MAX_CODES]]
+    i, budget = 0, _MAX_CODES  # codes given a width, at most (a hostile /W names millions)
+    while i < len(items) - 1 and budget > 0:
+        start, nxt = int(_number(items[i])), items[i + 1]
+        if isinstance(nxt, list):
+            for k, width in enumerate(nxt[:budget]):
+                out[start + k] = _number(width)
+            budget -= len(nxt)
+            i += 2
+        elif i + 2 < len(items):
+            last = min(int(_number(nxt)), start + budget - 1)
+            out.update((code, _number(items[i + 2])) for code in range(start, last + 1))
+            budget -= max(1, last - start + 1)
+            i += 3
+        else:
+            break
+    return out
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(_obj(value))
+    except (TypeError, ValueError, OverflowError):
+        return 0.0

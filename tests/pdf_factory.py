@@ -332,3 +332,76 @@ def tex_font_pdf(
     with path.open("wb") as f:
         writer.write(f)
     return path
+
+
+def cid_font_pdf(
+    path: Path, lines: Sequence[str], gap: int = -292, mapped_space: bool = False
+) -> Path:
+    """One page as XeTeX writes justified text in an OpenType font: a composite font with
+    two-byte codes (Identity-H) and a ToUnicode map, every line one TJ array whose words are
+    moved apart by `gap` with no space glyph drawn. Code 32 is a glyph of its own ("!", 1000
+    units wide: pypdf takes it for the space when the map names none); `mapped_space`: the
+    map names a real space glyph too (code 3, 250 units)."""
+    chars = sorted(set("".join(lines).replace(" ", "")))
+    codes = {c: 33 + i for i, c in enumerate(chars)}
+    codes["!"] = 32
+    widths = {
+        code: (_TIMES_LOWER[ord(c) - 97] if "a" <= c <= "z" else 600) for c, code in codes.items()
+    }
+    widths[32] = 1000
+    mapping = {code: c for c, code in codes.items()}
+    if mapped_space:
+        widths[3], mapping[3] = 250, " "
+    writer = PdfWriter()
+    page = writer.add_blank_page(PAGE_W, PAGE_H)
+    cmap = "\n".join(
+        ["/CIDInit /ProcSet findresource begin 12 dict begin begincmap",
+         f"{len(mapping)} beginbfchar"]
+        + [f"<{code:04X}> <{ord(c):04X}>" for code, c in sorted(mapping.items())]
+        + ["endbfchar endcmap end end"]
+    )  # fmt: skip
+    to_unicode = DecodedStreamObject()
+    to_unicode.set_data(cmap.encode("ascii"))
+    w = ArrayObject()
+    for code, width in sorted(widths.items()):
+        w.extend([NumberObject(code), ArrayObject([NumberObject(width)])])
+    descriptor = DictionaryObject(
+        {
+            NameObject("/Type"): NameObject("/FontDescriptor"),
+            NameObject("/FontName"): NameObject("/ABCDEF+CharisSIL"),
+            NameObject("/Flags"): NumberObject(4),
+        }
+    )
+    cid_font = DictionaryObject(
+        {
+            NameObject("/Type"): NameObject("/Font"),
+            NameObject("/Subtype"): NameObject("/CIDFontType2"),
+            NameObject("/BaseFont"): NameObject("/ABCDEF+CharisSIL"),
+            NameObject("/DW"): NumberObject(1000),
+            NameObject("/W"): w,
+            NameObject("/FontDescriptor"): writer._add_object(descriptor),
+        }
+    )
+    font = DictionaryObject(
+        {
+            NameObject("/Type"): NameObject("/Font"),
+            NameObject("/Subtype"): NameObject("/Type0"),
+            NameObject("/BaseFont"): NameObject("/ABCDEF+CharisSIL"),
+            NameObject("/Encoding"): NameObject("/Identity-H"),
+            NameObject("/DescendantFonts"): ArrayObject([writer._add_object(cid_font)]),
+            NameObject("/ToUnicode"): writer._add_object(to_unicode),
+        }
+    )
+    ops = [f"BT /F1 10 Tf 12 TL 56 {PAGE_H - 60} Td"]
+    for line in lines:
+        words = ["<" + "".join(f"{codes[c]:04X}" for c in word) + ">" for word in line.split()]
+        ops.append(f"[{f' {gap} '.join(words)}] TJ T*")
+    ops.append("ET")
+    stream = DecodedStreamObject()
+    stream.set_data("\n".join(ops).encode("latin-1"))
+    page[NameObject("/Contents")] = writer._add_object(stream)
+    fonts = DictionaryObject({NameObject("/F1"): writer._add_object(font)})
+    page[NameObject("/Resources")] = DictionaryObject({NameObject("/Font"): fonts})
+    with path.open("wb") as f:
+        writer.write(f)
+    return path

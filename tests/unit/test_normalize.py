@@ -167,6 +167,29 @@ def test_a_chapters_running_head_is_dropped_from_its_pages() -> None:
     assert all(p.endswith("cut in the") for p in out)
 
 
+def test_a_latex_books_numbered_running_heads_in_capitals_are_dropped() -> None:
+    """The Debian FAQ: "CHAPTER 3. CHOOSING A DEBIAN ... 3.2. BUT WHAT ABOUT KNOPPIX, LINUX
+    ..." atop each page, its section's part different on every page (and one ends in "?").
+    Kept: a numbered heading in mixed case, and one in capitals atop a single page."""
+    heads = [
+        "",
+        "CHAPTER 1. OVERVIEW 1.3. OK, NOW I KNOW WHAT DEBIAN IS... ...",
+        "CHAPTER 1. OVERVIEW 1.6. HOW DOES THE DEBIAN PROJECT FIT IN ...",
+        "",
+        "CHAPTER 2. GETTING DEBIAN 2.3. WHERE/HOW CAN I GET IT?",
+        "3.1. WHICH DEBIAN DISTRIBUTION ...",
+        "",
+        "2.4 The glob files",
+        "",
+        "",
+        "",
+        "4.1. WHAT HARDWARE IS SUPPORTED",
+    ]
+    out = strip_headers_footers(_docbook(heads))
+    assert all(p.startswith(f"on page {i} it goes on.") for i, p in enumerate(out[:7]))
+    assert out[7].startswith("2.4 The glob files") and out[11].startswith("4.1. WHAT")
+
+
 def test_lines_atop_pages_that_are_not_a_chapters_head_are_kept() -> None:
     """Kept: a heading atop a few scattered pages, one atop only two pages, a line under
     a changing first line (GLPK's "Synopsis" under each routine's name), a repeated last

@@ -113,3 +113,26 @@ def test_forms_that_hold_each_other_are_looked_into_once() -> None:
     form[NameObject("/Resources")] = resources  # a form whose resources name itself
     page = DictionaryObject({NameObject("/Resources"): resources})
     assert fix_space_widths(page) == 1
+
+
+def test_a_composite_fonts_word_gaps_are_spaces(tmp_path: Path) -> None:
+    """XeTeX's CharisSIL in the Debian FAQ: pypdf took the glyph with code 32 (1000 units)
+    for the space, and every line ran its words together."""
+    from tests.pdf_factory import cid_font_pdf
+
+    lines = ["These distributions are Debian based.", "But they are not Debian!"]
+    pdf = cid_font_pdf(tmp_path / "faq.pdf", lines)
+    assert "Thesedistributions" in (PdfReader(pdf).pages[0].extract_text() or "")
+    assert extract_file(pdf).pages[0].text.splitlines()[:2] == lines
+    before = pdf.read_bytes()
+    reader = PdfReader(pdf)
+    assert fix_space_widths(reader.pages[0]) == 1
+    assert fix_space_widths(reader.pages[0]) == 0  # read once
+    assert pdf.read_bytes() == before  # corrected in memory only
+
+
+def test_a_composite_font_with_a_real_space_is_left_as_it_is(tmp_path: Path) -> None:
+    from tests.pdf_factory import cid_font_pdf
+
+    pdf = cid_font_pdf(tmp_path / "faq.pdf", ["These are Debian based."], mapped_space=True)
+    assert fix_space_widths(PdfReader(pdf).pages[0]) == 0
