@@ -136,3 +136,26 @@ def test_a_composite_font_with_a_real_space_is_left_as_it_is(tmp_path: Path) -> 
 
     pdf = cid_font_pdf(tmp_path / "faq.pdf", ["These are Debian based."], mapped_space=True)
     assert fix_space_widths(PdfReader(pdf).pages[0]) == 0
+
+
+def test_a_hostile_composite_font_is_read_within_bounds() -> None:
+    """A /W array or a ToUnicode map that names millions of codes is read only so far, and
+    a damaged one leaves the font as it is."""
+    from pypdf.generic import DecodedStreamObject
+
+    from rag.space_width import _MAX_CODES, _cid_widths, _to_unicode
+
+    cmap = DecodedStreamObject()
+    cmap.set_data(b"beginbfrange\n" + b"<0000> <FFFFFFFF> <0000>\n" * 5000 + b"endbfrange")
+    assert len(_to_unicode(cmap) or {}) <= _MAX_CODES + 1
+    huge = ArrayObject(NumberObject(x) for _ in range(5000) for x in (0, 10**9, 500))
+    assert len(_cid_widths(huge)) <= _MAX_CODES
+    assert _cid_widths(ArrayObject([NumberObject(0), TextStringObject("x")])) == {}
+    broken = DictionaryObject(
+        {
+            NameObject("/Subtype"): NameObject("/Type0"),
+            NameObject("/Encoding"): NameObject("/Identity-H"),
+            NameObject("/DescendantFonts"): ArrayObject([NumberObject(3)]),
+        }
+    )
+    assert fix_space_widths(_page(broken)) == 0
