@@ -323,15 +323,7 @@ def tex_font_pdf(
     for line in lines:
         words = "".join(f"({_escape(w)}){gap}" for w in line.split())
         ops.append(f"[{words}] TJ T*")
-    ops.append("ET")
-    stream = DecodedStreamObject()
-    stream.set_data("\n".join(ops).encode("latin-1"))
-    page[NameObject("/Contents")] = writer._add_object(stream)
-    fonts = DictionaryObject({NameObject("/F1"): writer._add_object(font)})
-    page[NameObject("/Resources")] = DictionaryObject({NameObject("/Font"): fonts})
-    with path.open("wb") as f:
-        writer.write(f)
-    return path
+    return _write_text_page(path, writer, page, font, ops)
 
 
 def cid_font_pdf(
@@ -396,6 +388,13 @@ def cid_font_pdf(
     for line in lines:
         words = ["<" + "".join(f"{codes[c]:04X}" for c in word) + ">" for word in line.split()]
         ops.append(f"[{f' {gap} '.join(words)}] TJ T*")
+    return _write_text_page(path, writer, page, font, ops)
+
+
+def _write_text_page(
+    path: Path, writer: PdfWriter, page: PageObject, font: DictionaryObject, ops: list[str]
+) -> Path:
+    """The page's text operators (`ops`, BT ... open) in font /F1, written to `path`."""
     ops.append("ET")
     stream = DecodedStreamObject()
     stream.set_data("\n".join(ops).encode("latin-1"))
