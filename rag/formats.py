@@ -41,10 +41,11 @@ BAD_INPUT = (ValueError, KeyError, TypeError, IndexError, AttributeError, ZeroDi
 # keep their gaps (rag.space_width); pdf 7: so does a composite (Identity-H) font's, as
 # XeTeX and LuaTeX write them (the Debian FAQ); pdf 8: a LaTeX book's running head in
 # capitals, its chapter's and section's number and title, different on every page
-# (rag.normalize.chapter_heads), is left out. text 2: a title underlined with a rule is a
-# heading, cited as a Markdown file's are, and a rule no text
+# (rag.normalize.chapter_heads), is left out; pdf 9: a combining grave accent after no letter
+# is TeX's opening quote (rag.normalize.fix_control_chars). text 2: a title underlined with
+# a rule is a heading, cited as a Markdown file's are, and a rule no text
 # (rag.text_titles.underlined_titles).
-READING_VERSIONS = {"pdf": 8, "text": 2, "markdown": 8, "rst": 1}
+READING_VERSIONS = {"pdf": 9, "text": 2, "markdown": 8, "rst": 1}
 # Versions that only add labels: a document read by the version before is read again in the
 # background while its old text still answers (its vectors are kept: rag.kept_vectors).
 LABELS_ONLY = frozenset({("pdf", 2)})
@@ -53,9 +54,10 @@ LABELS_ONLY = frozenset({("pdf", 2)})
 # rules; Markdown 8 also gives a footnote back the first word it lost) or by spaces and copies
 # (pdf 4 joins the letters of a word set letter by letter, pdf 5 reads a heading drawn twice
 # once and leaves a browser's printed foot out, pdf 6 and 7 put back the spaces of justified
-# TeX lines, pdf 8 leaves a running head out): nothing the old text holds needs hiding, so
-# it answers as for LABELS_ONLY; the chunks that differ are replaced when it is read (the
-# others stay, vectors and all: rag.reading's `ChunkJob.verify`).
+# TeX lines, pdf 8 leaves a running head out, pdf 9 reads a quote mark as one): nothing the
+# old text holds needs hiding, so it answers as for LABELS_ONLY; the chunks that differ are
+# replaced when it is read (the others stay, vectors and all: rag.reading's
+# `ChunkJob.verify`).
 FURNITURE_ONLY = frozenset(
     {
         ("pdf", 3),
@@ -64,6 +66,7 @@ FURNITURE_ONLY = frozenset(
         ("pdf", 6),
         ("pdf", 7),
         ("pdf", 8),
+        ("pdf", 9),
         ("markdown", 8),
         ("text", 2),
     }

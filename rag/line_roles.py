@@ -141,3 +141,10 @@ def is_data_line(stripped: str) -> bool:
         return False
     plain = sum(1 for t in tokens if _PLAIN_WORD.fullmatch(t) and len(t.strip("(),.;:")) > 1)
     return plain < 0.4 * len(tokens)
+
+
+def is_title_tail(line: str, after: str | None) -> bool:
+    """Whether `line`, just after a heading, is the end of its title wrapped onto a short line
+    in lower case ("Keeping your Debian system" / "up-to-date"), before a sentence's start."""
+    short = len(line.split()) <= 3 and not line.rstrip().endswith((".", "!", "?", ":", ";", ","))
+    return line[:1].islower() and short and after is not None and after[:1].isupper()

@@ -63,6 +63,12 @@ _TITLE_END_RE = re.compile(r"[.,;:!?]$")
 _BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
 
 
+# TeX's opening quote drawn with a glyph that the font's ToUnicode map gives as a combining
+# grave accent (U+0300): with no letter before it, it accents nothing ("in \u0300stable\u2019",
+# the Debian FAQ) and is the quote.
+_LONE_GRAVE_RE = re.compile(r"(?<![^\W\d_])\u0300")
+
+
 def without_bidi_controls(text: str) -> str:
     """`text` with each explicit bidirectional control as a space: what is shown reads in the
     order the characters are stored, and offsets into the text still hold."""
@@ -71,12 +77,14 @@ def without_bidi_controls(text: str) -> str:
 
 def fix_control_chars(text: str, tex_ligatures: bool = True) -> str:
     """NFKC-normalise, turn OT1 ligature control characters next to letters into letters
-    (PDF text only: in OT1 0x0D is "fl", elsewhere it is a carriage return), make line ends
+    (PDF text only: in OT1 0x0D is "fl", elsewhere it is a carriage return; so is a combining
+    grave accent after no letter, TeX's opening quote: `_LONE_GRAVE_RE`), make line ends
     "\\n" and drop the remaining control characters (tab and newline are kept; a form feed
     becomes a newline)."""
     text = unicodedata.normalize("NFKC", text).replace("\r\n", "\n")
     if tex_ligatures:
         text = _LIGATURE_RE.sub(lambda m: _OT1_LIGATURES[m.group(0)], text)
+        text = _LONE_GRAVE_RE.sub("\u2018", text)
     text = text.replace("\x0c", "\n").replace("\r", "\n")
     return _CONTROL_RE.sub("", text)
 

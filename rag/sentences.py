@@ -5,13 +5,13 @@ running text, without gluing together what is not one sentence:
 
 - Line breaks inside a paragraph are spaces; a word hyphenated at a line end is joined
   ("docu-\\nment" -> "document") unless the hyphen belongs to the word ("X-\\nWindow").
-- A sentence ends at . ! or ? followed by a space and a capital, a digit, a quote, a
-  bracket or a command-line option ("exists. -e file True if ..."), and at a period
-  carrying a footnote mark ("tableau.4 It", the mark dropped); not after an abbreviation
-  ("e.g.", "i.e.", "Fig.") or a section number
-  ("Section 2.1. The"), and never inside a number or a file name ("3.14", "commands.R").
+- A sentence ends at . ! or ? followed by a space and a capital, a digit, a quote, a bracket
+  or a command-line option ("exists. -e file True if ..."), and at a period carrying a
+  footnote mark ("tableau.4 It", the mark dropped); not after an abbreviation ("e.g.",
+  "Fig.") or a section number ("Section 2.1. The"), nor inside a number or a file name.
 - A list item (a bullet, "1." or "(a)" at the start of a line) is a sentence of its own, and
-  so is a heading (a short line with no closing punctuation, such as "2.4. The glob files").
+  so is a heading (a short line with no closing punctuation: "2.4. The glob files"), with a
+  tail wrapped onto a line of its own ("up-to-date").
 - Code lines (a prompt such as "> " or "$ ", braces, semicolons, "key:value" records) are never
   split at their dots. A run of code inside an unfinished sentence ("executed with the command
   > source(...)") belongs to that sentence; a run after a finished one is a sentence of its own
@@ -35,6 +35,7 @@ from rag.line_roles import (
     is_data_line,
     is_numbered_section,
     is_plain_title,
+    is_title_tail,
 )
 from rag.markdown_text import is_fence
 
@@ -465,6 +466,10 @@ def split_sentences(text: str) -> list[Sentence]:
             b.flush()
             b.add(_Line(_BULLET.sub("", line.text), line.start, line.end, "prose"), "list")
             continue
+        after_title = b.out and b.out[-1].kind == "heading" and b.out[-1].end == lines[i - 1].end
+        if after_title and not b.open() and is_title_tail(line.text, nxt.text if nxt else None):
+            b.out[-1] = replace(b.out[-1], text=f"{b.out[-1].text} {line.text}", end=line.end)
+            continue
         if _heading_here(lines, i, b, nxt, width):
             b.flush()
             b.out.append(Sentence(_join([line.text]), line.start, line.end, "heading"))
@@ -590,11 +595,3 @@ def _unfinished(b: _Builder) -> bool:
     """Whether the sentence being read stops mid-way (its last line ends without closing
     punctuation and is long, so the next line continues it rather than heading a section)."""
     return bool(b.parts) and not _closed(b) and len(b.parts[-1]) >= 40
-
-
-def sentence_at(sentences: Sequence[Sentence], offset: int) -> int | None:
-    """Index of the sentence whose span holds `offset`, or None."""
-    for i, s in enumerate(sentences):
-        if s.start <= offset < max(s.end, s.start + 1):
-            return i
-    return None

@@ -235,3 +235,12 @@ def test_normalize_pages_end_to_end() -> None:
 
 def test_normalize_text() -> None:
     assert normalize_text("  a  b \n\n\n c-\nd ") == "a b\n\ncd"
+
+
+def test_a_combining_grave_after_no_letter_is_texs_opening_quote() -> None:
+    """The Debian FAQ's fonts give TeX's opening quote as U+0300: "in ̀stable’"."""
+    from rag.normalize import fix_control_chars
+
+    assert fix_control_chars("in \u0300stable\u2019 (\u0300x\u2019)") == "in ‘stable’ (‘x’)"
+    assert fix_control_chars("e\u0300 m\u0300") == "è m\u0300"  # an accent on a letter stays
+    assert fix_control_chars("in \u0300x", tex_ligatures=False) == "in \u0300x"  # PDF only

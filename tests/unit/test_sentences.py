@@ -676,3 +676,15 @@ def test_a_footnote_at_a_pages_foot_is_not_part_of_the_list_item_above_it() -> N
         ("prose", "3 If a proxy needs to be set, see ?download.file."),
         ("list", "The package is not in the available repositories."),
     ]
+
+
+def test_a_title_wrapped_onto_a_short_line_in_lower_case_is_one_heading() -> None:
+    """The Debian FAQ's "Keeping your Debian system" / "up-to-date": the tail was read into
+    the chapter's first sentence ("up-to-date One of Debian's goals ...")."""
+    text = (
+        "Chapter 9\nKeeping your Debian system\nup-to-date\n"
+        "One of Debian's goals is to provide a consistent upgrade path. We always\ndo our best."
+    )
+    got = [(s.kind, s.text) for s in split_sentences(text)]
+    assert got[1] == ("heading", "Keeping your Debian system up-to-date")
+    assert got[2] == ("prose", "One of Debian's goals is to provide a consistent upgrade path.")
