@@ -152,6 +152,7 @@ _URL_WRAPPED = re.compile(r"(?:https?://|ftp://|www\.)[^\s]*[./_-]$")
 # ... when the next line's first word is the rest of a link ("R-project.org/web/views/)."),
 # not a sentence after a link that ended one ("copyleft/." + "Each version of ...").
 _URL_GOES_ON = re.compile(r"[\w~%#+-]*(?:[./=?&][\w~%#+-]+)+/?[).,;:\]]*(?:\s|$)")
+_URL_EXTENSION = re.compile(r"(?:html?|php|aspx?|pdf|txt|xml)[).,;:\]]*(?:\s|$)")  # "msg1." "html"
 _URL = re.compile(r"[(<\"']?(?:(?:https?|ftp)://|www\.)\S+")
 
 
@@ -282,7 +283,8 @@ def _join(parts: Sequence[str]) -> str:
             continue
         last = out[out.rfind(" ") + 1 :]  # the word the line ended with (regexes on all
         m = _HYPHEN_END.search(last)  # of `out` made a long sentence quadratic)
-        if _URL_WRAPPED.search(last) and _URL_GOES_ON.match(piece):
+        extension = last.endswith(".") and _URL_EXTENSION.match(piece)
+        if _URL_WRAPPED.search(last) and (_URL_GOES_ON.match(piece) or extension):
             out += piece  # "https://www." + "gnu.org/philosophy/free-sw.html"
         elif m and piece[:1].islower():
             out = out[:-1] + piece  # "docu-" + "ment"

@@ -688,3 +688,11 @@ def test_a_title_wrapped_onto_a_short_line_in_lower_case_is_one_heading() -> Non
     got = [(s.kind, s.text) for s in split_sentences(text)]
     assert got[1] == ("heading", "Keeping your Debian system up-to-date")
     assert got[2] == ("prose", "One of Debian's goals is to provide a consistent upgrade path.")
+
+
+def test_a_url_wrapped_before_its_files_extension_is_one_url() -> None:
+    """The Debian FAQ: "(https://lists.debian.org/debian-user/1997/04/msg00011." / "html) by
+    Bruce Perens" was quoted as "msg00011. html"."""
+    text = "It was made (https://lists.debian.org/1997/msg00011.\nhtml) by Bruce Perens."
+    got = [s.text for s in split_sentences(text)]
+    assert got == ["It was made (https://lists.debian.org/1997/msg00011.html) by Bruce Perens."]
