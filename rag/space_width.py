@@ -92,32 +92,38 @@ def _fix_font(font: Any) -> int:
     if widths is None or first is None or not hasattr(widths, "__len__"):
         return 0
     first = int(first)
-    descriptor = _obj(font.get("/FontDescriptor"))
-    flags = int(_obj(descriptor.get("/Flags", 0))) if hasattr(descriptor, "get") else 0
-    if flags & _FIXED_PITCH or not _code_32_is_space(_obj(font.get("/Encoding"))):
+    if _fixed_pitch(font) or not _code_32_is_space(_obj(font.get("/Encoding"))):
         return 0
     space = 32 - first
     if not 0 <= space < len(widths):
         return 0
     lower = [w for c in range(ord("a"), ord("z") + 1) if (w := _width(widths, c - first)) > 0]
-    if len(lower) < 10 or len(set(lower)) == 1:  # too few letters to say, or monospaced
-        return 0
-    median = statistics.median(lower)
-    if _width(widths, space) < NOT_A_SPACE * median:
+    width = _space_width(lower, _width(widths, space))
+    if width is None:
         return 0
     from pypdf.generic import FloatObject
 
-    widths[space] = FloatObject(round(SPACE_SHARE * median, 1))
+    widths[space] = FloatObject(width)
     return 1
 
 
+def _fixed_pitch(font: Any) -> bool:
+    descriptor = _obj(font.get("/FontDescriptor"))
+    flags = int(_obj(descriptor.get("/Flags", 0))) if hasattr(descriptor, "get") else 0
+    return bool(flags & _FIXED_PITCH)
+
+
+def _space_width(lower: list[float], code_32: float) -> float | None:
+    """The width to give code 32, from the lower-case letters' widths; None when code 32's
+    own is a space's already, or the letters are too few to say or all alike (monospaced)."""
+    if len(lower) < 10 or len(set(lower)) == 1:
+        return None
+    median = statistics.median(lower)
+    return round(SPACE_SHARE * median, 1) if code_32 >= NOT_A_SPACE * median else None
+
+
 def _width(widths: Any, index: int) -> float:
-    if not 0 <= index < len(widths):
-        return 0.0
-    try:
-        return float(_obj(widths[index]))
-    except (TypeError, ValueError):
-        return 0.0
+    return _number(widths[index]) if 0 <= index < len(widths) else 0.0
 
 
 def _code_32_is_space(encoding: Any) -> bool:
@@ -154,24 +160,20 @@ def _fix_cid_font(font: Any) -> int:
     if font.get("/Encoding") != "/Identity-H" or not descendants:
         return 0
     cid_font = _obj(descendants[0])
-    descriptor = _obj(cid_font.get("/FontDescriptor"))
-    flags = int(_obj(descriptor.get("/Flags", 0))) if hasattr(descriptor, "get") else 0
     w = _obj(cid_font.get("/W"))
-    if flags & _FIXED_PITCH or not hasattr(w, "__len__"):
+    if _fixed_pitch(cid_font) or not hasattr(w, "__len__"):
         return 0
     unicode = _to_unicode(_obj(font.get("/ToUnicode")))
     if unicode is None or " " in unicode.values():
         return 0  # unreadable, or a real space that pypdf finds
     widths = _cid_widths(w)
     lower = [widths[c] for c, u in unicode.items() if "a" <= u <= "z" and widths.get(c, 0) > 0]
-    if len(lower) < 10 or len(set(lower)) == 1 or 32 not in widths:
-        return 0
-    median = statistics.median(lower)
-    if widths[32] < NOT_A_SPACE * median:
+    width = _space_width(lower, widths[32]) if 32 in widths else None
+    if width is None:
         return 0
     from pypdf.generic import ArrayObject, FloatObject, NumberObject
 
-    w.extend([NumberObject(32), ArrayObject([FloatObject(round(SPACE_SHARE * median, 1))])])
+    w.extend([NumberObject(32), ArrayObject([FloatObject(width)])])
     return 1
 
 
