@@ -330,11 +330,16 @@ def answers_asked(row: list[ScoredSentence]) -> list[ScoredSentence]:
             j += 1
         if j >= len(row) or row[j].page != s.page or not _content(row[j]):
             continue
+        if _ENTRY.match(row[j].text):
+            continue  # the next entry's title ("35 I can't run this because ..."), no answer
         asked = max(q.score for q in row[start : i + 1])
-        out[j] = replace(row[j], asked=max(asked, row[j].asked or asked))
+        prior = out[j].asked  # "Q1? Q2? Answer.": the better question counts
+        out[j] = replace(out[j], asked=asked if prior is None else max(asked, prior))
     return out
 
 
+# An FAQ entry's numbered title, as a contents page lists it ("11 35 I can't run this ...").
+_ENTRY = re.compile(r"[0-9]+(?:\.[0-9]+)*\.?\s+(?:[0-9]+\s+)?[A-Z]")
 # A sentence that is more of an FAQ's question: it asks, exclaims or trails off.
 _ASKS = re.compile(r"(?:[?!]|\.\s?\.\s?\.|\u2026)[\"'\u201d\u2019)\]]*$")
 

@@ -644,3 +644,17 @@ def test_only_a_sentence_that_answers_takes_the_questions_score() -> None:
     }
     asked = next(s for s in row if s.text.startswith("50 Why does upsd"))
     assert got["We try to follow the tool for the job philosophy."] == asked.score
+
+
+def test_a_contents_pages_next_entry_is_no_answer_and_the_better_question_counts() -> None:
+    """The NUT FAQ's contents page: "11 34 Why ...?" then "11 35 I can't run this because
+    there's no package for it." (the next entry's title, no answer). And "Q1? Q2? Answer.":
+    the answer scores as the better of the two questions."""
+    from rag.evidence import answers_asked
+
+    toc = "11 34 Why is the mailing list ignoring me?\n11 35 I cannot run this without a package.\n"
+    h = _with_scores(hit(toc), [0.6, 0.1])
+    assert all(s.asked is None for s in answers_asked(list(h.sentences)))
+    two = "Why is it slow?\nWhy does it hang?\n\nThe driver polls the port every second."
+    h = _with_scores(hit(two), [0.7, 0.3, 0.1])
+    assert answers_asked(list(h.sentences))[2].asked == pytest.approx(0.7)
