@@ -79,11 +79,16 @@ def stem(word: str) -> str:
     if _ADVERB.match(w):  # "separately" is "separate", "completely" "complete"
         return stem(w[:-2])
     for suffix in _SUFFIXES:
+        if suffix == "s" and w.endswith(("ss", "us")):  # "process", "status" are no plurals
+            break
         if w.endswith(suffix) and len(w) - len(suffix) >= _MIN_STEM.get(suffix, 3):
-            base = american(w[: -len(suffix)] + ("y" if suffix == "ies" else ""))
+            base = w[: -len(suffix)] + ("y" if suffix == "ies" else "")
+            if suffix in _UNDOUBLED:  # "stopped", "running" are "stop", "run"
+                base = _UNDOUBLE.sub(r"\1", base)
+            base = american(_SINGLE_L.sub("l", base))
             # "agreed", "frees": the "e" left is the word's own ("agre", "fre")
             return base if suffix in _E_KEPT else _no_e(base)
-    return _no_e(american(w))
+    return _no_e(american(_SINGLE_L.sub("l", w)))
 
 
 # "-ate" goes as "-ation" does, so "activated" meets "activation" and "translate" meets
@@ -94,6 +99,15 @@ _SUFFIXES = ("ations", "ation", "ating", "ated", "ates", "ate", "ings", "ing", "
 # "simply", "family", "easily" stay whole: "apply" had been "app", apart from "applies").
 _ADVERB = re.compile(r"^[a-z]{4,}(?<![aiouyp])ly$")
 _MIN_STEM = {"ating": 4, "ated": 4, "ates": 4, "ate": 4}
+# A consonant doubled before "-ed" or "-ing" is one: "stopped", "running", "committed",
+# "settings" meet "stop", "run", "commit", "set". Not "l", "s", "z", "f" ("filled", "passed"
+# are "fill", "pass"), nor when one letter would be too few for a word ("added" is "add").
+_UNDOUBLED = frozenset(["ings", "ing", "edly", "ed"])
+_UNDOUBLE = re.compile(r"(?<=[a-z]{2})([bdgkmnprt])\1$")
+# A final "ll" after three letters or more is one "l", whatever follows: British "labelled",
+# "modelling" meet "label", "model", and "controlled", "installs" meet "control", "install"
+# (both sides of every comparison go through this; "fill", "call" stay whole).
+_SINGLE_L = re.compile(r"(?<=[a-z]{3})ll$")
 _E_KEPT = frozenset(["edly", "ed", "es"])
 
 

@@ -74,6 +74,20 @@ def test_a_verb_in_ate_meets_its_noun_in_ation() -> None:
     assert content_stems("family simply") == ["family", "simply"]
 
 
+def test_a_doubled_consonant_and_a_double_s_are_one_word() -> None:
+    """The stems of "stopped", "running", "settings" were their own ("stopp", "runn", "sett"), and
+    "process", "class" lost an "s" their plurals keep ("proces" / "process")."""
+    assert content_stems("stopped running settings controlled labelled") == content_stems(
+        "stop run set control label"
+    )
+    assert content_stems("process class access status") == content_stems(
+        "processes classes accessed statuses"
+    )
+    assert content_stems("install installed installs") == ["instal"] * 3
+    # a word's own double letters stay ("added" is "add", "filled" is "fill")
+    assert content_stems("added filled passed") == ["add", "fill", "pass"]
+
+
 def test_a_footnote_mark_is_not_part_of_the_word() -> None:
     assert content_stems("the simplex tableau.4") == content_stems("the simplex tableau")
     assert "commands.r" in content_stems("source commands.R")
