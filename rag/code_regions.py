@@ -5,7 +5,7 @@ first line. `Line` is one line of a text as `rag.sentences` classifies it."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 
@@ -63,6 +63,70 @@ def comments(lines: list[Line]) -> list[Line]:
                 out[j] = replace(out[j], kind="code")
         i = end + 1
     return out
+
+
+# A listing printed with its line numbers ("1 \\documentclass[a4paper]{article}", "2", "3
+# \\usepackage[utf8x]{inputenc}": LaTeX's listings, DocBook's line numbering): each line alone
+# looks like a numbered heading or the start of a sentence, so a listing was read as headings
+# and prose with code spans. A run of at least LISTING_LINES lines numbered one after the other
+# is code when one of them is its number alone (an empty line of the listing; never so in a
+# contents page or a numbered list of steps) or when most of what follows the numbers is code.
+# A number may be missing where a blank line breaks the run (a page break took it).
+LISTING_LINES = 3
+_LINE_NUMBER = re.compile(r"^([0-9]{1,4})(?:\s+(\S.*))?$")
+
+
+def numbered_listings(lines: list[Line], kind_of: Callable[[str], str]) -> list[Line]:
+    """The lines with each listing printed with its line numbers made code (`kind_of`: a
+    line's kind as rag.sentences reads it)."""
+    out = list(lines)
+    i = 0
+    while i < len(out):
+        run = _numbered_run(out, i)
+        if len(run) < LISTING_LINES or not _is_listing([out[j] for j in run], kind_of):
+            i += 1
+            continue
+        for j in range(run[0], run[-1] + 1):
+            if out[j].kind != "blank":
+                out[j] = replace(out[j], kind="code")
+        i = run[-1] + 1
+    return out
+
+
+def without_line_numbers(code: str) -> str:
+    """A listing's code as it would be typed: without the line numbers it was printed with,
+    when every line of it carries one (see `numbered_listings`)."""
+    rows = code.split("\n")
+    lines = [Line(r.strip(), 0, 0, "code" if r.strip() else "blank") for r in rows]
+    numbered = [i for i, line in enumerate(lines) if line.kind != "blank"]
+    if len(numbered) < LISTING_LINES or _numbered_run(lines, numbered[0]) != numbered:
+        return code
+    return "\n".join(_LINE_NUMBER.sub(lambda m: m.group(2) or "", r.strip()) for r in rows)
+
+
+def _numbered_run(lines: Sequence[Line], i: int) -> list[int]:
+    """The indexes of the lines from `i` on that are numbered one after the other."""
+    m = _LINE_NUMBER.match(lines[i].text)
+    if m is None:
+        return []
+    run, expect, gap = [i], int(m.group(1)) + 1, False
+    for j in range(i + 1, len(lines)):
+        if lines[j].kind == "blank":
+            gap = True
+            continue
+        m = _LINE_NUMBER.match(lines[j].text)
+        if m is None or int(m.group(1)) not in (expect, expect + gap):
+            break
+        run.append(j)
+        expect, gap = int(m.group(1)) + 1, False
+    return run
+
+
+def _is_listing(run: Sequence[Line], kind_of: Callable[[str], str]) -> bool:
+    rests = [m.group(2) for m in (_LINE_NUMBER.match(line.text) for line in run) if m]
+    if any(rest is None for rest in rests):
+        return True
+    return 2 * sum(kind_of(rest) == "code" for rest in rests if rest) >= len(rests)
 
 
 def _opens_comment(line: Line) -> str | None:

@@ -30,6 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from rag.code_regions import without_line_numbers
 from rag.grounding import content_stems
 from rag.markdown_text import is_fence
 from rag.quote_lists import beside, introduced_list, opens_list, quote_key
@@ -422,7 +423,7 @@ def code_lines(text: str, start: int, end: int) -> str:
     line_start = text.rfind("\n", 0, start) + 1
     if text[line_start:start].strip():  # it starts after other text on its line
         line_start = start
-    return textwrap.dedent(text[line_start:end]).strip("\n")
+    return without_line_numbers(textwrap.dedent(text[line_start:end]).strip("\n"))
 
 
 def _context(sents: Sequence[ScoredSentence], i: int) -> str:

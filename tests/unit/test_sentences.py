@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rag.code_regions import without_line_numbers
 from rag.retrieve import location
 from rag.sections import numbered_headings, title
 from rag.sentences import is_heading, markdown_headings, split_sentences
@@ -696,3 +697,34 @@ def test_a_url_wrapped_before_its_files_extension_is_one_url() -> None:
     text = "It was made (https://lists.debian.org/1997/msg00011.\nhtml) by Bruce Perens."
     got = [s.text for s in split_sentences(text)]
     assert got == ["It was made (https://lists.debian.org/1997/msg00011.html) by Bruce Perens."]
+
+
+def test_a_listing_printed_with_its_line_numbers_is_code() -> None:
+    """DocBook and LaTeX print a listing's line numbers: "1 \\documentclass..." read as a
+    numbered heading, and the lines after it as prose with code spans."""
+    text = (
+        "To this end, we create two groups of questions.\n"
+        "1 \\documentclass[a4paper]{article}\n2\n3 \\usepackage[utf8x]{inputenc}\n"
+        "4 \\begin{document}\n5 In which continent is Paris?\n"
+    )
+    assert kinds_and_texts(text) == [
+        ("prose", "To this end, we create two groups of questions."),
+        (
+            "code",
+            "1 \\documentclass[a4paper]{article} 2 3 \\usepackage[utf8x]{inputenc} "
+            "4 \\begin{document} 5 In which continent is Paris?",
+        ),
+    ]
+    # a contents page and a numbered list of steps number their lines too: not code
+    steps = "1 Open the project.\n2 Print the sheets.\n3 Scan the answers.\n"
+    assert all(k != "code" for k, _ in kinds_and_texts(steps))
+
+
+def test_a_listings_code_is_shown_without_its_line_numbers() -> None:
+    listing = "1 \\documentclass{article}\n2\n3 \\usepackage[T1]{fontenc}\n4 \\begin{document}"
+    assert without_line_numbers(listing) == (
+        "\\documentclass{article}\n\n\\usepackage[T1]{fontenc}\n\\begin{document}"
+    )
+    # code whose lines merely start with numbers keeps them
+    assert without_line_numbers("x = 1\n2 + 3\n4") == "x = 1\n2 + 3\n4"
+    assert without_line_numbers("10 PRINT X\n20 GOTO 10") == "10 PRINT X\n20 GOTO 10"
