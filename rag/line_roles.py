@@ -56,6 +56,8 @@ _ENDED = re.compile(r"[.!?:][\"'\u201d\u2019)\]]*$")
 _CLOSING = re.compile(r"[.!?,:;][\"'\u201d\u2019)\]]*$")
 # "6.2.5 Starting the data server", "F.2.2 Post a patch": two levels of numbering at least.
 _SECTION_NUMBER = re.compile(r"^(?:[0-9]+|[A-Z])(?:\.[0-9]+)+\.?\s+[A-Z]")
+_LOWER_SECTION = re.compile(r"^[0-9]+(?:\.[0-9]+)+\.?\s+[a-z]")
+LOWER_TITLE_WORDS = 14  # "11.4 processing chain : 2 pages per sheet (2 A5 on 1 A4)"
 
 
 def command_lines(texts: Sequence[str], kinds: Sequence[str]) -> set[int]:
@@ -122,11 +124,23 @@ def is_plain_title(line: str, before: str | None, after: str | None, short: bool
     return after is not None and after[:1].isupper()
 
 
-def is_numbered_section(line: str, after: str | None) -> bool:
+def is_numbered_section(line: str, after: str | None, before: str | None = None) -> bool:
     """A numbered section's title ("6.2.5 Starting the data server") before a line that
     starts a sentence: a title even after a line that does not end a sentence (a list of
-    references, a command's output)."""
-    return bool(_SECTION_NUMBER.match(line)) and after is not None and after[:1].isupper()
+    references, a command's output). One in lower case, often a program's name ("9.1.1
+    aptitude" / "aptitude is the recommended ..."), only after a line that ends a sentence or
+    introduces what follows ("... available for this purpose:"), and short: "1.5 inter-quartile
+    ranges of q1 and q3. Beyond ..." is a sentence wrapped before its number."""
+    if _SECTION_NUMBER.match(line):
+        return after is not None and after[:1].isupper()
+    return (
+        _LOWER_SECTION.match(line) is not None
+        and after is not None
+        and (before is None or _ENDED.search(before) is not None)
+        and len(line.split()) <= LOWER_TITLE_WORDS
+        and not _CLOSING.search(line)
+        and ". " not in line
+    )
 
 
 _PLAIN_WORD = re.compile(r"[(\"'\u2018\u201c]?[A-Za-z][A-Za-z'\u2019-]*[.,;:!?)\"'\u2019\u201d]*")

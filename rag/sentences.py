@@ -93,9 +93,10 @@ ABBREVIATIONS = frozenset(
 )
 
 # A bullet: the usual glyphs, or what a symbol font's bullet becomes in extracted text (a C1
-# control character such as U+0088 in gnuplot's manual, or a private-use code point).
+# control character such as U+0088 in gnuplot's manual, or a private-use code point); "•"
+# even without its space ("•“Crop”each image": XeTeX's quotes from another font).
 _BULLET = re.compile(r"^\s*(?:[\u2022\u2023\u25e6\u2043\u2219\u25aa\u25cf*\-\u2013\u2014"
-                     r"\u0080-\u009f\ue000-\uf8ff]\s+|"
+                     r"\u0080-\u009f\ue000-\uf8ff]\s+|[\u2022\u25cf](?=[^\s\d])|"
                      r"\(?[0-9]{1,2}[.)]\s+(?=[A-Za-z])|\([a-z]\)\s+)")  # fmt: skip
 _NUMBERED_HEADING = re.compile(r"^\s*(?:[0-9]+(?:\.[0-9]+)*\.?|[A-Z]\.[0-9.]*)\s+\S")
 _CODE_PROMPT = re.compile(r"^\s*(?:>|\$|#|>>>|\+|%)\s")
@@ -507,13 +508,13 @@ def _heading_here(
     (`is_plain_title`); numbered in two levels before a sentence, whatever is before it."""
     text = lines[i].text
     after = nxt.text if nxt is not None and nxt.kind == "prose" else None
-    if is_numbered_section(text, after):
+    before = lines[i - 1].text if i > 0 and lines[i - 1].kind == "prose" else None
+    if is_numbered_section(text, after, before):
         return True
     if b.open() and b.kind == "prose" and _unfinished(b):
         return False
     if is_heading(text):
         return not _title_goes_on(lines, i)
-    before = lines[i - 1].text if i > 0 and lines[i - 1].kind == "prose" else None
     return is_plain_title(text, before, after, _short(text, width))
 
 

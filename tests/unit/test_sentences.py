@@ -728,3 +728,22 @@ def test_a_listings_code_is_shown_without_its_line_numbers() -> None:
     # code whose lines merely start with numbers keeps them
     assert without_line_numbers("x = 1\n2 + 3\n4") == "x = 1\n2 + 3\n4"
     assert without_line_numbers("10 PRINT X\n20 GOTO 10") == "10 PRINT X\n20 GOTO 10"
+
+
+def test_a_numbered_title_in_lower_case_is_a_heading_after_a_finished_sentence() -> None:
+    text = (
+        "Several different packages are available for this purpose:\n9.1.1 aptitude\n"
+        "aptitude is the recommended package manager.\n"
+    )
+    assert kinds_and_texts(text)[1] == ("heading", "9.1.1 aptitude")
+    # a sentence wrapped before a number goes on
+    wrapped = (
+        "The whiskers extend to the furthest points still within\n1.5 inter-quartile ranges "
+        "of q1 and q3. Beyond the whiskers, outliers are shown.\n"
+    )
+    assert all(k == "prose" for k, _ in kinds_and_texts(wrapped))
+
+
+def test_a_bullet_without_its_space_opens_an_item() -> None:
+    text = "Convert the scans to images.\n\u2022\u201cCrop\u201d each image into two pages.\n"
+    assert kinds_and_texts(text)[-1] == ("list", "\u201cCrop\u201d each image into two pages.")
