@@ -8,6 +8,8 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+from rag.line_roles import FUNCTION_WORDS
+
 
 @dataclass
 class Line:
@@ -15,6 +17,13 @@ class Line:
     start: int
     end: int
     kind: str  # prose | code | blank | heading (Markdown "## ...") | fence (Markdown ```)
+
+
+def regions(lines: list[Line], kind_of: Callable[[str], str]) -> list[Line]:
+    """The lines with the code that their marks or their neighbours show made code: fenced
+    blocks, comments, listings printed with line numbers, a script's lines among its
+    comments (`kind_of`: a line's kind as rag.sentences reads it)."""
+    return among_code(numbered_listings(comments(fenced(lines)), kind_of))
 
 
 def fenced(lines: list[Line]) -> list[Line]:
@@ -127,6 +136,43 @@ def _is_listing(run: Sequence[Line], kind_of: Callable[[str], str]) -> bool:
     if any(rest is None for rest in rests):
         return True
     return 2 * sum(kind_of(rest) == "code" for rest in rests if rest) >= len(rests)
+
+
+# A script's own lines between its comments ("# Set the tics to be 1.5 mm." / "set tic size
+# 0.15 # centimetres" / "# Draw axes and frame ..." / "draw axes 1", Gri's manual): alone
+# each reads as words, so the example was quoted as a sentence with code spans in it. A run of
+# at most AMONG_CODE_LINES lines between two code lines is code too when none of them ends a
+# sentence or clause, none starts one in upper case and few of their words are function words
+# (R's "For example with\nz <- 0:9\nwe could put\ndigits <- as.character(z)" goes on in prose).
+AMONG_CODE_LINES = 4
+SCRIPT_GLUE = 0.25  # "draw label for last curve": 1 in 5; "giving a means vector ...": 5 in 11
+_CLAUSE_END = re.compile(r"[.!?:;,][\"'\u201d\u2019)\]]*$")
+
+
+def among_code(lines: list[Line]) -> list[Line]:
+    out = list(lines)
+    solid = [i for i, line in enumerate(lines) if line.kind != "blank"]
+    n = 0
+    while n < len(solid):
+        m = n
+        while m < len(solid) and lines[solid[m]].kind == "prose" and _script_like(lines[solid[m]]):
+            m += 1
+        inside = 0 < n < m < len(solid) and m - n <= AMONG_CODE_LINES
+        if inside and lines[solid[n - 1]].kind == "code" and lines[solid[m]].kind == "code":
+            for k in solid[n:m]:
+                out[k] = replace(out[k], kind="code")
+        n = max(m, n + 1)
+    return out
+
+
+def _script_like(line: Line) -> bool:
+    words = line.text.lower().split()
+    glue = sum(w in FUNCTION_WORDS for w in words)
+    return (
+        not line.text[:1].isupper()
+        and _CLAUSE_END.search(line.text) is None
+        and glue <= SCRIPT_GLUE * len(words)
+    )
 
 
 def _opens_comment(line: Line) -> str | None:

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from rag.code_regions import FILE_START, comments, fenced, numbered_listings
+from rag.code_regions import FILE_START, fenced, regions
 from rag.code_regions import Line as _Line
 from rag.line_roles import (
     FUNCTION_WORDS,
@@ -422,7 +422,7 @@ def opens_item(original: str, sentence: Sentence) -> bool:
 def split_sentences(text: str) -> list[Sentence]:
     """The sentences of `text` in order (see the module docstring)."""
     b = _Builder(text)
-    lines = numbered_listings(comments(fenced(_lines(text))), _line_kind)
+    lines = regions(_lines(text), _line_kind)
     commands = command_lines([ln.text for ln in lines], [ln.kind for ln in lines])
     lines = [replace(ln, kind="code") if i in commands else ln for i, ln in enumerate(lines)]
     width = max((len(ln.text) for ln in lines if ln.kind == "prose"), default=0)

@@ -747,3 +747,17 @@ def test_a_numbered_title_in_lower_case_is_a_heading_after_a_finished_sentence()
 def test_a_bullet_without_its_space_opens_an_item() -> None:
     text = "Convert the scans to images.\n\u2022\u201cCrop\u201d each image into two pages.\n"
     assert kinds_and_texts(text)[-1] == ("list", "\u201cCrop\u201d each image into two pages.")
+
+
+def test_a_scripts_lines_between_its_comments_are_code() -> None:
+    """Gri's examples: commands in plain words between comment lines were quoted as a
+    sentence with code spans in it."""
+    text = (
+        "Here is an example:\n# Set the tics to be 1.5 mm.\nset tic size 0.15 # centimetres\n"
+        "draw axes 1\n# Now draw the actual curve.\ndraw curve\n"
+    )
+    kinds = [k for k, _ in kinds_and_texts(text)]
+    assert kinds == ["prose", "code"]
+    # a sentence that goes on between two lines of code stays prose
+    r_text = "For example with\nz <- 0:9\nwe could put\ndigits <- as.character(z)\nafter which."
+    assert "we could put" not in " ".join(t for k, t in kinds_and_texts(r_text) if k == "code")
