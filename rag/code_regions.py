@@ -92,13 +92,14 @@ def numbered_listings(lines: list[Line], kind_of: Callable[[str], str]) -> list[
     i = 0
     while i < len(out):
         run = _numbered_run(out, i)
-        if len(run) < LISTING_LINES or not _is_listing([out[j] for j in run], kind_of):
+        if len(run) < LISTING_LINES:
             i += 1
             continue
-        for j in range(run[0], run[-1] + 1):
-            if out[j].kind != "blank":
-                out[j] = replace(out[j], kind="code")
-        i = run[-1] + 1
+        if _is_listing([out[j] for j in run], kind_of):
+            for j in range(run[0], run[-1] + 1):
+                if out[j].kind != "blank":
+                    out[j] = replace(out[j], kind="code")
+        i = run[-1] + 1  # linear: a run is read once
     return out
 
 

@@ -761,3 +761,29 @@ def test_a_scripts_lines_between_its_comments_are_code() -> None:
     # a sentence that goes on between two lines of code stays prose
     r_text = "For example with\nz <- 0:9\nwe could put\ndigits <- as.character(z)\nafter which."
     assert "we could put" not in " ".join(t for k, t in kinds_and_texts(r_text) if k == "code")
+
+
+def test_many_numbered_lines_split_in_linear_time() -> None:
+    """Each period's abbreviation check searched the whole passage before it: 2,000 numbered
+    lines ("12 Open the project.") took 6 s. Counted in characters searched, not timed."""
+    import re
+
+    import rag.sentences as sentences
+
+    searched = 0
+
+    class Counting:
+        def __getattr__(self, name: str) -> object:
+            return getattr(re, name)
+
+        def search(self, pattern: str, text: str) -> object:
+            nonlocal searched
+            searched += len(text)
+            return re.search(pattern, text)
+
+    sentences.re = Counting()  # type: ignore[assignment]
+    try:
+        split_sentences("\n".join(f"{i} Open the project number {i}." for i in range(1, 2000)))
+    finally:
+        sentences.re = re
+    assert searched < 2000 * 100  # a few dozen characters per period
