@@ -41,8 +41,7 @@ from rag.markdown_text import is_fence
 
 Kind = Literal["prose", "heading", "list", "code"]
 
-# Abbreviations after which a period does not end a sentence (compared lower-cased, without
-# the final period).
+# Abbreviations after which a period ends no sentence (compared lower-cased, no final period).
 ABBREVIATIONS = frozenset(
     [
         "e.g",
@@ -282,8 +281,9 @@ def _join(parts: Sequence[str]) -> str:
         piece = part.strip()
         if not piece:
             continue
-        last = out[out.rfind(" ") + 1 :]  # the word the line ended with (regexes on all
-        m = _HYPHEN_END.search(last)  # of `out` made a long sentence quadratic)
+        # the word the line ended with, from its last 400 characters (a search of all of `out`
+        last = out[max(out.rfind(" ", max(0, len(out) - 400)) + 1, len(out) - 400) :]
+        m = _HYPHEN_END.search(last)  # made a long sentence, or word, quadratic)
         extension = last.endswith(".") and _URL_EXTENSION.match(piece)
         if _URL_WRAPPED.search(last) and (_URL_GOES_ON.match(piece) or extension):
             out += piece  # "https://www." + "gnu.org/philosophy/free-sw.html"
