@@ -44,8 +44,9 @@ BAD_INPUT = (ValueError, KeyError, TypeError, IndexError, AttributeError, ZeroDi
 # (rag.normalize.chapter_heads), is left out; pdf 9: a combining grave accent after no letter
 # is TeX's opening quote (rag.normalize.fix_control_chars). text 2: a title underlined with
 # a rule is a heading, cited as a Markdown file's are, and a rule no text
-# (rag.text_titles.underlined_titles).
-READING_VERSIONS = {"pdf": 9, "text": 2, "markdown": 8, "rst": 1}
+# (rag.text_titles.underlined_titles). rst 2: a definition list's term opens an item of its own
+# ("- max_attempts: How many attempts to make.", rag.rst_text).
+READING_VERSIONS = {"pdf": 9, "text": 2, "markdown": 8, "rst": 2}
 # Versions that only add labels: a document read by the version before is read again in the
 # background while its old text still answers (its vectors are kept: rag.kept_vectors).
 LABELS_ONLY = frozenset({("pdf", 2)})

@@ -32,6 +32,9 @@ _ROLE = re.compile(r":[\w:+.-]+:`([^`<]*?)(?:\s*<[^>`]*>)?`")
 _LINK = re.compile(r"`([^`<]+?)\s*<[^>`]*>`__?")
 _REFERENCE = re.compile(r"`([^`]+)`__?(?!\w)")
 _OPTION = re.compile(r"^\s*:[\w-]+:")  # a directive's option line (":linenos:")
+TERM_WORDS = 8  # a definition list's term is this long at most ("``addressing_style``")
+# ... and is no bullet, field (":param x:"), title, fence, quote or directive, and ends no clause
+_NOT_TERM = re.compile(r"^\s*(?:[-*+\u2022]\s|[0-9]+[.)]\s|#|:|```|>|\.\.|\|)|.*[.:;,]\s*$")
 
 
 def rst_as_markdown(text: str) -> str:
@@ -54,9 +57,34 @@ def rst_as_markdown(text: str) -> str:
             out.append(_inline(head + (":" if head and not literal.group(1) else "")))
             i = _fence_block(lines, i + 1, _indent(line), out)
             continue
+        if _is_term(lines, i):  # "max_attempts" / "    How many attempts to make."
+            out.append(f"- {_inline(line.strip())}: {_inline(lines[i + 1].strip())}")
+            i += 2
+            continue
         out.append(_inline(line))
         i += 1
     return "\n".join(out)
+
+
+def _is_term(lines: list[str], i: int) -> bool:
+    """Whether line i is a definition list's term: a short line after a blank line (or a
+    definition's end) with its definition indented on the next line. Read as a list item
+    ("- term: its definition"), each term opens an item of its own: read as prose, the whole
+    list was one sentence or the term a line of code on its own."""
+    line, before = lines[i], lines[i - 1] if i > 0 else ""
+    nxt = lines[i + 1] if i + 1 < len(lines) else ""
+    after_block = not before.strip() or _indent(before) > _indent(line)
+    return (
+        after_block
+        and bool(line.strip())
+        and bool(nxt.strip())
+        and _indent(nxt) > _indent(line)
+        and len(line.split()) <= TERM_WORDS
+        and not _NOT_TERM.match(line)
+        and not nxt.rstrip().endswith("::")
+        and _DIRECTIVE.match(nxt) is None
+        and _COMMENT.match(nxt) is None
+    )
 
 
 def _directive(lines: list[str], i: int, m: re.Match[str], out: list[str]) -> int:

@@ -88,3 +88,20 @@ def test_a_title_in_lower_case_is_a_heading_too() -> None:
         ("heading", "max_bandwidth"),
         ("prose", "The maximum bandwidth for uploads."),
     ]
+
+
+def test_a_definition_lists_terms_each_open_an_item() -> None:
+    """A term and its indented definition were read as one sentence, or the term as a line
+    of code: each term now opens a list item with its definition."""
+    rst = (
+        "Settings\n========\n\nmax_attempts\n    How many attempts to make.\n"
+        "``addressing_style``\n  Which addressing style to use. It controls\n"
+        "  the bucket's place in the URL.\n\nA paragraph:\n\n    a block quote.\n"
+    )
+    kinds = [(s.kind, s.text) for s in split_sentences(read_markdown(rst_as_markdown(rst)))]
+    assert kinds[1:4] == [
+        ("list", "max_attempts: How many attempts to make."),
+        ("list", "`addressing_style`: Which addressing style to use."),
+        ("list", "It controls the bucket's place in the URL."),
+    ]
+    assert ("prose", "A paragraph: a block quote.") in kinds  # a block quote is no definition
