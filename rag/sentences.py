@@ -29,6 +29,7 @@ from typing import Literal
 
 from rag.code_regions import FILE_START, fenced, regions
 from rag.code_regions import Line as _Line
+from rag.line_joins import join_lines as _join
 from rag.line_roles import (
     FUNCTION_WORDS,
     command_lines,
@@ -144,15 +145,7 @@ _NAME_AFTER = re.compile(r"\s+[a-z][\w-]*(?:\.[A-Za-z][\w-]*|[\d_][\w-]*|\s?\()"
 # footnote at a page's foot ("3 If a proxy ..."), never part of the list item above it.
 _FOOTNOTE = re.compile(r"(?<=[a-z][a-z)])\.([0-9]{1,2})\s+(?=[A-Z])")
 _FOOTNOTE_BODY = re.compile(r"[0-9]{1,2} [A-Z]")
-_HYPHEN_END = re.compile(r"([A-Za-z]{2,})-$")
-_WS = re.compile(r"\s+")
 _WORD_ENDING = re.compile(r"[A-Za-z][A-Za-z'\u2019-]*[)\]}\"'\u201d\u2019]*[.,;:!?]*")
-# A link wrapped at a dot or slash ("https://CRAN.\nR-project.org/web/views/"): one word.
-_URL_WRAPPED = re.compile(r"(?:https?://|ftp://|www\.)[^\s]*[./_-]$")
-# ... when the next line's first word is the rest of a link ("R-project.org/web/views/)."),
-# not a sentence after a link that ended one ("copyleft/." + "Each version of ...").
-_URL_GOES_ON = re.compile(r"[\w~%#+-]*(?:[./=?&][\w~%#+-]+)+/?[).,;:\]]*(?:\s|$)")
-_URL_EXTENSION = re.compile(r"(?:html?|php|aspx?|pdf|txt|xml)[).,;:\]]*(?:\s|$)")  # "msg1." "html"
 _URL = re.compile(r"[(<\"']?(?:(?:https?|ftp)://|www\.)\S+")
 
 
@@ -272,28 +265,6 @@ def is_heading(line: str) -> bool:
         return True
     caps = sum(1 for w in words if w[:1].isupper())
     return len(words) <= 8 and caps >= max(1, (len(words) + 1) // 2) and not s[:1].islower()
-
-
-def _join(parts: Sequence[str]) -> str:
-    """Lines of one sentence joined: hyphenation at a line end undone, else a space."""
-    out = ""
-    for part in parts:
-        piece = part.strip()
-        if not piece:
-            continue
-        # the word the line ended with, from its last 400 characters (a search of all of `out`
-        last = out[max(out.rfind(" ", max(0, len(out) - 400)) + 1, len(out) - 400) :]
-        m = _HYPHEN_END.search(last)  # made a long sentence, or word, quadratic)
-        extension = last.endswith(".") and _URL_EXTENSION.match(piece)
-        if _URL_WRAPPED.search(last) and (_URL_GOES_ON.match(piece) or extension):
-            out += piece  # "https://www." + "gnu.org/philosophy/free-sw.html"
-        elif m and piece[:1].islower():
-            out = out[:-1] + piece  # "docu-" + "ment"
-        elif out.endswith("-") and piece[:1].isupper():
-            out += piece  # "X-" + "Window": the hyphen is the word's own
-        else:
-            out = f"{out} {piece}" if out else piece
-    return _WS.sub(" ", out).strip()
 
 
 def _abbreviation_before(text: str, dot: int) -> bool:

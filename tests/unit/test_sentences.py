@@ -623,10 +623,10 @@ def test_a_long_passage_splits_in_linear_time() -> None:
     """Looking ahead from every line, and searching the whole sentence so far for a line-end
     hyphen at every line, made a long code block or sentence quadratic (2,000 lines of one
     sentence: 4.4 s). Counted in regex searches, not timed: no timed assertion in tests."""
-    import rag.sentences as sentences
+    import rag.line_joins as line_joins
 
     calls = 0
-    real = sentences._HYPHEN_END
+    real = line_joins._HYPHEN_END
 
     class Counting:
         def search(self, text: str) -> object:
@@ -634,14 +634,14 @@ def test_a_long_passage_splits_in_linear_time() -> None:
             calls += len(text)  # characters searched
             return real.search(text)
 
-    sentences._HYPHEN_END = Counting()  # type: ignore[assignment]
+    line_joins._HYPHEN_END = Counting()  # type: ignore[assignment]
     try:
         split_sentences(("word " * 10 + "\n") * 2000)
         assert calls < 2000 * 20  # each line's last word, not everything before it
         calls = 0
         split_sentences("docu-\n" * 2000)  # one word of 8,000 letters: its end only
     finally:
-        sentences._HYPHEN_END = real
+        line_joins._HYPHEN_END = real
     assert calls < 2000 * 450
 
 
@@ -790,3 +790,10 @@ def test_many_numbered_lines_split_in_linear_time() -> None:
     finally:
         sentences.re = re
     assert searched < 2000 * 100  # a few dozen characters per period
+
+
+def test_a_file_name_wrapped_before_its_extension_is_one_word() -> None:
+    text = "To disable it, add SASL_NOCANON on to ldap.\nconf, or set the variable.\n"
+    assert texts(text) == ["To disable it, add SASL_NOCANON on to ldap.conf, or set the variable."]
+    # a sentence that ends before a word that merely looks like an extension keeps its space
+    assert "log. log" in " ".join(texts("Messages go to the log.\nlog files rotate weekly.\n"))
