@@ -42,11 +42,12 @@ BAD_INPUT = (ValueError, KeyError, TypeError, IndexError, AttributeError, ZeroDi
 # XeTeX and LuaTeX write them (the Debian FAQ); pdf 8: a LaTeX book's running head in
 # capitals, its chapter's and section's number and title, different on every page
 # (rag.normalize.chapter_heads), is left out; pdf 9: a combining grave accent after no letter
-# is TeX's opening quote (rag.normalize.fix_control_chars). text 2: a title underlined with
-# a rule is a heading, cited as a Markdown file's are, and a rule no text
-# (rag.text_titles.underlined_titles). rst 2: a definition list's term opens an item of its own
+# is TeX's opening quote (rag.normalize.fix_control_chars); pdf 10: a code block's "(continues
+# on next page)" and "(continued from previous page)" at a page's edge are furniture. text 2:
+# a title underlined with a rule is a heading, cited as a Markdown file's are, and a rule no
+# text (rag.text_titles.underlined_titles). rst 2: a definition list's term opens an item of its own
 # ("- max_attempts: How many attempts to make.", rag.rst_text).
-READING_VERSIONS = {"pdf": 9, "text": 2, "markdown": 8, "rst": 2}
+READING_VERSIONS = {"pdf": 10, "text": 2, "markdown": 8, "rst": 2}
 # Versions that only add labels: a document read by the version before is read again in the
 # background while its old text still answers (its vectors are kept: rag.kept_vectors).
 LABELS_ONLY = frozenset({("pdf", 2)})
@@ -55,10 +56,10 @@ LABELS_ONLY = frozenset({("pdf", 2)})
 # rules; Markdown 8 also gives a footnote back the first word it lost) or by spaces and copies
 # (pdf 4 joins the letters of a word set letter by letter, pdf 5 reads a heading drawn twice
 # once and leaves a browser's printed foot out, pdf 6 and 7 put back the spaces of justified
-# TeX lines, pdf 8 leaves a running head out, pdf 9 reads a quote mark as one): nothing the
-# old text holds needs hiding, so it answers as for LABELS_ONLY; the chunks that differ are
-# replaced when it is read (the others stay, vectors and all: rag.reading's
-# `ChunkJob.verify`).
+# TeX lines, pdf 8 leaves a running head out, pdf 9 reads a quote mark as one, pdf 10 leaves
+# a code block's continuation marks out): nothing the old text holds needs hiding, so it
+# answers as for LABELS_ONLY; the chunks that differ are replaced when it is read (the others
+# stay, vectors and all: rag.reading's `ChunkJob.verify`).
 FURNITURE_ONLY = frozenset(
     {
         ("pdf", 3),
@@ -68,6 +69,7 @@ FURNITURE_ONLY = frozenset(
         ("pdf", 7),
         ("pdf", 8),
         ("pdf", 9),
+        ("pdf", 10),
         ("markdown", 8),
         ("text", 2),
     }

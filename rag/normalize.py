@@ -40,6 +40,12 @@ _PAGE_NUMBER_LINE_RE = re.compile(
     r"(?:\s*(?:of|/)\s*\d{1,5})?$",
     re.IGNORECASE,
 )
+# A code block's mark where a page breaks it ("(continues on next page)", "(continued from
+# previous page)": Sphinx's PDFs), at a page's edge: furniture, not a line of the example.
+_CONTINUED_RE = re.compile(
+    r"^\(?(?:continues|continued)(?: (?:on|from) (?:the )?(?:next|previous) page)?\)?$",
+    re.IGNORECASE,
+)
 # a line's leading page number ("12 Chapter 2: Vectors"), not a section's ("3. Python
 # Packaging", "3.4.4 Sets" in a table of contents)
 _LEADING_NUMBER_RE = re.compile(r"^(\d{1,5})\b(?!\.)")
@@ -247,6 +253,7 @@ def strip_headers_footers(pages: list[str], min_fraction: float = 0.5) -> list[s
       index plus the offset that most pages agree on (running heads that name the chapter,
       "Chapter 2: Vectors 12"); or
     - only a page number: "12", "- 12 -", "xii", "Page 12", "Page 3 of 20"; or
+    - a code block's "(continues on next page)" / "(continued from previous page)"; or
     - (at the top) a chapter's running head, `chapter_heads`.
     A body line is never removed unless everything above it (or below it) was. Documents of
     fewer than 3 pages are returned unchanged.
@@ -266,6 +273,7 @@ def strip_headers_footers(pages: list[str], min_fraction: float = 0.5) -> list[s
         return (
             _key(line) in repeated
             or bool(_PAGE_NUMBER_LINE_RE.match(line))
+            or bool(_CONTINUED_RE.match(line))
             or _page_number_of(line, index, offset)
         )
 

@@ -208,9 +208,28 @@ def test_lines_atop_pages_that_are_not_a_chapters_head_are_kept() -> None:
     assert all(p.startswith("Input size") and "interleaved manner." in p for p in out[5:8])
 
 
+def test_a_code_blocks_continuation_marks_at_a_page_break_are_dropped() -> None:
+    """Sphinx's PDFs mark a code block that a page breaks: the marks were read into the
+    example ("$ kinit user `(continues on next page)` ...")."""
+    pages = [
+        "Text before.\n$ kinit user\nPassword for user@KRBTEST.COM:\n(continues on next page)\n4",
+        "(continued from previous page)\nkinit: Password incorrect\nText after.\n5",
+        "Another page.\n6",
+    ]
+    out = strip_headers_footers(pages)
+    assert "continue" not in "".join(out)
+    assert out[1].startswith("kinit: Password incorrect")
+    # ... only at a page's edge: a sentence's own words stay
+    assert (
+        "(continued from previous page)"
+        in strip_headers_footers(["A\n(continued from previous page)\nB\n1", "C\n2", "D\n3"])[0]
+    )
+
+
 def test_a_pdf_read_before_chapter_heads_were_dropped_answers_while_read_again() -> None:
     assert old_text_answers("pdf", 2) and old_text_answers("pdf", 1)  # labels, furniture
     assert old_text_answers("pdf", 3)  # 4 joins letter-spaced words, 5 drops copies
+    assert old_text_answers("pdf", 9)  # 10 drops a code block's continuation marks
     assert not old_text_answers("markdown", 6)  # its old text may hold what is left out now
     assert old_text_answers("markdown", 7)  # 8 only leaves a table of contents out
     assert old_text_answers("text", 1)  # 2 marks underlined titles and leaves rules out
