@@ -24,7 +24,7 @@ from engine.migrations import migrate
 from engine.sqlite_util import use_wal
 from rag.formats import CHANGED_ON_DISK, READ_AGAIN, RELABEL
 from rag.library_schema import COUNTED_MIGRATIONS, MIGRATIONS
-from rag.spelling import library_names, same_things, variants
+from rag.spelling import library_names, only_in_links, same_things, variants
 
 # "missing": the file is gone from disk; its chunks stay (it comes back if the file does) but
 # are not searched (`Store.hidden_document_ids`).
@@ -32,6 +32,9 @@ STATUSES = ("queued", "indexing", "ready", "failed", "removing", "missing")
 
 
 _HIDING = (CHANGED_ON_DISK, READ_AGAIN)  # its old text does not answer while it is read again
+# A word found in this many chunks at most is looked at where it stands: one that only links'
+# addresses hold counts as missing (rag.spelling.only_in_links); a commoner one is known.
+LINK_ONLY_CHUNKS = 8
 
 
 @dataclass
@@ -486,12 +489,12 @@ class Store:
             # "optimisation" is "optimization"; "hogweed" is "libhogweed"; a folder a directory
             spellings = [term, *variants(term), *library_names([term]), *same_things(term)]
             match = " OR ".join('"' + t.replace('"', '""') + '"' for t in spellings)
-            found = self.conn.execute(
-                "SELECT count(*) FROM (SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? "
-                "LIMIT 1)",
-                (match,),
-            ).fetchone()[0]
-            if not found:
+            rows = self.conn.execute(
+                "SELECT text FROM chunks_fts WHERE chunks_fts MATCH ? LIMIT ?",
+                (match, LINK_ONLY_CHUNKS + 1),
+            ).fetchall()
+            # a rare word the library writes only in links' addresses is no word it holds
+            if len(rows) <= LINK_ONLY_CHUNKS and all(only_in_links(r[0], spellings) for r in rows):
                 out.append(term)
         return out
 

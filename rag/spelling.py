@@ -8,6 +8,7 @@ file name (`library_names`: "hogweed" / "libhogweed"). Pure."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 # (British stem ending, American stem ending, the endings a word form adds after them).
@@ -106,3 +107,18 @@ for _group in _SAME_THING:
 def same_things(term: str) -> list[str]:
     """The other words for what `term` names (`SYNONYMS`), [] for most words."""
     return list(SYNONYMS.get(term, ()))
+
+
+# A link's address: the words in it are not the document's text.
+_LINK = re.compile(r"(?:https?://|ftp://|www\.)\S+", re.IGNORECASE)
+
+
+def only_in_links(text: str, spellings: Sequence[str]) -> bool:
+    """Whether a word (in any of `spellings`) stands in `text` only inside links' addresses:
+    the Kerberos guide names Heimdal once, in "https://bugs.launchpad.net/ubuntu/+source/
+    libpam-heimdal/+bug/86528", and a question about migrating from Heimdal counted it as a
+    word the library holds. A word's stem (its first letters) anywhere else counts as a use."""
+    if not _LINK.search(text):
+        return False
+    rest = _LINK.sub(" ", text).lower()
+    return not any(s[: max(4, len(s) - 3)].lower() in rest for s in spellings)

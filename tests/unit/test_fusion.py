@@ -390,6 +390,20 @@ def test_a_name_the_library_writes_as_a_library_file_is_known(tmp_path: Path) ->
         store.close()
 
 
+def test_a_word_only_in_a_links_address_is_missing(tmp_path: Path) -> None:
+    """The Kerberos guide names Heimdal once, in a bug tracker's address: a question about
+    migrating from Heimdal is about a topic it does not cover."""
+    text = (
+        "See https://bugs.launchpad.net/ubuntu/+source/libpam-heimdal/+bug/86528 for the "
+        "launchpad report. Use kdb5_util to dump the database."
+    )
+    store, _ = _store_of(tmp_path, text)
+    try:
+        assert store.unknown_terms(["heimdal", "launchpad", "dump"]) == ["heimdal"]
+    finally:
+        store.close()
+
+
 def test_a_folder_is_a_directory(tmp_path: Path) -> None:
     """A user asks about a "folder", the manual writes "directory": not a word it lacks. Only
     such pairs: "picture" is not "image" here."""
