@@ -29,7 +29,8 @@ BAD_INPUT = (ValueError, KeyError, TypeError, IndexError, AttributeError, ZeroDi
 # rag.markdown_text; 5: underlined titles are headings, thematic breaks no text; 6: strong
 # emphasis read without its asterisks, "# Title" a heading; 7: backslash escapes read as the
 # character, "{string\\[]}" as "{string[]}"; 8: a table of contents' entries are no text, a
-# footnote's first word is), and a library opened afterwards reads its documents of that
+# footnote's first word is; 9: "_word_" and "*word*" emphasis read without its marks), and a
+# library opened afterwards reads its documents of that
 # format again
 # (`rag.library.Library`), instead of quoting what the old reading let through. pdf 2: the
 # outline's entries label citations (rag.sections), the text is what it was; pdf 3: a
@@ -46,14 +47,15 @@ BAD_INPUT = (ValueError, KeyError, TypeError, IndexError, AttributeError, ZeroDi
 # on next page)" and "(continued from previous page)" at a page's edge are furniture. text 2:
 # a title underlined with a rule is a heading, cited as a Markdown file's are, and a rule no
 # text (rag.text_titles.underlined_titles). rst 2: a definition list's term opens an item of its own
-# ("- max_attempts: How many attempts to make.", rag.rst_text).
-READING_VERSIONS = {"pdf": 10, "text": 2, "markdown": 8, "rst": 2}
+# ("- max_attempts: How many attempts to make.", rag.rst_text); rst 3: as markdown 9.
+READING_VERSIONS = {"pdf": 10, "text": 2, "markdown": 9, "rst": 3}
 # Versions that only add labels: a document read by the version before is read again in the
 # background while its old text still answers (its vectors are kept: rag.kept_vectors).
 LABELS_ONLY = frozenset({("pdf", 2)})
 # Versions whose text differs from the one before only by page furniture left out (a running
 # head inside a sentence that crosses a page, a table of contents' links, a plain text's
-# rules; Markdown 8 also gives a footnote back the first word it lost) or by spaces and copies
+# rules; Markdown 8 also gives a footnote back the first word it lost, 9 drops emphasis marks)
+# or by spaces and copies
 # (pdf 4 joins the letters of a word set letter by letter, pdf 5 reads a heading drawn twice
 # once and leaves a browser's printed foot out, pdf 6 and 7 put back the spaces of justified
 # TeX lines, pdf 8 leaves a running head out, pdf 9 reads a quote mark as one, pdf 10 leaves
@@ -71,6 +73,7 @@ FURNITURE_ONLY = frozenset(
         ("pdf", 9),
         ("pdf", 10),
         ("markdown", 8),
+        ("markdown", 9),
         ("text", 2),
     }
 )

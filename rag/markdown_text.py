@@ -26,9 +26,16 @@ _TITLE = r"""(?:\s+(?:"[^"\n]*"|'[^'\n]*'|\([^()\n]*\)))?"""
 _INLINE_LINK = re.compile(rf"!?\[({_LABEL})\]\(\s*{_DEST}{_TITLE}\s*\)")
 _REFERENCE_LINK = re.compile(rf"!?\[({_LABEL})\]\[[^\[\]\n]*\]")
 # Strong emphasis: "**apt-get** for retrieval" reads "apt-get for retrieval". Single * and _
-# stay (globs such as *.txt, snake_case names written outside code).
+# stay (globs such as *.txt, snake_case names written outside code) ...
 _STRONG = re.compile(
     r"\*\*(?=[^\s*])([^*\n]*[^\s*])\*\*|(?<!\w)__(?=[^\s_])([^_\n]*[^\s_])__(?!\w)"
+)
+# ... but around words, from a letter to a letter or a sentence's end, with no word right
+# outside: "_Black_ will try" (Black's docs name their tool so), "is *not* kept". Not
+# "my_var_name", "*.txt", "src/*", "__init__".
+_EMPHASIS = re.compile(
+    r"(?<![\w*/\\])\*([A-Za-z][^*\n]*?[A-Za-z.!?):])\*(?![\w*])"
+    r"|(?<![\w/\\])_([A-Za-z][^_\n]*?[A-Za-z.!?):])_(?!\w)"
 )
 _AUTOLINK = re.compile(r"<((?:https?|ftp|mailto):[^\s<>]+)>")
 # A table of contents' entry: a list item that is only a link to a heading of the same file
@@ -160,6 +167,7 @@ def _prose(text: str, marks: str) -> str:
         text = _REFERENCE_LINK.sub(r"\1", text)
     text = _AUTOLINK.sub(r"\1", text)
     text = _STRONG.sub(lambda m: m.group(1) or m.group(2), text)
+    text = _EMPHASIS.sub(lambda m: m.group(1) or m.group(2), text)
     back = re.compile(f"{marks[0]}(\\d+){marks[1]}")
     return back.sub(lambda m: spans[int(m.group(1))], text)
 

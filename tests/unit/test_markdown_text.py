@@ -78,6 +78,15 @@ def test_strong_emphasis_reads_without_its_markers() -> None:
     assert read_markdown("**a" * 100_000 + " end").endswith("end")
 
 
+def test_emphasis_around_words_reads_without_its_markers() -> None:
+    """Black's docs write their tool's name "_Black_": quoted, it showed as "\\_Black\\_"."""
+    text = "_Black_ will *not* wrap it. *Note:* my_var_name, *.txt, src/*, `_x_`, a*b*c\n"
+    assert read_markdown(text) == (
+        "Black will not wrap it. Note: my_var_name, *.txt, src/*, `_x_`, a*b*c\n"
+    )
+    assert read_markdown("_a" * 100_000 + " end").endswith("end")
+
+
 def test_backslash_escapes_read_as_the_character() -> None:
     """Rendered Markdown shows an escaped character alone, and it starts no link or
     emphasis; in code the backslash stays (Node's API docs write "{string\\[]}")."""
